@@ -1,0 +1,1 @@
+"""Cmdlet handlers: bound parameters in, model calls, PowerShell-shaped objects out."""

@@ -1,0 +1,1 @@
+"""WS-Management over HTTP(S): SOAP, authentication, message encryption, PSRP shells."""
