@@ -1,0 +1,165 @@
+"""The cut between labctl and the network: ``Transport.invoke(Invocation) -> Result``.
+
+Everything above this module builds Invocations (a cmdlet and its parameters, never script
+text with values pasted in) and reads Results made of plain Python values. Only
+labctl/transport/psrp.py knows pypsrp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class Secret:
+    """A secret value (password, key). Its text never shows in repr, str, logs or journals."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret text; call only where it is sent to the host."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(<redacted>)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", len(self._value)))
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A PSCredential: sent with its password as a SecureString (session key exchanged first)."""
+
+    username: str
+    password: Secret
+
+
+@dataclass(frozen=True)
+class ScriptBlock:
+    """Guest code sent as a real ScriptBlock (CLIXML SBK), with values passed as -ArgumentList."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A switch parameter given without a value (``-Force``)."""
+
+
+SWITCH = Switch()
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One cmdlet call: ``command`` and its named parameters, in order."""
+
+    command: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """A log-safe one-line form: parameter names, values only when not secret."""
+        parts = [self.command]
+        for name, value in self.parameters.items():
+            if isinstance(value, Switch):
+                parts.append(f"-{name}")
+            elif isinstance(value, (Secret, Credential)):
+                parts.append(f"-{name} <redacted>")
+            elif isinstance(value, ScriptBlock):
+                parts.append(f"-{name} {{...}}")
+            else:
+                parts.append(f"-{name} {value!r}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Related calls sent together: statements run in order; each is a list of piped commands."""
+
+    statements: tuple[tuple[Invocation, ...], ...]
+
+    @classmethod
+    def of(cls, *invocations: Invocation) -> Pipeline:
+        """Each invocation as its own statement, run in order in one round trip."""
+        return cls(tuple((inv,) for inv in invocations))
+
+    @classmethod
+    def piped(cls, *invocations: Invocation) -> Pipeline:
+        """``a | b | c`` as one statement."""
+        return cls((tuple(invocations),))
+
+    def describe(self) -> str:
+        return "; ".join(" | ".join(i.describe() for i in stmt) for stmt in self.statements)
+
+    @property
+    def first_command(self) -> str:
+        return self.statements[0][0].command if self.statements and self.statements[0] else ""
+
+
+@dataclass
+class RemoteObject:
+    """An object the host returned: its .NET type names and properties as plain values."""
+
+    type_names: list[str]
+    props: dict[str, Any]
+    text: str | None = None
+
+    def __getitem__(self, name: str) -> Any:
+        for key, value in self.props.items():
+            if key.lower() == name.lower():
+                return value
+        raise KeyError(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def is_a(self, type_name: str) -> bool:
+        """True when the object is (or was deserialized from) ``type_name``."""
+        t = type_name.lower()
+        return any(n.lower() in (t, "deserialized." + t) for n in self.type_names)
+
+
+@dataclass(frozen=True)
+class RemoteError:
+    """A PowerShell ErrorRecord as plain fields."""
+
+    message: str
+    fqid: str
+    category: str = ""
+    target: str | None = None
+
+
+@dataclass
+class Result:
+    """What a pipeline produced: output, non-terminating errors and warnings."""
+
+    output: list[Any] = field(default_factory=list)
+    errors: list[RemoteError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def objects(self) -> list[RemoteObject]:
+        return [o for o in self.output if isinstance(o, RemoteObject)]
+
+
+class Transport(Protocol):
+    """A connection to a host. Implementations are safe to call from several threads."""
+
+    endpoint: str
+
+    def invoke(self, pipeline: Pipeline | Invocation, *, input: Sequence[Any] | None = None) -> Result:
+        """Run a pipeline; raise RemoteCommandError when it fails with a terminating error."""
+        ...
+
+    def close(self) -> None: ...
