@@ -36,6 +36,13 @@ class Secret:
         return hash(("Secret", len(self._value)))
 
 
+class Sensitive(str):
+    """A plain string that contains a secret (an answer file): sent as is, never logged."""
+
+    def __repr__(self) -> str:
+        return "Sensitive(<redacted>)"
+
+
 @dataclass(frozen=True)
 class Credential:
     """A PSCredential: sent with its password as a SecureString (session key exchanged first)."""
@@ -72,7 +79,7 @@ class Invocation:
         for name, value in self.parameters.items():
             if isinstance(value, Switch):
                 parts.append(f"-{name}")
-            elif isinstance(value, (Secret, Credential)):
+            elif isinstance(value, (Secret, Credential, Sensitive)):
                 parts.append(f"-{name} <redacted>")
             elif isinstance(value, ScriptBlock):
                 parts.append(f"-{name} {{...}}")

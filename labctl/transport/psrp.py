@@ -41,6 +41,7 @@ from labctl.transport.base import (
     Result,
     ScriptBlock,
     Secret,
+    Sensitive,
     Switch,
 )
 
@@ -97,6 +98,8 @@ def _to_wire(value: Any) -> Any:
         return PSCredential(username=value.username, password=value.password.reveal())
     if isinstance(value, ScriptBlock):
         return TaggedValue("SBK", value.text)
+    if isinstance(value, Sensitive):
+        return str.__str__(value)
     if isinstance(value, (list, tuple)):
         return [_to_wire(v) for v in value]
     if isinstance(value, dict):

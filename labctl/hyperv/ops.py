@@ -1,0 +1,145 @@
+"""Host operations as typed invocations: each function returns what to send, never script text.
+
+Related calls go together in one Pipeline (one round trip); the engine decides the order.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from labctl.transport.base import SWITCH, Credential, Invocation, Pipeline, ScriptBlock, Sensitive
+
+ANSWER_FILE = r"Windows\Panther\unattend.xml"
+GUEST_SERVICE_INTERFACE = "Guest Service Interface"
+
+
+def host_vnic_alias(switch: str) -> str:
+    """The host adapter Windows makes for an Internal switch."""
+    return f"vEthernet ({switch})"
+
+
+def create_switch(name: str, notes: str) -> Pipeline:
+    """An Internal switch tagged as ours."""
+    return Pipeline.of(
+        Invocation("New-VMSwitch", {"Name": name, "SwitchType": "Internal", "Notes": notes}),
+    )
+
+
+def configure_gateway(switch: str, gateway: str, prefix_length: int) -> Invocation:
+    """The host vNIC's address on the lab subnet (the VMs' gateway)."""
+    return Invocation("New-NetIPAddress", {
+        "IPAddress": gateway, "PrefixLength": prefix_length, "InterfaceAlias": host_vnic_alias(switch),
+    })
+
+
+def create_nat(name: str, subnet: str) -> Invocation:
+    """A NetNat for the lab subnet so guests reach out through the host."""
+    return Invocation("New-NetNat", {
+        "Name": name, "InternalIPInterfaceAddressPrefix": str(ipaddress.ip_network(subnet)),
+    })
+
+
+def create_differencing_disk(path: str, parent: str) -> Invocation:
+    return Invocation("New-VHD", {"Path": path, "ParentPath": parent, "Differencing": SWITCH})
+
+
+def mount_disk(path: str) -> Invocation:
+    return Invocation("Mount-VHD", {"Path": path, "Passthru": SWITCH})
+
+
+def partitions_of(disk_number: int) -> Invocation:
+    return Invocation("Get-Partition", {"DiskNumber": disk_number})
+
+
+def write_answer_file(drive_letter: str, xml: str) -> Pipeline:
+    """Write unattend.xml into a mounted system disk (the caller dismounts in every case)."""
+    root = f"{drive_letter}:\\"
+    return Pipeline.of(
+        Invocation("New-Item", {"Path": root + r"Windows\Panther", "ItemType": "Directory", "Force": SWITCH}),
+        Invocation("Set-Content", {"Path": root + ANSWER_FILE, "Value": Sensitive(xml), "Encoding": "UTF8"}),
+    )
+
+
+def dismount_disk(path: str) -> Invocation:
+    return Invocation("Dismount-VHD", {"Path": path})
+
+
+def create_vm(name: str, *, memory: int, vhd_path: str, switch: str, path: str | None = None) -> Invocation:
+    """A Generation 2 VM on an existing disk (the ExistingVHD parameter set)."""
+    params: dict[str, object] = {
+        "Name": name, "Generation": 2, "MemoryStartupBytes": memory,
+        "VHDPath": vhd_path, "SwitchName": switch,
+    }
+    if path:
+        params["Path"] = path
+    return Invocation("New-VM", params)
+
+
+def configure_vm(name: str, *, processors: int, memory: int, mac: str, notes: str) -> Pipeline:
+    """Nested virtualization settings, static memory and MAC, guest services, ownership tag.
+
+    ExposeVirtualizationExtensions can only change while the VM is off, so this runs before
+    the first start (and again only on a VM that is off).
+    """
+    return Pipeline.of(
+        Invocation("Set-VM", {
+            "Name": name, "ProcessorCount": processors, "StaticMemory": SWITCH, "MemoryStartupBytes": memory,
+            "AutomaticCheckpointsEnabled": False, "Notes": notes,
+        }),
+        Invocation("Set-VMProcessor", {"VMName": name, "ExposeVirtualizationExtensions": True}),
+        Invocation("Set-VMMemory", {"VMName": name, "DynamicMemoryEnabled": False}),
+        Invocation("Set-VMNetworkAdapter", {
+            "VMName": name, "MacAddressSpoofing": "On", "StaticMacAddress": mac.replace("-", "").upper(),
+        }),
+        Invocation("Enable-VMIntegrationService", {"VMName": name, "Name": GUEST_SERVICE_INTERFACE}),
+    )
+
+
+def start_vm(name: str) -> Invocation:
+    return Invocation("Start-VM", {"Name": name})
+
+
+def get_vm(name: str) -> Invocation:
+    return Invocation("Get-VM", {"Name": name})
+
+
+def vm_details(name: str) -> Pipeline:
+    """Everything status shows about one VM, in one round trip."""
+    return Pipeline.of(
+        Invocation("Get-VM", {"Name": name}),
+        Invocation("Get-VMNetworkAdapter", {"VMName": name}),
+        Invocation("Get-VMProcessor", {"VMName": name}),
+        Invocation("Get-VMMemory", {"VMName": name}),
+    )
+
+
+def stop_vm(name: str) -> Invocation:
+    return Invocation("Stop-VM", {"Name": name, "TurnOff": SWITCH, "Force": SWITCH})
+
+
+def remove_vm(name: str) -> Invocation:
+    return Invocation("Remove-VM", {"Name": name, "Force": SWITCH})
+
+
+def remove_file(path: str) -> Invocation:
+    return Invocation("Remove-Item", {"Path": path, "Force": SWITCH})
+
+
+def test_path(path: str) -> Invocation:
+    return Invocation("Test-Path", {"Path": path})
+
+
+def remove_switch(name: str) -> Invocation:
+    return Invocation("Remove-VMSwitch", {"Name": name, "Force": SWITCH})
+
+
+def remove_nat(name: str) -> Invocation:
+    return Invocation("Remove-NetNat", {"Name": name, "Confirm": False})
+
+
+def guest_invoke(vm: str, credential: Credential, script: str, arguments: list[object]) -> Invocation:
+    """PowerShell Direct: a ScriptBlock run in the guest with its values as -ArgumentList."""
+    params: dict[str, object] = {"VMName": vm, "Credential": credential, "ScriptBlock": ScriptBlock(script)}
+    if arguments:
+        params["ArgumentList"] = arguments
+    return Invocation("Invoke-Command", params)

@@ -1,0 +1,288 @@
+"""The real Windows/Hyper-V error texts, ids and categories the model raises.
+
+Each factory says where its wording comes from. "unconfirmed" marks wording that could not be
+checked against a real host or a public transcript; it is the most plausible Hyper-V phrasing.
+The runtime appends the cmdlet's .NET type to ``error_id`` to form the FullyQualifiedErrorId,
+except for ``bare`` errors whose id already is complete (CDXML cmdlets such as New-NetNat use the
+cmdlet name, not a .NET type, as the suffix).
+"""
+
+from __future__ import annotations
+
+from labctl.sim.errors import PSError
+
+VE = "Microsoft.HyperV.PowerShell.VirtualizationException"
+CIM = "Microsoft.Management.Infrastructure.CimException"
+IOE = "System.IO.IOException"
+INF = "System.Management.Automation.ItemNotFoundException"
+
+# --- Hyper-V: VMs ------------------------------------------------------------------------------
+
+
+def vm_not_found(name: str, error_id: str = "InvalidParameter", category: str = "InvalidArgument") -> PSError:
+    """Get-VM/Start-VM... on a missing name (hyperv-facts.md; Remove-VM uses ObjectNotFound:
+    multipass#2867 shows 'ObjectNotFound: (:) [Remove-VM]', 'ObjectNotFound,...RemoveVM')."""
+    return PSError(f'Hyper-V was unable to find a virtual machine with name "{name}".',
+                   error_id, category, target=name, exception_type=VE)
+
+
+def vm_id_line(vm_name: str, vm_id: str) -> str:
+    return f"'{vm_name}' failed to start. (Virtual machine ID {vm_id.upper()})"
+
+
+def not_enough_memory(vm_name: str, vm_id: str, startup_mb: int) -> PSError:
+    """Start-VM beyond host memory. Text, id and category from multipass#3345, minikube#13922/#18049
+    transcripts: CategoryInfo 'FromStdErr: (:) [Start-VM], VirtualizationException',
+    FullyQualifiedErrorId 'OutOfMemory,Microsoft.HyperV.PowerShell.Commands.StartVM'."""
+    vid = vm_id.upper()
+    msg = (
+        f"'{vm_name}' failed to start.\n"
+        f"Not enough memory in the system to start the virtual machine {vm_name}.\n"
+        "Could not initialize memory: Not enough memory resources are available to complete this "
+        "operation. (0x8007000E).\n"
+        f"'{vm_name}' failed to start. (Virtual machine ID {vid})\n"
+        f"Not enough memory in the system to start the virtual machine {vm_name} with ram size "
+        f"{startup_mb} megabytes. (Virtual machine ID {vid})\n"
+        f"'{vm_name}' could not initialize memory: Not enough memory resources are available to "
+        f"complete this operation. (0x8007000E). (Virtual machine ID {vid})"
+    )
+    return PSError(msg, "OutOfMemory", "FromStdErr", target=vm_name, exception_type=VE)
+
+
+def start_attachment_failed(vm_name: str, vm_id: str, path: str, reason: str, code: str) -> PSError:
+    """Start-VM when a disk cannot be opened. Shape from coreos-hyperv#2 and vagrant#5101
+    ("Failed to Power on with Error ..." / "Failed to open attachment ..."); id/category
+    'Unspecified'/NotSpecified as in MSLab#300 (unconfirmed for this exact cause)."""
+    vid = vm_id.upper()
+    msg = (
+        f"'{vm_name}' failed to start.\n"
+        f"Synthetic SCSI Controller (Instance ID 00000000-0000-0000-0000-000000000000): Failed to Power on "
+        f"with Error '{reason}'.\n"
+        f"Failed to open attachment '{path}'. Error: '{reason}'.\n"
+        f"'{vm_name}' failed to start. (Virtual machine ID {vid})\n"
+        f"'{vm_name}': Failed to open attachment '{path}'. Error: '{reason}' ({code}). "
+        f"(Virtual machine ID {vid})"
+    )
+    return PSError(msg, "Unspecified", "NotSpecified", target=vm_name, exception_type=VE)
+
+
+def invalid_state(vm_name: str, vm_id: str, device: str | None = None) -> PSError:
+    """An operation the VM's current state forbids (Set-VMProcessor while Running...).
+    The envelope "Failed to modify device 'Processor'." and category InvalidOperation follow
+    LabBuilder#251; the reason sentence and the id InvalidState are unconfirmed."""
+    reason = "The operation cannot be performed while the virtual machine is in its current state."
+    if device:
+        msg = (f"Failed to modify device '{device}'.\n{reason}\n"
+               f"'{vm_name}' failed to modify device '{device}'. (Virtual machine ID {vm_id.upper()})")
+    else:
+        msg = reason
+    return PSError(msg, "InvalidState", "InvalidOperation", target=vm_name, exception_type=VE)
+
+
+def nested_not_supported(vm_name: str, vm_id: str, why: str) -> PSError:
+    """ExposeVirtualizationExtensions refused: envelope, id NotSupported and category
+    InvalidOperation from LabBuilder#251; the reason lines are unconfirmed."""
+    if why == "host":
+        reason = ("Nested virtualization is not supported on this host: the processor does not support "
+                  "it with this version of Windows.")
+    else:
+        reason = ("Nested virtualization is not supported for this virtual machine configuration version. "
+                  "Upgrade the configuration version of the virtual machine.")
+    msg = (f"Failed to modify device 'Processor'.\nCannot modify property.\n"
+           f"'{vm_name}' failed to modify device 'Processor'. (Virtual machine ID {vm_id.upper()})\n{reason}")
+    return PSError(msg, "NotSupported", "InvalidOperation", target=vm_name, exception_type=VE)
+
+
+def memory_change_running(vm_name: str, vm_id: str) -> PSError:
+    """Changing static memory / turning dynamic memory on while Running (unconfirmed text)."""
+    msg = (f"Failed to modify device 'Memory'.\n"
+           "The operation cannot be performed while the virtual machine is in its current state.\n"
+           f"'{vm_name}' failed to modify device 'Memory'. (Virtual machine ID {vm_id.upper()})")
+    return PSError(msg, "InvalidState", "InvalidOperation", target=vm_name, exception_type=VE)
+
+
+def switch_not_found(name: str, error_id: str = "InvalidParameter") -> PSError:
+    """Get-VMSwitch / Connect-VMNetworkAdapter with a missing switch. Text from the Hyper-V
+    module resources ('Hyper-V was unable to find a virtual switch with name "X".')."""
+    return PSError(f'Hyper-V was unable to find a virtual switch with name "{name}".',
+                   error_id, "InvalidArgument", target=name, exception_type=VE)
+
+
+def snapshot_not_found() -> PSError:
+    """hyperv-facts.md: 'Unable to find a snapshot matching the given criteria.' (id/category unconfirmed)."""
+    return PSError("Unable to find a snapshot matching the given criteria.", "InvalidParameter",
+                   "InvalidArgument", exception_type=VE)
+
+
+def gen2_boot_device(device: str) -> PSError:
+    """New-VM -Generation 2 -BootDevice IDE/Floppy/LegacyNetworkAdapter (unconfirmed text)."""
+    return PSError(
+        f"The boot device '{device}' is not supported for generation 2 virtual machines.",
+        "InvalidParameter", "InvalidArgument", target=device, exception_type=VE)
+
+
+def unsupported_version(version: str) -> PSError:
+    """New-VM -Version not supported by this host (unconfirmed text)."""
+    return PSError(
+        f"The configuration version '{version}' is not supported on this host. Use Get-VMHostSupportedVersion "
+        "to list the supported versions.",
+        "InvalidParameter", "InvalidArgument", target=version, exception_type=VE)
+
+
+def adapter_not_found(vm_name: str) -> PSError:
+    """No network adapter matched (unconfirmed text)."""
+    return PSError(f'Hyper-V was unable to find a network adapter for virtual machine "{vm_name}".',
+                   "InvalidParameter", "InvalidArgument", target=vm_name, exception_type=VE)
+
+
+def integration_service_not_found(vm_name: str, name: str) -> PSError:
+    """Enable-VMIntegrationService with an unknown name (unconfirmed text)."""
+    return PSError(f'Hyper-V was unable to find an integration service with name "{name}" for virtual '
+                   f'machine "{vm_name}".', "InvalidParameter", "InvalidArgument", target=name,
+                   exception_type=VE)
+
+
+# --- Hyper-V: VHDs -----------------------------------------------------------------------------
+
+
+def not_a_vhd(path: str) -> PSError:
+    """Get-VHD/Mount-VHD on a missing file: "'X' is not an existing virtual hard disk file."
+    InvalidArgument, InvalidParameter (PS-AutoLab-Env#159, openzfsonwindows#381)."""
+    return PSError(f"'{path}' is not an existing virtual hard disk file.", "InvalidParameter",
+                   "InvalidArgument", target=path, exception_type=VE)
+
+
+def vhd_create_failed(path: str, reason: str, code: str, category: str = "NotSpecified",
+                      error_id: str = "Unspecified") -> PSError:
+    """New-VHD failure envelope 'Failed to create the virtual hard disk.' + 'The system failed to create
+    ...' (shape as Mount-VHD's in NetworkingDsc#312; id/category unconfirmed)."""
+    return PSError(f"Failed to create the virtual hard disk.\nThe system failed to create '{path}': {reason} "
+                   f"({code}).", error_id, category, target=path, exception_type=VE)
+
+
+def mount_failed(path: str, reason: str, code: str) -> PSError:
+    """Mount-VHD failure: 'Failed to mount the virtual disk.' / "The system failed to mount 'X'."
+    (NetworkingDsc#312, category NotSpecified); the reason line and id are unconfirmed."""
+    return PSError(f"Failed to mount the virtual disk.\nThe system failed to mount '{path}': {reason} ({code}).",
+                   "Unspecified", "NotSpecified", target=path, exception_type=VE)
+
+
+def vhd_not_mounted(path: str) -> PSError:
+    """Dismount-VHD of a disk that is not attached (unconfirmed text)."""
+    return PSError(f"Failed to dismount the virtual disk.\nThe system failed to dismount '{path}': The virtual "
+                   "disk is not attached. (0xC03A0017).", "Unspecified", "NotSpecified", target=path,
+                   exception_type=VE)
+
+
+def chain_corrupted(path: str) -> PSError:
+    """A differencing disk whose parent changed (ERROR_VHD_DIFFERENCING_CHAIN_ID_MISMATCH text)."""
+    return PSError(f"The chain of virtual hard disks is corrupted. There is a mismatch in the identifiers of "
+                   f"the parent virtual hard disk and differencing disk. (0xC03A000E). '{path}'",
+                   "Unspecified", "NotSpecified", target=path, exception_type=VE)
+
+
+IN_USE = "The process cannot access the file because it is being used by another process."
+IN_USE_CODE = "0x80070020"
+NOT_FOUND = "The system cannot find the file specified."
+NOT_FOUND_CODE = "0x80070002"
+DISK_FULL = "There is not enough space on the disk."
+DISK_FULL_CODE = "0x80070070"
+WRITE_PROTECTED = "The media is write protected."
+
+# --- File system provider ----------------------------------------------------------------------
+
+
+def path_not_found(path: str, verb_id: str = "PathNotFound") -> PSError:
+    """Get-Item/Get-Content/Remove-Item on a missing path: "Cannot find path 'X' because it does not
+    exist." ObjectNotFound, PathNotFound, ItemNotFoundException (PowerShell FileSystemProvider)."""
+    return PSError(f"Cannot find path '{path}' because it does not exist.", verb_id, "ObjectNotFound",
+                   target=path, exception_type=INF)
+
+
+def drive_not_found(letter: str) -> PSError:
+    """A path on a drive that does not exist (DriveNotFoundException)."""
+    return PSError(f"Cannot find drive. A drive with the name '{letter}' does not exist.", "DriveNotFound",
+                   "ObjectNotFound", target=letter,
+                   exception_type="System.Management.Automation.DriveNotFoundException")
+
+
+def part_of_path_not_found(path: str, error_id: str) -> PSError:
+    """Writing a file into a missing directory (DirectoryNotFoundException)."""
+    return PSError(f"Could not find a part of the path '{path}'.", error_id, "ObjectNotFound", target=path,
+                   exception_type="System.IO.DirectoryNotFoundException")
+
+
+def file_in_use_remove(path: str) -> PSError:
+    """Remove-Item of an open file: 'Cannot remove item X: The process cannot access the file 'X'
+    because it is being used by another process.' WriteError, RemoveFileSystemItemIOError."""
+    return PSError(f"Cannot remove item {path}: The process cannot access the file '{path}' because it is "
+                   "being used by another process.", "RemoveFileSystemItemIOError", "WriteError",
+                   target=path, exception_type=IOE)
+
+
+def file_in_use(path: str, error_id: str) -> PSError:
+    """Writing to an open file (IOException)."""
+    return PSError(f"The process cannot access the file '{path}' because it is being used by another process.",
+                   error_id, "WriteError", target=path, exception_type=IOE)
+
+
+def disk_full(path: str, error_id: str, category: str = "WriteError") -> PSError:
+    """'There is not enough space on the disk.' (IOException, ERROR_DISK_FULL 0x80070070)."""
+    return PSError(DISK_FULL, error_id, category, target=path, exception_type=IOE)
+
+
+def write_protected(path: str, error_id: str) -> PSError:
+    """A write to a volume mounted read-only (ERROR_WRITE_PROTECT)."""
+    return PSError(WRITE_PROTECTED, error_id, "WriteError", target=path, exception_type=IOE)
+
+
+def file_exists(path: str) -> PSError:
+    """New-Item -ItemType File on an existing file: "The file 'X' already exists." (NewItemIOError)."""
+    return PSError(f"The file '{path}' already exists.", "NewItemIOError", "WriteError", target=path,
+                   exception_type=IOE)
+
+
+def directory_exists(path: str) -> PSError:
+    """New-Item -ItemType Directory on an existing directory (DirectoryExist, ResourceExists)."""
+    return PSError(f"An item with the specified name {path} already exists.", "DirectoryExist",
+                   "ResourceExists", target=path, exception_type=IOE)
+
+
+def directory_not_empty(path: str) -> PSError:
+    """Remove-Item of a non-empty directory without -Recurse when not interactive (unconfirmed id)."""
+    return PSError(f"The item at {path} has children and the Recurse parameter was not specified. If you "
+                   "continue, all children will be removed with the item. Are you sure you want to continue?",
+                   "RemoveFileSystemItemUnAuthorizedAccess", "WriteError", target=path, exception_type=IOE)
+
+
+# --- NetNat / NetTCPIP (CDXML: the FQID suffix is the cmdlet name) -----------------------------
+
+
+def netnat_invalid(cmdlet: str = "New-NetNat") -> PSError:
+    """Second / overlapping NAT: 'The parameter is incorrect.' InvalidArgument,
+    'Windows System Error 87,New-NetNat' (Virtualization-Documentation#361)."""
+    return PSError("The parameter is incorrect.", f"Windows System Error 87,{cmdlet}", "InvalidArgument",
+                   target="MSFT_NetNat", exception_type=CIM, bare=True)
+
+
+def netip_exists(cmdlet: str = "New-NetIPAddress") -> PSError:
+    """Address already on the host: 'Instance MSFT_NetIPAddress already exists' InvalidArgument,
+    'Windows System Error 87,New-NetIPAddress' (Virtualization-Documentation#338)."""
+    return PSError("Instance MSFT_NetIPAddress already exists", f"Windows System Error 87,{cmdlet}",
+                   "InvalidArgument", target="MSFT_NetIPAddress", exception_type=CIM, bare=True)
+
+
+def netip_object_exists(cmdlet: str = "New-NetIPAddress") -> PSError:
+    """Overlapping prefix on another interface: 'The object already exists.' NotSpecified,
+    'Windows System Error 5010,New-NetIPAddress' (WgServerforWindows#160)."""
+    return PSError("The object already exists.", f"Windows System Error 5010,{cmdlet}", "NotSpecified",
+                   target="MSFT_NetIPAddress", exception_type=CIM, bare=True)
+
+
+def cim_not_found(cmdlet: str, class_name: str, what: str, value: str) -> PSError:
+    """CDXML Get-* with no match: "No MSFT_X objects found with property 'P' equal to 'V'."
+    ObjectNotFound, 'CmdletizationQuery_NotFound_P,Cmdlet'."""
+    return PSError(
+        f"No {class_name} objects found with property '{what}' equal to '{value}'.  Verify the value of the "
+        "property and retry.", f"CmdletizationQuery_NotFound_{what},{cmdlet}", "ObjectNotFound",
+        target=value, exception_type=CIM, bare=True)
