@@ -1,0 +1,1 @@
+"""Plan (pure diff of the lab against host facts), apply (parallel executor) and the journal."""

@@ -1,0 +1,135 @@
+"""The lab journal: what labctl created on the host and how far each VM got.
+
+It lives in the lab directory (.labctl/<lab>/journal.json) and is rewritten atomically after
+every change, so a crash, Ctrl-C or SIGKILL leaves either the old or the new version, never a
+torn file. It records names, ids and paths only: never a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+VERSION = 1
+
+
+def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class Journal:
+    """Thread-safe record of created resources and completed stages."""
+
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path = path
+        self._data = data
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path, lab: str) -> Journal:
+        """Load the journal, or start one with a new lab id."""
+        if path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("lab") != lab:
+                raise ValueError(f"{path} belongs to lab {data.get('lab')!r}, not {lab!r}")
+        else:
+            data = {"version": VERSION, "lab": lab, "lab_id": uuid.uuid4().hex[:12],
+                    "host": {}, "vms": {}}
+        return cls(path, data)
+
+    @property
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    @property
+    def lab_id(self) -> str:
+        return str(self._data["lab_id"])
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return json.loads(json.dumps(self._data))
+
+    def _save(self) -> None:
+        atomic_write(self.path, json.dumps(self._data, indent=2, sort_keys=True) + "\n")
+
+    # host-wide resources: switch, gateway, nat
+    def host_resource(self, kind: str) -> dict[str, Any] | None:
+        with self._lock:
+            value = self._data["host"].get(kind)
+            return dict(value) if value else None
+
+    def record_host(self, kind: str, **fields: Any) -> None:
+        with self._lock:
+            self._data["host"][kind] = fields
+            self._save()
+
+    def forget_host(self, kind: str) -> None:
+        with self._lock:
+            if self._data["host"].pop(kind, None) is not None:
+                self._save()
+
+    # per VM
+    def vm(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            return json.loads(json.dumps(self._data["vms"].get(name, {})))
+
+    def vm_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._data["vms"])
+
+    def record_vm(self, name: str, **fields: Any) -> None:
+        with self._lock:
+            self._data["vms"].setdefault(name, {"stages": []}).update(fields)
+            self._save()
+
+    def stage_done(self, name: str, stage: str) -> None:
+        with self._lock:
+            entry = self._data["vms"].setdefault(name, {"stages": []})
+            if stage not in entry["stages"]:
+                entry["stages"].append(stage)
+                self._save()
+
+    def has_stage(self, name: str, stage: str) -> bool:
+        with self._lock:
+            return stage in self._data["vms"].get(name, {}).get("stages", [])
+
+    def reset_stages(self, name: str, keep: tuple[str, ...] = ()) -> None:
+        with self._lock:
+            entry = self._data["vms"].get(name)
+            if entry:
+                entry["stages"] = [s for s in entry["stages"] if s in keep]
+                self._save()
+
+    def forget_vm(self, name: str) -> None:
+        with self._lock:
+            if self._data["vms"].pop(name, None) is not None:
+                self._save()
+
+    def is_empty(self) -> bool:
+        with self._lock:
+            return not self._data["vms"] and not self._data["host"]
+
+    def delete(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,214 @@
+"""Planning: the lab as wished, compared with facts read from the host. Pure: no I/O.
+
+``preflight`` lists every reason the host cannot take the lab; ``plan`` lists what ``up`` will
+add, change and remove. Both only read HostFacts and the journal's snapshot.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from labctl.hyperv.facts import HostFacts, Ownership, VmFact
+
+GiB = 1024**3
+# A differencing disk grows with what the first boot writes (specialize, OOBE, page file,
+# updates of the component store): a conservative figure for preflight.
+FIRST_BOOT_GROWTH = 4 * GiB
+# Memory Hyper-V and the parent partition keep for themselves, beyond FreePhysicalMemory.
+HOST_RESERVE = 1 * GiB
+# Nested virtualization: Intel VT-x since WS2016 (14393); AMD since WS2022 (20348) / Win11 (22000).
+NESTED_MIN_BUILD = {"GenuineIntel": 14393, "AuthenticAMD": 20348}
+
+Action = Literal["add", "change", "remove", "keep", "start"]
+
+
+@dataclass(frozen=True)
+class DesiredVm:
+    """One VM as the lab file wants it (already resolved: defaults, group, patterns)."""
+
+    name: str
+    image: str
+    base_disk: str
+    build: int
+    processors: int
+    memory: int
+    mac: str
+    ip: str
+    prefix_length: int
+
+
+@dataclass(frozen=True)
+class DesiredLab:
+    """The lab as wished: host-wide network and the VMs."""
+
+    name: str
+    switch: str
+    subnet: str
+    gateway: str
+    nat: bool
+    vms: tuple[DesiredVm, ...]
+
+    @property
+    def nat_name(self) -> str:
+        return f"{self.name}-nat"
+
+    @property
+    def prefix_length(self) -> int:
+        return ipaddress.ip_network(self.subnet).prefixlen
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line of the plan."""
+
+    action: Action
+    kind: str  # switch, gateway, nat, vm
+    name: str
+    detail: str = ""
+
+
+@dataclass
+class Plan:
+    """What up will do, and why the host cannot take the lab (refusals)."""
+
+    changes: list[Change] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    disk_root: str = ""
+
+    @property
+    def is_noop(self) -> bool:
+        return all(c.action == "keep" for c in self.changes)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for c in self.changes if c.action == action)
+
+    def for_vm(self, name: str) -> Change | None:
+        return next((c for c in self.changes if c.kind == "vm" and c.name == name), None)
+
+
+def disk_root(facts: HostFacts, lab: str, lab_id: str) -> str:
+    """The host folder for this lab's disks and VM files; its name carries the lab id."""
+    base = facts.vhd_path.rstrip("\\") or r"C:\ProgramData\Microsoft\Windows\Virtual Hard Disks"
+    return f"{base}\\labctl\\{lab}-{lab_id}"
+
+
+def is_ours(vm: VmFact, owner: Ownership, root: str, vm_path: str | None = None) -> bool:
+    """A VM is ours if it carries our tag, or (before the tag is set) lives in our lab folder."""
+    tag = vm.owner
+    if tag is not None:
+        return tag == owner
+    return bool(vm_path) and str(vm_path).lower().startswith(root.lower())
+
+
+def preflight(lab: DesiredLab, facts: HostFacts, owner: Ownership, base_present: dict[str, bool],
+              vm_paths: dict[str, str] | None = None) -> list[str]:
+    """Every reason this host cannot take this lab now (empty when it can)."""
+    problems: list[str] = []
+    root = disk_root(facts, lab.name, owner.lab_id)
+    vm_paths = vm_paths or {}
+    if not facts.hyperv_installed:
+        problems.append("Hyper-V is not installed on the host (Get-VMHost is not available): "
+                        "Install-WindowsFeature -Name Hyper-V -IncludeManagementTools -Restart")
+    vendor = facts.cpu_vendor
+    min_build = NESTED_MIN_BUILD.get(vendor)
+    if min_build is None:
+        problems.append(f"nested virtualization needs an Intel or AMD processor; the host reports {vendor!r}")
+    elif facts.os_build and facts.os_build < min_build:
+        problems.append(f"nested virtualization on {vendor} needs host build {min_build} or later; "
+                        f"the host runs build {facts.os_build}")
+    for vm in lab.vms:
+        if not base_present.get(vm.base_disk, False):
+            problems.append(f"VM {vm.name}: base disk {vm.base_disk} ({vm.image}) is missing on the host; "
+                            "copy a sysprepped image there or fix the image catalog entry")
+    # Clashes with things that exist and are not ours.
+    switch = facts.switch(lab.switch)
+    if switch is not None and switch.owner != owner:
+        problems.append(f"a switch named {lab.switch!r} exists and labctl did not create it for this lab; "
+                        "choose another network.switch or remove that switch yourself")
+    lab_net = ipaddress.ip_network(lab.subnet)
+    for nat in facts.nats:
+        try:
+            other = ipaddress.ip_network(nat.prefix, strict=False)
+        except ValueError:
+            continue
+        if nat.name != lab.nat_name and other.overlaps(lab_net):
+            problems.append(f"NetNat {nat.name!r} ({nat.prefix}) overlaps the lab subnet {lab.subnet}; "
+                            "choose another network.subnet")
+    new_memory = 0
+    new_vms = 0
+    for vm in lab.vms:
+        existing = facts.vms_named(vm.name)
+        foreign = [v for v in existing if not is_ours(v, owner, root, vm_paths.get(v.id))]
+        if foreign:
+            problems.append(f"a VM named {vm.name!r} exists on the host and labctl did not create it; "
+                            "rename the VM in the lab file or remove that VM yourself")
+        ours = [v for v in existing if is_ours(v, owner, root, vm_paths.get(v.id))]
+        if not ours or all(v.state != "Running" for v in ours):
+            new_memory += vm.memory
+        if not ours:
+            new_vms += 1
+    available = facts.free_memory - HOST_RESERVE
+    if facts.free_memory and new_memory > available:
+        problems.append(f"the lab needs {new_memory / GiB:.1f} GiB of static memory for VMs to start but the "
+                        f"host has {max(available, 0) / GiB:.1f} GiB free; lower memory or "
+                        "stop other VMs")
+    drive = (root[:1] or "C").upper()
+    free = facts.free_disk.get(drive)
+    need = new_vms * FIRST_BOOT_GROWTH
+    if free is not None and need > free:
+        problems.append(f"the lab's disks need about {need / GiB:.0f} GiB on {drive}: but "
+                        f"{free / GiB:.1f} GiB is free")
+    return problems
+
+
+def plan(lab: DesiredLab, facts: HostFacts, owner: Ownership, journal: dict[str, Any],
+         vm_paths: dict[str, str] | None = None, base_present: dict[str, bool] | None = None) -> Plan:
+    """What up must do to make the host match the lab."""
+    root = disk_root(facts, lab.name, owner.lab_id)
+    result = Plan(disk_root=root)
+    result.refusals = preflight(lab, facts, owner, base_present or {}, vm_paths)
+    vm_paths = vm_paths or {}
+    switch = facts.switch(lab.switch)
+    if switch is None:
+        result.changes.append(Change("add", "switch", lab.switch, "Internal"))
+        result.changes.append(Change("add", "gateway", lab.gateway,
+                                     f"{lab.gateway}/{lab.prefix_length} on vEthernet ({lab.switch})"))
+    else:
+        result.changes.append(Change("keep", "switch", lab.switch))
+        result.changes.append(Change("keep", "gateway", lab.gateway))
+    if lab.nat:
+        if any(n.name == lab.nat_name for n in facts.nats):
+            result.changes.append(Change("keep", "nat", lab.nat_name))
+        else:
+            result.changes.append(Change("add", "nat", lab.nat_name, lab.subnet))
+    wanted = {vm.name.lower() for vm in lab.vms}
+    journal_vms: dict[str, Any] = journal.get("vms") or {}
+    for vm in lab.vms:
+        ours = [v for v in facts.vms_named(vm.name) if is_ours(v, owner, root, vm_paths.get(v.id))]
+        done = set((journal_vms.get(vm.name) or {}).get("stages", []))
+        if not ours:
+            detail = f"{vm.image}, {vm.processors} vCPU, {vm.memory // GiB} GiB, {vm.ip}"
+            result.changes.append(Change("add", "vm", vm.name, detail))
+            continue
+        current = ours[0]
+        diffs = []
+        if current.processor_count and current.processor_count != vm.processors:
+            diffs.append(f"processors {current.processor_count} -> {vm.processors}")
+        if current.memory_startup and current.memory_startup != vm.memory:
+            diffs.append(f"memory {current.memory_startup // GiB} -> {vm.memory // GiB} GiB")
+        if diffs:
+            result.changes.append(Change("change", "vm", vm.name, "; ".join(diffs) + " (restarts the VM)"))
+        elif current.state != "Running":
+            result.changes.append(Change("start", "vm", vm.name, f"is {current.state}"))
+        elif "ready" not in done:
+            result.changes.append(Change("change", "vm", vm.name, "finish bring-up (readiness)"))
+        else:
+            result.changes.append(Change("keep", "vm", vm.name))
+    for fact in facts.vms:
+        if fact.name.lower() in wanted:
+            continue
+        if fact.owner == owner:
+            result.changes.append(Change("remove", "vm", fact.name, "no longer in the lab file"))
+    return result
