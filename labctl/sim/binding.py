@@ -368,8 +368,10 @@ def _to_bool(value: Any, pt: PType, param: str) -> bool:
         return value
     if isinstance(value, SwitchValue):
         return True
-    if isinstance(value, int | float) or (isinstance(value, PSEnum)):
-        return bool(value.value if isinstance(value, PSEnum) else value)
+    if isinstance(value, PSEnum):
+        return bool(value.value)
+    if isinstance(value, int | float):
+        return bool(value)
     # ParameterBinderBase refuses anything but booleans and numbers for [bool] and [switch].
     raise _CastError(
         f"Cannot convert '{net_type(value)}' to the type '{pt.net}' required by parameter '{param}'. "
@@ -553,9 +555,9 @@ def resolve_name(spec: CmdletSpec, name: str) -> ParamSpec:
         return exact[0]
     matches: list[ParamSpec] = []
     for p in spec.parameters.values():
-        if p.name.lower().startswith(key) or any(a.lower().startswith(key) for a in p.aliases):
-            if p not in matches:
-                matches.append(p)
+        hit = p.name.lower().startswith(key) or any(a.lower().startswith(key) for a in p.aliases)
+        if hit and p not in matches:
+            matches.append(p)
     if len(matches) == 1:
         return matches[0]
     if not matches:

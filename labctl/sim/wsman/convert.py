@@ -22,6 +22,7 @@ from labctl.sim.values import (
     Byte,
     Credential,
     Int64,
+    PRESENT,
     PSEnum,
     PSObj,
     ScriptBlock,
@@ -128,8 +129,6 @@ def _properties(obj: pst.PSObject, depth: int) -> dict[str, Any]:
 def argument(name: str | None, value: Any) -> Any:
     """A command argument: a named parameter sent without value (``-Force``) is a switch."""
     if name is not None and value is None:
-        from labctl.sim.values import PRESENT
-
         return PRESENT
     return to_neutral(value)
 

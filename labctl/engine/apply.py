@@ -1,0 +1,450 @@
+"""Apply: host-wide steps once, then every VM's chain of stages in parallel.
+
+Each stage checks the host before it acts and is recorded in the journal when done, so ``up``
+after a crash, Ctrl-C or a failure picks up where it stopped and never creates a duplicate.
+Calls that create things are sent without transport retries; after a transient failure the
+stage reads the host again and adopts what the lost call may have made.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from labctl.engine.journal import Journal
+from labctl.engine.plan import DesiredLab, DesiredVm, Plan, is_ours
+from labctl.errors import ConnectError, LabctlError, RemoteCommandError, StageError
+from labctl.guest.readiness import CAUSES, Timeouts
+from labctl.guest.steps import load_step
+from labctl.hyperv import ops
+from labctl.hyperv.facts import Ownership, parse_adapter, parse_vm
+from labctl.transport.base import Credential, Invocation, Pipeline, RemoteObject, Result
+
+log = logging.getLogger(__name__)
+
+HEALTHY = "OkApplicationsHealthy"
+
+
+class Progress(Protocol):
+    """Where apply reports what it is doing (the CLI draws it)."""
+
+    def stage(self, vm: str, stage: str, status: str, detail: str = "") -> None:
+        """status: start, done, skip, failed."""
+
+
+class _NoProgress:
+    def stage(self, vm: str, stage: str, status: str, detail: str = "") -> None:
+        log.debug("%s %s %s %s", vm, stage, status, detail)
+
+
+class Invoker(Protocol):
+    """The part of a Transport apply needs."""
+
+    def invoke(self, pipeline: Pipeline | Invocation, *, input: Any = None, retry: bool = True) -> Result: ...
+
+
+@dataclass
+class VmOutcome:
+    """How one VM's bring-up ended."""
+
+    name: str
+    ok: bool
+    stage: str
+    elapsed: float
+    error: LabctlError | None = None
+    changed: bool = False
+
+
+@dataclass
+class ApplyReport:
+    """What apply did: host steps, per-VM outcomes, and what changed."""
+
+    host_steps: list[str] = field(default_factory=list)
+    outcomes: dict[str, VmOutcome] = field(default_factory=dict)
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> dict[str, VmOutcome]:
+        return {n: o for n, o in self.outcomes.items() if not o.ok}
+
+    @property
+    def nothing_changed(self) -> bool:
+        return not (self.host_steps or self.added or self.changed or self.removed)
+
+
+@dataclass
+class ApplyOptions:
+    max_workers: int = 4
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    poll_min: float = 0.05
+    poll_max: float = 5.0
+
+
+class Applier:
+    """Runs a plan against a host through a transport."""
+
+    def __init__(
+        self,
+        transport: Invoker,
+        lab: DesiredLab,
+        plan: Plan,
+        journal: Journal,
+        owner: Ownership,
+        answer_file: Callable[[DesiredVm], str],
+        credential: Callable[[DesiredVm], Credential],
+        progress: Progress | None = None,
+        options: ApplyOptions | None = None,
+    ) -> None:
+        self.t = transport
+        self.lab = lab
+        self.plan = plan
+        self.journal = journal
+        self.owner = owner
+        self.answer_file = answer_file
+        self.credential = credential
+        self.progress = progress or _NoProgress()
+        self.options = options or ApplyOptions()
+        self.root = plan.disk_root
+        self._report_lock = threading.Lock()
+
+    # -- entry point -----------------------------------------------------------------------
+    def run(self) -> ApplyReport:
+        report = ApplyReport()
+        self._host_steps(report)
+        vms = list(self.lab.vms)
+        with ThreadPoolExecutor(max_workers=max(1, self.options.max_workers),
+                                thread_name_prefix="labctl-vm") as pool:
+            futures = {pool.submit(self._vm_chain, vm, report): vm for vm in vms}
+            try:
+                for fut in as_completed(futures):
+                    outcome = fut.result()
+                    report.outcomes[outcome.name] = outcome
+            except KeyboardInterrupt:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        for change in self.plan.changes:
+            if change.kind == "vm" and change.action == "remove":
+                self._remove_vm(change.name)
+                report.removed.append(f"vm {change.name}")
+        return report
+
+    # -- host-wide -------------------------------------------------------------------------
+    def _host_steps(self, report: ApplyReport) -> None:
+        lab = self.lab
+        actions = {(c.kind, c.action) for c in self.plan.changes}
+        self.t.invoke(Invocation("New-Item", {"Path": self.root, "ItemType": "Directory",
+                                              "Force": ops.SWITCH}))
+        if ("switch", "add") in actions:
+            self.progress.stage("host", "switch", "start", lab.switch)
+            self._create_once("switch", ops.create_switch(lab.switch, self.owner.tag()),
+                              check=Invocation("Get-VMSwitch", {"Name": lab.switch}))
+            self.journal.record_host("switch", name=lab.switch)
+            report.host_steps.append(f"switch {lab.switch}")
+            self.progress.stage("host", "switch", "done", lab.switch)
+        if ("gateway", "add") in actions or ((
+            ("switch", "add") in actions or self.journal.host_resource("gateway") is None
+        ) and self.journal.host_resource("switch") is not None):
+            self._ensure_gateway(report)
+        if ("nat", "add") in actions:
+            self.progress.stage("host", "nat", "start", lab.nat_name)
+            self._create_once("nat", Pipeline.of(ops.create_nat(lab.nat_name, lab.subnet)),
+                              check=Invocation("Get-NetNat", {"Name": lab.nat_name}))
+            self.journal.record_host("nat", name=lab.nat_name, prefix=lab.subnet)
+            report.host_steps.append(f"nat {lab.nat_name}")
+            self.progress.stage("host", "nat", "done", lab.nat_name)
+
+    def _ensure_gateway(self, report: ApplyReport) -> None:
+        lab = self.lab
+        alias = ops.host_vnic_alias(lab.switch)
+        existing = self.t.invoke(Invocation("Get-NetIPAddress", {
+            "InterfaceAlias": alias, "ErrorAction": "SilentlyContinue"}))
+        if any(isinstance(o, RemoteObject) and o.get("IPAddress") == lab.gateway for o in existing.output):
+            self.journal.record_host("gateway", address=lab.gateway, alias=alias)
+            return
+        self.progress.stage("host", "gateway", "start", lab.gateway)
+        self._create_once("gateway", Pipeline.of(ops.configure_gateway(lab.switch, lab.gateway,
+                                                                       lab.prefix_length)),
+                          check=None)
+        self.journal.record_host("gateway", address=lab.gateway, alias=alias)
+        report.host_steps.append(f"gateway {lab.gateway}")
+        self.progress.stage("host", "gateway", "done", lab.gateway)
+
+    def _create_once(self, what: str, pipeline: Pipeline, check: Invocation | None) -> Result:
+        """Send a creating call once; after a transient failure, adopt what it may have made."""
+        try:
+            return self.t.invoke(pipeline, retry=False)
+        except ConnectError as err:
+            if not err.transient or check is None:
+                raise
+            log.info("%s: transient failure, checking whether it was created: %s", what, err.message)
+            found = self.t.invoke(Pipeline.of(Invocation(check.command, {
+                **check.parameters, "ErrorAction": "SilentlyContinue"})))
+            if found.objects():
+                return found
+            return self.t.invoke(pipeline, retry=False)
+
+    # -- one VM ----------------------------------------------------------------------------
+    def _vm_chain(self, vm: DesiredVm, report: ApplyReport) -> VmOutcome:
+        start = time.monotonic()
+        stage = "plan"
+        changed = False
+        try:
+            change = self.plan.for_vm(vm.name)
+            if change is not None and change.action == "keep":
+                self.progress.stage(vm.name, "ready", "skip", "up to date")
+                return VmOutcome(vm.name, True, "ready", time.monotonic() - start)
+            for stage, fn in (
+                ("disk", self._stage_disk),
+                ("answer-file", self._stage_answer_file),
+                ("vm", self._stage_vm),
+                ("configure", self._stage_configure),
+                ("start", self._stage_start),
+                ("running", self._stage_running),
+                ("heartbeat", self._stage_heartbeat),
+                ("ip", self._stage_ip),
+                ("logon", self._stage_logon),
+                ("cleanup", self._stage_cleanup),
+            ):
+                self.progress.stage(vm.name, stage, "start")
+                did = fn(vm)
+                changed = changed or bool(did)
+                self.progress.stage(vm.name, stage, "done" if did else "skip")
+            self.journal.stage_done(vm.name, "ready")
+            with self._report_lock:
+                if change is not None and change.action == "add":
+                    report.added.append(f"vm {vm.name}")
+                elif changed:
+                    report.changed.append(f"vm {vm.name}")
+            self.progress.stage(vm.name, "ready", "done")
+            return VmOutcome(vm.name, True, "ready", time.monotonic() - start, changed=changed)
+        except LabctlError as err:
+            if not isinstance(err, StageError):
+                err = StageError(f"{vm.name}: {stage} failed: {err.message}", vm=vm.name, stage=stage,
+                                 cause=getattr(err, "fqid", None) or None, hint=err.hint)
+            self.progress.stage(vm.name, stage, "failed", err.message)
+            return VmOutcome(vm.name, False, stage, time.monotonic() - start, err, changed)
+
+    def _disk_path(self, vm: DesiredVm) -> str:
+        return f"{self.root}\\{vm.name}.vhdx"
+
+    def _find_vm(self, vm: DesiredVm) -> RemoteObject | None:
+        res = self.t.invoke(Invocation("Get-VM", {"Name": vm.name, "ErrorAction": "SilentlyContinue"}))
+        for obj in res.objects():
+            fact = parse_vm(obj)
+            if is_ours(fact, self.owner, self.root, str(obj.get("Path") or "")):
+                return obj
+        return None
+
+    def _stage_disk(self, vm: DesiredVm) -> bool:
+        path = self._disk_path(vm)
+        exists = self.t.invoke(ops.test_path(path)).output
+        if exists and exists[0] is True:
+            # Our lab folder carries the lab id: a disk there was made by an earlier run.
+            self.journal.record_vm(vm.name, disk=path)
+            return False
+        self._create_once("disk", Pipeline.of(ops.create_differencing_disk(path, vm.base_disk)),
+                          check=None)
+        self.journal.record_vm(vm.name, disk=path)
+        self.journal.stage_done(vm.name, "disk")
+        return True
+
+    def _stage_answer_file(self, vm: DesiredVm) -> bool:
+        if self.journal.has_stage(vm.name, "answer-file") or self._find_vm(vm) is not None:
+            return False  # injected before the first boot only: setup won't read it again
+        path = self._disk_path(vm)
+        xml = self.answer_file(vm)
+        mounted = self.t.invoke(ops.mount_disk(path), retry=False)
+        try:
+            disk = next((o for o in mounted.objects()), None)
+            number = disk.get("DiskNumber") if disk is not None else None
+            if number is None:
+                raise StageError(f"{vm.name}: Mount-VHD returned no disk number", vm=vm.name,
+                                 stage="answer-file")
+            parts = self.t.invoke(ops.partitions_of(int(number))).objects()
+            letters = [str(p.get("DriveLetter")) for p in parts
+                       if p.get("DriveLetter") and str(p.get("DriveLetter")).strip("\x00 ")]
+            if not letters:
+                raise StageError(f"{vm.name}: the mounted disk {path} has no partition with a drive letter",
+                                 vm=vm.name, stage="answer-file",
+                                 hint="is the base image a sysprepped Windows system disk?")
+            self.t.invoke(ops.write_answer_file(letters[-1][:1], xml))
+        finally:
+            self.t.invoke(ops.dismount_disk(path))
+        self.journal.stage_done(vm.name, "answer-file")
+        return True
+
+    def _stage_vm(self, vm: DesiredVm) -> bool:
+        found = self._find_vm(vm)
+        if found is None:
+            try:
+                self.t.invoke(ops.create_vm(vm.name, memory=vm.memory, vhd_path=self._disk_path(vm),
+                                            switch=self.lab.switch, path=self.root), retry=False)
+            except ConnectError as err:
+                if not err.transient:
+                    raise
+                if self._find_vm(vm) is None:  # the lost call did not create it: try once more
+                    self.t.invoke(ops.create_vm(vm.name, memory=vm.memory, vhd_path=self._disk_path(vm),
+                                                switch=self.lab.switch, path=self.root), retry=False)
+            found = self._find_vm(vm)
+            if found is None:
+                raise StageError(f"{vm.name}: New-VM returned but the VM is not there",
+                                 vm=vm.name, stage="vm")
+            self.journal.record_vm(vm.name, id=str(found.get("Id") or ""))
+            self.journal.stage_done(vm.name, "vm")
+            return True
+        self.journal.record_vm(vm.name, id=str(found.get("Id") or ""))
+        return False
+
+    def _stage_configure(self, vm: DesiredVm) -> bool:
+        found = self._find_vm(vm)
+        state = str(found.get("State")) if found is not None else ""
+        fact = parse_vm(found) if found is not None else None
+        needs = (not self.journal.has_stage(vm.name, "configure")
+                 or (fact is not None and (fact.processor_count != vm.processors
+                                           or fact.memory_startup != vm.memory)))
+        if not needs:
+            return False
+        if state not in ("Off", ""):
+            # Processor and memory changes, and exposing virtualization extensions, need the VM off.
+            self.t.invoke(ops.stop_vm(vm.name))
+        self.t.invoke(ops.configure_vm(vm.name, processors=vm.processors, memory=vm.memory, mac=vm.mac,
+                                       notes=self.owner.tag()))
+        self.journal.stage_done(vm.name, "configure")
+        return True
+
+    def _stage_start(self, vm: DesiredVm) -> bool:
+        found = self._find_vm(vm)
+        if found is not None and str(found.get("State")) == "Running":
+            return False
+        self.t.invoke(ops.start_vm(vm.name))
+        self.journal.stage_done(vm.name, "start")
+        return True
+
+    def _poll(self, vm: DesiredVm, stage: str, probe: Callable[[], tuple[bool, str]]) -> bool:
+        """Call ``probe`` until it says done or the stage's timeout passes."""
+        timeout = self.options.timeouts.of(stage)
+        deadline = time.monotonic() + timeout
+        delay = self.options.poll_min
+        last = ""
+        first = True
+        while True:
+            done, last = probe()
+            if done:
+                return not first
+            first = False
+            now = time.monotonic()
+            if now >= deadline:
+                raise StageError(
+                    f"{vm.name}: not ready at stage {stage} after {timeout:.0f} s ({last})",
+                    vm=vm.name, stage=stage, cause=CAUSES.get(stage),
+                    hint=f"likely cause: {CAUSES.get(stage, 'unknown')}",
+                )
+            time.sleep(min(delay, max(deadline - now, 0.0)))
+            delay = min(delay * 2, self.options.poll_max)
+
+    def _vm_state(self, vm: DesiredVm) -> RemoteObject:
+        found = self._find_vm(vm)
+        if found is None:
+            raise StageError(f"{vm.name}: the VM disappeared from the host", vm=vm.name, stage="running")
+        return found
+
+    def _stage_running(self, vm: DesiredVm) -> bool:
+        def probe() -> tuple[bool, str]:
+            state = str(self._vm_state(vm).get("State"))
+            return state == "Running", f"state {state}"
+        return self._poll(vm, "running", probe)
+
+    def _stage_heartbeat(self, vm: DesiredVm) -> bool:
+        def probe() -> tuple[bool, str]:
+            obj = self._vm_state(vm)
+            heartbeat = str(obj.get("Heartbeat"))
+            if str(obj.get("State")) != "Running":
+                raise StageError(f"{vm.name}: the VM stopped while booting (state {obj.get('State')})",
+                                 vm=vm.name, stage="heartbeat", cause="the guest shut down or crashed")
+            return heartbeat == HEALTHY, f"heartbeat {heartbeat}"
+        return self._poll(vm, "heartbeat", probe)
+
+    def _stage_ip(self, vm: DesiredVm) -> bool:
+        def probe() -> tuple[bool, str]:
+            res = self.t.invoke(Invocation("Get-VMNetworkAdapter", {"VMName": vm.name}))
+            ips = [ip for o in res.objects() for ip in parse_adapter(o).ips]
+            return vm.ip in ips, f"reported {', '.join(ips) or 'no address'}"
+        return self._poll(vm, "ip", probe)
+
+    def _guest(self, vm: DesiredVm, step: str, arguments: list[object] | None = None) -> Result:
+        script = load_step(step).script
+        return self.t.invoke(ops.guest_invoke(vm.name, self.credential(vm), script, arguments or []))
+
+    def _stage_logon(self, vm: DesiredVm) -> bool:
+        def probe() -> tuple[bool, str]:
+            try:
+                res = self._guest(vm, "probe")
+            except RemoteCommandError as err:
+                if "credential" in err.message.lower() or "InvalidCredential" in err.fqid \
+                        or "AccessDenied" in err.fqid:
+                    raise StageError(f"{vm.name}: PowerShell Direct refused the credential: {err.message}",
+                                     vm=vm.name, stage="logon", cause=CAUSES["logon"],
+                                     hint="the guest was built with another Administrator password; destroy "
+                                     "and rebuild the VM, or set the password it was built with") from err
+                return False, err.message
+            info = res.objects()[0] if res.objects() else None
+            if info is None:
+                return False, "no answer from the probe"
+            name = str(info.get("ComputerName") or "")
+            if name.lower() != vm.name.lower():
+                raise StageError(f"{vm.name}: the guest calls itself {name!r}, not {vm.name!r}",
+                                 vm=vm.name, stage="logon",
+                                 cause="the answer file's ComputerName was not applied")
+            return True, "logged on"
+        self._poll(vm, "logon", probe)
+        return False
+
+    def _stage_cleanup(self, vm: DesiredVm) -> bool:
+        if self.journal.has_stage(vm.name, "cleanup"):
+            return False
+        res = self._guest(vm, "remove-answer-file")
+        self.journal.stage_done(vm.name, "cleanup")
+        info = res.objects()[0] if res.objects() else None
+        return bool(info.get("Changed")) if info is not None else False
+
+    # -- removal ---------------------------------------------------------------------------
+    def _remove_vm(self, name: str) -> None:
+        remove_vm(self.t, name, self.owner, self.root, self.journal, self.progress)
+
+
+def remove_vm(t: Invoker, name: str, owner: Ownership, root: str, journal: Journal,
+              progress: Progress | None = None) -> bool:
+    """Turn off and remove one VM that is ours, then its disk; True if anything was removed."""
+    progress = progress or _NoProgress()
+    res = t.invoke(Invocation("Get-VM", {"Name": name, "ErrorAction": "SilentlyContinue"}))
+    removed = False
+    for obj in res.objects():
+        fact = parse_vm(obj)
+        if not is_ours(fact, owner, root, str(obj.get("Path") or "")):
+            continue  # same name, not ours: never touched
+        progress.stage(name, "remove", "start")
+        vm_id = str(obj.get("Id") or "")
+        # Act by Id, piped, so a same-named VM that is not ours is never hit.
+        by_id = Invocation("Get-VM", {"Id": vm_id})
+        if fact.state != "Off":
+            t.invoke(Pipeline.piped(by_id, Invocation("Stop-VM", {"TurnOff": ops.SWITCH, "Force": ops.SWITCH})))
+        t.invoke(Pipeline.piped(by_id, Invocation("Remove-VM", {"Force": ops.SWITCH})))
+        removed = True
+    entry = journal.vm(name)
+    disk = entry.get("disk") or f"{root}\\{name}.vhdx"
+    if str(disk).lower().startswith(root.lower()):
+        exists = t.invoke(ops.test_path(disk)).output
+        if exists and exists[0] is True:
+            t.invoke(ops.remove_file(disk))
+            removed = True
+    journal.forget_vm(name)
+    if removed:
+        progress.stage(name, "remove", "done")
+    return removed

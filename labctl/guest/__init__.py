@@ -1,0 +1,1 @@
+"""Guest steps (PowerShell run over PowerShell Direct) and the readiness stages."""

@@ -1,0 +1,319 @@
+"""YAML loading that remembers where every value came from, and pydantic errors turned into Problems.
+
+The YAML is composed into nodes (``yaml.compose`` with the safe loader) and built into plain Python values
+by hand, so each mapping key and list item keeps its line. A ``path`` is a tuple of mapping keys and list
+indices (``("vms", 1, "memory")``); ``LineMap`` answers "which line wrote this path".
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from labctl.errors import Problem
+
+PathT = tuple[str | int, ...]
+
+
+@dataclass
+class LineMap:
+    """Line numbers (1-based) of every key and list item of one YAML document."""
+
+    lines: dict[PathT, int] = field(default_factory=dict)
+
+    def line(self, path: Sequence[str | int]) -> int | None:
+        """Line of ``path``, or of its nearest written ancestor (a missing key reports its parent's line)."""
+        p = tuple(path)
+        while p:
+            if p in self.lines:
+                return self.lines[p]
+            p = p[:-1]
+        return self.lines.get(())
+
+
+@dataclass
+class YamlSource:
+    """One parsed YAML file: its data (None when unreadable), line map and the problems met on the way."""
+
+    file: str
+    data: Any
+    lines: LineMap
+    problems: list[Problem]
+
+    def problem(self, path: Sequence[str | int], message: str) -> Problem:
+        """A Problem at ``path`` in this file."""
+        return Problem(self.file, self.lines.line(path), format_path(path), message)
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """``("vms", 1, "memory")`` -> ``vms[1].memory``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loader; used only to compose nodes and to construct scalars."""
+
+
+def parse_yaml(text: str, file: str) -> YamlSource:
+    """Parse one YAML document, keeping the line of every key and item. Never raises on bad YAML."""
+    lines = LineMap()
+    problems: list[Problem] = []
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        what = exc.problem or exc.context or "invalid YAML"
+        problems.append(Problem(file, line, "", f"YAML syntax error: {what}"))
+        return YamlSource(file, None, lines, problems)
+    except yaml.YAMLError as exc:
+        problems.append(Problem(file, None, "", f"YAML error: {exc}"))
+        return YamlSource(file, None, lines, problems)
+    if node is None:
+        problems.append(Problem(file, 1, "", "the file is empty"))
+        return YamlSource(file, None, lines, problems)
+    lines.lines[()] = node.start_mark.line + 1
+    builder = _Builder(file, lines, problems, _Loader(""))
+    data = builder.build(node, ())
+    return YamlSource(file, data, lines, problems)
+
+
+def read_yaml(path: str | Path) -> YamlSource:
+    """Read and parse a YAML file; an unreadable file becomes a Problem, not an exception."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return YamlSource(str(p), None, LineMap(), [Problem(str(p), None, "", f"cannot read file: {exc}")])
+    return parse_yaml(text, str(p))
+
+
+class _Builder:
+    def __init__(self, file: str, lines: LineMap, problems: list[Problem], constructor: yaml.SafeLoader):
+        self.file = file
+        self.lines = lines
+        self.problems = problems
+        self.constructor = constructor
+        self.depth = 0
+
+    def build(self, node: yaml.Node, path: PathT) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > 100:  # a self-referencing alias would otherwise recurse forever
+                self.problems.append(Problem(self.file, node.start_mark.line + 1, format_path(path),
+                                             "nesting too deep (recursive alias?)"))
+                return None
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            if isinstance(node, yaml.SequenceNode):
+                out = []
+                for i, item in enumerate(node.value):
+                    self.lines.lines[(*path, i)] = item.start_mark.line + 1
+                    out.append(self.build(item, (*path, i)))
+                return out
+            return self._scalar(node, path)
+        finally:
+            self.depth -= 1
+
+    def _scalar(self, node: yaml.Node, path: PathT) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            msg = getattr(exc, "problem", None) or str(exc)
+            self.problems.append(Problem(self.file, node.start_mark.line + 1, format_path(path),
+                                         f"cannot read value: {msg}"))
+            return None
+
+    def _mapping(self, node: yaml.MappingNode, path: PathT) -> dict[str, Any]:
+        try:
+            self.constructor.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
+        except yaml.YAMLError as exc:
+            msg = getattr(exc, "problem", None) or str(exc)
+            self.problems.append(Problem(self.file, node.start_mark.line + 1, format_path(path), msg))
+        out: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problems.append(Problem(self.file, line, format_path(path), "a key must be a plain name"))
+                continue
+            key = self._scalar(key_node, path)
+            if not isinstance(key, str):
+                # `1: x` or `yes: x` would silently become int/bool keys; report them as the text written.
+                key = str(key_node.value)
+            if key in out:
+                self.problems.append(Problem(self.file, line, format_path((*path, key)),
+                                             f"duplicate key (first written on line {first_line[key]})"))
+                continue
+            first_line[key] = line
+            self.lines.lines[(*path, key)] = line
+            out[key] = self.build(value_node, (*path, key))
+        return out
+
+
+# --- pydantic errors -> Problems ---------------------------------------------------------------------
+
+
+def data_path(data: Any, loc: Sequence[str | int]) -> PathT:
+    """Map a pydantic ``loc`` onto the data: drop union/tag labels that are not keys or indices."""
+    out: list[str | int] = []
+    cur = data
+    for part in loc:
+        if isinstance(cur, dict) and isinstance(part, str) and part in cur:
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(cur, dict) and isinstance(part, str) and not _is_label(part):
+            out.append(part)  # a missing or unknown key: keep it, there is nothing below it
+            cur = None
+        # else: a union member label such as "function-after[...]" or a discriminator tag
+    return tuple(out)
+
+
+def _is_label(part: str) -> bool:
+    return any(c in part for c in "[]()'") or part in ("sim", "remote")
+
+
+def _unwrap_models(annotation: Any) -> list[type[BaseModel]]:
+    """BaseModel classes reachable from an annotation through Optional/Annotated/list/dict/Union."""
+    origin = typing.get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if origin is typing.Annotated:
+        return _unwrap_models(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for a in typing.get_args(annotation) for m in _unwrap_models(a)]
+    return []
+
+
+def _container_models(annotation: Any) -> tuple[str | None, list[type[BaseModel]]]:
+    """For list[X]/dict[str, X] annotations: ("list"|"dict", models of X)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _container_models(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        for a in typing.get_args(annotation):
+            kind, models = _container_models(a)
+            if kind:
+                return kind, models
+        return None, []
+    if origin is list:
+        return "list", _unwrap_models(typing.get_args(annotation)[0])
+    if origin is dict:
+        return "dict", _unwrap_models(typing.get_args(annotation)[1])
+    return None, []
+
+
+def model_at(root: type[BaseModel], path: Sequence[str | int]) -> type[BaseModel] | None:
+    """The model class that validates the mapping at ``path`` (used to list allowed keys)."""
+    models: list[type[BaseModel]] = [root]
+    i = 0
+    parts = list(path)
+    while i < len(parts):
+        part = parts[i]
+        if not models or not isinstance(part, str):
+            return None
+        model = models[0]
+        info = model.model_fields.get(part)
+        if info is None:
+            return None
+        kind, inner = _container_models(info.annotation)
+        if kind and i + 1 < len(parts):
+            models = inner
+            i += 2
+            continue
+        models = _unwrap_models(info.annotation)
+        i += 1
+    return models[0] if models else None
+
+
+def allowed_keys(model: type[BaseModel]) -> list[str]:
+    """Keys a model accepts, in declaration order."""
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def problems_from_validation(
+    error: ValidationError,
+    source: YamlSource,
+    root_model: type[BaseModel],
+    *,
+    prefix: PathT = (),
+    skip: Iterable[PathT] = (),
+) -> list[Problem]:
+    """Translate every pydantic error into a file:line: field: message Problem."""
+    skipped = set(skip)
+    out: list[Problem] = []
+    seen: set[tuple[int | None, str, str]] = set()
+    sub = source.data
+    for p in prefix:
+        sub = sub[p]
+    for err in error.errors(include_url=False, include_input=False):
+        rel = data_path(sub, err["loc"])
+        path = (*prefix, *rel)
+        if path in skipped:
+            continue
+        kind = err["type"]
+        message = str(err["msg"])
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        if kind == "missing":
+            message = "required key is missing"
+        elif kind == "extra_forbidden":
+            model = model_at(root_model, rel[:-1])
+            keys = allowed_keys(model) if model else []
+            message = "unknown key"
+            close = difflib.get_close_matches(str(rel[-1]), keys, n=1) if keys else []
+            if close:
+                message += f" (did you mean {close[0]!r}?)"
+            if keys:
+                message += f"; allowed: {', '.join(keys)}"
+        problem = source.problem(path, message)
+        dedup = (problem.line, problem.field, problem.message)
+        if dedup not in seen:
+            seen.add(dedup)
+            out.append(problem)
+    return out
+
+
+def partial_validate(model: type[BaseModel], data: Any) -> tuple[BaseModel | None, set[str]]:
+    """Validate ``data`` as ``model``, dropping top-level keys that fail until the rest validates.
+
+    Returns the model (None if even that fails, e.g. a required key is bad) and the keys dropped. Used so
+    that one bad field does not hide the checks that need the good ones.
+    """
+    if not isinstance(data, dict):
+        return None, set()
+    current = dict(data)
+    dropped: set[str] = set()
+    for _ in range(len(current) + 1):
+        try:
+            return model.model_validate(current), dropped
+        except ValidationError as exc:
+            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"] and e["type"] != "missing"}
+            bad &= set(current)
+            if not bad:
+                return None, dropped
+            for key in bad:
+                current.pop(key, None)
+            dropped |= bad
+    return None, dropped

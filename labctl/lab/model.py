@@ -1,0 +1,322 @@
+"""The lab file as pydantic models (what a user writes), and the fully resolved lab (what the engine uses).
+
+Models check shapes and single values (types, ranges, formats). Rules that span fields or VMs (IP in subnet,
+duplicate names, memory for nested virtualization, images in the catalog) live in ``validate.py`` so that
+every problem is reported with its line, all at once. See docs/lab-file.md for the format.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+)
+
+from labctl.lab.sizes import SIZE_PATTERN, format_size, parse_size
+
+# --- value types --------------------------------------------------------------------------------------
+
+Size = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    WithJsonSchema({"type": "string", "pattern": SIZE_PATTERN, "examples": ["4GiB", "4096MiB", "60GB"],
+                    "description": "A size with a unit; GB = GiB as in PowerShell"}),
+]
+
+
+def _ipv4(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address") from None
+
+
+def _ipv4_network(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(value, strict=True))
+    except ValueError as exc:
+        try:
+            loose = ipaddress.IPv4Network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 subnet like 10.10.0.0/24") from None
+        if "/" not in value:
+            raise ValueError(f"{value!r} has no prefix length; write it like {loose}") from None
+        raise ValueError(f"{value!r} has host bits set; did you mean {loose}?") from exc
+
+
+IPv4 = Annotated[str, AfterValidator(_ipv4), Field(json_schema_extra={"format": "ipv4"})]
+IPv4Net = Annotated[str, AfterValidator(_ipv4_network), Field(pattern=r"^[0-9.]+/[0-9]+$")]
+
+LAB_NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9-]{0,19}$"
+LabName = Annotated[str, Field(pattern=LAB_NAME_RE, description="Letters, digits and dashes; at most 20")]
+# A VM name may carry one {n} / {n:02d} placeholder; the final names are checked after expansion.
+VmNamePattern = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9{}:_.-]+$")]
+GroupName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                               description="Name of an environment variable holding the secret")]
+TemplateName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                                    description="templates/unattend/<name>.xml.j2")]
+ImageId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")]
+SwitchName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")]
+Fingerprint = Annotated[str, Field(
+    pattern=r"^(sha256|SHA256):([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$",
+    description="Pinned server certificate: sha256:AB:CD:... (32 bytes)")]
+SecretFrom = Literal["keyring", "prompt"]
+Role = Literal["container-host"]
+KNOWN_ROLES: tuple[str, ...] = ("container-host",)
+Isolation = Literal["process", "hyperv"]
+AuthKind = Literal["ntlm", "kerberos", "credssp", "certificate", "basic"]
+
+# Windows' container NAT (HNS "nat" network) picks its subnet inside 172.16.0.0/12 by default.
+DEFAULT_CONTAINER_NAT = "172.16.0.0/12"
+# The Hyper-V host is not a DNS server, so pointing guests at the gateway would leave them without name
+# resolution; public resolvers work through NetNat. Corporate networks set `dns:` explicitly.
+DEFAULT_DNS: tuple[str, ...] = ("1.1.1.1", "8.8.8.8")
+NESTED_MIN_MEMORY = 4 * 1024**3
+MAX_PROCESSORS = 64
+
+
+class _Model(BaseModel):
+    # strict: YAML already gives typed values, so "2" for processors is a mistake worth reporting.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# --- host --------------------------------------------------------------------------------------------
+
+
+class CertificateSpec(_Model):
+    """Client certificate for auth: certificate."""
+
+    cert_path: str = Field(min_length=1)
+    key_path: str = Field(min_length=1)
+
+
+class RemoteHost(_Model):
+    """A real Hyper-V host reached over WinRM/PSRP. Never holds a password, only where to get one."""
+
+    uri: str = Field(min_length=1, description="https://host:5986/wsman, or just a host name")
+    auth: AuthKind = "ntlm"
+    username: str | None = None
+    password_env: EnvName | None = None
+    password_from: SecretFrom | None = None
+    verify: bool = True
+    ca_path: str | None = None
+    fingerprint: Fingerprint | None = None
+    certificate: CertificateSpec | None = None
+
+
+def _host_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "sim"
+    if isinstance(value, dict | RemoteHost):
+        return "remote"
+    return None
+
+
+HostField = Annotated[
+    Annotated[Literal["sim"], Tag("sim")] | Annotated[RemoteHost, Tag("remote")],
+    Discriminator(_host_kind, custom_error_type="host_kind",
+                  custom_error_message="must be \"sim\" or a mapping with uri, auth, username, ..."),
+]
+
+
+# --- network and VMs ---------------------------------------------------------------------------------
+
+
+class NetworkSpec(_Model):
+    """The lab's Internal switch, its subnet and NAT."""
+
+    switch: SwitchName | None = Field(default=None, description="Default: labctl-<lab name>")
+    subnet: IPv4Net
+    gateway: IPv4 | None = Field(default=None, description="Host vNIC address; default: first host address")
+    nat: bool = True
+    dns: list[IPv4] | None = Field(default=None, description="Default: 1.1.1.1, 8.8.8.8")
+    container_nat: IPv4Net = Field(
+        default=DEFAULT_CONTAINER_NAT,
+        description="Range the container NAT inside each guest uses; the lab subnet must stay out of it")
+
+
+class VmSettings(_Model):
+    """Settings any VM may have; used by `defaults`, `groups` and each VM (vm > group > defaults)."""
+
+    image: ImageId | None = None
+    processors: int | None = Field(default=None, ge=1, le=MAX_PROCESSORS)
+    memory: Size | None = None
+    disk: Size | None = None
+    unattend: TemplateName | None = None
+    vars: dict[str, Any] | None = Field(default=None, description="Template variables; deep-merged")
+    roles: list[Role] | None = None
+    nested: bool | None = Field(default=None, description="Expose virtualization extensions; default true")
+    isolation: Isolation | None = Field(default=None, description="Default container isolation; default process")
+
+
+class VmEntry(VmSettings):
+    """One entry of `vms`: a VM, or `count` replicas named by a pattern like "node{n:02d}"."""
+
+    name: VmNamePattern
+    count: int | None = Field(default=None, ge=1, le=999)
+    start: int = Field(default=1, ge=0, description="First value of {n}")
+    group: GroupName | None = None
+    ip: IPv4 | None = Field(default=None, description="Static address; replicas take the following ones")
+
+
+class LabFile(_Model):
+    """A lab file (labs/<lab>.yaml)."""
+
+    model_config = ConfigDict(title="labctl lab file")
+
+    name: LabName
+    host: HostField = "sim"
+    network: NetworkSpec
+    defaults: VmSettings = VmSettings()
+    groups: dict[GroupName, VmSettings] = Field(default_factory=dict)
+    vms: list[VmEntry] = Field(min_length=1)
+    guest_password_env: EnvName | None = None
+    guest_password_from: SecretFrom | None = None
+
+
+BUILTIN_DEFAULTS: dict[str, Any] = {
+    "image": "ws2022-core",
+    "processors": 2,
+    "memory": 4 * 1024**3,
+    "disk": 60 * 1024**3,
+    "unattend": "default",
+    "vars": {"timezone": "UTC", "locale": "en-US"},
+    "roles": ["container-host"],
+    "nested": True,
+    "isolation": "process",
+}
+
+
+# --- image catalog entry -----------------------------------------------------------------------------
+
+
+class ImageEntry(_Model):
+    """One base image (images/<id>.yaml)."""
+
+    id: ImageId
+    display_name: str = Field(min_length=1)
+    build: int = Field(ge=10000)
+    generation: Literal[2] = 2
+    base_disk: str = Field(pattern=r"^[A-Za-z]:\\.+\.vhdx?$", description=r"C:\LabBases\WS2022-Core.vhdx")
+    container_tag: str = Field(pattern=r"^ltsc[0-9]{4}$")
+    min_memory: Size
+    min_disk: Size = 32 * 1024**3
+
+
+# --- resolved lab ------------------------------------------------------------------------------------
+
+
+class _Resolved(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SecretSource(_Resolved):
+    """Where a secret comes from: an env var, the keyring, a prompt, or (simulator only) generated."""
+
+    kind: Literal["env", "keyring", "prompt", "generated", "none"]
+    name: str | None = None
+
+
+class ResolvedSimHost(_Resolved):
+    """The embedded simulator; its state lives in ``state_dir``."""
+
+    kind: Literal["sim"] = "sim"
+    state_dir: str
+
+
+class ResolvedRemoteHost(_Resolved):
+    """A real host with a normalized endpoint."""
+
+    kind: Literal["remote"] = "remote"
+    uri: str
+    hostname: str
+    port: int
+    scheme: Literal["http", "https"]
+    auth: AuthKind
+    username: str | None
+    password: SecretSource
+    verify: bool
+    ca_path: str | None
+    fingerprint: str | None
+    cert_path: str | None
+    key_path: str | None
+
+
+class ResolvedNetwork(_Resolved):
+    """The lab network with every default filled in."""
+
+    switch: str
+    subnet: str
+    prefix_length: int
+    gateway: str
+    nat: bool
+    nat_name: str
+    dns: list[str]
+    container_nat: str
+
+
+class ResolvedVm(_Resolved):
+    """One VM, fully resolved and typed: what the engine creates and what templates render."""
+
+    name: str
+    image: ImageEntry
+    processors: int
+    memory_bytes: int
+    disk_bytes: int
+    ip: str
+    prefix_length: int
+    gateway: str
+    dns: list[str]
+    mac: str = Field(description="00-15-5D-XX-XX-XX, as unattend's Identifier wants it")
+    template: str
+    vars: dict[str, Any]
+    roles: list[str]
+    nested: bool
+    isolation: Isolation
+    group: str | None
+
+    @property
+    def mac_hyperv(self) -> str:
+        """The MAC as Set-VMNetworkAdapter -StaticMacAddress takes it (no separators)."""
+        return self.mac.replace("-", "")
+
+    @property
+    def memory(self) -> str:
+        """Memory for display ("4GiB")."""
+        return format_size(self.memory_bytes)
+
+
+class ResolvedLab(_Resolved):
+    """The whole lab, resolved: deterministic for a given file and catalog."""
+
+    name: str
+    source: str
+    lab_dir: str
+    state_dir: str
+    host: ResolvedSimHost | ResolvedRemoteHost
+    network: ResolvedNetwork
+    vms: list[ResolvedVm]
+    guest_password: SecretSource
+    template_dirs: list[str]
+
+    def vm(self, name: str) -> ResolvedVm:
+        """The VM called ``name`` (case-insensitive, as Windows names are)."""
+        for vm in self.vms:
+            if vm.name.lower() == name.lower():
+                return vm
+        raise KeyError(name)
+
+
+# "{n}" or "{n:0Wd}" (zero-padded to W digits): the only placeholder a VM name pattern may hold.
+NAME_PLACEHOLDER_RE = re.compile(r"\{n(?::0([1-9])d)?\}")

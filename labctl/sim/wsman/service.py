@@ -1,0 +1,276 @@
+"""The WS-Management service: WinRS shell operations over PSRP runspace pools.
+
+It takes a parsed :class:`~labctl.sim.wsman.soap.WSManRequest` from an authenticated client and
+returns the response body (or raises WSManFault). It knows nothing of HTTP or authentication.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from labctl.sim.cmdlets.base import Session
+from labctl.sim.counters import Counters
+from labctl.sim.faults import FaultPlan
+from labctl.sim.wsman.shell import PipelineHost, Shell, shell_not_found
+from labctl.sim.wsman.soap import (
+    NS,
+    RESPONSE_ACTIONS,
+    WSManFault,
+    WSManRequest,
+    action_not_supported,
+    invalid_parameter,
+    invalid_resource_uri,
+    invalid_selectors,
+    invalid_soap_body,
+    x,
+)
+
+log = logging.getLogger(__name__)
+
+POWERSHELL_URI_PREFIX = "http://schemas.microsoft.com/powershell/"
+SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+CONFIG_URI = "http://schemas.microsoft.com/wbem/wsman/1/config"
+MAX_ENVELOPE_KB = 500
+MAX_SHELLS = 64
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request and where it arrived."""
+
+    principal: str
+    address: str
+    endpoint: str  # e.g. https://127.0.0.1:5986/wsman
+
+
+def _uuid(text: str | None) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(text or "").strip())
+    except ValueError:
+        raise invalid_selectors() from None
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"P{days}DT{hours}H{minutes}M{secs}S"
+
+
+class WSManService:
+    """Shell table and WinRS operations; thread-safe."""
+
+    def __init__(self, host: PipelineHost, counters: Counters, faults: FaultPlan, machine: str,
+                 workers: int = 32) -> None:
+        self.host = host
+        self.counters = counters
+        self.faults = faults
+        self.machine = machine
+        self._shells: dict[str, Shell] = {}
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sim-pipeline")
+        self._pid = 4000 + (os.getpid() % 4000)
+
+    # ------------------------------------------------------------------ dispatch
+    def handle(self, req: WSManRequest, caller: Caller) -> tuple[str, str]:
+        """(response action URI, body XML) for a request; WSManFault on failure."""
+        if not req.action:
+            raise action_not_supported(req.action_uri)
+        rule = self.faults.check("wsman_fault", action=req.action)
+        if rule is not None:
+            code = int(rule.params.get("code", 0x80338012))
+            reason = str(rule.params.get("message") or rule.params.get("reason") or
+                         "The WS-Management service cannot process the request. (simulated fault)")
+            raise WSManFault(code, reason, str(rule.params.get("subcode", "w:InternalError")))
+        op = getattr(self, f"_op_{req.action.lower()}", None)
+        if op is None:
+            raise action_not_supported(req.action_uri)
+        body: str = op(req, caller)
+        return RESPONSE_ACTIONS[req.action], body
+
+    def close(self) -> None:
+        with self._lock:
+            shells = list(self._shells.values())
+            self._shells.clear()
+        for shell in shells:
+            shell.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def shell_count(self) -> int:
+        with self._lock:
+            return len(self._shells)
+
+    def _shell(self, req: WSManRequest, caller: Caller) -> Shell:
+        shell_id = req.selectors.get("ShellId", "").strip().upper()
+        with self._lock:
+            shell = self._shells.get(shell_id)
+        if shell is None or shell.owner.lower() != caller.principal.lower():
+            raise shell_not_found(shell_id)
+        return shell
+
+    @staticmethod
+    def _body(req: WSManRequest, path: str) -> Any:
+        el = req.body.find(path, NS) if req.body is not None else None
+        if el is None:
+            raise invalid_soap_body()
+        return el
+
+    # ------------------------------------------------------------------ transfer
+    def _op_create(self, req: WSManRequest, caller: Caller) -> str:
+        if not req.resource_uri.startswith(POWERSHELL_URI_PREFIX):
+            raise invalid_resource_uri()
+        shell_el = self._body(req, "rsp:Shell")
+        creation = shell_el.find("pwsh:creationXml", NS)
+        if creation is None or not (creation.text or "").strip():
+            raise invalid_soap_body()
+        shell_id = str(_uuid(shell_el.get("ShellId") or str(uuid.uuid4()))).upper()
+        try:
+            creation_data = base64.b64decode(creation.text or "", validate=True)
+        except (binascii.Error, ValueError):
+            raise invalid_parameter() from None
+        session = Session(username=caller.principal, client_address=caller.address)
+        shell = Shell(shell_id, req.resource_uri, session, self.host, self._executor, req.max_envelope_size,
+                      on_pipeline=lambda: self.counters.add("pipelines"))
+        with self._lock:
+            if shell_id in self._shells:
+                raise WSManFault(0x80338033, "The WS-Management service cannot create the resource because it "
+                                 "already exists.", "w:AlreadyExists", sender=True)
+            if len(self._shells) >= MAX_SHELLS:
+                raise WSManFault(0x8033803F, "The WS-Management service is busy servicing other requests. "
+                                 "Retry later.", "w:QuotaLimit")
+            self._shells[shell_id] = shell
+        try:
+            with shell.cond:
+                shell.feed(creation_data, None)
+        except WSManFault:
+            with self._lock:
+                self._shells.pop(shell_id, None)
+            raise
+        return (
+            f"<x:ResourceCreated><a:Address>{x(caller.endpoint)}</a:Address><a:ReferenceParameters>"
+            f"<w:ResourceURI>{x(req.resource_uri)}</w:ResourceURI><w:SelectorSet>"
+            f'<w:Selector Name="ShellId">{shell_id}</w:Selector></w:SelectorSet></a:ReferenceParameters>'
+            f"</x:ResourceCreated>{self._shell_xml(shell)}"
+        )
+
+    def _shell_xml(self, shell: Shell) -> str:
+        now = time.monotonic()
+        return (
+            f"<rsp:Shell><rsp:ShellId>{shell.id}</rsp:ShellId><rsp:Name>Runspace</rsp:Name>"
+            f"<rsp:ResourceUri>{x(shell.resource_uri)}</rsp:ResourceUri><rsp:Owner>{x(shell.owner)}</rsp:Owner>"
+            f"<rsp:ClientIP>{x(shell.session.client_address)}</rsp:ClientIP>"
+            f"<rsp:ProcessId>{self._pid}</rsp:ProcessId><rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>"
+            "<rsp:InputStreams>stdin pr</rsp:InputStreams><rsp:OutputStreams>stdout</rsp:OutputStreams>"
+            "<rsp:MaxIdleTimeOut>PT2147483.647S</rsp:MaxIdleTimeOut><rsp:Locale>en-US</rsp:Locale>"
+            "<rsp:DataLocale>en-US</rsp:DataLocale><rsp:ProfileLoaded>Yes</rsp:ProfileLoaded>"
+            "<rsp:Encoding>UTF8</rsp:Encoding><rsp:BufferMode>Block</rsp:BufferMode>"
+            "<rsp:State>Connected</rsp:State>"
+            f"<rsp:ShellRunTime>{_duration(time.time() - shell.created)}</rsp:ShellRunTime>"
+            f"<rsp:ShellInactivity>{_duration(now - shell.last_activity)}</rsp:ShellInactivity></rsp:Shell>"
+        )
+
+    def _op_get(self, req: WSManRequest, caller: Caller) -> str:
+        if req.resource_uri.rstrip("/") == CONFIG_URI:
+            return self._config_xml()
+        return self._shell_xml(self._shell(req, caller))
+
+    @staticmethod
+    def _config_xml() -> str:
+        return (
+            f'<cfg:Config xmlns:cfg="{NS["cfg"]}"><cfg:MaxEnvelopeSizekb>{MAX_ENVELOPE_KB}</cfg:MaxEnvelopeSizekb>'
+            "<cfg:MaxTimeoutms>60000</cfg:MaxTimeoutms><cfg:MaxBatchItems>32000</cfg:MaxBatchItems>"
+            "<cfg:MaxProviderRequests>4294967295</cfg:MaxProviderRequests>"
+            "<cfg:Service><cfg:AllowUnencrypted>false</cfg:AllowUnencrypted><cfg:Auth>"
+            "<cfg:Basic>true</cfg:Basic><cfg:Kerberos>false</cfg:Kerberos><cfg:Negotiate>true</cfg:Negotiate>"
+            "<cfg:Certificate>false</cfg:Certificate><cfg:CredSSP>false</cfg:CredSSP>"
+            "<cfg:CbtHardeningLevel>Relaxed</cfg:CbtHardeningLevel></cfg:Auth></cfg:Service></cfg:Config>"
+        )
+
+    def _op_delete(self, req: WSManRequest, caller: Caller) -> str:
+        shell = self._shell(req, caller)
+        with self._lock:
+            self._shells.pop(shell.id, None)
+        shell.close()
+        return ""
+
+    def _op_enumerate(self, req: WSManRequest, caller: Caller) -> str:
+        uri = req.resource_uri.rstrip("/")
+        with self._lock:
+            mine = [s for s in self._shells.values() if s.owner.lower() == caller.principal.lower()]
+        if uri == SHELL_URI:
+            items = "".join(self._shell_xml(s) for s in mine)
+        elif uri == SHELL_URI + "/Command":
+            wanted = None
+            if req.body is not None:
+                for sel in req.body.iter(f"{{{NS['wsman']}}}Selector"):
+                    if sel.get("Name") == "ShellId":
+                        wanted = (sel.text or "").strip().upper()
+            shells = [s for s in mine if wanted is None or s.id == wanted]
+            items = "".join(
+                f"<rsp:Command><rsp:ShellId>{s.id}</rsp:ShellId><rsp:CommandId>{str(cid).upper()}"
+                "</rsp:CommandId></rsp:Command>"
+                for s in shells for cid in s.command_ids()
+            )
+        else:
+            raise invalid_resource_uri()
+        return (
+            f"<n:EnumerateResponse><n:EnumerationContext/><w:Items>{items}</w:Items>"
+            "<w:EndOfSequence/></n:EnumerateResponse>"
+        )
+
+    # ------------------------------------------------------------------ shell
+    def _op_command(self, req: WSManRequest, caller: Caller) -> str:
+        shell = self._shell(req, caller)
+        line = self._body(req, "rsp:CommandLine")
+        command_id = _uuid(line.get("CommandId") or str(uuid.uuid4()))
+        shell.command(command_id, line.findtext("rsp:Arguments", None, NS))
+        return f"<rsp:CommandResponse><rsp:CommandId>{str(command_id).upper()}</rsp:CommandId></rsp:CommandResponse>"
+
+    def _op_send(self, req: WSManRequest, caller: Caller) -> str:
+        shell = self._shell(req, caller)
+        send = self._body(req, "rsp:Send")
+        streams = []
+        for stream in send.findall("rsp:Stream", NS):
+            cid = stream.get("CommandId")
+            streams.append((_uuid(cid) if cid else None, stream.text or ""))
+        shell.send(streams)
+        return "<rsp:SendResponse/>"
+
+    def _op_signal(self, req: WSManRequest, caller: Caller) -> str:
+        shell = self._shell(req, caller)
+        sig = self._body(req, "rsp:Signal")
+        cid = sig.get("CommandId")
+        shell.signal(_uuid(cid) if cid else None, (sig.findtext("rsp:Code", "", NS) or "").strip())
+        return "<rsp:SignalResponse/>"
+
+    def _op_receive(self, req: WSManRequest, caller: Caller) -> str:
+        shell = self._shell(req, caller)
+        desired = self._body(req, "rsp:Receive/rsp:DesiredStream")
+        cid = desired.get("CommandId")
+        pipeline_id = _uuid(cid) if cid else None
+        rule = self.faults.check("slow_receive", action="Receive")
+        if rule is not None:
+            delay = min(float(rule.params.get("seconds", 1.0)), req.operation_timeout)
+            time.sleep(max(delay, 0.0))
+        chunks, done = shell.receive(pipeline_id, req.operation_timeout, req.max_envelope_size)
+        cattr = f' CommandId="{str(pipeline_id).upper()}"' if pipeline_id else ""
+        streams = "".join(
+            f'<rsp:Stream Name="stdout"{cattr}>{base64.b64encode(c).decode()}</rsp:Stream>' for c in chunks
+        )
+        state = ""
+        if done is not None:
+            name = "Done" if done else "Running"
+            code = "<rsp:ExitCode>0</rsp:ExitCode>" if done else ""
+            state = (f'<rsp:CommandState{cattr} State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/'
+                     f'CommandState/{name}">{code}</rsp:CommandState>')
+        return f"<rsp:ReceiveResponse>{streams}{state}</rsp:ReceiveResponse>"

@@ -1,0 +1,27 @@
+# labctl-step: probe 1
+# Readiness probe, run over PowerShell Direct once the guest reports a healthy heartbeat.
+# Reports who the guest is and how it is configured; changes nothing.
+param()
+$ErrorActionPreference = 'Stop'
+$os = Get-CimInstance -ClassName Win32_OperatingSystem
+$adapters = foreach ($a in Get-NetAdapter) {
+    $ips = Get-NetIPAddress -InterfaceIndex $a.ifIndex -AddressFamily IPv4 -ErrorAction SilentlyContinue
+    [pscustomobject]@{
+        Name       = $a.Name
+        MacAddress = $a.MacAddress
+        IPv4       = @($ips | ForEach-Object { $_.IPAddress })
+    }
+}
+$rdp = Get-ItemProperty -Path 'HKLM:\System\CurrentControlSet\Control\Terminal Server' -Name fDenyTSConnections
+[pscustomobject]@{
+    ComputerName     = $env:COMPUTERNAME
+    Caption          = $os.Caption
+    BuildNumber      = [int]$os.BuildNumber
+    LastBootUpTime   = $os.LastBootUpTime
+    TimeZone         = (Get-TimeZone).Id
+    Adapters         = @($adapters)
+    DnsServers       = @(Get-DnsClientServerAddress -AddressFamily IPv4 | ForEach-Object { $_.ServerAddresses })
+    RdpEnabled       = ($rdp.fDenyTSConnections -eq 0)
+    PSRemoting       = ((Get-Service -Name WinRM).Status -eq 'Running')
+    AnswerFilePresent = (Test-Path -Path "$env:SystemRoot\Panther\unattend.xml")
+}
