@@ -434,7 +434,8 @@ def remove_vm(t: Invoker, name: str, owner: Ownership, root: str, journal: Journ
         # Act by Id, piped, so a same-named VM that is not ours is never hit.
         by_id = Invocation("Get-VM", {"Id": vm_id})
         if fact.state != "Off":
-            t.invoke(Pipeline.piped(by_id, Invocation("Stop-VM", {"TurnOff": ops.SWITCH, "Force": ops.SWITCH})))
+            turn_off = Invocation("Stop-VM", {"TurnOff": ops.SWITCH, "Force": ops.SWITCH})
+            t.invoke(Pipeline.piped(by_id, turn_off))
         t.invoke(Pipeline.piped(by_id, Invocation("Remove-VM", {"Force": ops.SWITCH})))
         removed = True
     entry = journal.vm(name)
