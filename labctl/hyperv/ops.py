@@ -104,12 +104,13 @@ def get_vm(name: str) -> Invocation:
 
 
 def vm_details(name: str) -> Pipeline:
-    """Everything status shows about one VM, in one round trip."""
+    """Everything status shows about one VM, in one round trip (a missing VM returns nothing)."""
+    quiet = {"ErrorAction": "SilentlyContinue"}
     return Pipeline.of(
-        Invocation("Get-VM", {"Name": name}),
-        Invocation("Get-VMNetworkAdapter", {"VMName": name}),
-        Invocation("Get-VMProcessor", {"VMName": name}),
-        Invocation("Get-VMMemory", {"VMName": name}),
+        Invocation("Get-VM", {"Name": name, **quiet}),
+        Invocation("Get-VMNetworkAdapter", {"VMName": name, **quiet}),
+        Invocation("Get-VMProcessor", {"VMName": name, **quiet}),
+        Invocation("Get-VMMemory", {"VMName": name, **quiet}),
     )
 
 

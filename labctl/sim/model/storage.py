@@ -313,12 +313,14 @@ class Storage:
     # --- VHD creation / resize -----------------------------------------------------------------
 
     def new_vhd(self, path: str, vhd_type: str, size_bytes: int | None = None, parent_path: str | None = None,
-                block_size: int | None = None) -> Vhd:
-        """New-VHD: Fixed and Dynamic need a size; Differencing needs an existing parent."""
+                block_size: int | None = None, checkpoint: bool = False) -> Vhd:
+        """New-VHD: Fixed and Dynamic need a size; Differencing needs an existing parent.
+
+        ``checkpoint`` allows the .avhdx extension (Checkpoint-VM's children; New-VHD refuses it)."""
         path = P.normalize(path)
         k = P.key(path)
         ext = P.extension(path).lower()
-        if ext not in (".vhd", ".vhdx"):
+        if ext not in (".vhd", ".vhdx") and not (checkpoint and ext == ".avhdx"):
             raise PSError(f"Failed to create the virtual hard disk.\nThe system failed to create '{path}': The "
                           "file name extension is not valid. Use .vhd or .vhdx. (0xC03A0022).",  # unconfirmed
                           "InvalidParameter", "InvalidArgument", target=path, exception_type=T.VE)
