@@ -48,11 +48,8 @@ class DesiredLab:
     subnet: str
     gateway: str
     nat: bool
+    nat_name: str
     vms: tuple[DesiredVm, ...]
-
-    @property
-    def nat_name(self) -> str:
-        return f"{self.name}-nat"
 
     @property
     def prefix_length(self) -> int:

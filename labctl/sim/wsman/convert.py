@@ -60,7 +60,7 @@ def to_neutral(value: Any, depth: int = 0) -> Any:
     """A deserialized psrpcore value -> a neutral value."""
     if depth > _MAX_DEPTH:
         return None
-    if value is None or isinstance(value, pst.PSNull):
+    if value is None:
         return None
     if isinstance(value, bool):
         return bool(value)

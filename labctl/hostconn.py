@@ -1,0 +1,107 @@
+"""Connecting to the lab's host: the embedded simulator or a remote Hyper-V host.
+
+Both end as the same PsrpTransport over WinRM; only the endpoint differs. For ``host: sim`` the
+simulator is started in this process on loopback with its state in the lab directory (or, when
+another labctl process already serves that state, that one is used through its endpoint.json).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labctl.errors import ConnectError
+from labctl.lab.model import ResolvedLab, ResolvedRemoteHost, ResolvedSimHost
+from labctl.secrets import Prompt, resolve_secret
+from labctl.transport.base import Secret
+from labctl.transport.psrp import Endpoint, PsrpTransport
+
+
+@dataclass
+class HostConnection:
+    """An open transport to the host, and what to stop when done."""
+
+    transport: PsrpTransport
+    endpoint: Endpoint
+    simulated: bool
+    simulator: Any = None  # labctl.sim.server.Simulator when embedded here
+    _lock_fd: int | None = field(default=None, repr=False)
+
+    @property
+    def description(self) -> str:
+        where = self.endpoint.uri
+        return f"simulated Hyper-V host at {where}" if self.simulated else f"Hyper-V host {where}"
+
+    def sim_report(self) -> dict[str, Any] | None:
+        """The simulator's clock report (how long a real host would have taken), when embedded."""
+        if self.simulator is None or self.simulator.clock is None:
+            return None
+        report: dict[str, Any] = self.simulator.clock.report()
+        return report
+
+    def close(self) -> None:
+        self.transport.close()
+        if self.simulator is not None:
+            self.simulator.stop()
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def _sim_endpoint(info: dict[str, Any]) -> Endpoint:
+    return Endpoint(
+        uri=str(info["https_uri"]), auth="ntlm", username=str(info["username"]),
+        password=Secret(str(info["password"])), verify=True, fingerprint=str(info["fingerprint"]),
+    )
+
+
+def connect_sim(state_dir: Path, *, workers: int, profile: str | None = None) -> HostConnection:
+    """Serve the simulator state in this process, or join the process that already serves it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = state_dir / "serve.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        endpoint_file = state_dir / "endpoint.json"
+        try:
+            info = json.loads(endpoint_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConnectError(f"the simulator state {state_dir} is in use but has no readable endpoint.json",
+                               endpoint=str(state_dir), transient=False) from exc
+        endpoint = _sim_endpoint(info)
+        return HostConnection(PsrpTransport(endpoint, size=workers), endpoint, simulated=True)
+    from labctl.sim.server import Simulator  # started in-process; reached only over WinRM below
+
+    sim = Simulator(state_dir, profile=profile or os.environ.get("LABCTL_SIM_PROFILE", "instant"),
+                    speedup=float(os.environ.get("LABCTL_SIM_SPEEDUP", "1")))
+    sim.start()
+    endpoint = _sim_endpoint(sim.endpoint())
+    return HostConnection(PsrpTransport(endpoint, size=workers), endpoint, simulated=True, simulator=sim,
+                          _lock_fd=fd)
+
+
+def connect(lab: ResolvedLab, *, workers: int = 4, prompt: Prompt | None = None) -> HostConnection:
+    """Open the lab's host: the embedded simulator or the remote host it names."""
+    host = lab.host
+    if isinstance(host, ResolvedSimHost):
+        return connect_sim(Path(host.state_dir), workers=workers + 1)
+    assert isinstance(host, ResolvedRemoteHost)
+    password = None
+    if host.auth != "certificate":
+        password = resolve_secret(host.password.kind, host.password.name, what="host password", prompt=prompt)
+    cert_pem = key_pem = None
+    if host.auth == "certificate":
+        cert_pem = Path(host.cert_path or "").read_text(encoding="utf-8")
+        key_pem = Path(host.key_path or "").read_text(encoding="utf-8")
+    endpoint = Endpoint(
+        uri=host.uri, auth=host.auth, username=host.username, password=password, verify=host.verify,
+        ca_path=host.ca_path, fingerprint=host.fingerprint, certificate_pem=cert_pem, certificate_key_pem=key_pem,
+    )
+    return HostConnection(PsrpTransport(endpoint, size=workers + 1), endpoint, simulated=False)

@@ -1,0 +1,689 @@
+"""Validate a lab file (every problem at once, each with file:line: field) and expand it into a ResolvedLab.
+
+Validation and expansion share one resolver: expansion is what validation does on a file with no problems.
+Sections that fail their model are validated key by key (``partial_validate``) so that one bad value does
+not hide the cross-field checks of the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ValidationError
+
+from labctl.errors import LabFileError, Problem
+from labctl.lab.images import ImageCatalog, catalog_for
+from labctl.lab.load import (
+    LineMap,
+    PathT,
+    YamlSource,
+    format_path,
+    parse_yaml,
+    partial_validate,
+    problems_from_validation,
+    read_yaml,
+)
+from labctl.lab.model import (
+    BUILTIN_DEFAULTS,
+    DEFAULT_CONTAINER_NAT,
+    DEFAULT_DNS,
+    NAME_PLACEHOLDER_RE,
+    NESTED_MIN_MEMORY,
+    LabFile,
+    NetworkSpec,
+    RemoteHost,
+    ResolvedLab,
+    ResolvedNetwork,
+    ResolvedRemoteHost,
+    ResolvedSimHost,
+    ResolvedVm,
+    SecretSource,
+    VmEntry,
+    VmSettings,
+)
+from labctl.lab.paths import find_template, lab_state_dir, sim_state_dir, template_search_dirs, unattend_template_name
+from labctl.lab.sizes import format_size
+
+# Hyper-V refuses startup memory that is not a multiple of 2 MB ("must be a multiple of 2 MB").
+MEMORY_ALIGNMENT = 2 * 1024**2
+MAC_PREFIX = "00-15-5D"
+_SECRET_KEY_RE = re.compile(r"(^|[_-])(password|passwd|pwd|secret|passphrase|token)$", re.IGNORECASE)
+_COMPUTER_NAME_RE = re.compile(r"^[A-Za-z0-9-]+$")
+MAX_COMPUTER_NAME = 15
+
+
+@dataclass
+class Lab:
+    """A loaded lab file with no problems: the model, where it came from, and what it was checked against."""
+
+    model: LabFile
+    path: Path
+    catalog: ImageCatalog
+    template_dirs: list[Path]
+    lines: LineMap = field(default_factory=LineMap)
+
+
+# --- public API --------------------------------------------------------------------------------------
+
+
+def validate(path: str | Path, *, images_dirs: Sequence[str | Path] | None = None,
+             template_dirs: Sequence[str | Path] | None = None) -> list[Problem]:
+    """Every problem of the lab file at ``path`` (empty list when valid). Never raises for a bad file."""
+    problems, _, _ = _analyze_file(path, images_dirs, template_dirs)
+    return problems
+
+
+def validate_text(text: str, file: str = "<lab>", *, lab_file: str | Path | None = None,
+                  images_dirs: Sequence[str | Path] | None = None,
+                  template_dirs: Sequence[str | Path] | None = None) -> list[Problem]:
+    """Like ``validate`` for text in memory; ``lab_file`` (if any) anchors the image/template search."""
+    source = parse_yaml(text, file)
+    catalog = catalog_for(lab_file, images_dirs)
+    tdirs = template_search_dirs(lab_file, template_dirs)
+    problems, _, _ = _analyze(source, catalog, tdirs, Path(lab_file) if lab_file else Path(file))
+    return problems
+
+
+def load_lab(path: str | Path, *, images_dirs: Sequence[str | Path] | None = None,
+             template_dirs: Sequence[str | Path] | None = None) -> Lab:
+    """Load and validate a lab file; raise LabFileError listing every problem."""
+    problems, lab, _ = _analyze_file(path, images_dirs, template_dirs)
+    if problems or lab is None:
+        raise LabFileError(problems, hint="fix the lines listed, then run `labctl validate` again")
+    return lab
+
+
+def expand(lab: Lab) -> ResolvedLab:
+    """Resolve a loaded lab: precedence, name patterns, IPs, MACs, images. Pure and deterministic."""
+    source = YamlSource(str(lab.path), None, lab.lines, [])
+    resolver = _Resolver(source, lab.catalog, lab.template_dirs, lab.path)
+    resolved = resolver.resolve_model(lab.model)
+    if resolver.problems or resolved is None:
+        raise LabFileError(resolver.problems)
+    return resolved
+
+
+def resolve_lab(path: str | Path, *, images_dirs: Sequence[str | Path] | None = None,
+                template_dirs: Sequence[str | Path] | None = None) -> ResolvedLab:
+    """``expand(load_lab(path))`` in one call."""
+    problems, _, resolved = _analyze_file(path, images_dirs, template_dirs)
+    if problems or resolved is None:
+        raise LabFileError(problems, hint="fix the lines listed, then run `labctl validate` again")
+    return resolved
+
+
+def overlapping_prefixes(subnet: str, prefixes: Sequence[str]) -> list[str]:
+    """The prefixes (e.g. the host's existing NetNat InternalIPInterfaceAddressPrefix values) that overlap
+    ``subnet``. Unparseable prefixes are ignored: they cannot be routed either."""
+    net = ipaddress.IPv4Network(subnet, strict=False)
+    out = []
+    for p in prefixes:
+        try:
+            other = ipaddress.IPv4Network(p.strip(), strict=False)
+        except ValueError:
+            continue
+        if net.overlaps(other):
+            out.append(p.strip())
+    return out
+
+
+def static_mac(lab_name: str, vm_name: str, salt: int = 0) -> str:
+    """A stable MAC in Microsoft's 00-15-5D range derived from the lab and VM names."""
+    key = f"{lab_name.lower()}/{vm_name.lower()}" + (f"#{salt}" if salt else "")
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return MAC_PREFIX + "".join(f"-{b:02X}" for b in digest[:3])
+
+
+def expand_names(pattern: str, count: int | None, start: int = 1) -> list[str]:
+    """Names of a VM entry: ``node{n:02d}`` with count 3 -> node01, node02, node03. Raise ValueError
+    when the pattern is malformed or a count has nothing to number."""
+    stripped = NAME_PLACEHOLDER_RE.sub("", pattern)
+    if "{" in stripped or "}" in stripped:
+        raise ValueError(f"{pattern!r}: the only placeholder is {{n}} or {{n:0Wd}} (zero-padded, e.g. {{n:02d}})")
+    has_placeholder = stripped != pattern
+    n = 1 if count is None else count
+    if n > 1 and not has_placeholder:
+        raise ValueError(f"count: {n} needs a {{n}} placeholder in the name, e.g. \"{pattern}{{n:02d}}\"")
+
+    def one(k: int) -> str:
+        return NAME_PLACEHOLDER_RE.sub(lambda m: str(k).zfill(int(m.group(1) or 0)), pattern)
+
+    return [one(k) for k in range(start, start + n)]
+
+
+def computer_name_problems(name: str) -> list[str]:
+    """Why ``name`` cannot be a Windows computer name (NetBIOS rules), if it cannot."""
+    out = []
+    if len(name) > MAX_COMPUTER_NAME:
+        out.append(f"{name!r} is {len(name)} characters; Windows computer names allow at most 15 (NetBIOS)")
+    if not _COMPUTER_NAME_RE.match(name):
+        out.append(f"{name!r} may only hold letters, digits and '-' (no spaces, dots or punctuation)")
+    elif name.isdigit():
+        out.append(f"{name!r} is all digits; Windows refuses numeric computer names")
+    elif name.startswith("-") or name.endswith("-"):
+        out.append(f"{name!r} starts or ends with '-', which DNS host names do not allow")
+    return out
+
+
+# --- analysis ----------------------------------------------------------------------------------------
+
+
+def _analyze_file(path: str | Path, images_dirs: Sequence[str | Path] | None,
+                  template_dirs: Sequence[str | Path] | None
+                  ) -> tuple[list[Problem], Lab | None, ResolvedLab | None]:
+    source = read_yaml(path)
+    catalog = catalog_for(path, images_dirs)
+    tdirs = template_search_dirs(path, template_dirs)
+    return _analyze(source, catalog, tdirs, Path(path))
+
+
+def _analyze(source: YamlSource, catalog: ImageCatalog, tdirs: list[Path], lab_path: Path
+             ) -> tuple[list[Problem], Lab | None, ResolvedLab | None]:
+    problems: list[Problem] = list(source.problems) + list(catalog.problems)
+    data = source.data
+    if data is None:
+        return problems, None, None
+    if not isinstance(data, dict):
+        problems.append(source.problem((), "a lab file is a mapping with name, network, vms, ..."))
+        return problems, None, None
+
+    secret_problems, secret_paths = _literal_secrets(source)
+    problems += secret_problems
+
+    model: LabFile | None = None
+    try:
+        model = LabFile.model_validate(data)
+    except ValidationError as exc:
+        problems += problems_from_validation(exc, source, LabFile, skip=secret_paths)
+
+    resolver = _Resolver(source, catalog, tdirs, lab_path)
+    if model is not None:
+        resolved = resolver.resolve_model(model)
+    else:
+        resolved = resolver.resolve_raw(data)
+    problems += resolver.problems
+    if problems:
+        lab_file = source.file
+        # Lab-file problems in line order; problems in image files (other files) first, as they explain others.
+        ordered = sorted(_dedupe(problems), key=lambda p: (p.file == lab_file, p.file, p.line or 0))
+        return ordered, None, None
+    assert model is not None
+    lab = Lab(model=model, path=lab_path, catalog=catalog, template_dirs=tdirs, lines=source.lines)
+    return [], lab, resolved
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: set[Problem] = set()
+    out = []
+    for p in problems:
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+    return out
+
+
+def _literal_secrets(source: YamlSource) -> tuple[list[Problem], set[PathT]]:
+    """Any key that names a secret and holds a value: secrets never live in lab files."""
+    problems: list[Problem] = []
+    paths: set[PathT] = set()
+
+    def walk(node: Any, path: PathT) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if _SECRET_KEY_RE.search(k) and v not in (None, "", [], {}):
+                    here = (*path, k)
+                    paths.add(here)
+                    problems.append(source.problem(here, _secret_advice(path, k)))
+                else:
+                    walk(v, (*path, k))
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, (*path, i))
+
+    walk(source.data, ())
+    return problems, paths
+
+
+def _secret_advice(parent: PathT, key: str) -> str:
+    # The message never repeats the value: it may be a real password.
+    base = "a literal secret does not belong in a lab file (it ends up in git and in logs); "
+    if parent == ("host",):
+        return base + ("name an environment variable instead: `password_env: LABCTL_HOST_PASSWORD`, "
+                       "or use `password_from: keyring` or `password_from: prompt`")
+    if parent == () and key.lower().startswith("guest"):
+        return base + ("name an environment variable instead: `guest_password_env: LABCTL_GUEST_PASSWORD`, "
+                       "or use `guest_password_from: keyring` or `guest_password_from: prompt`")
+    return base + "pass it through an environment variable (…_env: VAR) and leave the value out of the file"
+
+
+# --- the resolver ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    index: int
+    vm: VmEntry
+
+
+@dataclass
+class _Net:
+    net: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address
+    switch: str
+    nat: bool
+    dns: list[str]
+    container_nat: str
+
+
+class _Resolver:
+    """Turns (possibly partial) sections into resolved VMs, collecting problems with their lines."""
+
+    def __init__(self, source: YamlSource, catalog: ImageCatalog, tdirs: list[Path], lab_path: Path):
+        self.source = source
+        self.catalog = catalog
+        self.tdirs = tdirs
+        self.lab_path = lab_path
+        self.problems: list[Problem] = []
+        # (path, message) -> VM names; so a bad group value is reported once, naming the VMs it hits.
+        self._grouped: dict[tuple[PathT, str], list[str]] = {}
+
+    def add(self, path: PathT, message: str) -> None:
+        self.problems.append(self.source.problem(path, message))
+
+    def add_for_vm(self, origin: PathT, entry_path: PathT, vm_name: str, message: str) -> None:
+        self._grouped.setdefault((origin, message), [])
+        if origin[: len(entry_path)] != entry_path:  # the value came from a group or defaults
+            self._grouped[(origin, message)].append(vm_name)
+
+    def _flush_grouped(self) -> None:
+        for (origin, message), names in self._grouped.items():
+            if names:
+                shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                message = f"{message} (VMs: {shown})"
+            self.add(origin, message)
+        self._grouped.clear()
+
+    # entry points
+
+    def resolve_model(self, model: LabFile) -> ResolvedLab | None:
+        host = model.host
+        return self._resolve(
+            name=model.name, host=host, host_ok=True, network=model.network, defaults=model.defaults,
+            groups=dict(model.groups), entries=[_Entry(i, v) for i, v in enumerate(model.vms)],
+            guest_env=model.guest_password_env, guest_from=model.guest_password_from)
+
+    def resolve_raw(self, data: dict[str, Any]) -> ResolvedLab | None:
+        name = data.get("name")
+        name_ok = isinstance(name, str) and re.match(r"^[A-Za-z0-9][A-Za-z0-9-]{0,19}$", name) is not None
+        raw_host = data.get("host", "sim")
+        host: RemoteHost | str | None = None
+        if raw_host == "sim":
+            host = "sim"
+        elif isinstance(raw_host, dict):
+            h, _ = partial_validate(RemoteHost, raw_host)
+            host = h if isinstance(h, RemoteHost) else None
+        network = None
+        if isinstance(data.get("network"), dict):
+            n, _ = partial_validate(NetworkSpec, data["network"])
+            # Without a valid subnet nothing about addresses can be checked.
+            network = n if isinstance(n, NetworkSpec) else None
+        defaults = _partial_settings(data.get("defaults"))
+        groups: dict[str, VmSettings] = {}
+        raw_groups = data.get("groups")
+        if isinstance(raw_groups, dict):
+            for g, v in raw_groups.items():
+                groups[g] = _partial_settings(v)
+        entries: list[_Entry] = []
+        raw_vms = data.get("vms")
+        if isinstance(raw_vms, list):
+            for i, v in enumerate(raw_vms):
+                e, _ = partial_validate(VmEntry, v)
+                if isinstance(e, VmEntry):
+                    entries.append(_Entry(i, e))
+        guest_env = data.get("guest_password_env")
+        guest_from = data.get("guest_password_from")
+        self._resolve(
+            name=name if name_ok and isinstance(name, str) else None, host=host, host_ok=host is not None,
+            network=network, defaults=defaults, groups=groups, entries=entries,
+            guest_env=guest_env if isinstance(guest_env, str) else None,
+            guest_from=guest_from if guest_from in ("keyring", "prompt") else None)
+        return None  # a file with model errors never resolves
+
+    # the work
+
+    def _resolve(self, *, name: str | None, host: RemoteHost | str | None, host_ok: bool,
+                 network: NetworkSpec | None, defaults: VmSettings, groups: dict[str, VmSettings],
+                 entries: list[_Entry], guest_env: str | None, guest_from: str | None) -> ResolvedLab | None:
+        state_dir = lab_state_dir(self.lab_path, name or "lab")
+        rhost = self._host(host, state_dir, name or "lab") if host_ok else None
+        guest = self._guest_password(host, guest_env, guest_from)
+        net = self._network(network, name or "lab")
+
+        names_seen: dict[str, tuple[str, PathT]] = {}
+        explicit_ips: dict[ipaddress.IPv4Address, PathT] = {}
+        planned: list[tuple[_Entry, list[str], list[ipaddress.IPv4Address | None]]] = []
+
+        # Pass 1: names and explicit addresses (explicit addresses are reserved before auto-assignment).
+        for entry in entries:
+            vm = entry.vm
+            epath: PathT = ("vms", entry.index)
+            try:
+                names = expand_names(vm.name, vm.count, vm.start)
+            except ValueError as exc:
+                self.add((*epath, "count") if "count:" in str(exc) else (*epath, "name"), str(exc))
+                continue
+            kinds: dict[str, str] = {}
+            for n in names:
+                for msg in computer_name_problems(n):
+                    kinds.setdefault(msg.split(" ", 1)[1].split(";")[0], msg)
+            for msg in kinds.values():
+                self.add((*epath, "name"), msg + (f" (pattern {vm.name!r})" if len(names) > 1 else ""))
+            for n in names:
+                key = n.lower()
+                if key in names_seen:
+                    first_name, first_path = names_seen[key]
+                    line = self.source.lines.line(first_path)
+                    self.add((*epath, "name"), f"duplicate VM name {n!r} (also {format_path(first_path)}"
+                             + (f", line {line})" if line else ")"))
+                else:
+                    names_seen[key] = (n, epath)
+            ips: list[ipaddress.IPv4Address | None] = [None] * len(names)
+            if vm.ip is not None:
+                first = ipaddress.IPv4Address(vm.ip)
+                for k in range(len(names)):
+                    ip = first + k
+                    ips[k] = ip
+                    self._check_ip(ip, net, (*epath, "ip"), explicit_ips, names[k], len(names) > 1)
+            if vm.group is not None and vm.group not in groups:
+                known = ", ".join(sorted(groups)) or "none are defined"
+                self.add((*epath, "group"), f"unknown group {vm.group!r}; groups: {known}")
+            planned.append((entry, names, ips))
+
+        # Pass 2: effective settings and automatic addresses.
+        used: set[ipaddress.IPv4Address] = set(explicit_ips)
+        auto = _AddressPool(net, used) if net else None
+        macs: set[str] = set()
+        vms: list[ResolvedVm] = []
+        for entry, names, ips in planned:
+            vm = entry.vm
+            epath = ("vms", entry.index)
+            gname = vm.group if vm.group in groups else None
+            group = groups.get(gname) if gname else None
+            for k, vm_name in enumerate(names):
+                ip = ips[k]
+                if ip is None and auto is not None:
+                    ip = auto.next()
+                    if ip is None:
+                        self.add(epath, f"no free address left in {net.net if net else '?'} for {vm_name}")
+                resolved = self._vm(vm_name, entry, group, gname, defaults, net, ip, name, macs)
+                if resolved is not None:
+                    vms.append(resolved)
+        self._flush_grouped()
+
+        if self.problems or name is None or rhost is None or net is None or guest is None:
+            return None
+        if len(vms) != sum(len(n) for _, n, _ in planned):
+            return None
+        return ResolvedLab(
+            name=name, source=str(self.lab_path.resolve()), lab_dir=str(self.lab_path.resolve().parent),
+            state_dir=str(state_dir), host=rhost,
+            network=ResolvedNetwork(
+                switch=net.switch, subnet=str(net.net), prefix_length=net.net.prefixlen,
+                gateway=str(net.gateway), nat=net.nat, nat_name=f"labctl-{name}", dns=net.dns,
+                container_nat=net.container_nat),
+            vms=vms, guest_password=guest, template_dirs=[str(d) for d in self.tdirs])
+
+    def _check_ip(self, ip: ipaddress.IPv4Address, net: _Net | None, path: PathT,
+                  explicit: dict[ipaddress.IPv4Address, PathT], vm_name: str, replica: bool) -> None:
+        what = f"{ip} (for {vm_name})" if replica else str(ip)
+        if net is not None:
+            if ip not in net.net:
+                self.add(path, f"{what} is outside the lab subnet {net.net}")
+                return
+            if ip == net.net.network_address:
+                self.add(path, f"{what} is the network address of {net.net}")
+                return
+            if ip == net.net.broadcast_address:
+                self.add(path, f"{what} is the broadcast address of {net.net}")
+                return
+            if ip == net.gateway:
+                self.add(path, f"{what} is the gateway (the host's address on the lab switch)")
+                return
+        if ip in explicit:
+            first = explicit[ip]
+            line = self.source.lines.line(first)
+            self.add(path, f"duplicate IP {what} (also {format_path(first[:2])}"
+                     + (f", line {line})" if line else ")"))
+            return
+        explicit[ip] = path
+
+    def _vm(self, vm_name: str, entry: _Entry, group: VmSettings | None, gname: str | None,
+            defaults: VmSettings, net: _Net | None, ip: ipaddress.IPv4Address | None,
+            lab_name: str | None, macs: set[str]) -> ResolvedVm | None:
+        epath: PathT = ("vms", entry.index)
+        layers: list[tuple[PathT, BaseModel | None]] = [
+            (epath, entry.vm), (("groups", gname) if gname else (), group), (("defaults",), defaults)]
+
+        def pick(key: str) -> tuple[Any, PathT]:
+            for path, layer in layers:
+                if layer is not None and getattr(layer, key) is not None:
+                    return getattr(layer, key), (*path, key)
+            return BUILTIN_DEFAULTS[key], (*epath, key)
+
+        ok = True
+        image_id, image_path = pick("image")
+        image = self.catalog.get(image_id)
+        if image is None:
+            available = ", ".join(self.catalog.ids()) or "none (no images/ directory found)"
+            self.add_for_vm(image_path, epath, vm_name, f"unknown image {image_id!r}; available: {available}")
+            ok = False
+        processors, _ = pick("processors")
+        memory, memory_path = pick("memory")
+        disk, disk_path = pick("disk")
+        nested, nested_path = pick("nested")
+        isolation, isolation_path = pick("isolation")
+        template, template_path = pick("unattend")
+        roles, _ = pick("roles")
+        if find_template(self.tdirs, unattend_template_name(template)) is None:
+            where = ", ".join(str(d) for d in self.tdirs) or "no templates/ directory found"
+            self.add_for_vm(template_path, epath, vm_name,
+                            f"template {template!r} not found (looked for "
+                            f"{unattend_template_name(template)} in: {where})")
+            ok = False
+        if memory % MEMORY_ALIGNMENT:
+            self.add_for_vm(memory_path, epath, vm_name,
+                            f"memory {format_size(memory)} is not a multiple of 2 MiB, which Hyper-V requires")
+            ok = False
+        if nested and memory < NESTED_MIN_MEMORY:
+            self.add_for_vm(memory_path, epath, vm_name,
+                            f"memory {format_size(memory)} is below 4GiB, the minimum for nested "
+                            "virtualization (Hyper-V containers); raise it or set nested: false")
+            ok = False
+        elif image is not None and memory < image.min_memory:
+            self.add_for_vm(memory_path, epath, vm_name,
+                            f"memory {format_size(memory)} is below {format_size(image.min_memory)}, "
+                            f"the minimum for {image.id}")
+            ok = False
+        if image is not None and disk < image.min_disk:
+            self.add_for_vm(disk_path, epath, vm_name,
+                            f"disk {format_size(disk)} is below {format_size(image.min_disk)}, "
+                            f"the minimum for {image.id}")
+            ok = False
+        if isolation == "hyperv" and not nested:
+            self.add_for_vm(isolation_path if isolation_path[:2] == nested_path[:2] else nested_path,
+                            epath, vm_name, "isolation: hyperv runs containers in nested VMs; it needs nested: true")
+            ok = False
+
+        if not ok or image is None or net is None or ip is None or lab_name is None:
+            return None
+        mac = static_mac(lab_name, vm_name)
+        salt = 0
+        while mac in macs:  # astronomically rare; resolved in file order, so still deterministic
+            salt += 1
+            mac = static_mac(lab_name, vm_name, salt)
+        macs.add(mac)
+        return ResolvedVm(
+            name=vm_name, image=image, processors=processors, memory_bytes=memory, disk_bytes=disk,
+            ip=str(ip), prefix_length=net.net.prefixlen, gateway=str(net.gateway), dns=list(net.dns),
+            mac=mac, template=template, vars=self._vars(layers), roles=list(roles), nested=nested,
+            isolation=isolation, group=gname)
+
+    @staticmethod
+    def _vars(layers: list[tuple[PathT, BaseModel | None]]) -> dict[str, Any]:
+        merged: dict[str, Any] = dict(BUILTIN_DEFAULTS["vars"])
+        for _, layer in reversed(layers):
+            if layer is not None and getattr(layer, "vars", None):
+                merged = deep_merge(merged, layer.vars)  # type: ignore[attr-defined]
+        return merged
+
+    def _network(self, spec: NetworkSpec | None, lab_name: str) -> _Net | None:
+        if spec is None:
+            return None
+        net = ipaddress.IPv4Network(spec.subnet)
+        bad = False
+        if net.prefixlen > 30:
+            self.add(("network", "subnet"), f"{net} is too small; a lab needs at least a /30 "
+                     "(a gateway and one VM)")
+            bad = True
+        container_nat = spec.container_nat
+        if net.overlaps(ipaddress.IPv4Network(container_nat)):
+            hint = ("the range Windows' container NAT picks from inside each guest"
+                    if container_nat == DEFAULT_CONTAINER_NAT else "network.container_nat")
+            self.add(("network", "subnet"), f"{net} overlaps {container_nat} ({hint}); containers in the "
+                     "guests would shadow lab addresses. Pick another subnet such as 10.10.0.0/24")
+        if spec.gateway is not None:
+            gw = ipaddress.IPv4Address(spec.gateway)
+            if gw not in net:
+                self.add(("network", "gateway"), f"{gw} is outside the lab subnet {net}")
+                bad = True
+            elif gw in (net.network_address, net.broadcast_address):
+                self.add(("network", "gateway"), f"{gw} is the network or broadcast address of {net}")
+                bad = True
+        else:
+            gw = net.network_address + 1
+        dns = list(spec.dns) if spec.dns is not None else list(DEFAULT_DNS)
+        for i, d in enumerate(dns):
+            a = ipaddress.IPv4Address(d)
+            if a in (net.network_address, net.broadcast_address):
+                self.add(("network", "dns", i), f"{a} is the network or broadcast address of {net}")
+        if bad and net.prefixlen > 30:
+            return None
+        # A bad gateway is already reported; keep the subnet so VM addresses are still checked against it.
+        if gw not in net or gw in (net.network_address, net.broadcast_address):
+            gw = net.network_address + 1
+        return _Net(net=net, gateway=gw, switch=spec.switch or f"labctl-{lab_name}", nat=spec.nat, dns=dns,
+                    container_nat=container_nat)
+
+    def _host(self, host: RemoteHost | str | None, state_dir: Path, lab_name: str
+              ) -> ResolvedSimHost | ResolvedRemoteHost | None:
+        if host is None:
+            return None
+        if isinstance(host, str):
+            return ResolvedSimHost(state_dir=str(sim_state_dir(self.lab_path, lab_name)))
+        p: PathT = ("host",)
+        uri = host.uri if "://" in host.uri else f"https://{host.uri}"
+        parts = urlsplit(uri)
+        ok = True
+        if parts.scheme not in ("http", "https"):
+            self.add((*p, "uri"), f"scheme {parts.scheme!r} is not http or https")
+            return None
+        try:
+            port = parts.port or (5986 if parts.scheme == "https" else 5985)
+        except ValueError:
+            self.add((*p, "uri"), "the port is not a number between 1 and 65535")
+            return None
+        if not parts.hostname:
+            self.add((*p, "uri"), "no host name; write it like https://hv01.example.com:5986/wsman")
+            return None
+        scheme = "https" if parts.scheme == "https" else "http"
+        if scheme == "http" and host.auth not in ("ntlm", "kerberos"):
+            self.add((*p, "auth"), f"auth {host.auth} over http would expose credentials or traffic; only ntlm "
+                     "and kerberos encrypt messages on http. Use https (port 5986)")
+            ok = False
+        if host.auth == "certificate" and host.certificate is None:
+            self.add((*p, "certificate"), "auth: certificate needs certificate: {cert_path, key_path}")
+            ok = False
+        if host.certificate is not None and host.auth != "certificate":
+            self.add((*p, "certificate"), f"a client certificate is only used with auth: certificate, "
+                     f"not {host.auth}")
+            ok = False
+        if host.auth in ("ntlm", "credssp", "basic") and not host.username:
+            self.add((*p, "username"), f"auth {host.auth} needs a username (e.g. LAB\\admin)")
+            ok = False
+        if host.password_env and host.password_from:
+            self.add((*p, "password_from"), "give either password_env or password_from, not both")
+            ok = False
+        if not host.verify and host.ca_path:
+            self.add((*p, "ca_path"), "ca_path has no effect with verify: false; remove one of them")
+            ok = False
+        if not ok:
+            return None
+        if host.password_env:
+            pw = SecretSource(kind="env", name=host.password_env)
+        elif host.password_from:
+            pw = SecretSource(kind=host.password_from)
+        elif host.auth in ("certificate", "kerberos"):
+            pw = SecretSource(kind="none")  # kerberos may use the ticket cache
+        else:
+            pw = SecretSource(kind="prompt")
+        path = parts.path or "/wsman"
+        return ResolvedRemoteHost(
+            uri=f"{scheme}://{parts.hostname}:{port}{path}", hostname=parts.hostname, port=port, scheme=scheme,
+            auth=host.auth, username=host.username, password=pw, verify=host.verify, ca_path=host.ca_path,
+            fingerprint=host.fingerprint.upper().replace("SHA256", "sha256") if host.fingerprint else None,
+            cert_path=host.certificate.cert_path if host.certificate else None,
+            key_path=host.certificate.key_path if host.certificate else None)
+
+    def _guest_password(self, host: RemoteHost | str | None, env: str | None, frm: str | None
+                        ) -> SecretSource | None:
+        if env and frm:
+            self.add(("guest_password_from",), "give either guest_password_env or guest_password_from, not both")
+            return None
+        if env:
+            return SecretSource(kind="env", name=env)
+        if frm:
+            return SecretSource(kind="keyring" if frm == "keyring" else "prompt")
+        if isinstance(host, RemoteHost):
+            self.add(("guest_password_env",), "a real host needs the guests' Administrator password source: "
+                     "guest_password_env: LABCTL_GUEST_PASSWORD (or guest_password_from: keyring | prompt); "
+                     "a generated password is only kept for host: sim")
+            return None
+        return SecretSource(kind="generated")
+
+
+class _AddressPool:
+    """Free addresses of the subnet in ascending order, skipping network, broadcast, gateway and used ones."""
+
+    def __init__(self, net: _Net, used: set[ipaddress.IPv4Address]):
+        self._hosts = net.net.hosts()
+        self._skip = {net.gateway, *used}
+
+    def next(self) -> ipaddress.IPv4Address | None:
+        for ip in self._hosts:
+            if ip not in self._skip:
+                self._skip.add(ip)
+                return ip
+        return None
+
+
+def _partial_settings(raw: Any) -> VmSettings:
+    model, _ = partial_validate(VmSettings, raw)
+    return model if isinstance(model, VmSettings) else VmSettings()
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``; nested mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out

@@ -1,0 +1,136 @@
+"""Guest steps: the guest-side scripts labctl runs over PowerShell Direct, as the simulator models them.
+
+The simulator cannot run arbitrary PowerShell. A labctl guest script declares what it is on its
+first non-blank line, ``# labctl-step: <name> <version>`` (``# labctl-step: probe 1``); the
+simulator dispatches that to the handler registered here with ``@guest_step("probe")``. A script
+without a known header is refused by the caller (never a silent success), so a new guest step
+needs its model here before the simulator can stand in for a real guest.
+
+A handler is ``fn(world, vm, guest, args) -> list[output]``: ``args`` is -ArgumentList, outputs
+are PSObj/plain values. It may raise PSError for what the real script would write as an error.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from labctl.sim.model.guest import ANSWER_FILE, Guest, mac_dashed
+from labctl.sim.values import PSObj
+
+if TYPE_CHECKING:
+    from labctl.sim.model.world import World
+
+StepFn = Callable[["World", Any, Guest, list[Any]], list[Any]]
+
+PS_CUSTOM_OBJECT = ["System.Management.Automation.PSCustomObject", "System.Object"]
+_HEADER = re.compile(r"^#\s*labctl-step:\s*(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)\s+(?P<version>[0-9]+)\s*$")
+
+
+@dataclass(frozen=True)
+class GuestStep:
+    """A registered step: its name, the script versions it models, the handler."""
+
+    name: str
+    versions: tuple[str, ...]
+    fn: StepFn
+
+
+GUEST_STEPS: dict[str, GuestStep] = {}
+
+
+def guest_step(name: str, versions: tuple[str, ...] = ("1",)) -> Callable[[StepFn], StepFn]:
+    """Register the model of the guest step ``name`` for the script ``versions``."""
+
+    def deco(fn: StepFn) -> StepFn:
+        key = name.lower()
+        if key in GUEST_STEPS:
+            raise ValueError(f"guest step {name} registered twice")
+        GUEST_STEPS[key] = GuestStep(name, versions, fn)
+        return fn
+
+    return deco
+
+
+def parse_header(script: str) -> tuple[str, str] | None:
+    """(name, version) from a script's ``# labctl-step:`` header, or None."""
+    for line in script.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        m = _HEADER.match(stripped)
+        return (m.group("name"), m.group("version")) if m else None
+    return None
+
+
+def find_step(script: str) -> GuestStep | None:
+    """The registered step that models ``script`` (name and version must both match)."""
+    header = parse_header(script)
+    if header is None:
+        return None
+    step = GUEST_STEPS.get(header[0].lower())
+    if step is None or header[1] not in step.versions:
+        return None
+    return step
+
+
+def custom_object(**props: Any) -> PSObj:
+    """A [pscustomobject] with ordered properties."""
+    return PSObj(list(PS_CUSTOM_OBJECT), dict(props))
+
+
+# ---------------------------------------------------------------------------------------------
+# Modeled steps
+
+
+@guest_step("probe")
+def probe(world: World, vm: Any, guest: Guest, args: list[Any]) -> list[Any]:
+    """What labctl's readiness probe reads in the guest (Win32_OperatingSystem, Get-NetIPAddress...)."""
+    adapters: list[PSObj] = []
+    all_dns: list[str] = []
+    for index, adapter in enumerate(getattr(vm, "network_adapters", []) or []):
+        mac = str(adapter.mac_address).replace("-", "").upper()
+        iface = guest.interface_for(mac, index) or {}
+        reported = guest.ip_addresses(world, vm, mac)
+        v4 = [a for a in reported if ":" not in a]
+        prefix = None
+        for addr in iface.get("addresses", []):
+            if addr.split("/")[0] in v4:
+                prefix = int(addr.split("/")[1])
+        if prefix is None and v4:
+            prefix = 16  # APIPA
+        dns = list(iface.get("dns_servers", []))
+        all_dns.extend(d for d in dns if d not in all_dns)
+        adapters.append(custom_object(
+            Name="Ethernet" if index == 0 else f"Ethernet {index + 1}",
+            MacAddress=mac_dashed(mac),
+            Connected=bool(getattr(adapter, "switch_name", None)),
+            IPv4Address=v4,
+            PrefixLength=prefix,
+            DefaultGateway=iface.get("gateway"),
+            DnsServers=dns,
+        ))
+    disk = vm.hard_drives[0]
+    boot = guest.last_boot_up_time
+    return [custom_object(
+        ComputerName=guest.computer_name,
+        Caption=guest.os_caption,
+        BuildNumber=str(guest.os_build) if guest.os_build else None,
+        Adapters=adapters,
+        DnsServers=all_dns,
+        TimeZone=guest.time_zone,
+        RdpEnabled=guest.rdp_enabled,
+        PSRemotingEnabled=guest.psremoting_enabled,
+        LastBootUpTime=_dt.datetime.fromtimestamp(boot, tz=_dt.UTC) if boot is not None else None,
+        AnswerFilePresent=world.storage.read_file(disk, ANSWER_FILE) is not None,
+    )]
+
+
+@guest_step("remove-answer-file")
+def remove_answer_file(world: World, vm: Any, guest: Guest, args: list[Any]) -> list[Any]:
+    """Delete C:\\Windows\\Panther\\unattend.xml (it holds the encoded Administrator password)."""
+    changed = bool(world.storage.delete_file(vm.hard_drives[0], ANSWER_FILE))
+    return [custom_object(Path="C:" + ANSWER_FILE, Changed=changed)]
