@@ -278,6 +278,11 @@ def problems_from_validation(
             message = message[len("Value error, "):]
         if kind == "missing":
             message = "required key is missing"
+        elif kind == "string_pattern_mismatch":
+            model = model_at(root_model, rel[:-1])
+            info = model.model_fields.get(str(rel[-1])) if model and rel else None
+            if info is not None and info.description:
+                message = f"not a valid value: {info.description}"
         elif kind == "extra_forbidden":
             model = model_at(root_model, rel[:-1])
             keys = allowed_keys(model) if model else []

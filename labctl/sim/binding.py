@@ -46,6 +46,7 @@ PBATE = "System.Management.Automation.ParameterBindingArgumentTransformationExce
 _SIMPLE: dict[str, tuple[str, str]] = {
     "string": ("System.String", "string"),
     "char": ("System.Char", "string"),
+    "uri": ("System.Uri", "string"),
     "version": ("System.Version", "version"),
     "int16": ("System.Int16", "int"),
     "uint16": ("System.UInt16", "int"),
@@ -100,6 +101,7 @@ class PType:
     is_array: bool = False
     enum: tuple[tuple[str, int], ...] = ()
     valid_set: tuple[str, ...] = ()
+    flags: bool = False
 
     @property
     def display(self) -> str:
@@ -111,8 +113,8 @@ class PType:
 def parse_type(raw: str) -> PType:
     """Parse a catalog type string (see labctl.sim.catalog)."""
     text = raw.strip()
-    if text.startswith("enum:"):
-        body = text[5:]
+    if text.startswith(("enum:", "flags:")):
+        body = text.partition(":")[2]
         name, _, members = body.partition("=")
         is_array = name.endswith("[]")
         name = name.removesuffix("[]")
@@ -120,7 +122,7 @@ def parse_type(raw: str) -> PType:
         for i, member in enumerate(m for m in members.split("|") if m):
             label, _, value = member.partition(":")
             pairs.append((label.strip(), int(value) if value else i))
-        return PType(raw, "enum", name, is_array, enum=tuple(pairs))
+        return PType(raw, "enum", name, is_array, enum=tuple(pairs), flags=text.startswith("flags:"))
     if text.startswith("set:"):
         body = text[4:]
         base, _, members = body.partition("=")
@@ -349,6 +351,13 @@ def _to_enum(value: Any, pt: PType) -> PSEnum:
             f'Cannot convert value "{value}" to type "{pt.net}" due to enumeration values that are '
             "not valid. Specify one of the following enumeration values and try again. The possible "
             f'enumeration values are "{", ".join(names)}".')
+    if isinstance(value, str) and pt.flags and "," in value:
+        # [Flags] enums take "A,B"; the combined value keeps the names as written canonically.
+        parts = [_to_enum(part, pt) for part in value.split(",")]
+        total = 0
+        for part in parts:
+            total |= part.value
+        return PSEnum(pt.net, ", ".join(part.name for part in parts), total)
     if isinstance(value, str):
         wanted = value.strip()
         for n, v in pt.enum:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labctl.engine.plan import GiB, DesiredLab, DesiredVm, disk_root, plan, preflight
+from labctl.engine.plan import DesiredLab, DesiredVm, GiB, disk_root, plan, preflight
 from labctl.hyperv.facts import HostFacts, NatFact, Ownership, SwitchFact, VmFact
 
 OWNER = Ownership("qs", "abc123")

@@ -20,11 +20,14 @@ Each data file maps a cmdlet name to its spec, taken from the cmdlet's reference
       }
     }
 
-TYPES: string, string[], int32, int64, uint64, uint32, byte, bool, switch, double, guid, guid[],
-datetime, timespan, hashtable, object, object[], scriptblock, pscredential, securestring,
-enum:<DotNetType>=A|B|C (names; values are their positions unless written A:2|B:3),
+TYPES: string, string[], char, uri, version, int16, uint16, int32, int64, uint64, uint32, byte, bool,
+switch, double, single, guid, guid[], datetime, timespan, hashtable, object, object[], psobject,
+scriptblock, pscredential, securestring,
+enum:<DotNetType>=A|B|C (names; values are their positions unless written A:2|B:3; the order is the
+enum's own, as error messages list it), flags:<DotNetType>=A:1|B:2 ([Flags] enum: "A,B" accepted),
 set:<type>=a|b  (ValidateSet on a base type), and any other name ending in [] or not is an
 object type (e.g. "Microsoft.HyperV.PowerShell.VirtualMachine[]").
+Any type may end in [] (an array: a scalar argument is wrapped). labctl.sim.binding parses them.
 Common parameters (Verbose, Debug, ErrorAction, WarningAction, InformationAction, ErrorVariable,
 WarningVariable, InformationVariable, OutVariable, OutBuffer, PipelineVariable) are added by the
 loader; WhatIf/Confirm when should_process is true.

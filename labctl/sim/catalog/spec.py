@@ -10,22 +10,23 @@ from typing import Any
 
 DATA_DIR = Path(__file__).parent / "data"
 
+# Windows PowerShell 5.1's ActionPreference has no Break (added in PowerShell 7).
 COMMON_PARAMETERS: dict[str, dict[str, Any]] = {
     "Verbose": {"type": "switch", "aliases": ["vb"]},
     "Debug": {"type": "switch", "aliases": ["db"]},
     "ErrorAction": {
         "type": "enum:System.Management.Automation.ActionPreference="
-        "SilentlyContinue|Stop|Continue|Inquire|Ignore|Suspend|Break",
+        "SilentlyContinue|Stop|Continue|Inquire|Ignore|Suspend",
         "aliases": ["ea"],
     },
     "WarningAction": {
         "type": "enum:System.Management.Automation.ActionPreference="
-        "SilentlyContinue|Stop|Continue|Inquire|Ignore|Suspend|Break",
+        "SilentlyContinue|Stop|Continue|Inquire|Ignore|Suspend",
         "aliases": ["wa"],
     },
     "InformationAction": {
         "type": "enum:System.Management.Automation.ActionPreference="
-        "SilentlyContinue|Stop|Continue|Inquire|Ignore|Suspend|Break",
+        "SilentlyContinue|Stop|Continue|Inquire|Ignore|Suspend",
         "aliases": ["infa"],
     },
     "ErrorVariable": {"type": "string", "aliases": ["ev"]},

@@ -32,6 +32,7 @@ import ipaddress
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from labctl.sim.errors import PSError
 from labctl.sim.model import unattend as _unattend
 
 if TYPE_CHECKING:
@@ -305,9 +306,9 @@ class Guest:
     def _first_boot(self, world: World, vm: Any, boot_seconds: float) -> None:
         """Run setup: read the answer file, validate, apply or fail; schedule readiness."""
         clock = world.clock
-        disk = vm.hard_drives[0] if getattr(vm, "hard_drives", None) else None
+        disk: str | None = vm.hard_drives[0] if getattr(vm, "hard_drives", None) else None
         os_info = world.storage.os_info(disk) if disk else None
-        if not os_info:
+        if not os_info or disk is None:
             self.setup = NO_OS
             return
         self.os_build = int(os_info.get("build") or 0) or None
@@ -382,13 +383,14 @@ class Guest:
             return
         stamp = _dt.datetime.fromtimestamp(world.clock.now(), tz=_dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
         act = "".join(f"{stamp}, {level:<22}{text}\r\n" for level, text in lines)
-        old = world.storage.read_file(disk, SETUPACT_LOG) or b""
-        world.storage.write_file(disk, SETUPACT_LOG, old + act.encode("utf-8"))
         errors = [(lvl, t) for lvl, t in lines if lvl == "Error"]
-        if failed and errors:
-            err = "".join(f"{stamp}, {level:<22}{text}\r\n" for level, text in errors)
-            old_err = world.storage.read_file(disk, SETUPERR_LOG) or b""
-            world.storage.write_file(disk, SETUPERR_LOG, old_err + err.encode("utf-8"))
+        err = "".join(f"{stamp}, {level:<22}{text}\r\n" for level, text in errors)
+        try:
+            world.storage.write_file(disk, SETUPACT_LOG, act.encode("utf-8"), append=True)
+            if failed and errors:
+                world.storage.write_file(disk, SETUPERR_LOG, err.encode("utf-8"), append=True)
+        except PSError:
+            pass  # a full guest volume loses the log lines, as on a real disk
 
     # ------------------------------------------------------------------------- persistence
     def to_state(self) -> dict[str, Any]:
