@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from labctl.errors import Problem
 
 PathT = tuple[str | int, ...]
+MAX_NODES = 200_000
 
 
 @dataclass
@@ -80,6 +81,9 @@ def parse_yaml(text: str, file: str) -> YamlSource:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark is not None and (mark is None or mark.line >= text.count("\n")):
+            # Hit the end of the file (an unclosed bracket or quote): the opening is where to look.
+            mark = exc.context_mark
         line = mark.line + 1 if mark else None
         what = exc.problem or exc.context or "invalid YAML"
         problems.append(Problem(file, line, "", f"YAML syntax error: {what}"))
@@ -113,13 +117,20 @@ class _Builder:
         self.problems = problems
         self.constructor = constructor
         self.depth = 0
+        self.count = 0
+        self.stopped = False
 
     def build(self, node: yaml.Node, path: PathT) -> Any:
         self.depth += 1
+        self.count += 1
         try:
-            if self.depth > 100:  # a self-referencing alias would otherwise recurse forever
-                self.problems.append(Problem(self.file, node.start_mark.line + 1, format_path(path),
-                                             "nesting too deep (recursive alias?)"))
+            # Aliases are expanded as they are built: cap depth (a recursive alias) and size (nested aliases
+            # multiplying, the "billion laughs") so a hostile file cannot hang validation.
+            if self.depth > 100 or self.count > MAX_NODES:
+                if not self.stopped:
+                    self.stopped = True
+                    self.problems.append(Problem(self.file, node.start_mark.line + 1, format_path(path),
+                                                 "the document is too large or too deep (recursive aliases?)"))
                 return None
             if isinstance(node, yaml.MappingNode):
                 return self._mapping(node, path)
@@ -177,10 +188,9 @@ def data_path(data: Any, loc: Sequence[str | int]) -> PathT:
     out: list[str | int] = []
     cur = data
     for part in loc:
-        if isinstance(cur, dict) and isinstance(part, str) and part in cur:
-            out.append(part)
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+        in_dict = isinstance(cur, dict) and isinstance(part, str) and part in cur
+        in_list = isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
+        if in_dict or in_list:
             out.append(part)
             cur = cur[part]
         elif isinstance(cur, dict) and isinstance(part, str) and not _is_label(part):
@@ -267,7 +277,8 @@ def problems_from_validation(
     sub = source.data
     for p in prefix:
         sub = sub[p]
-    for err in error.errors(include_url=False, include_input=False):
+    # Inputs are read only for their type: a value is never echoed (it could be a secret).
+    for err in error.errors(include_url=False, include_input=True):
         rel = data_path(sub, err["loc"])
         path = (*prefix, *rel)
         if path in skipped:
@@ -276,6 +287,13 @@ def problems_from_validation(
         message = str(err["msg"])
         if message.startswith("Value error, "):
             message = message[len("Value error, "):]
+        got = _type_name(err.get("input"))
+        if kind in ("model_type", "model_attributes_type", "dict_type"):
+            message = f"expected a mapping of keys and values, got {got}"
+            if path and path[0] == "vms" and len(path) == 2:
+                message += " (each VM is written like `- name: web01`)"
+        elif kind in ("int_type", "bool_type", "string_type", "list_type", "float_type"):
+            message = f"{message}, got {got}"
         if kind == "missing":
             message = "required key is missing"
         elif kind == "string_pattern_mismatch":
@@ -298,6 +316,12 @@ def problems_from_validation(
             seen.add(dedup)
             out.append(problem)
     return out
+
+
+def _type_name(value: Any) -> str:
+    names = {str: "a string", int: "a number", float: "a number", bool: "true/false", list: "a list",
+             dict: "a mapping", type(None): "nothing (null)"}
+    return names.get(type(value), type(value).__name__)
 
 
 def partial_validate(model: type[BaseModel], data: Any) -> tuple[BaseModel | None, set[str]]:

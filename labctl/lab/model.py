@@ -42,6 +42,8 @@ def _ipv4(value: str) -> str:
 
 
 def _ipv4_network(value: str) -> str:
+    if "/" not in value:
+        raise ValueError(f"{value!r} has no prefix length; write it like {value}/24")
     try:
         return str(ipaddress.IPv4Network(value, strict=True))
     except ValueError as exc:
@@ -49,13 +51,11 @@ def _ipv4_network(value: str) -> str:
             loose = ipaddress.IPv4Network(value, strict=False)
         except ValueError:
             raise ValueError(f"{value!r} is not an IPv4 subnet like 10.10.0.0/24") from None
-        if "/" not in value:
-            raise ValueError(f"{value!r} has no prefix length; write it like {loose}") from None
         raise ValueError(f"{value!r} has host bits set; did you mean {loose}?") from exc
 
 
 IPv4 = Annotated[str, AfterValidator(_ipv4), Field(json_schema_extra={"format": "ipv4"})]
-IPv4Net = Annotated[str, AfterValidator(_ipv4_network), Field(pattern=r"^[0-9.]+/[0-9]+$")]
+IPv4Net = Annotated[str, AfterValidator(_ipv4_network), Field(json_schema_extra={"examples": ["10.10.0.0/24"]})]
 
 LAB_NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9-]{0,19}$"
 LabName = Annotated[str, Field(pattern=LAB_NAME_RE, description="Letters, digits and dashes; at most 20")]
@@ -208,7 +208,8 @@ class ImageEntry(_Model):
     display_name: str = Field(min_length=1)
     build: int = Field(ge=10000)
     generation: Literal[2] = 2
-    base_disk: str = Field(pattern=r"^[A-Za-z]:\\.+\.vhdx?$", description=r"C:\LabBases\WS2022-Core.vhdx")
+    base_disk: str = Field(pattern=r"^([A-Za-z]:\\|\\\\).+\.vhdx?$",
+                           description=r"Path on the host: C:\LabBases\WS2022-Core.vhdx or \\server\share\x.vhdx")
     container_tag: str = Field(pattern=r"^ltsc[0-9]{4}$")
     min_memory: Size
     min_disk: Size = 32 * 1024**3
@@ -226,6 +227,8 @@ class SecretSource(_Resolved):
 
     kind: Literal["env", "keyring", "prompt", "generated", "none"]
     name: str | None = None
+    fallback: Literal["generated"] | None = Field(
+        default=None, description="Used when an env source's variable is unset (host: sim only)")
 
 
 class ResolvedSimHost(_Resolved):

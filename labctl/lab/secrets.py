@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from labctl.errors import LabctlError
 from labctl.lab.model import ResolvedLab, SecretSource
 
-GENERATED_PASSWORD_FILE = "guest-password"
+GENERATED_PASSWORD_FILE = "guest-password"  # noqa: S105 - a file name, not a password
 # No characters that need escaping in XML, PowerShell or cmd, and none that look alike (l/1, O/0).
 _UPPER = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 _LOWER = "abcdefghijkmnopqrstuvwxyz"
@@ -37,7 +37,7 @@ def guest_password_source(lab: ResolvedLab, env: Mapping[str, str]) -> SecretSou
         return src
     if src.kind in ("keyring", "prompt"):
         return src
-    if lab.host.kind == "sim":
+    if lab.host.kind == "sim" or src.fallback == "generated":
         return SecretSource(kind="generated", name=GENERATED_PASSWORD_FILE)
     name = src.name or "LABCTL_GUEST_PASSWORD"
     raise LabctlError(f"the guest password variable {name} is not set",

@@ -27,7 +27,8 @@ class SizeError(ValueError):
 def parse_size(value: object) -> int:
     """Parse "4GiB"/"4096MiB"/"4GB" into bytes; raise SizeError with a message saying what is accepted."""
     if isinstance(value, bool) or not isinstance(value, str):
-        raise SizeError(f"a size is a string with a unit, like \"4GiB\" or \"4096MiB\"; got {type(value).__name__}")
+        got = "a bare number" if isinstance(value, int | float) else type(value).__name__
+        raise SizeError(f"a size needs a unit, like \"4GiB\" or \"4096MiB\"; got {got}")
     m = _SIZE_RE.match(value)
     if not m:
         raise SizeError(f"{value!r} is not a size; write a number and a unit: KiB, MiB, GiB, TiB "

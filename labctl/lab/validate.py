@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
@@ -34,6 +34,7 @@ from labctl.lab.model import (
     BUILTIN_DEFAULTS,
     DEFAULT_CONTAINER_NAT,
     DEFAULT_DNS,
+    LAB_NAME_RE,
     NAME_PLACEHOLDER_RE,
     NESTED_MIN_MEMORY,
     LabFile,
@@ -204,10 +205,7 @@ def _analyze(source: YamlSource, catalog: ImageCatalog, tdirs: list[Path], lab_p
         problems += problems_from_validation(exc, source, LabFile, skip=secret_paths)
 
     resolver = _Resolver(source, catalog, tdirs, lab_path)
-    if model is not None:
-        resolved = resolver.resolve_model(model)
-    else:
-        resolved = resolver.resolve_raw(data)
+    resolved = resolver.resolve_model(model) if model is not None else resolver.resolve_raw(data)
     problems += resolver.problems
     if problems:
         lab_file = source.file
@@ -313,15 +311,14 @@ class _Resolver:
     # entry points
 
     def resolve_model(self, model: LabFile) -> ResolvedLab | None:
-        host = model.host
         return self._resolve(
-            name=model.name, host=host, host_ok=True, network=model.network, defaults=model.defaults,
+            name=model.name, host=model.host, host_ok=True, network=model.network, defaults=model.defaults,
             groups=dict(model.groups), entries=[_Entry(i, v) for i, v in enumerate(model.vms)],
             guest_env=model.guest_password_env, guest_from=model.guest_password_from)
 
     def resolve_raw(self, data: dict[str, Any]) -> ResolvedLab | None:
         name = data.get("name")
-        name_ok = isinstance(name, str) and re.match(r"^[A-Za-z0-9][A-Za-z0-9-]{0,19}$", name) is not None
+        name_ok = isinstance(name, str) and re.match(LAB_NAME_RE, name) is not None
         raw_host = data.get("host", "sim")
         host: RemoteHost | str | None = None
         if raw_host == "sim":
@@ -388,7 +385,7 @@ class _Resolver:
             for n in names:
                 key = n.lower()
                 if key in names_seen:
-                    first_name, first_path = names_seen[key]
+                    _, first_path = names_seen[key]
                     line = self.source.lines.line(first_path)
                     self.add((*epath, "name"), f"duplicate VM name {n!r} (also {format_path(first_path)}"
                              + (f", line {line})" if line else ")"))
@@ -398,9 +395,13 @@ class _Resolver:
             if vm.ip is not None:
                 first = ipaddress.IPv4Address(vm.ip)
                 for k in range(len(names)):
-                    ip = first + k
-                    ips[k] = ip
-                    self._check_ip(ip, net, (*epath, "ip"), explicit_ips, names[k], len(names) > 1)
+                    try:
+                        fixed = first + k
+                    except ipaddress.AddressValueError:
+                        self.add((*epath, "ip"), f"{len(names)} replicas from {first} run past 255.255.255.255")
+                        break
+                    ips[k] = fixed
+                    self._check_ip(fixed, net, (*epath, "ip"), explicit_ips, names[k], len(names) > 1)
             if vm.group is not None and vm.group not in groups:
                 known = ", ".join(sorted(groups)) or "none are defined"
                 self.add((*epath, "group"), f"unknown group {vm.group!r}; groups: {known}")
@@ -602,7 +603,7 @@ class _Resolver:
         if not parts.hostname:
             self.add((*p, "uri"), "no host name; write it like https://hv01.example.com:5986/wsman")
             return None
-        scheme = "https" if parts.scheme == "https" else "http"
+        scheme: Literal["http", "https"] = "https" if parts.scheme == "https" else "http"
         if scheme == "http" and host.auth not in ("ntlm", "kerberos"):
             self.add((*p, "auth"), f"auth {host.auth} over http would expose credentials or traffic; only ntlm "
                      "and kerberos encrypt messages on http. Use https (port 5986)")
@@ -647,7 +648,9 @@ class _Resolver:
             self.add(("guest_password_from",), "give either guest_password_env or guest_password_from, not both")
             return None
         if env:
-            return SecretSource(kind="env", name=env)
+            # On the simulator an unset variable falls back to the generated password, so the quickstart
+            # runs without any setup; on a real host it is an error (see labctl.lab.secrets).
+            return SecretSource(kind="env", name=env, fallback=None if isinstance(host, RemoteHost) else "generated")
         if frm:
             return SecretSource(kind="keyring" if frm == "keyring" else "prompt")
         if isinstance(host, RemoteHost):

@@ -213,7 +213,11 @@ def display(value: Any) -> str:
     if isinstance(value, bool):
         return "True" if value else "False"
     if isinstance(value, PSObj):
-        return value.to_string if value.to_string is not None else value.type_name
+        if value.to_string is not None:
+            return value.to_string
+        if "System.Management.Automation.PSCustomObject" in value.type_names:
+            return "@{" + "; ".join(f"{k}={display(v)}" for k, v in value.props.items()) + "}"
+        return value.type_name
     if isinstance(value, list | tuple):
         return "System.Object[]"
     if isinstance(value, dict):
@@ -323,16 +327,11 @@ def _to_int(value: Any, net: str) -> int:
 
 
 def _to_string(value: Any, net: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "True" if value else "False"
+    # Every object converts to a string (its ToString); collections were refused before.
     if isinstance(value, float):
         text = repr(value)
         return text[:-2] if text.endswith(".0") else text
-    if isinstance(value, int | PSEnum | uuid.UUID | PSObj | ScriptBlock | TimeSpan | _dt.datetime):
-        return display(value)
-    raise _cannot_convert_object(value, net)
+    return display(value)
 
 
 def _to_enum(value: Any, pt: PType) -> PSEnum:
@@ -536,17 +535,19 @@ def _validate_set(p: ParamSpec, pt: PType, result: Any) -> None:
                 "ParameterArgumentValidationError", "InvalidData", PBVE)
 
 
-def _check_null(p: ParamSpec, value: Any, mandatory: bool) -> None:
-    """Mandatory parameters refuse $null and empty strings (no AllowNull/AllowEmptyString)."""
+def _check_null(p: ParamSpec, raw: Any, converted: Any, mandatory: bool) -> None:
+    """Mandatory parameters refuse $null, empty strings and empty arrays (no AllowNull & co.)."""
     if not mandatory or p.is_switch:
         return
-    if value is None:
+    pt = parse_type(p.type)
+    items = converted if pt.is_array and isinstance(converted, list) else [converted]
+    if raw is None or any(v is None for v in items):
         raise _pbe(f"Cannot bind argument to parameter '{p.name}' because it is null.",
                    "ParameterArgumentValidationErrorNullNotAllowed", "InvalidData", PBVE)
-    if value == "" and parse_type(p.type).kind == "string":
+    if pt.kind == "string" and any(v == "" for v in items):
         raise _pbe(f"Cannot bind argument to parameter '{p.name}' because it is an empty string.",
                    "ParameterArgumentValidationErrorEmptyStringNotAllowed", "InvalidData", PBVE)
-    if isinstance(value, list) and not value and parse_type(p.type).is_array:
+    if pt.is_array and not items:
         raise _pbe(f"Cannot bind argument to parameter '{p.name}' because it is an empty array.",
                    "ParameterArgumentValidationErrorEmptyArrayNotAllowed", "InvalidData", PBVE)
 
@@ -622,9 +623,19 @@ class Binding:
         params = dict(self.params)
         sets = list(self.sets)
         bound_any = False
+        # As the engine does: without type coercion first (the default parameter set, then every
+        # set still possible), then with coercion in the same order; ByValue before ByPropertyName.
+        stages: list[tuple[list[str], bool]] = []
         for coerce in (False, True):
+            if self.spec.default_set in sets:
+                stages.append(([self.spec.default_set], coerce))
+            stages.append((list(sets), coerce))
+        for stage, coerce in stages:
+            scope = [s for s in stage if s in sets]
             for by_value in (True, False):
-                bound_any |= _bind_pipeline_pass(self.spec, params, sets, obj, by_value, coerce)
+                if _bind_pipeline_pass(self.spec, params, scope, obj, by_value, coerce):
+                    bound_any = True
+                    sets[:] = scope
             if bound_any:
                 break
         if not bound_any:
@@ -675,7 +686,7 @@ def _resolve_set(spec: CmdletSpec, params: dict[str, Any], sets: list[str], defe
 
 def _bind_one(spec: CmdletSpec, params: dict[str, Any], p: ParamSpec, value: Any) -> None:
     converted = convert(value, p)
-    _check_null(p, converted if not parse_type(p.type).is_array else value, _is_mandatory_anywhere(p))
+    _check_null(p, value, converted, _is_mandatory_anywhere(p))
     params[p.name] = converted
 
 
@@ -818,9 +829,7 @@ def _bind_pipeline_pass(spec: CmdletSpec, params: dict[str, Any], sets: list[str
         try:
             _bind_one(spec, params, p, value)
         except PSError:
-            if not coerce:
-                continue
-            raise
+            continue  # this parameter cannot take the object; another may
         sets[:] = allowed
         bound = True
     return bound

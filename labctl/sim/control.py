@@ -126,6 +126,8 @@ class ControlClient:
 
     def __init__(self, control_uri: str, username: str, password: str, cafile: str | Path,
                  timeout: float = 10.0) -> None:
+        if not control_uri.startswith("https://"):
+            raise ControlError(f"the control endpoint must be https://, not {control_uri!r}")
         self.control_uri = control_uri.rstrip("/")
         self._auth = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
         self._ctx = ssl.create_default_context(cafile=str(cafile))
@@ -147,7 +149,7 @@ class ControlClient:
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else b""
-        req = urllib.request.Request(self.control_uri + path, data=data, method=method, headers={
+        req = urllib.request.Request(self.control_uri + path, data=data, method=method, headers={  # noqa: S310
             "Authorization": self._auth, "Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout, context=self._ctx) as resp:  # noqa: S310

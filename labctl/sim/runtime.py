@@ -15,6 +15,7 @@ Semantics kept from PowerShell:
   Registrations with ``collects_input`` are called once with every object in ``ctx.all_input``.
 - Per-object binding failures and ``ctx.write_error`` are non-terminating unless -ErrorAction Stop;
   SilentlyContinue/Ignore drop them. A PSError raised by a handler is terminating.
+- Verbose records reach the client only with -Verbose ($VerbosePreference is SilentlyContinue).
 - -WhatIf on a ShouldProcess cmdlet skips the handler. PowerShell writes "What if: ..." to the host
   UI, not to a stream; a pypsrp client brings no host, so nothing is written (as on a real host).
 
@@ -77,6 +78,18 @@ def cmdlet_not_modelled(name: str) -> PSError:
     )
 
 
+def warning_stop(text: str) -> PSError:
+    """-WarningAction Stop: the warning is written, then the command stops."""
+    return PSError(
+        'The running command stopped because the preference variable "WarningPreference" or common '
+        f"parameter is set to Stop: {text}",
+        "ActionPreferenceStop",
+        "OperationStopped",
+        exception_type="System.Management.Automation.ActionPreferenceStopException",
+        terminating=True,
+    )
+
+
 def internal_error(exc: BaseException) -> PSError:
     """A handler bug, reported without details (they are logged instead)."""
     return PSError(
@@ -94,6 +107,9 @@ class _CommandSink:
     def __init__(self, sink: StreamSink, command_type: str) -> None:
         self._sink = sink
         self._type = command_type
+        # $VerbosePreference is SilentlyContinue on the endpoint: verbose records need -Verbose.
+        self.verbose_on = False
+        self.warning_stop = False
 
     def output(self, value: Any) -> None:
         self._sink.output(value)
@@ -106,7 +122,8 @@ class _CommandSink:
         self._sink.warning(text)
 
     def verbose(self, text: str) -> None:
-        self._sink.verbose(text)
+        if self.verbose_on:
+            self._sink.verbose(text)
 
 
 def _stamp(err: PSError, command_type: str) -> PSError:
@@ -183,6 +200,8 @@ class Runtime:
     def _dispatch(self, spec: CmdletSpec, cmd: RawCommand, upstream: list[Any] | None,
                   sink: _CommandSink, session: Session) -> list[Any]:
         binding = bind(spec, cmd.params, invoked_as=cmd.name, expects_input=upstream is not None)
+        sink.verbose_on = binding.params.get("Verbose") is True
+        sink.warning_stop = str(binding.params.get("WarningAction", "")) == "Stop"
         reg = self._registration(spec)
         if reg is None:
             raise cmdlet_not_modelled(spec.name)

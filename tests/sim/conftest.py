@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -172,10 +173,8 @@ def _open(sim: Simulator, transport: str) -> Iterator[RunspacePool]:
     try:
         yield pool
     finally:
-        try:
+        with contextlib.suppress(Exception):  # a test may have broken the pool on purpose
             pool.close()
-        except Exception:  # a test may have broken the pool on purpose
-            pass
 
 
 @pytest.fixture

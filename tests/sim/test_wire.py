@@ -171,10 +171,10 @@ def test_pipeline_input(fake_pool: RunspacePool) -> None:
 
 def test_large_output_is_split_over_receives(fake_pool: RunspacePool) -> None:
     ps = PowerShell(fake_pool)
-    ps.add_cmdlet("Get-Many").add_parameter("Count", 3000)
+    ps.add_cmdlet("Get-Many").add_parameter("Count", 1500)
     out = ps.invoke()
-    assert len(out) == 3000
-    assert out[-1] == {"i": 2999, "name": "obj2999"}
+    assert len(out) == 1500
+    assert out[-1] == {"i": 1499, "name": "obj1499"}
 
 
 def test_large_parameter_travels_through_send(fake_pool: RunspacePool, fake_runtime) -> None:
@@ -261,7 +261,7 @@ def test_world_saved_after_a_pipeline_that_changed_it(fake_sim, fake_runtime, ws
         assert saves == [True]
 
 
-@pytest.mark.parametrize("value", [Int64(3), "text", 1.5])
+@pytest.mark.parametrize("value", [3, "text", 1.5, True])
 def test_roundtrip_of_pipeline_input_values(fake_pool: RunspacePool, fake_runtime, value: object) -> None:
     captured: list[object] = []
 
@@ -289,3 +289,29 @@ def test_psobject_input_becomes_psobj(fake_pool: RunspacePool, fake_runtime) -> 
     ps.invoke()
     assert isinstance(captured[0], PSObj)
     assert captured[0].get("name") == "piped"
+
+
+def test_inward_conversion_of_psrp_values() -> None:
+    import psrpcore.types as pst
+
+    from labctl.sim.values import UInt32, UInt64
+    from labctl.sim.wsman.convert import argument, to_neutral
+
+    assert argument("Force", None) is PRESENT
+    assert argument(None, None) is None
+    assert to_neutral(pst.PSScriptBlock("Get-Date")).text == "Get-Date"
+    assert isinstance(to_neutral(pst.PSInt64(5)), Int64)
+    assert isinstance(to_neutral(pst.PSUInt64(5)), UInt64)
+    assert isinstance(to_neutral(pst.PSUInt(5)), UInt32)
+    enum = to_neutral(pst.ErrorCategory.ObjectNotFound)
+    assert (enum.type_name, enum.name, enum.value) == ("System.Management.Automation.ErrorCategory",
+                                                        "ObjectNotFound", 13)
+    obj = pst.PSObject()
+    obj.PSObject.type_names = ["Deserialized.Microsoft.HyperV.PowerShell.VirtualMachine", "Deserialized.System.Object"]
+    obj.PSObject.adapted_properties.append(pst.PSNoteProperty("Name", "web01"))
+    obj.PSObject.to_string = "web01"
+    neutral = to_neutral(obj)
+    assert isinstance(neutral, PSObj)
+    assert neutral.type_names[0] == "Deserialized.Microsoft.HyperV.PowerShell.VirtualMachine"
+    assert neutral.get("name") == "web01" and neutral.to_string == "web01"
+    assert to_neutral({"a": [pst.PSString("x"), pst.PSInt(1)]}) == {"a": ["x", 1]}

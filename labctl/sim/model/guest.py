@@ -133,7 +133,7 @@ class Guest:
         """The VM went from Off to Running: a fresh boot (a resume from Saved is not a boot)."""
         clock = world.clock
         self.running = True
-        self.saved_remaining = None  # a discarded saved state is gone with its boot
+        self._discard_saved()  # Start-VM resumes a saved VM without this hook: a save left here was discarded
         self.boot_count += 1
         boot = clock.account(vm.name, "boot_to_heartbeat")
         self.last_boot_up_time = clock.now()
@@ -223,8 +223,16 @@ class Guest:
             self.saved_remaining = None
             self.running = True
         elif state == "Off":
+            self._discard_saved()
             self.running = False
-            self.saved_remaining = None
+
+    def _discard_saved(self) -> None:
+        """Stop-VM on a saved VM throws its memory away: during setup, like pulling the plug."""
+        if self.saved_remaining is not None and self.first_boot and self.setup == DONE \
+                and self.saved_remaining.get("ready", 0.0) > 0:
+            self.setup = FAILED
+            self.setup_error = self._interrupted_error()
+        self.saved_remaining = None
 
     def is_ready(self, world: World, vm: Any) -> bool:
         """Booted to a logon-capable OS: PowerShell Direct and KVP work."""
@@ -267,9 +275,11 @@ class Guest:
     def interface_for(self, mac: str, index: int) -> dict[str, Any] | None:
         """The answer-file interface for an adapter: by MAC, else by alias ("Ethernet 2")."""
         alias = "ethernet" if index == 0 else f"ethernet {index + 1}"
+        dashed = mac_dashed(mac)
         for iface in self.interfaces:
+            # Windows matches "00-15-5D-..." or the interface alias; "00155D..." matches nothing.
             ident = str(iface.get("identifier", "")).strip()
-            if ident.replace("-", "").upper() == mac or ident.lower() == alias:
+            if ident.upper() == dashed or ident.lower() == alias:
                 return iface
         return None
 
@@ -298,10 +308,14 @@ class Guest:
                 and now < self.ready_at):
             return
         self.setup = FAILED
-        self.setup_error = {"pass": "specialize", "kind": "interrupted", "message": MSG_INTERRUPTED,
-                            "reason": "The first boot was interrupted before setup finished.",
-                            "component": None, "setting": None}
+        self.setup_error = self._interrupted_error()
         self._write_logs(world, vm, [("Error", f"[windeploy.exe] {MSG_INTERRUPTED}")], failed=True)
+
+    @staticmethod
+    def _interrupted_error() -> dict[str, Any]:
+        return {"pass": "specialize", "kind": "interrupted", "message": MSG_INTERRUPTED,
+                "reason": "The first boot was interrupted before setup finished.",
+                "component": None, "setting": None}
 
     def _first_boot(self, world: World, vm: Any, boot_seconds: float) -> None:
         """Run setup: read the answer file, validate, apply or fail; schedule readiness."""
@@ -349,12 +363,24 @@ class Guest:
             self._write_logs(world, vm, [("Info", "[oobe] The answer file sets no Administrator "
                                                   "password; OOBE waits for input.")], failed=False)
             return
+        self._log_unmatched_interfaces(world, vm)
         setup_seconds = clock.account(vm.name, "first_boot_specialize_oobe")
         self.setup = DONE
         self.ready_at = clock.due(boot_seconds + setup_seconds)
         self._write_logs(world, vm, [("Info", f"[windeploy.exe] Successfully processed unattend "
                                               f"pass [{p}].") for p in self.applied_passes],
                          failed=False)
+
+    def _log_unmatched_interfaces(self, world: World, vm: Any) -> None:
+        """TCPIP settings for an interface the guest does not have are skipped, not fatal."""
+        adapters = list(getattr(vm, "network_adapters", []) or [])
+        known = {id(self.interface_for(str(a.mac_address).replace("-", "").upper(), i))
+                 for i, a in enumerate(adapters)}
+        lines = [("Warning", f"[TCPIP] Unattend: no network interface matches Identifier "
+                             f"[{iface.get('identifier')}]; its settings were not applied.")
+                 for iface in self.interfaces if id(iface) not in known]
+        if lines:
+            self._write_logs(world, vm, lines, failed=False)
 
     def _apply(self, vm: Any, cfg: _unattend.UnattendConfig) -> None:
         """Take the identity the answer file describes (passwords become hashes here)."""

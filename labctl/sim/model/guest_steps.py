@@ -1,10 +1,11 @@
 """Guest steps: the guest-side scripts labctl runs over PowerShell Direct, as the simulator models them.
 
-The simulator cannot run arbitrary PowerShell. A labctl guest script declares what it is on its
-first non-blank line, ``# labctl-step: <name> <version>`` (``# labctl-step: probe 1``); the
-simulator dispatches that to the handler registered here with ``@guest_step("probe")``. A script
-without a known header is refused by the caller (never a silent success), so a new guest step
-needs its model here before the simulator can stand in for a real guest.
+The simulator cannot run arbitrary PowerShell. A labctl guest script (templates/guest/*.ps1)
+declares what it is on its first line, ``# labctl-step: <name> <version>``; the simulator
+dispatches that to the handler registered here under that name and version. A script without a
+known header is refused by the caller (never a silent success), so a new guest step needs its
+model here before the simulator can stand in for a real guest. Each model returns the same
+properties as the shipped script.
 
 A handler is ``fn(world, vm, guest, args) -> list[output]``: ``args`` is -ArgumentList, outputs
 are PSObj/plain values. It may raise PSError for what the real script would write as an error.
@@ -56,7 +57,7 @@ def guest_step(name: str, versions: tuple[str, ...] = ("1",)) -> Callable[[StepF
 
 
 def parse_header(script: str) -> tuple[str, str] | None:
-    """(name, version) from a script's ``# labctl-step:`` header, or None."""
+    """(name, version) from a script's ``# labctl-step:`` header (first non-blank line), or None."""
     for line in script.splitlines():
         stripped = line.strip()
         if not stripped:
@@ -88,49 +89,47 @@ def custom_object(**props: Any) -> PSObj:
 
 @guest_step("probe")
 def probe(world: World, vm: Any, guest: Guest, args: list[Any]) -> list[Any]:
-    """What labctl's readiness probe reads in the guest (Win32_OperatingSystem, Get-NetIPAddress...)."""
+    """templates/guest/probe.ps1: the guest's identity and configuration, the same properties.
+
+    Values are what the guest itself sees (Get-NetAdapter / Get-NetIPAddress), not what KVP
+    reports to the host: a static address is configured even on an adapter without a switch.
+    """
     adapters: list[PSObj] = []
     all_dns: list[str] = []
     for index, adapter in enumerate(getattr(vm, "network_adapters", []) or []):
         mac = str(adapter.mac_address).replace("-", "").upper()
         iface = guest.interface_for(mac, index) or {}
-        reported = guest.ip_addresses(world, vm, mac)
-        v4 = [a for a in reported if ":" not in a]
-        prefix = None
-        for addr in iface.get("addresses", []):
-            if addr.split("/")[0] in v4:
-                prefix = int(addr.split("/")[1])
-        if prefix is None and v4:
-            prefix = 16  # APIPA
-        dns = list(iface.get("dns_servers", []))
-        all_dns.extend(d for d in dns if d not in all_dns)
+        statics = [a.split("/")[0] for a in iface.get("addresses", []) if ":" not in a]
+        if statics and not iface.get("dhcp"):
+            v4 = statics
+        else:
+            # DHCP without a server: APIPA while the link is up, nothing while it is down.
+            v4 = [a for a in guest.ip_addresses(world, vm, mac) if ":" not in a]
+        all_dns.extend(d for d in iface.get("dns_servers", []) if d not in all_dns)
         adapters.append(custom_object(
             Name="Ethernet" if index == 0 else f"Ethernet {index + 1}",
             MacAddress=mac_dashed(mac),
-            Connected=bool(getattr(adapter, "switch_name", None)),
-            IPv4Address=v4,
-            PrefixLength=prefix,
-            DefaultGateway=iface.get("gateway"),
-            DnsServers=dns,
+            IPv4=v4,
         ))
     disk = vm.hard_drives[0]
     boot = guest.last_boot_up_time
     return [custom_object(
         ComputerName=guest.computer_name,
         Caption=guest.os_caption,
-        BuildNumber=str(guest.os_build) if guest.os_build else None,
+        BuildNumber=int(guest.os_build or 0),
+        LastBootUpTime=_dt.datetime.fromtimestamp(boot, tz=_dt.UTC) if boot is not None else None,
+        TimeZone=guest.time_zone,
         Adapters=adapters,
         DnsServers=all_dns,
-        TimeZone=guest.time_zone,
         RdpEnabled=guest.rdp_enabled,
-        PSRemotingEnabled=guest.psremoting_enabled,
-        LastBootUpTime=_dt.datetime.fromtimestamp(boot, tz=_dt.UTC) if boot is not None else None,
+        PSRemoting=guest.psremoting_enabled,
         AnswerFilePresent=world.storage.read_file(disk, ANSWER_FILE) is not None,
     )]
 
 
 @guest_step("remove-answer-file")
 def remove_answer_file(world: World, vm: Any, guest: Guest, args: list[Any]) -> list[Any]:
-    """Delete C:\\Windows\\Panther\\unattend.xml (it holds the encoded Administrator password)."""
+    """templates/guest/remove-answer-file.ps1: delete the answer file (it holds the encoded
+    Administrator password)."""
     changed = bool(world.storage.delete_file(vm.hard_drives[0], ANSWER_FILE))
-    return [custom_object(Path="C:" + ANSWER_FILE, Changed=changed)]
+    return [custom_object(Changed=changed, RebootNeeded=False)]

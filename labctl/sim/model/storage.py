@@ -345,10 +345,8 @@ class Storage:
                       partitioned=parent.partitioned)
         else:
             assert size_bytes is not None
-            if vhd_type == "Fixed":
-                file_size = int(size_bytes) + VHD_EMPTY_SIZE
-            else:
-                file_size = VHD_EMPTY_SIZE
+            # A fixed disk allocates its whole size up front; a dynamic one starts as metadata only.
+            file_size = int(size_bytes) + VHD_EMPTY_SIZE if vhd_type == "Fixed" else VHD_EMPTY_SIZE
             if file_size > self.c_free:
                 raise T.vhd_create_failed(path, T.DISK_FULL, T.DISK_FULL_CODE)
             vhd = Vhd(path, vhd_type, int(size_bytes), file_size, block_size=block_size or 32 * MIB, created=now)

@@ -157,6 +157,11 @@ COMPONENTS: dict[str, dict[str, frozenset[str]]] = {
     "Microsoft-Windows-TerminalServices-LocalSessionManager-WinPE": {},
 }
 
+# Schema maxima of command strings. RunSynchronousCommand/Path: 259 characters (Unattended Setup
+# reference; a 490-character Path was seen to make Setup reject the whole file with "Value is
+# invalid"); Synchronous/LogonCommands CommandLine: 1024.
+MAX_RUN_PATH = 259
+MAX_COMMAND_LINE = 1024
 # Children of a TCPIP <Interface>, in the order the schema's sequence requires.
 TCPIP_INTERFACE_ORDER = ("Ipv4Settings", "Ipv6Settings", "Identifier", "UnicastIpAddresses", "Routes")
 # Characters ComputerName may not contain (Shell-Setup ComputerName reference), besides spaces.
@@ -473,6 +478,24 @@ class _Checker:
                 self.tcpip_schema(cname, setting)
             if cname == _LSM and sname == "fDenyTSConnections":
                 self.boolean(cname, "fDenyTSConnections", setting)
+            if cname == "Microsoft-Windows-Deployment" and sname in ("RunSynchronous", "RunAsynchronous"):
+                self.command_lengths(cname, sname, setting, "Path", MAX_RUN_PATH)
+            if cname == _SHELL and sname in ("FirstLogonCommands", "LogonCommands"):
+                self.command_lengths(cname, sname, setting, "CommandLine", MAX_COMMAND_LINE)
+
+    def command_lengths(self, cname: str, sname: str, setting: Element, field_name: str, limit: int) -> None:
+        """Command strings have a schema maximum; one over it makes the whole file invalid."""
+        for cmd in _children(setting):
+            order_el = cmd.find(f"{{{UNATTEND_NS}}}Order")
+            order = _text(order_el) if order_el is not None else "?"
+            value_el = cmd.find(f"{{{UNATTEND_NS}}}{field_name}")
+            value = (value_el.text or "") if value_el is not None else ""
+            if len(value) > limit:
+                cmd_tag = _local(cmd.tag)[1]
+                raise self.invalid(
+                    f"Value is invalid. {cmd_tag} {order}: {field_name} is {len(value)} characters long; "
+                    f"the maximum is {limit}.", component=cname,
+                    setting=f"{cname}/{sname}/{cmd_tag}/[Order=\"{order}\"]/{field_name}")
 
     def boolean(self, cname: str, path: str, el: Element) -> bool:
         value = _text(el)

@@ -284,10 +284,10 @@ class Hypervisor:
         running = vm.state != "Off"
         if dynamic is not None and bool(dynamic) != vm.dynamic_memory and running:
             raise T.memory_change_running(vm.name, vm.id)
-        if startup is not None and int(startup) != vm.memory_startup and running:
-            # Runtime resize exists for static memory, but not with nested virtualization or dynamic memory.
-            if vm.expose_virtualization_extensions or vm.dynamic_memory:
-                raise T.memory_change_running(vm.name, vm.id)
+        # Runtime resize exists for static memory, but not with nested virtualization or dynamic memory.
+        if startup is not None and int(startup) != vm.memory_startup and running and (
+                vm.expose_virtualization_extensions or vm.dynamic_memory):
+            raise T.memory_change_running(vm.name, vm.id)
         if startup is not None and int(startup) % (2 * MB) != 0:
             raise PSError(f"Failed to modify device 'Memory'.\nInvalid startup memory amount assigned for "
                           f"'{vm.name}'. The amount of memory must be a multiple of 2 MB.",

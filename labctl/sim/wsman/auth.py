@@ -9,12 +9,14 @@ handshake that the authenticated principal is its own simulator's account.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import binascii
 import hmac
 import logging
 import os
 import re
+import shutil
 import struct
 import tempfile
 import threading
@@ -57,7 +59,7 @@ class HostCredentials:
 
 def check_basic(header: str, creds: HostCredentials) -> str | None:
     """The principal of a valid ``Authorization: Basic`` header, else None (constant-time compare)."""
-    if not header[:6].lower() == "basic ":
+    if header[:6].lower() != "basic ":
         return None
     try:
         raw = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
@@ -84,6 +86,7 @@ class NtlmUserStore:
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[str, int]] = {}  # principal (lower) -> (line, refcount)
         self._write()
+        atexit.register(shutil.rmtree, self._dir, True)
 
     @classmethod
     def get(cls) -> NtlmUserStore:
@@ -99,11 +102,9 @@ class NtlmUserStore:
         return inst
 
     def register(self, creds: HostCredentials) -> None:
-        line = "{}:0:{}:{}:[U]:LCT-00000000".format(
-            creds.principal,
-            base64.b16encode(lmowfv1(creds.password)).decode(),
-            base64.b16encode(ntowfv1(creds.password)).decode(),
-        )
+        lm_hash = base64.b16encode(lmowfv1(creds.password)).decode()
+        nt_hash = base64.b16encode(ntowfv1(creds.password)).decode()
+        line = f"{creds.principal}:0:{lm_hash}:{nt_hash}:[U]:LCT-00000000"  # smbpasswd format
         key = creds.principal.lower()
         with self._lock:
             _, count = self._entries.get(key, ("", 0))

@@ -11,6 +11,7 @@ becomes a PSObject with its type names, adapted properties and ToString, PSEnum 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import uuid
 from typing import Any
@@ -19,10 +20,10 @@ import psrpcore.types as pst
 
 from labctl.sim.errors import PSError
 from labctl.sim.values import (
+    PRESENT,
     Byte,
     Credential,
     Int64,
-    PRESENT,
     PSEnum,
     PSObj,
     ScriptBlock,
@@ -32,6 +33,8 @@ from labctl.sim.values import (
     UInt32,
     UInt64,
 )
+
+log = logging.getLogger(__name__)
 
 _MAX_DEPTH = 32
 _CREDENTIAL = "System.Management.Automation.PSCredential"
@@ -120,7 +123,8 @@ def _properties(obj: pst.PSObject, depth: int) -> dict[str, Any]:
     for prop in list(meta.adapted_properties) + list(meta.extended_properties):
         try:
             raw = prop.get_value(obj)
-        except Exception:  # a script property or broken value: skip like a failed getter
+        except Exception as exc:  # a script property or broken value: skip like a failed getter
+            log.debug("property %s of a %s skipped: %s", prop.name, _type_names(obj)[:1], type(exc).__name__)
             continue
         props[prop.name] = to_neutral(raw, depth + 1)
     return props
@@ -135,14 +139,17 @@ def argument(name: str | None, value: Any) -> Any:
 
 # ---------------------------------------------------------------------------------------------- outward
 
-_ENUM_CLASSES: dict[tuple[str, str, int], type] = {}
+_ENUM_CLASSES: dict[tuple[str, str, int], Any] = {}
 
 
 def _enum_value(value: PSEnum) -> Any:
     key = (value.type_name, value.name, int(value.value))
-    cls = _ENUM_CLASSES.get(key)
+    cls: Any = _ENUM_CLASSES.get(key)
     if cls is None:
-        base = pst.PSEnumBase(value.type_name.rsplit(".", 1)[-1] or "Enum", {value.name: int(value.value)})
+        # A one-member .NET enum type made on the fly: psrpcore serializes it with the TN list
+        # "<Type>, System.Enum, System.ValueType, System.Object", ToString = member name, I32 value.
+        make_enum: Any = pst.PSEnumBase
+        base = make_enum(value.type_name.rsplit(".", 1)[-1] or "Enum", {value.name: int(value.value)})
         cls = pst.PSType([value.type_name], rehydrate=False)(base)
         _ENUM_CLASSES[key] = cls
     return cls(int(value.value))

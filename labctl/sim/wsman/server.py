@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import socket
@@ -43,6 +44,7 @@ CONTROL_PATH = "/labctl-sim/control"
 # The largest request body accepted: MaxEnvelopeSizekb plus room for the encryption framing.
 MAX_BODY = MAX_ENVELOPE_KB * 1024 + 16 * 1024
 IDLE_TIMEOUT = 120.0
+MAX_CONNECTIONS = 512  # per listener; more are closed at once
 
 ControlHandler = Callable[[str, str, bytes], tuple[int, Any]]
 """(method, path after CONTROL_PATH, body) -> (HTTP status, JSON value)."""
@@ -68,6 +70,10 @@ class _Server(ThreadingHTTPServer):
         self.conn_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        with self.conn_lock:
+            return len(self.connections) < MAX_CONNECTIONS
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A broken connection (reset, TLS handshake failure, timeout) is the client's business.
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
@@ -77,10 +83,8 @@ class _Server(ThreadingHTTPServer):
             conns = list(self.connections)
             self.connections.clear()
         for conn in conns:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class WSManApp:
@@ -154,10 +158,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _drop(self) -> None:
         """Close the connection without an answer (a fault injection)."""
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     # ------------------------------------------------------------------ methods
     def do_POST(self) -> None:
@@ -361,7 +363,7 @@ class Listener:
         return int(self._server.server_address[1])
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         name=f"sim-{self.config.scheme}-{self.port}", daemon=True)
         self._thread.start()
 

@@ -88,7 +88,11 @@ class WSManService:
             raise action_not_supported(req.action_uri)
         rule = self.faults.check("wsman_fault", action=req.action)
         if rule is not None:
-            code = int(rule.params.get("code", 0x80338012))
+            raw_code = rule.params.get("code", 0x80338012)
+            try:
+                code = int(str(raw_code), 0) if isinstance(raw_code, str) else int(raw_code)
+            except ValueError:
+                code = 0x80338012
             reason = str(rule.params.get("message") or rule.params.get("reason") or
                          "The WS-Management service cannot process the request. (simulated fault)")
             raise WSManFault(code, reason, str(rule.params.get("subcode", "w:InternalError")))
@@ -233,7 +237,10 @@ class WSManService:
         shell = self._shell(req, caller)
         line = self._body(req, "rsp:CommandLine")
         command_id = _uuid(line.get("CommandId") or str(uuid.uuid4()))
-        shell.command(command_id, line.findtext("rsp:Arguments", None, NS))
+        arguments = (line.findtext("rsp:Arguments", None, NS) or "").strip()
+        if not arguments:  # a PowerShell pipeline starts with its CreatePipeline fragment
+            raise invalid_parameter()
+        shell.command(command_id, arguments)
         return f"<rsp:CommandResponse><rsp:CommandId>{str(command_id).upper()}</rsp:CommandId></rsp:CommandResponse>"
 
     def _op_send(self, req: WSManRequest, caller: Caller) -> str:

@@ -37,6 +37,8 @@ from labctl.sim.wsman.soap import WSManFault, invalid_selectors, operation_timed
 
 log = logging.getLogger(__name__)
 
+MAX_PIPELINES = 256  # unfinished pipelines per shell
+KEEP_FINISHED = 64  # finished pipelines whose output nobody collected, kept for a late Receive
 TERMINAL = (PSInvocationState.Completed, PSInvocationState.Failed, PSInvocationState.Stopped)
 _EXC_BASES = ["System.SystemException", "System.Exception", "System.Object"]
 
@@ -270,13 +272,22 @@ class Shell:
     def command(self, command_id: uuid.UUID, arguments: str | None) -> None:
         with self.cond:
             self.last_activity = time.monotonic()
+            finished = [r for r in self.runs.values() if r.finished]
+            for stale in finished[:-KEEP_FINISHED]:  # stopped or abandoned, never collected
+                self._forget(stale)
+            if len(self.runs) - min(len(finished), KEEP_FINISHED) >= MAX_PIPELINES:
+                raise WSManFault(0x8033803F, "The WS-Management service is busy servicing other requests. "
+                                 "Retry later.", "w:QuotaLimit")
             if command_id in self.runs or command_id in self.pool.pipeline_table:
                 raise WSManFault(0x80338033, "The WS-Management service cannot create the resource because it "
                                  "already exists.", "w:AlreadyExists", sender=True)
             pipe = psrpcore.ServerPipeline(self.pool, command_id)
-            self.runs[command_id] = PipelineRun(command_id, pipe)
-            if arguments:
-                self.feed(_b64(arguments), command_id)
+            run = self.runs[command_id] = PipelineRun(command_id, pipe)
+            try:
+                self.feed(_b64(arguments or ""), command_id)
+            except WSManFault:
+                self._forget(run)
+                raise
 
     def send(self, streams: list[tuple[uuid.UUID | None, str]]) -> None:
         with self.cond:

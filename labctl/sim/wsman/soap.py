@@ -265,7 +265,7 @@ def envelope(action_uri: str, relates_to: str, body_xml: str) -> bytes:
         f"{_ENVELOPE_OPEN}<s:Header><a:Action>{x(action_uri)}</a:Action>"
         f"<a:MessageID>uuid:{str(uuid.uuid4()).upper()}</a:MessageID><a:To>{ANONYMOUS}</a:To>"
         f"<a:RelatesTo>{x(relates_to)}</a:RelatesTo></s:Header><s:Body>{body_xml}</s:Body></s:Envelope>"
-    ).encode("utf-8")
+    ).encode()
 
 
 def fault_envelope(fault: WSManFault, relates_to: str, machine: str) -> bytes:

@@ -56,7 +56,7 @@ def ensure_certificate(directory: Path, hostname: str) -> Certificate:
         x509.NameAttribute(NameOID.COMMON_NAME, hostname),
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "labctl simulated Hyper-V host"),
     ])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -1,0 +1,182 @@
+"""``labctl sim``: run the embedded SIMULATED Hyper-V host and drive its control endpoint."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_CONNECT = 4  # same meaning as labctl.cli.common.EXIT_CONNECT: the simulator could not be reached
+
+STATE_OPTION = click.option(
+    "--state", "state_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+    help="The simulator's state directory (certificate, credentials, endpoint.json, host state).")
+
+
+def _client(state_dir: Path) -> Any:
+    from labctl.sim.control import ControlClient, ControlError
+
+    try:
+        return ControlClient.from_state_dir(state_dir)
+    except ControlError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONNECT)
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from labctl.sim.control import ControlError
+
+    try:
+        return fn(*args, **kwargs)
+    except ControlError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONNECT)
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint=what)
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
+@click.group("sim")
+def sim_group() -> None:
+    """The embedded Hyper-V host simulator (a SIMULATED host speaking WinRM on loopback)."""
+
+
+@sim_group.command("serve")
+@STATE_OPTION
+@click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535),
+              help="HTTPS port (0: any free port).")
+@click.option("--http-port", default=0, show_default=True, type=click.IntRange(0, 65535),
+              help="HTTP port, NTLM with message encryption only (0: any free port).")
+@click.option("--profile", default="instant", show_default=True, type=click.Choice(["instant", "realistic"]),
+              help="instant: modeled durations take no time; realistic: they take wall time / speedup.")
+@click.option("--speedup", default=1.0, show_default=True, type=click.FloatRange(min=0.001),
+              help="Divide realistic durations by this factor.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the fault plan.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every request.")
+def serve_cmd(state_dir: Path, port: int, http_port: int, profile: str, speedup: float, seed: int,
+              verbose: bool) -> None:
+    """Run a simulated Hyper-V host in the foreground until Ctrl-C."""
+    import logging
+
+    from labctl.sim.server import BANNER, Simulator
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sim = Simulator(state_dir, port=port, http_port=http_port, profile=profile, speedup=speedup, seed=seed)
+    try:
+        sim.start()
+    except OSError as exc:
+        click.echo(f"error: cannot listen: {exc}", err=True)
+        sys.exit(EXIT_CONNECT)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    click.echo("=" * 72)
+    click.echo(f"  {BANNER}")
+    click.echo("=" * 72)
+    click.echo(f"  HTTPS (Basic/NTLM):             {sim.https_uri}")
+    click.echo(f"  HTTP  (NTLM + encryption only): {sim.http_uri}")
+    click.echo(f"  user:                           {sim.username}")
+    click.echo(f"  password:                       in {sim.endpoint_file} (mode 0600)")
+    click.echo(f"  certificate:                    {sim.cert_path}")
+    click.echo(f"  SHA-256 fingerprint:            {sim.fingerprint}")
+    click.echo(f"  profile:                        {profile} (speedup {speedup}), fault seed {seed}")
+    click.echo(f"  state:                          {state_dir}")
+    click.echo("Press Ctrl-C to stop.", nl=True)
+    sys.stdout.flush()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sim.stop()
+        click.echo("simulator stopped; state kept in " + str(state_dir))
+
+
+@sim_group.command("reset")
+@STATE_OPTION
+@click.option("--seed", default=None, type=int, help="Reseed the fault plan.")
+def reset_cmd(state_dir: Path, seed: int | None) -> None:
+    """Reset a running simulator to a fresh host (also clears faults and counters)."""
+    client = _client(state_dir)
+    _call(client.reset, seed)
+    click.echo("simulated host reset")
+
+
+@sim_group.command("counters")
+@STATE_OPTION
+@click.option("--reset", "reset", is_flag=True, help="Zero the counters after reading them.")
+def counters_cmd(state_dir: Path, reset: bool) -> None:
+    """Print a running simulator's counters as JSON."""
+    client = _client(state_dir)
+    click.echo(json.dumps(_call(client.counters), indent=2, sort_keys=True))
+    if reset:
+        _call(client.reset_counters)
+
+
+@sim_group.command("clock")
+@STATE_OPTION
+def clock_cmd(state_dir: Path) -> None:
+    """Print the modeled-time report of a running simulator."""
+    click.echo(json.dumps(_call(_client(state_dir).clock), indent=2, sort_keys=True))
+
+
+@sim_group.group("fault")
+def fault_group() -> None:
+    """Inject faults into a running simulator (reproducible from the plan's seed)."""
+
+
+@fault_group.command("add")
+@STATE_OPTION
+@click.argument("kind", type=click.Choice(["drop_connection", "wsman_fault", "http_500", "slow_receive",
+                                           "cmdlet_fail", "guest_reboot"]))
+@click.option("--match", "match", multiple=True, metavar="KEY=VALUE",
+              help="What the fault matches, e.g. action=Receive, cmdlet=Start-VM, vm=web01.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="Fault parameters, e.g. seconds=5, code=2150858770, message=...")
+@click.option("--after", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Fire on the N-th matching event.")
+@click.option("--times", default=1, show_default=True, type=click.IntRange(min=0), help="How often (0: always).")
+@click.option("--probability", default=None, type=click.FloatRange(0, 1), help="Fire at random instead.")
+def fault_add_cmd(state_dir: Path, kind: str, match: tuple[str, ...], params: tuple[str, ...], after: int,
+                  times: int, probability: float | None) -> None:
+    """Add a fault rule."""
+    client = _client(state_dir)
+    match_map = {k: str(v) for k, v in _pairs(match, "--match").items()}
+    result = _call(client.add_fault, kind, match_map, after=after, times=times, probability=probability,
+                   **_pairs(params, "--param"))
+    click.echo(json.dumps(result, indent=2, sort_keys=True))
+
+
+@fault_group.command("clear")
+@STATE_OPTION
+@click.option("--seed", default=None, type=int, help="Reseed the fault plan.")
+def fault_clear_cmd(state_dir: Path, seed: int | None) -> None:
+    """Remove every fault rule."""
+    _call(_client(state_dir).clear_faults, seed)
+    click.echo("faults cleared")
+
+
+@fault_group.command("list")
+@STATE_OPTION
+def fault_list_cmd(state_dir: Path) -> None:
+    """Show the fault rules and the faults that fired."""
+    click.echo(json.dumps(_call(_client(state_dir).faults), indent=2, sort_keys=True))

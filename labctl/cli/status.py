@@ -1,0 +1,52 @@
+"""labctl status: each VM's state, heartbeat, IPs, nested settings and checks."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.table import Table
+
+from labctl import app
+from labctl.cli.common import EXIT_FAILED, handle_errors, load_lab_or_exit, out, prompt_secret
+
+
+def _fmt_uptime(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+@click.command("status")
+@click.argument("lab_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--no-guest", is_flag=True, help="Do not log on to the guests (host view only).")
+@handle_errors
+def status_cmd(lab_file: str, as_json: bool, no_guest: bool) -> None:
+    """Show the state of every VM of LAB_FILE. Exit code 1 when a VM is not healthy."""
+    lab = load_lab_or_exit(lab_file)
+    rows, host, simulated = app.status(lab, guest=not no_guest,
+                                       prompt=prompt_secret if sys.stdin.isatty() else None)
+    if as_json:
+        out.print_json(json.dumps({"lab": lab.name, "host": host, "simulated": simulated,
+                                   "vms": [r.to_json() for r in rows]}, default=str))
+    else:
+        table = Table(title=f"lab {lab.name} on {host}" + (" [SIMULATED]" if simulated else ""))
+        for col in ("VM", "state", "heartbeat", "IPs", "memory", "vCPU", "nested", "checks", "uptime"):
+            table.add_column(col)
+        for r in rows:
+            nested = "yes" if r.expose_virtualization_extensions and r.mac_address_spoofing \
+                and not r.dynamic_memory else "no"
+            failed = [k for k, v in r.checks.items() if not v]
+            checks = "[green]all passed[/]" if r.checks and not failed else ("[red]" + "; ".join(failed) + "[/]"
+                                                                            if failed else "-")
+            table.add_row(r.name, r.state, r.heartbeat or "-",
+                          ", ".join(ip for ip in r.ips if ":" not in ip) or "-",
+                          f"{r.memory_bytes / 1024**3:.0f} GiB" if r.memory_bytes else "-",
+                          str(r.processors or "-"), nested, checks, _fmt_uptime(r.uptime_seconds))
+        out.print(table)
+        for r in rows:
+            for p in r.problems:
+                out.print(f"{r.name}: {p}", markup=False)
+    if not all(r.healthy for r in rows):
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,62 @@
+"""Shared helpers for the host model tests: a fresh World, a fake sink, hand-bound calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from labctl.sim.catalog import CmdletSpec
+from labctl.sim.clock import Clock
+from labctl.sim.cmdlets.base import REGISTRY, BoundCall, CmdletContext, Session
+from labctl.sim.counters import Counters
+from labctl.sim.errors import PSError
+from labctl.sim.faults import FaultPlan
+from labctl.sim.model.world import World
+
+GB = 1024**3
+MB = 1024**2
+
+
+def make_world(state_dir: Path | None = None, **host: Any) -> World:
+    return World(state_dir, Clock(), FaultPlan(), Counters(), host_config=host or None)
+
+
+class FakeSink:
+    """Collects the streams a handler writes."""
+
+    def __init__(self) -> None:
+        self.outputs: list[Any] = []
+        self.errors: list[PSError] = []
+        self.warnings: list[str] = []
+        self.verbose_lines: list[str] = []
+
+    def output(self, value: Any) -> None:
+        self.outputs.append(value)
+
+    def error(self, err: PSError) -> None:
+        self.errors.append(err)
+
+    def warning(self, text: str) -> None:
+        self.warnings.append(text)
+
+    def verbose(self, text: str) -> None:
+        self.verbose_lines.append(text)
+
+
+def call(world: World, name: str, sink: FakeSink | None = None, error_action: str = "Continue",
+         **params: Any) -> tuple[list[Any], FakeSink]:
+    """Run the registered handler for ``name`` with hand-bound parameters."""
+    import labctl.sim.cmdlets.files
+    import labctl.sim.cmdlets.host
+    import labctl.sim.cmdlets.hyperv
+    import labctl.sim.cmdlets.network
+    import labctl.sim.cmdlets.vhd  # noqa: F401  (registration)
+
+    sink = sink or FakeSink()
+    reg = REGISTRY[name.lower()]
+    spec = CmdletSpec(name=name, type=f"Test.{name.replace('-', '')}", module="", default_set=None, parameters={})
+    ctx = CmdletContext(world=world, session=Session(username="Administrator"), sink=sink,
+                        call_error_action=error_action)
+    with world.lock:
+        out = list(reg.handler(ctx, BoundCall(spec, "__AllParameterSets", params)) or [])
+    return out, sink
