@@ -6,6 +6,7 @@ returns results for the CLI to print. Nothing here prints, exits or imports clic
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,8 +24,9 @@ from labctl.errors import PlanError, RemoteCommandError
 from labctl.guest.readiness import Timeouts
 from labctl.hostconn import HostConnection, connect
 from labctl.hyperv.facts import HostFacts, Ownership, host_facts_pipeline, parse_host_facts
+from labctl.lab import GENERATED_PASSWORD_FILE, guest_password_source
 from labctl.lab.model import ResolvedLab, ResolvedVm
-from labctl.render.unattend import render_unattend
+from labctl.render import render_unattend
 from labctl.secrets import Prompt, resolve_secret
 from labctl.transport.base import Credential, Invocation, Pipeline, Secret
 
@@ -51,9 +53,9 @@ def journal_path(lab: ResolvedLab) -> Path:
 
 def guest_password(lab: ResolvedLab, prompt: Prompt | None = None) -> Secret:
     """The guests' Administrator password from the lab's declared source."""
-    src = lab.guest_password
+    src = guest_password_source(lab, os.environ)
     return resolve_secret(src.kind, src.name, what="guest Administrator password", prompt=prompt,
-                          generated_path=Path(lab.state_dir) / "guest-password")
+                          generated_path=Path(lab.state_dir) / GENERATED_PASSWORD_FILE)
 
 
 @dataclass
@@ -133,11 +135,7 @@ def up(lab: ResolvedLab, options: UpOptions, progress: Progress | None = None,
     start = time.monotonic()
     with LabLock(Path(lab.state_dir) / "lock", "up"):
         password = guest_password(lab, prompt)
-        # Render every answer file before touching the host: a template error creates nothing.
         renderer = answer_file_for(lab, password)
-        want = desired(lab)
-        for vm in want.vms:
-            renderer(vm)
         with open_lab(lab, workers=options.max_workers, prompt=prompt) as s:
             the_plan, _facts = s.plan()
             result = UpResult(the_plan, None, 0.0, s.conn.simulated, s.conn.description, dry_run=options.dry_run)

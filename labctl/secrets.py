@@ -7,13 +7,12 @@ Secrets are returned wrapped in transport.base.Secret so they never show in logs
 from __future__ import annotations
 
 import os
-import secrets
-import string
 from collections.abc import Callable
 from pathlib import Path
 
 from labctl.engine.journal import atomic_write
 from labctl.errors import LabctlError
+from labctl.lab.secrets import sim_guest_password
 from labctl.transport.base import Secret
 
 Prompt = Callable[[str], str]
@@ -21,16 +20,6 @@ Prompt = Callable[[str], str]
 
 class SecretError(LabctlError):
     """A secret could not be found where the lab file says it lives."""
-
-
-def generate_password(length: int = 20) -> str:
-    """A password that meets Windows' complexity rules (upper, lower, digit, symbol)."""
-    alphabet = string.ascii_letters + string.digits + "!#%+-.=@^_"
-    while True:
-        pw = "".join(secrets.choice(alphabet) for _ in range(length))
-        if (any(c.islower() for c in pw) and any(c.isupper() for c in pw)
-                and any(c.isdigit() for c in pw) and any(not c.isalnum() for c in pw)):
-            return pw
 
 
 def resolve_secret(kind: str, name: str | None, *, what: str, prompt: Prompt | None = None,
@@ -62,9 +51,9 @@ def resolve_secret(kind: str, name: str | None, *, what: str, prompt: Prompt | N
     if kind == "generated":
         if generated_path is None:
             raise SecretError(f"no place to keep the generated {what}")
-        if generated_path.exists():
-            return Secret(generated_path.read_text(encoding="utf-8").strip())
-        value = generate_password()
-        atomic_write(generated_path, value + "\n", mode=0o600)
-        return Secret(value)
+        existing = generated_path.read_text(encoding="utf-8") if generated_path.exists() else None
+        generated, is_new = sim_guest_password(existing)
+        if is_new:
+            atomic_write(generated_path, generated.get_secret_value() + "\n", mode=0o600)
+        return Secret(generated.get_secret_value())
     raise SecretError(f"no source is set for the {what}")

@@ -136,3 +136,10 @@ class StageProgress:
                     self._live = None
         else:
             yield self
+
+
+def load_lab_or_exit(path: str) -> Any:
+    """The resolved lab; a bad file raises LabFileError (every problem, file:line: field)."""
+    from labctl.lab import resolve_lab
+
+    return resolve_lab(path)

@@ -17,6 +17,8 @@ VERBS: tuple[tuple[str, str], ...] = (
     ("labctl.cli.plan", "plan_cmd"),
     ("labctl.cli.status", "status_cmd"),
     ("labctl.cli.destroy", "destroy_cmd"),
+    ("labctl.cli.validate", "validate_cmd"),
+    ("labctl.cli.render", "render_cmd"),
 )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import signal
 import sys
 import threading
@@ -77,10 +79,20 @@ def serve_cmd(state_dir: Path, port: int, http_port: int, profile: str, speedup:
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One process serves a state directory at a time (the same lock labctl takes for `host: sim`).
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock_fd = os.open(state_dir / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock_fd)
+        click.echo(f"error: {state_dir} is already served by another process (see its endpoint.json)", err=True)
+        sys.exit(EXIT_CONNECT)
     sim = Simulator(state_dir, port=port, http_port=http_port, profile=profile, speedup=speedup, seed=seed)
     try:
         sim.start()
     except OSError as exc:
+        os.close(lock_fd)
         click.echo(f"error: cannot listen: {exc}", err=True)
         sys.exit(EXIT_CONNECT)
     stop = threading.Event()
@@ -108,6 +120,8 @@ def serve_cmd(state_dir: Path, port: int, http_port: int, profile: str, speedup:
             pass
     finally:
         sim.stop()
+        fcntl.flock(lock_fd, fcntl.LOCK_UN)
+        os.close(lock_fd)
         click.echo("simulator stopped; state kept in " + str(state_dir))
 
 

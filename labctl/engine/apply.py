@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from labctl.engine.journal import Journal
 from labctl.engine.plan import DesiredLab, DesiredVm, Plan, is_ours
-from labctl.errors import ConnectError, LabctlError, RemoteCommandError, StageError
+from labctl.errors import ConnectError, LabctlError, RemoteCommandError, StageError, TemplateError
 from labctl.guest.readiness import CAUSES, Timeouts
 from labctl.guest.steps import load_step
 from labctl.hyperv import ops
@@ -113,6 +113,7 @@ class Applier:
         self.options = options or ApplyOptions()
         self.root = plan.disk_root
         self._report_lock = threading.Lock()
+        self._xml: dict[str, str] = {}
 
     # -- entry point -----------------------------------------------------------------------
     def run(self) -> ApplyReport:
@@ -201,6 +202,7 @@ class Applier:
                 self.progress.stage(vm.name, "ready", "skip", "up to date")
                 return VmOutcome(vm.name, True, "ready", time.monotonic() - start)
             for stage, fn in (
+                ("render", self._stage_render),
                 ("disk", self._stage_disk),
                 ("answer-file", self._stage_answer_file),
                 ("vm", self._stage_vm),
@@ -255,11 +257,22 @@ class Applier:
         self.journal.stage_done(vm.name, "disk")
         return True
 
+    def _stage_render(self, vm: DesiredVm) -> bool:
+        """Render and check the answer file before this VM touches the host."""
+        if self.journal.has_stage(vm.name, "answer-file"):
+            return False
+        try:
+            self._xml[vm.name] = self.answer_file(vm)
+        except TemplateError as err:
+            raise StageError(f"{vm.name}: its answer file is invalid: {err.message}", vm=vm.name, stage="render",
+                             cause=err.message, hint=err.hint or f"fix template {err.template}") from err
+        return False
+
     def _stage_answer_file(self, vm: DesiredVm) -> bool:
         if self.journal.has_stage(vm.name, "answer-file") or self._find_vm(vm) is not None:
             return False  # injected before the first boot only: setup won't read it again
         path = self._disk_path(vm)
-        xml = self.answer_file(vm)
+        xml = self._xml.pop(vm.name, None) or self.answer_file(vm)
         mounted = self.t.invoke(ops.mount_disk(path), retry=False)
         try:
             disk = next((o for o in mounted.objects()), None)

@@ -120,6 +120,8 @@ class _CommandSink:
 
     def warning(self, text: str) -> None:
         self._sink.warning(text)
+        if self.warning_stop:
+            raise warning_stop(text)
 
     def verbose(self, text: str) -> None:
         if self.verbose_on:

@@ -13,9 +13,11 @@ At first start it makes the host identity (host name, local administrator and a 
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
+import pkgutil
 import secrets
 import tempfile
 import threading
@@ -76,6 +78,25 @@ def load_host_identity(state_dir: Path) -> HostCredentials:
     write_private_json(path, {"hostname": creds.hostname, "username": creds.username,
                               "password": creds.password, "simulated": True})
     return creds
+
+
+def load_handlers() -> list[str]:
+    """Import every module of labctl.sim.cmdlets so its @cmdlet handlers register.
+
+    A module that fails to import (work in progress) is logged and skipped: its cmdlets then
+    answer as not modelled instead of taking the whole simulator down.
+    """
+    import labctl.sim.cmdlets as package
+
+    loaded = []
+    for info in pkgutil.iter_modules(package.__path__):
+        name = f"{package.__name__}.{info.name}"
+        try:
+            importlib.import_module(name)
+            loaded.append(name)
+        except Exception as exc:
+            log.warning("cmdlet handlers in %s not loaded: %s: %s", name, type(exc).__name__, exc)
+    return loaded
 
 
 class _RuntimeHost:
@@ -141,6 +162,8 @@ class Simulator:
             self.faults = FaultPlan(self.seed)
             self.counters = Counters()
             self.world = World.open(self.state_dir, self.clock, self.faults, self.counters)
+            if self._runtime_override is None:
+                load_handlers()
             self.runtime = self._runtime_override or Runtime(self.world)
             self.credentials = load_host_identity(self.state_dir)
             self.certificate = ensure_certificate(self.state_dir / "tls", self.credentials.hostname)
@@ -263,6 +286,7 @@ class Simulator:
             "password": self.password,
             "certificate": str(self.cert_path),
             "sha256_fingerprint": self.fingerprint,
+            "fingerprint": self.fingerprint,  # same value; the name labctl.hostconn reads
             "pid": os.getpid(),
         }
 

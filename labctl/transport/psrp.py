@@ -100,6 +100,9 @@ def _to_wire(value: Any) -> Any:
         return TaggedValue("SBK", value.text)
     if isinstance(value, Sensitive):
         return str.__str__(value)
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**31) <= value < 2**31:
+        # pypsrp tags every int as I32; sizes in bytes need I64 or the host cannot read them.
+        return TaggedValue("I64", value)
     if isinstance(value, (list, tuple)):
         return [_to_wire(v) for v in value]
     if isinstance(value, dict):

@@ -6,12 +6,13 @@ import pytest
 from model_helpers import GB, MB, make_world
 
 from labctl.sim.errors import PSError
+from labctl.sim.model.vm import VM
 from labctl.sim.model.world import World
 
 BASE = "C:\\LabBases\\WS2022-Core.vhdx"
 
 
-def _vm_with_disk(w: World, name: str, memory: int = 2 * GB) -> object:
+def _vm_with_disk(w: World, name: str, memory: int = 2 * GB) -> VM:
     w.storage.mkdirs("C:\\Lab")
     disk = w.storage.new_vhd(f"C:\\Lab\\{name}.vhdx", "Differencing", parent_path=BASE)
     return w.hv.new_vm(name, memory_startup=memory, generation=2, vhd_path=disk.path)
@@ -220,6 +221,19 @@ def test_checkpoints_create_restore_remove() -> None:
     assert vm.snapshots == []
     assert vm.hard_drives[0] == disk0  # merged back
     assert w.storage.read_file(disk0, "\\kept.txt") == b"3"
+
+
+def test_remove_vm_merges_checkpoints_into_the_disk() -> None:
+    w = make_world()
+    vm = _vm_with_disk(w, "m")
+    disk0 = vm.hard_drives[0]
+    w.hv.checkpoint(vm, "1")
+    w.storage.write_file(vm.hard_drives[0], "\\x.txt", b"1")
+    w.hv.checkpoint(vm, "2")
+    w.storage.write_file(vm.hard_drives[0], "\\x.txt", b"2")
+    w.hv.remove_vm(vm)
+    assert not [k for k in w.storage.vhds if k.endswith(".avhdx")]
+    assert w.storage.read_file(disk0, "\\x.txt") == b"2"
 
 
 def test_checkpoint_default_name_and_disabled() -> None:

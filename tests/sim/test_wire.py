@@ -315,3 +315,14 @@ def test_inward_conversion_of_psrp_values() -> None:
     assert neutral.type_names[0] == "Deserialized.Microsoft.HyperV.PowerShell.VirtualMachine"
     assert neutral.get("name") == "web01" and neutral.to_string == "web01"
     assert to_neutral({"a": [pst.PSString("x"), pst.PSInt(1)]}) == {"a": ["x", 1]}
+
+
+def test_custom_objects_carry_note_properties(fake_pool: RunspacePool, fake_runtime) -> None:
+    fake_runtime.commands["select-thing"] = lambda call: [PSObj(
+        ["Selected.Microsoft.HyperV.PowerShell.VirtualMachine", "System.Management.Automation.PSCustomObject",
+         "System.Object"], {"Name": "web01", "State": "Running"})]
+    ps = PowerShell(fake_pool)
+    ps.add_cmdlet("Select-Thing")
+    obj = ps.invoke()[0]
+    assert obj.extended_properties == {"Name": "web01", "State": "Running"}
+    assert str(obj) == "@{Name=web01; State=Running}"

@@ -164,6 +164,9 @@ def test_cli_serve_then_counters_fault_and_reset(tmp_path: Path) -> None:
         assert json.loads(run("fault", "list"))["rules"][0]["kind"] == "http_500"
         run("fault", "clear")
         assert "reset" in run("reset")
+        second = subprocess.run([*cmd, "serve", "--state", str(state)], capture_output=True, text=True, env=env,
+                                cwd=REPO, timeout=30)
+        assert second.returncode == 4 and "already served" in second.stderr
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=15)

@@ -23,3 +23,9 @@ def test_to_wire_tags_scriptblocks_and_secure_strings() -> None:
     cred = _to_wire(Credential("u", Secret("p")))
     assert cred.username == "u" and cred.password == "p"
     assert _to_wire(Sensitive("abc")) == "abc" and type(_to_wire(Sensitive("abc"))) is str
+
+
+def test_large_ints_travel_as_int64() -> None:
+    big = _to_wire(4 * 1024**3)
+    assert (big.tag, big.value) == ("I64", 4 * 1024**3)
+    assert _to_wire(7) == 7 and _to_wire(True) is True

@@ -38,7 +38,9 @@ SWITCH_TYPE = {"Private": 0, "Internal": 1, "External": 2}
 VHD_TYPE = {"Unknown": 0, "Fixed": 2, "Dynamic": 3, "Differencing": 4}
 VHD_FORMAT = {"Unknown": 0, "VHD": 2, "VHDX": 3, "VHDSet": 4}
 CHECKPOINT_TYPE = {"Disabled": 2, "Production": 3, "ProductionOnly": 4, "Standard": 5}
-SNAPSHOT_TYPE = {"Standard": 0, "Recovery": 1, "Planned": 2, "Missing": 3, "Replica": 4}
+SNAPSHOT_TYPE = {"Standard": 0, "Recovery": 1, "Planned": 2, "Missing": 5, "Replica": 6, "AppConsistentReplica": 7,
+                 "SyncedReplica": 8}
+IC_STATUS = {"Ok": 2, "Degraded": 3, "Error": 6, "NoContact": 12, "LostCommunication": 13, "Disabled": 32896}
 START_ACTION = {"Nothing": 2, "StartIfRunning": 3, "Start": 4}
 STOP_ACTION = {"TurnOff": 2, "Save": 3, "ShutDown": 4}
 
@@ -150,7 +152,15 @@ def vm_obj(world: World, vm: VM) -> PSObj:
         "ParentSnapshotName": parent.name if parent else None,
         "IsClustered": False,
         "CreationTime": when(vm.created),
+        "IntegrationServicesState": "Up to date" if running else "",
         "IntegrationServicesVersion": None,
+        "ReplicationHealth": PSEnum(f"{HV}.VMReplicationHealthState", "NotApplicable", 0),
+        "ReplicationMode": PSEnum(f"{HV}.VMReplicationMode", "None", 0),
+        "ResourceMeteringEnabled": False,
+        "VirtualMachineType": PSEnum(f"{HV}.VirtualMachineType", "RealizedVirtualMachine", 3),
+        "VirtualMachineSubType": PSEnum(f"{HV}.VirtualMachineSubType", f"Generation{vm.generation}", vm.generation),
+        "SizeOfSystemFiles": Int64(40960),
+        "LockOnDisconnect": on_off(False),
         "NetworkAdapters": [vm_adapter_obj(world, vm, a) for a in vm.network_adapters],
         "HardDrives": [hdd_obj(world, vm, i) for i in range(len(vm.hard_drives))],
         "DVDDrives": [],
@@ -183,7 +193,11 @@ def vm_adapter_obj(world: World, vm: VM | None, ad: VMNetworkAdapter, management
         "DhcpGuard": on_off(False),
         "RouterGuard": on_off(False),
         "IPAddresses": ips,
+        "IsSynthetic": not ad.is_legacy,
+        "IsExternalAdapter": False,
+        "AdapterId": ad.id.upper(),
         "Status": [PSEnum(f"{HV}.VMNetworkAdapterOperationalStatus", "Ok", 2)] if connected else [],
+        "StatusDescription": ["OK"] if connected else [],
         "VlanSetting": None,
     }
     return PSObj([f"{HV}.VMNetworkAdapter", f"{HV}.VMNetworkAdapterBase", f"{HV}.VMDevice", *VO], props)
@@ -199,8 +213,8 @@ def hdd_obj(world: World, vm: VM, index: int) -> PSObj:
     props = {
         "Path": path,
         "DiskNumber": None,
-        "MaximumIOPS": Int64(0),
-        "MinimumIOPS": Int64(0),
+        "MaximumIOPS": UInt64(0),
+        "MinimumIOPS": UInt64(0),
         "QoSPolicyID": guid("00000000-0000-0000-0000-000000000000"),
         "SupportPersistentReservations": False,
         "WriteHardeningMethod": 0,
@@ -233,7 +247,8 @@ def processor_obj(world: World, vm: VM) -> PSObj:
         "EnablePerfmonIpt": False, "EnableLegacyApicMode": False,
         "AllowACountMCount": True,
         "Maximum": Int64(100000), "Reserve": Int64(0), "RelativeWeight": 100,
-        "MaximumCountPerNumaNode": 16, "MaximumCountPerNumaSocket": 1,
+        "MaximumCountPerNumaNode": Int64(world.host.logical_processor_count),
+        "MaximumCountPerNumaSocket": Int64(world.host.logical_processor_count),
         "EnableHostResourceProtection": False,
         "Name": "Processor",
         "Id": f"Microsoft:{vm.id.upper()}\\b637f346-6a0e-4dec-af52-bd70cb80a21d\\0",
@@ -286,12 +301,14 @@ def firmware_obj(world: World, vm: VM) -> PSObj:
 
 def integration_obj(world: World, vm: VM, name: str, enabled: bool) -> PSObj:
     running = vm.state == "Running"
-    status = "Ok" if (running and enabled) else ("NoContact" if running else "")
+    # A running guest whose integration services answer reports Ok; before that, NoContact.
+    booted = running and vm.guest.heartbeat(world, vm).startswith("Ok")
+    status = ("Ok" if booted else "NoContact") if (running and enabled) else ""
+    ics = f"{HV}.VMIntegrationComponentOperationalStatus"
     props = {
         "Enabled": enabled,
-        "OperationalStatus": [PSEnum(f"{HV}.VMIntegrationComponentOperationalStatus", status, 2)] if status else [],
-        "PrimaryOperationalStatus": (PSEnum(f"{HV}.VMIntegrationComponentOperationalStatus", status, 2)
-                                     if status else None),
+        "OperationalStatus": [PSEnum(ics, status, IC_STATUS[status])] if status else [],
+        "PrimaryOperationalStatus": PSEnum(ics, status, IC_STATUS[status]) if status else None,
         "PrimaryStatusDescription": "OK" if status == "Ok" else ("No Contact" if status else None),
         "SecondaryOperationalStatus": None,
         "SecondaryStatusDescription": None,
@@ -338,7 +355,7 @@ def host_obj(world: World) -> PSObj:
         "VirtualMachinePath": h.virtual_machine_path,
         "MacAddressMinimum": f"{h.mac_prefix}{h.mac_pool_start:06X}",
         "MacAddressMaximum": f"{h.mac_prefix}{(h.mac_pool_start + 0xFF):06X}",
-        "MaximumStorageMigrations": 2, "MaximumVirtualMachineMigrations": 2,
+        "MaximumStorageMigrations": UInt32(2), "MaximumVirtualMachineMigrations": UInt32(2),
         "VirtualMachineMigrationEnabled": False,
         "NumaSpanningEnabled": True,
         "EnableEnhancedSessionMode": False,

@@ -31,7 +31,13 @@ def _switches(ctx: CmdletContext, call: BoundCall, key: str = "Name") -> list[VM
         return [s for s in net.switches.values() if s.id in ids]
     if call.has("Id"):
         ids = {str(i) for i in as_list(call.get("Id"))}
-        return [s for s in net.switches.values() if s.id in ids]
+        found = [s for s in net.switches.values() if s.id in ids]
+        if not found:
+            # Text, id and category from canonical/multipass#1323 (Get-VMSwitch -Id).
+            ctx.write_error(PSError("No Ethernet switch could be found matching the specified criteria.",
+                                    "ObjectNotFound", "ObjectNotFound", target=sorted(ids)[0],
+                                    exception_type=T.VE))
+        return found
     if not call.has(key):
         stype = call.get("SwitchType")
         return net.find_switches(switch_type=name_of(stype) if stype is not None else None)

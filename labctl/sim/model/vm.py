@@ -242,9 +242,12 @@ class Hypervisor:
         return vm
 
     def remove_vm(self, vm: VM) -> None:
-        """Remove-VM: a running VM is turned off first; its virtual hard disks stay on disk."""
+        """Remove-VM: a running VM is turned off first; its virtual hard disks stay on disk.
+
+        Checkpoints are deleted and merged into the virtual hard disk files (Remove-VM docs)."""
         if vm.state != "Off":
             self._go_off(vm, "turnoff")
+        self._merge_checkpoints(vm)
         st = self.world.storage
         try:
             loc = st.resolve(vm.config_path)
@@ -253,6 +256,38 @@ class Hypervisor:
         except PSError:
             pass
         del self.world.vms[vm.id]
+
+    def _merge_checkpoints(self, vm: VM) -> None:
+        """Fold each disk's .avhdx chain into the first real disk below it (newest data wins)."""
+        st = self.world.storage
+        for i, path in enumerate(list(vm.hard_drives)):
+            vhd = st.get_vhd(path)
+            if vhd is None or not path.lower().endswith(".avhdx"):
+                continue
+            chain = st.chain(vhd)
+            base_idx = next((j for j, v in enumerate(chain) if not v.path.lower().endswith(".avhdx")), None)
+            if base_idx is None:
+                continue
+            target = chain[base_idx]
+            for layer in reversed(chain[:base_idx]):  # oldest checkpoint first, current state last
+                for k, e in layer.files.items():
+                    if e is None:
+                        if target.parent_path:
+                            target.files[k] = None
+                        else:
+                            target.files.pop(k, None)
+                    else:
+                        target.files[k] = e
+                for k, d in layer.dirs.items():
+                    target.dirs[k] = d
+                target.file_size += max(0, layer.file_size - 4 * MB)
+            st._sync_vhd_size(target)
+            for layer in chain[:base_idx]:
+                st.files.pop(P.key(layer.path), None)
+                st.vhds.pop(P.key(layer.path), None)
+            vm.hard_drives[i] = target.path
+        vm.snapshots = []
+        vm.current_snapshot_id = None
 
     # --- settings ----------------------------------------------------------------------------------
 

@@ -91,9 +91,7 @@ def to_neutral(value: Any, depth: int = 0) -> Any:
     if isinstance(value, dt.timedelta):
         return TimeSpan(value.total_seconds())
     if isinstance(value, dt.datetime):
-        return dt.datetime.fromtimestamp(value.timestamp(), tz=value.tzinfo) if value.tzinfo else \
-            dt.datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
-                        value.microsecond)
+        return dt.datetime.combine(value.date(), value.time(), value.tzinfo)  # a plain datetime
     if isinstance(value, uuid.UUID):
         return uuid.UUID(str(value))
     if isinstance(value, bytes):
@@ -202,13 +200,7 @@ def to_ps(value: Any, depth: int = 0) -> Any:
     if isinstance(value, SwitchValue):
         return True
     if isinstance(value, PSObj):
-        obj = pst.PSObject()
-        obj.PSObject.type_names = list(value.type_names) or ["System.Object"]
-        for key, prop in value.props.items():
-            obj.PSObject.adapted_properties.append(pst.PSNoteProperty(str(key), to_ps(prop, depth + 1)))
-        if value.to_string is not None:
-            obj.PSObject.to_string = value.to_string
-        return obj
+        return _psobject(value, depth)
     if isinstance(value, dict):
         return pst.PSDict({to_ps(k, depth + 1): to_ps(v, depth + 1) for k, v in value.items()})
     if isinstance(value, list | tuple | set | frozenset):
@@ -216,3 +208,37 @@ def to_ps(value: Any, depth: int = 0) -> Any:
     if isinstance(value, bytes):
         return pst.PSByteArray(value)
     return pst.PSString(str(value))
+
+
+_CUSTOM = "System.Management.Automation.PSCustomObject"
+
+
+def _display(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, PSObj):
+        return value.to_string if value.to_string is not None else value.type_name
+    if isinstance(value, list | tuple):
+        return " ".join(_display(v) for v in value)
+    return str(value)
+
+
+def _psobject(value: PSObj, depth: int) -> pst.PSObject:
+    """A .NET object keeps its properties adapted (<Props>); a PSCustomObject (Select-Object output,
+    [pscustomobject]@{}) carries note properties (<MS>), as PowerShell serializes them."""
+    obj = pst.PSObject()
+    names = list(value.type_names) or ["System.Object"]
+    obj.PSObject.type_names = names
+    custom = _CUSTOM in names
+    target = obj.PSObject.extended_properties if custom else obj.PSObject.adapted_properties
+    for key, prop in value.props.items():
+        target.append(pst.PSNoteProperty(str(key), to_ps(prop, depth + 1)))
+    if value.to_string is not None:
+        obj.PSObject.to_string = value.to_string
+    elif custom:
+        obj.PSObject.to_string = "@{" + "; ".join(f"{k}={_display(v)}" for k, v in value.props.items()) + "}"
+    else:
+        obj.PSObject.to_string = names[0]  # what Object.ToString() gives for a .NET type
+    return obj

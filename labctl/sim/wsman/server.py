@@ -103,9 +103,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     timeout = IDLE_TIMEOUT
-    server_version = "Microsoft-HTTPAPI/2.0"
+    server_version = "Microsoft-HTTPAPI/2.0 (labctl SIMULATED host)"
     sys_version = ""
     server: _Server
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def setup(self) -> None:
         sock: socket.socket = self.request

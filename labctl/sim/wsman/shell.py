@@ -191,6 +191,8 @@ class Shell:
             payload = self.pool.data_to_send(self.max_fragment)
             if payload is None:
                 break
+            if payload.pipeline_id is not None and payload.pipeline_id not in self.runs:
+                continue  # a terminated pipeline: nobody will receive it
             self._outq[payload.pipeline_id].append(payload.data)
         self.cond.notify_all()
 
@@ -260,8 +262,12 @@ class Shell:
                               "SimulatorInternalError", "NotSpecified", bare=True, terminating=True)
         with self.cond:
             pipe = run.pipe
+            if run.id not in self.runs:  # terminated while running: nothing to report
+                return
             if pipe.state == PSInvocationState.Running:
-                if failure is not None:
+                if run.stop.is_set():
+                    pipe.stop()
+                elif failure is not None:
                     # psrpcore 0.3.1 has no public fail(): emit the Failed state with the ErrorRecord.
                     pipe._change_state(PSInvocationState.Failed, error=error_record(failure))
                 else:

@@ -1,0 +1,37 @@
+"""labctl validate: every problem of a lab file at once, as file:line: field: message."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from labctl.cli.common import EXIT_USAGE, handle_errors, out
+from labctl.lab import resolve_lab, validate
+from labctl.render import check_lab_templates
+
+
+@click.command("validate")
+@click.argument("lab_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Problems as JSON objects.")
+@handle_errors
+def validate_cmd(lab_file: str, as_json: bool) -> None:
+    """Check LAB_FILE (and its answer-file templates) without touching any host."""
+    problems = [str(p) for p in validate(lab_file)]
+    records = [{"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p in validate(lab_file)]
+    if not problems:
+        for err in check_lab_templates(resolve_lab(lab_file)):
+            problems.append(f"{lab_file}: vms: {err.vm}: template {err.template}: {err.message}")
+            records.append({"file": lab_file, "line": None, "field": f"vms.{err.vm}.template",
+                            "message": err.message})
+    if as_json:
+        out.print_json(json.dumps({"file": lab_file, "valid": not problems, "problems": records}))
+    elif problems:
+        for line in problems:
+            out.print(line, markup=False)
+        out.print(f"{len(problems)} problem(s).", markup=False)
+    else:
+        out.print(f"{lab_file}: valid.", markup=False)
+    if problems:
+        sys.exit(EXIT_USAGE)
