@@ -110,3 +110,20 @@ def test_state_is_saved_after_mutation(tmp_path: Any) -> None:
     run(rt, cmd("New-VMSwitch", "LabNat", SwitchType="Internal"))
     assert (tmp_path / "state.json").exists()
     assert rt.world.dirty is False
+
+
+def test_firewall_and_static_mappings(rt: Runtime) -> None:
+    sink = run(rt, cmd("New-NetFirewallRule", Name="docker-tls", DisplayName="Docker TLS", Direction="Inbound",
+                       Protocol="TCP", LocalPort=["2376"], Action="Allow"))
+    assert sink.outputs[0].get("Enabled").name == "True"
+    with pytest.raises(PSError) as e:
+        run(rt, cmd("New-NetFirewallRule", Name="docker-tls", DisplayName="again"))
+    assert e.value.fqid == "Windows System Error 183,New-NetFirewallRule"
+    sink = run(rt, cmd("Get-NetFirewallRule", Name="nope"))
+    assert sink.errors[0].fqid == "CmdletizationQuery_NotFound_Name,Get-NetFirewallRule"
+    run(rt, cmd("New-NetNat", "LabNat", InternalIPInterfaceAddressPrefix="172.16.0.0/24"))
+    sink = run(rt, cmd("Add-NetNatStaticMapping", NatName="LabNat", Protocol="TCP", ExternalIPAddress="0.0.0.0",
+                       ExternalPort=2376, InternalIPAddress="172.16.0.10", InternalPort=2376))
+    assert sink.outputs[0].get("InternalIPAddress") == "172.16.0.10"
+    run(rt, cmd("Remove-NetNatStaticMapping", NatName="LabNat"))
+    assert rt.world.network.nats[0].static_mappings == []

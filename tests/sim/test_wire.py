@@ -326,3 +326,29 @@ def test_custom_objects_carry_note_properties(fake_pool: RunspacePool, fake_runt
     obj = ps.invoke()[0]
     assert obj.extended_properties == {"Name": "web01", "State": "Running"}
     assert str(obj) == "@{Name=web01; State=Running}"
+
+
+def test_terminate_signal_drops_a_running_pipeline(fake_pool: RunspacePool, fake_sim) -> None:
+    ps = PowerShell(fake_pool)
+    ps.add_cmdlet("Sleep-A-Bit").add_parameter("Seconds", 10)
+    ps.begin_invoke()
+    time.sleep(0.1)
+    from pypsrp.shell import SignalCode
+
+    fake_pool.shell.signal(SignalCode.TERMINATE, str(ps.id).upper())  # pypsrp's close() wants it finished
+    shell = next(iter(fake_sim.service._shells.values()))
+    assert shell.runs == {}
+    ps = PowerShell(fake_pool)
+    ps.add_cmdlet("Get-Thing")
+    assert ps.invoke()[0].adapted_properties["Name"] == "vm1"
+
+
+def test_idle_shells_are_reaped(fake_sim, wsman_for) -> None:
+    abandoned = RunspacePool(wsman_for(fake_sim, "https-basic"))
+    abandoned.open()  # never closed: the client vanished
+    fake_sim.service.idle_timeout = 0.05
+    time.sleep(0.1)
+    with RunspacePool(wsman_for(fake_sim, "https-basic")) as pool:
+        assert fake_sim.service.shell_count() == 1
+        assert [p.id.upper() for p in RunspacePool.get_runspace_pools(wsman_for(fake_sim, "https-basic"))] == [
+            pool.id.upper()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -179,8 +180,9 @@ def add_net_nat_static_mapping(ctx: CmdletContext, call: BoundCall) -> Iterable[
             # Two mappings of one external port: ERROR_ALREADY_EXISTS (unconfirmed id).
             raise PSError("The object already exists.", "Windows System Error 5010,Add-NetNatStaticMapping",
                           "NotSpecified", target="MSFT_NetNatStaticMapping", exception_type=T.CIM, bare=True)
+    any_ip = "0.0.0.0"  # noqa: S104 - WinNAT's "any external address", not a socket bind
     m = {"id": len(nat.static_mappings), "protocol": proto.upper(),
-         "external_ip": str(call.get("ExternalIPAddress") or "0.0.0.0"),  # noqa: S104 - NAT "any" "external_port": ext_port,
+         "external_ip": str(call.get("ExternalIPAddress") or any_ip), "external_port": ext_port,
          "internal_ip": str(call.get("InternalIPAddress")), "internal_port": int(call.get("InternalPort"))}
     nat.static_mappings.append(m)
     w.dirty = True
@@ -193,6 +195,97 @@ def get_net_nat_static_mapping(ctx: CmdletContext, call: BoundCall) -> Iterable[
     want = str(call.get("NatName")) if call.has("NatName") else None
     return [_mapping_obj(n.name, m) for n in w.network.nats
             if want is None or P.wildcard_match(want, n.name) for m in n.static_mappings]
+
+
+@cmdlet("Remove-NetNatStaticMapping")
+def remove_net_nat_static_mapping(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
+    w = ctx.world
+    out: list[Any] = []
+    if call.has("InputObject"):
+        wanted = {(str(o.get("NatName")).lower(), int(o.get("StaticMappingID")))
+                  for o in as_list(call.get("InputObject")) if isinstance(o, PSObj)}
+    else:
+        names = [str(n) for n in as_list(call.get("NatName"))] or ["*"]
+        ids = {int(i) for i in as_list(call.get("StaticMappingID"))}
+        wanted = {(n.name.lower(), m["id"]) for n in w.network.nats if any(P.wildcard_match(p, n.name) for p in names)
+                  for m in n.static_mappings if not ids or m["id"] in ids}
+        if not wanted:
+            ctx.write_error(T.cim_not_found("Remove-NetNatStaticMapping", "MSFT_NetNatStaticMapping", "NatName",
+                                            names[0]))
+    for nat in w.network.nats:
+        keep = []
+        for m in nat.static_mappings:
+            if (nat.name.lower(), m["id"]) in wanted:
+                w.dirty = True
+                if call.get("PassThru"):
+                    out.append(_mapping_obj(nat.name, m))
+            else:
+                keep.append(m)
+        nat.static_mappings = keep
+    return out
+
+
+# --- firewall ------------------------------------------------------------------------------------------
+
+_NS = "Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetSecurity"
+
+
+def _rule_obj(rule: dict[str, Any]) -> PSObj:
+    props = {
+        "Name": rule["name"], "ID": rule["name"], "DisplayName": rule["display_name"],
+        "Description": rule.get("description") or None, "Group": rule.get("group") or None,
+        "DisplayGroup": rule.get("group") or None,
+        "Enabled": PSEnum(f"{_NS}.Enabled", "True" if rule["enabled"] else "False", 1 if rule["enabled"] else 2),
+        "Profile": PSEnum(f"{_NS}.Profile", rule.get("profile", "Any"), 0),
+        "Platform": [], "Direction": PSEnum(f"{_NS}.Direction", rule["direction"],
+                                            1 if rule["direction"] == "Inbound" else 2),
+        "Action": PSEnum(f"{_NS}.Action", rule["action"], 2 if rule["action"] == "Allow" else 4),
+        "EdgeTraversalPolicy": PSEnum(f"{_NS}.EdgeTraversal", "Block", 0),
+        "LooseSourceMapping": False, "LocalOnlyMapping": False, "Owner": None,
+        "PrimaryStatus": PSEnum(f"{_NS}.PrimaryStatus", "OK", 1),
+        "Status": "The rule was parsed successfully from the store. (65536)",
+        "EnforcementStatus": "NotApplicable", "PolicyStoreSource": "PersistentStore",
+        "PolicyStoreSourceType": PSEnum(f"{_NS}.PolicyStoreType", "Local", 1), "PSComputerName": None,
+    }
+    return PSObj(cim("MSFT_NetFirewallRule"), props, to_string=rule["name"])
+
+
+@cmdlet("Get-NetFirewallRule")
+def get_net_firewall_rule(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
+    rules = list(ctx.world.network.firewall_rules)
+    for key, field in (("Name", "name"), ("DisplayName", "display_name")):
+        if call.has(key):
+            out: list[dict[str, Any]] = []
+            for pat in as_list(call.get(key)):
+                found = [r for r in rules if P.wildcard_match(str(pat), r[field])]
+                if not found and not P.has_wildcard(str(pat)):
+                    ctx.write_error(T.cim_not_found("Get-NetFirewallRule", "MSFT_NetFirewallRule", key, str(pat)))
+                out.extend(r for r in found if r not in out)
+            rules = out
+    if call.has("Group"):
+        pats = [str(g) for g in as_list(call.get("Group"))]
+        rules = [r for r in rules if r.get("group") and any(P.wildcard_match(p, r["group"]) for p in pats)]
+    return [_rule_obj(r) for r in rules]
+
+
+@cmdlet("New-NetFirewallRule")
+def new_net_firewall_rule(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
+    w = ctx.world
+    enabled = call.get("Enabled")
+    rule = {
+        "name": str(call.get("Name") or "{" + str(uuid.uuid4()) + "}"),
+        "display_name": str(call.get("DisplayName") or call.get("Name") or ""),
+        "description": str(call.get("Description") or ""), "group": str(call.get("Group") or ""),
+        "enabled": enabled is None or name_of(enabled) == "True",
+        "direction": name_of(call.get("Direction")) if call.has("Direction") else "Inbound",
+        "action": name_of(call.get("Action")) if call.has("Action") else "Allow",
+        "protocol": str(call.get("Protocol") or "Any"),
+        "local_port": [str(p) for p in as_list(call.get("LocalPort"))],
+        "profile": name_of(call.get("Profile")) if call.has("Profile") else "Any", "builtin": False,
+    }
+    w.network.new_firewall_rule(rule)
+    w.dirty = True
+    return [_rule_obj(rule)]
 
 
 # --- NetIPAddress -----------------------------------------------------------------------------------------

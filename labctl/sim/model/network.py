@@ -91,6 +91,7 @@ class Network:
         self.adapters: list[NetAdapter] = []
         self.addresses: list[NetIPAddress] = []
         self.nats: list[NetNat] = []
+        self.firewall_rules: list[dict[str, Any]] = []
         self.next_if_index = 2
         self.next_mac = 1
 
@@ -104,6 +105,17 @@ class Network:
                                                                              self.host.physical_prefix_length)))
         self.addresses.append(NetIPAddress("127.0.0.1", 8, "Loopback Pseudo-Interface 1", 1, "WellKnown",
                                            "WellKnown"))
+        # A few of the built-in rules a Windows Server host carries (the real store has hundreds).
+        for name, display, group, port in (
+                ("WINRM-HTTP-In-TCP", "Windows Remote Management (HTTP-In)", "Windows Remote Management", "5985"),
+                ("WINRM-HTTP-In-TCP-PUBLIC", "Windows Remote Management (HTTP-In)", "Windows Remote Management",
+                 "5985"),
+                ("FPS-ICMP4-ERQ-In", "File and Printer Sharing (Echo Request - ICMPv4-In)",
+                 "File and Printer Sharing", "")):
+            self.firewall_rules.append({"name": name, "display_name": display, "description": "", "group": group,
+                                        "enabled": name.startswith("WINRM"), "direction": "Inbound",
+                                        "action": "Allow", "protocol": "TCP" if port else "ICMPv4",
+                                        "local_port": [port] if port else [], "profile": "Any", "builtin": True})
 
     @staticmethod
     def _gateway_for(ip: str, prefix: int) -> str:
@@ -272,6 +284,18 @@ class Network:
     def remove_nat(self, nat: NetNat) -> None:
         self.nats.remove(nat)
 
+    # --- firewall ----------------------------------------------------------------------------------
+
+    def new_firewall_rule(self, rule: dict[str, Any]) -> dict[str, Any]:
+        """New-NetFirewallRule: rule names (ids) are unique in a store."""
+        if any(r["name"].lower() == rule["name"].lower() for r in self.firewall_rules):
+            # ERROR_ALREADY_EXISTS through CIM (text is Win32's; category unconfirmed).
+            raise PSError("Cannot create a file when that file already exists.",
+                          "Windows System Error 183,New-NetFirewallRule", "NotSpecified",
+                          target="MSFT_NetFirewallRule", exception_type=T.CIM, bare=True)
+        self.firewall_rules.append(rule)
+        return rule
+
     # --- persistence ----------------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
@@ -280,6 +304,7 @@ class Network:
             "adapters": [asdict(a) for a in self.adapters],
             "addresses": [asdict(a) for a in self.addresses],
             "nats": [asdict(n) for n in self.nats],
+            "firewall_rules": [dict(r) for r in self.firewall_rules],
             "next_if_index": self.next_if_index, "next_mac": self.next_mac,
         }
 
@@ -288,5 +313,6 @@ class Network:
         self.adapters = [NetAdapter(**d) for d in s["adapters"]]
         self.addresses = [NetIPAddress(**d) for d in s["addresses"]]
         self.nats = [NetNat(**d) for d in s["nats"]]
+        self.firewall_rules = [dict(r) for r in s.get("firewall_rules", [])]
         self.next_if_index = s["next_if_index"]
         self.next_mac = s["next_mac"]

@@ -40,7 +40,8 @@ POWERSHELL_URI_PREFIX = "http://schemas.microsoft.com/powershell/"
 SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 CONFIG_URI = "http://schemas.microsoft.com/wbem/wsman/1/config"
 MAX_ENVELOPE_KB = 500
-MAX_SHELLS = 64
+MAX_SHELLS = 256
+SHELL_IDLE_TIMEOUT = 7200.0  # the shell IdleTimeOut a Windows host reports (PT7200.000S)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class WSManService:
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sim-pipeline")
         self._pid = 4000 + (os.getpid() % 4000)
+        self.idle_timeout = SHELL_IDLE_TIMEOUT
 
     # ------------------------------------------------------------------ dispatch
     def handle(self, req: WSManRequest, caller: Caller) -> tuple[str, str]:
@@ -114,6 +116,17 @@ class WSManService:
         with self._lock:
             return len(self._shells)
 
+    def _reap_idle(self) -> None:
+        """Close shells nobody used for IdleTimeOut (clients that vanished without Delete)."""
+        cutoff = time.monotonic() - self.idle_timeout
+        with self._lock:
+            idle = [s for s in self._shells.values() if s.last_activity < cutoff]
+            for shell in idle:
+                self._shells.pop(shell.id, None)
+        for shell in idle:
+            log.info("shell %s idle for more than %.0f s: closed", shell.id, self.idle_timeout)
+            shell.close()
+
     def _shell(self, req: WSManRequest, caller: Caller) -> Shell:
         shell_id = req.selectors.get("ShellId", "").strip().upper()
         with self._lock:
@@ -145,6 +158,7 @@ class WSManService:
         session = Session(username=caller.principal, client_address=caller.address)
         shell = Shell(shell_id, req.resource_uri, session, self.host, self._executor, req.max_envelope_size,
                       on_pipeline=lambda: self.counters.add("pipelines"))
+        self._reap_idle()
         with self._lock:
             if shell_id in self._shells:
                 raise WSManFault(0x80338033, "The WS-Management service cannot create the resource because it "

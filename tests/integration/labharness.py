@@ -1,0 +1,113 @@
+"""Helpers for the integration tests: lab copies, the CLI runner, a simulator served in-process."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from labctl.cli.main import cli
+from labctl.lab import sim_state_dir
+from labctl.sim.server import Simulator
+from labctl.transport.base import Invocation, Pipeline, Secret
+from labctl.transport.psrp import Endpoint, PsrpTransport
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Lab:
+    """A lab file copied into a temporary directory."""
+
+    dir: Path
+    file: Path
+    name: str
+
+    @property
+    def sim_state(self) -> Path:
+        return sim_state_dir(self.file, self.name)
+
+    @property
+    def state(self) -> Path:
+        return self.sim_state.parent
+
+
+def make_lab(tmp_path: Path, source: str = "quickstart.yaml", text: str | None = None) -> Lab:
+    labs = tmp_path / "labs"
+    labs.mkdir(exist_ok=True)
+    body = text if text is not None else (REPO / "labs" / source).read_text()
+    path = labs / Path(source).name
+    path.write_text(body)
+    name = next(line.split(":", 1)[1].strip() for line in body.splitlines() if line.startswith("name:"))
+    return Lab(tmp_path, path, name)
+
+
+@pytest.fixture
+def quickstart(tmp_path: Path) -> Lab:
+    return make_lab(tmp_path)
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    """Run the labctl CLI in this process (exceptions propagate as exit codes, as for a user)."""
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+class ServedSim:
+    """A simulator serving a lab's state in the test process, as `labctl sim serve` would.
+
+    labctl commands run meanwhile find the state in use and connect to it over WinRM, so the test
+    can inject faults and read counters while they run.
+    """
+
+    def __init__(self, state_dir: Path, **kwargs: Any) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(state_dir / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.sim = Simulator(state_dir, **kwargs).start()
+        ep = self.sim.endpoint()
+        self.transport = PsrpTransport(Endpoint(
+            uri=ep["https_uri"], auth="ntlm", username=ep["username"], password=Secret(ep["password"]),
+            fingerprint=ep["fingerprint"]), size=2)
+
+    def invoke(self, *invocations: Invocation) -> list[Any]:
+        return self.transport.invoke(Pipeline.of(*invocations)).output
+
+    def inventory(self) -> dict[str, list[str]]:
+        """What a person would compare: VMs, switches, NATs, host addresses, files on C:."""
+        def names(cmd: str, prop: str, **params: Any) -> list[str]:
+            out = self.transport.invoke(Invocation(cmd, params)).objects()
+            return sorted(str(o.get(prop)) for o in out)
+        return {
+            "vms": names("Get-VM", "Id") + names("Get-VM", "Name"),
+            "switches": names("Get-VMSwitch", "Name"),
+            "nats": names("Get-NetNat", "Name"),
+            "addresses": names("Get-NetIPAddress", "IPAddress"),
+            "files": names("Get-ChildItem", "FullName", Path="C:\\", Recurse=True, File=True),
+        }
+
+    def close(self) -> None:
+        self.transport.close()
+        self.sim.stop()
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+
+
+@pytest.fixture
+def served(quickstart: Lab) -> Iterator[ServedSim]:
+    s = ServedSim(quickstart.sim_state)
+    yield s
+    s.close()
+
+
+def copy_templates(lab: Lab) -> Path:
+    """A templates/ directory beside the lab's labs/ folder, so a test can add its own."""
+    dest = lab.dir / "templates"
+    shutil.copytree(REPO / "templates", dest, dirs_exist_ok=True)
+    return dest
