@@ -78,11 +78,19 @@ class Endpoint:
         return f"{self.uri} ({self.auth}{', user ' + self.username if self.username else ''})"
 
 
+def normalize_fingerprint(text: str) -> str:
+    """"sha256:AB:CD:..." or "ABCD..." -> "abcd..." (hex, as urllib3 compares it)."""
+    value = text.strip()
+    if value.lower().startswith("sha256:"):
+        value = value[7:]
+    return value.replace(":", "").lower()
+
+
 class _FingerprintAdapter(HTTPAdapter):
     """An HTTPS adapter that accepts exactly one certificate, by its SHA-256 fingerprint."""
 
     def __init__(self, fingerprint: str, **kwargs: Any) -> None:
-        self._fingerprint = fingerprint.replace(":", "").lower()
+        self._fingerprint = normalize_fingerprint(fingerprint)
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:

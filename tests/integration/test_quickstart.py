@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from labctl.transport.base import SWITCH, Invocation
-
 from labharness import Lab, ServedSim, run
+
+from labctl.transport.base import SWITCH, Invocation
 
 
 def test_up_status_noop_destroy_round_trip(quickstart: Lab, served: ServedSim) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.serializer import TaggedValue
 
 import labctl.sim.cmdlets.files
 import labctl.sim.cmdlets.host
@@ -15,13 +16,16 @@ from labctl.sim.server import Simulator
 
 GB = 1024**3
 BASE = "C:\\LabBases\\WS2022-Core.vhdx"
+SW = object()  # a switch given without a value
 
 
 def _run(pool: RunspacePool, name: str, **params: Any) -> PowerShell:
     ps = PowerShell(pool)
     ps.add_cmdlet(name)
     for k, v in params.items():
-        if v is True:
+        if isinstance(v, int) and not isinstance(v, bool) and v > 2**31 - 1:
+            v = TaggedValue("I64", v)  # pypsrp tags every int as I32 (labctl's transport does the same)
+        if v is SW:
             ps.add_parameter(k)
         else:
             ps.add_parameter(k, v)
@@ -48,9 +52,9 @@ def test_lab_flow_over_the_wire(sim: Simulator, pool: RunspacePool) -> None:
     assert ps.streams.error[0].fq_error == "Windows System Error 87,New-NetNat"
 
     _run(pool, "New-Item", Path="C:\\Lab", ItemType="Directory")
-    ps = _run(pool, "New-VHD", Path="C:\\Lab\\a.vhdx", ParentPath=BASE, Differencing=True)
+    ps = _run(pool, "New-VHD", Path="C:\\Lab\\a.vhdx", ParentPath=BASE, Differencing=SW)
     assert not ps.had_errors, [str(e) for e in ps.streams.error]
-    ps = _run(pool, "Mount-VHD", Path="C:\\Lab\\a.vhdx", Passthru=True)
+    ps = _run(pool, "Mount-VHD", Path="C:\\Lab\\a.vhdx", Passthru=SW)
     disk = _props(ps.output[0])["DiskNumber"]
     ps = _run(pool, "Get-Partition", DiskNumber=disk)
     letters = [_props(p)["DriveLetter"] for p in ps.output if _props(p)["Type"] == "Basic"]
@@ -67,7 +71,7 @@ def test_lab_flow_over_the_wire(sim: Simulator, pool: RunspacePool) -> None:
     ps = _run(pool, "Start-VM", Name="web")
     assert not ps.had_errors, [str(e) for e in ps.streams.error]
     ps = _run(pool, "Start-VM", Name="web")
-    assert [str(w) for w in ps.streams.warning] == ["The virtual machine is already in the specified state."]
+    assert [w.message for w in ps.streams.warning] == ["The virtual machine is already in the specified state."]
     ps = _run(pool, "Get-VM", Name="web")
     (vm,) = ps.output
     assert vm.types[0] == "Microsoft.HyperV.PowerShell.VirtualMachine"
@@ -75,7 +79,7 @@ def test_lab_flow_over_the_wire(sim: Simulator, pool: RunspacePool) -> None:
     assert str(props["State"]) == "Running"
     assert props["MemoryAssigned"] == 2 * GB and props["ProcessorCount"] == 2
     ps = _run(pool, "Set-VMProcessor", VMName="web", ExposeVirtualizationExtensions=False)
-    assert ps.had_errors
+    assert ps.streams.error  # non-terminating: pypsrp's had_errors stays False
     assert ps.streams.error[0].fq_error == "InvalidState,Microsoft.HyperV.PowerShell.Commands.SetVMProcessor"
 
     ps = _run(pool, "Get-VM", Name="nope")

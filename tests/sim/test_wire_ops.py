@@ -115,6 +115,7 @@ def test_control_client_round_trip(fake_sim: Simulator, wsman_for) -> None:
         ps.invoke()
     counters = control.counters()
     assert counters["pipelines"] == 1 and counters["http_requests"] > 0
+    assert control.counters()["http_requests"] == counters["http_requests"]  # control calls are not counted
     added = control.add_fault("slow_receive", {"action": "Receive"}, seconds=0.1)
     assert added["added"]["params"] == {"seconds": 0.1}
     assert len(control.faults()["rules"]) == 1

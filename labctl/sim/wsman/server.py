@@ -120,6 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.request = sock
         with self.server.conn_lock:
             self.server.connections.add(sock)
+        self._counted = True
         self._acceptor: NegotiateAcceptor | None = None
         self._conn_principal: str | None = None
         super().setup()
@@ -147,7 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(body)
-        self.server.app.counters.add("bytes_out", len(body))
+        if self._counted:
+            self.server.app.counters.add("bytes_out", len(body))
 
     def _challenge(self) -> list[tuple[str, str]]:
         headers = [("WWW-Authenticate", "Negotiate")]
@@ -181,10 +183,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(405, close=True)
 
     def _serve(self, method: str) -> None:
-        app = self.server.app
-        app.counters.add("http_requests")
+        # Control traffic is not counted: the counters describe what WinRM clients did.
+        path = self.path.split("?", 1)[0].rstrip("/").lower() or "/"
+        self._counted = not (path == CONTROL_PATH or path.startswith(CONTROL_PATH + "/"))
+        if self._counted:
+            self.server.app.counters.add("http_requests")
         try:
-            self._serve_inner(method)
+            self._serve_inner(method, path)
         except (ConnectionError, TimeoutError, ssl.SSLError, OSError):
             self.close_connection = True
         except Exception as exc:  # never let one request take the listener down
@@ -215,7 +220,8 @@ class _Handler(BaseHTTPRequestHandler):
         if len(data) != length:
             self.close_connection = True
             return None
-        self.server.app.counters.add("bytes_in", len(data))
+        if self._counted:
+            self.server.app.counters.add("bytes_in", len(data))
         return data
 
     def _authenticate(self, data: bytes) -> tuple[str | None, list[tuple[str, str]], bool]:
@@ -266,8 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._unauthorized()
         return None, [], False
 
-    def _serve_inner(self, method: str) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/").lower() or "/"
+    def _serve_inner(self, method: str, path: str) -> None:
         data = self._read_body()
         if data is None:
             return
