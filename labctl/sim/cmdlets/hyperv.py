@@ -126,14 +126,29 @@ def start_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
 
     def one(vm: VM) -> Any:
-        if not w.hv.start(vm):
+        if not w.hv.begin_start(vm):
             ctx.write_warning(ALREADY)
         else:
             w.dirty = True
-            ctx.spend(vm.name, "start_vm")
+            ctx.spend(vm.name, "start_vm")  # Get-VM meanwhile shows Starting
+            w.hv.finish_start(vm)
         return vm_obj(w, vm) if call.get("Passthru") else None
 
     return _each(ctx, resolve_vms(ctx, call), one)
+
+
+_STOP_DURATION = {"shutdown": "stop_vm", "save": "save_vm", "turnoff": "turn_off_vm", "discard": "turn_off_vm"}
+
+
+def _stop(ctx: CmdletContext, vm: VM, turn_off: bool = False, force: bool = False, save: bool = False) -> None:
+    w = ctx.world
+    how = w.hv.begin_stop(vm, turn_off=turn_off, force=force, save=save)
+    if how is None:
+        ctx.write_warning(ALREADY)
+        return
+    w.dirty = True
+    ctx.spend(vm.name, _STOP_DURATION[how])  # Get-VM meanwhile shows Stopping / Saving
+    w.hv.finish_stop(vm, how)
 
 
 @cmdlet("Stop-VM")
@@ -141,13 +156,7 @@ def stop_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
 
     def one(vm: VM) -> Any:
-        turn_off, save = bool(call.get("TurnOff")), bool(call.get("Save"))
-        graceful = not turn_off and not save and vm.state == "Running"
-        if not w.hv.stop(vm, turn_off=turn_off, force=bool(call.get("Force")), save=save):
-            ctx.write_warning(ALREADY)
-        else:
-            w.dirty = True
-            ctx.spend(vm.name, "stop_vm" if graceful else ("save_vm" if save else "turn_off_vm"))
+        _stop(ctx, vm, turn_off=bool(call.get("TurnOff")), force=bool(call.get("Force")), save=bool(call.get("Save")))
         return vm_obj(w, vm) if call.get("Passthru") else None
 
     return _each(ctx, resolve_vms(ctx, call), one)
@@ -158,11 +167,7 @@ def save_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
 
     def one(vm: VM) -> Any:
-        if not w.hv.stop(vm, save=True):
-            ctx.write_warning(ALREADY)
-        else:
-            w.dirty = True
-            ctx.spend(vm.name, "save_vm")
+        _stop(ctx, vm, save=True)
         return vm_obj(w, vm) if call.get("Passthru") else None
 
     return _each(ctx, resolve_vms(ctx, call), one)

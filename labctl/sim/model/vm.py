@@ -126,6 +126,7 @@ class VM:
     first_boot_device: str | None = None
     boot_order: list[str] = field(default_factory=list)
     started_at: float | None = None
+    start_from_saved: bool = False  # a Starting VM resumes its saved state (not a boot)
     created: float = 0.0
     snapshots: list[Snapshot] = field(default_factory=list)
     current_snapshot_id: str | None = None
@@ -368,12 +369,26 @@ class Hypervisor:
                 raise T.start_attachment_failed(vm.name, vm.id, vhd.path, exc.message.split(" (0x")[0],
                                                 "0xC03A000E") from None
 
+    # Start and graceful stop take time on a real host; the handlers call begin_*, let the modeled
+    # duration pass (the world lock released), then finish_*. Meanwhile Get-VM shows the
+    # transitional state (Starting / Stopping / Saving), as Hyper-V does.
+    TRANSITIONAL = ("Starting", "Stopping", "Saving", "Pausing", "Resuming")
+
     def start(self, vm: VM) -> bool:
-        """Start-VM; False when already running (the caller warns)."""
+        """Start-VM in one step; False when already running (the caller warns)."""
+        if not self.begin_start(vm):
+            return False
+        self.finish_start(vm)
+        return True
+
+    def begin_start(self, vm: VM) -> bool:
+        """Checks, memory reservation and MAC assignment; the VM is Starting afterwards."""
         if vm.state == "Running":
             return False
+        if vm.state in self.TRANSITIONAL:
+            raise T.invalid_state(vm.name, vm.id)
         if vm.state == "Paused":
-            vm.state = "Running"
+            vm.state = "Resuming"
             return True
         self._check_disks(vm)
         if vm.memory_startup > self.memory_available():
@@ -381,13 +396,23 @@ class Hypervisor:
         for ad in vm.network_adapters:
             if ad.dynamic_mac and ad.mac_address == DYNAMIC_MAC:
                 ad.mac_address = self.world.allocate_mac()
-        was_saved = vm.state == "Saved"
-        vm.state = "Running"
+        vm.start_from_saved = vm.state == "Saved"
+        vm.state = "Starting"
         vm.memory_assigned = vm.memory_startup
-        vm.started_at = self.world.clock.now()
-        if not was_saved:
-            vm.guest.on_start(self.world, vm)
         return True
+
+    def finish_start(self, vm: VM) -> None:
+        """The worker process runs: Running, and a fresh boot unless it resumed a saved state."""
+        if vm.state == "Resuming":
+            vm.state = "Running"
+            return
+        if vm.state != "Starting":
+            return  # turned off (or removed) while starting
+        vm.state = "Running"
+        vm.started_at = self.world.clock.now()
+        if not vm.start_from_saved:
+            vm.guest.on_start(self.world, vm)
+        vm.start_from_saved = False
 
     def _go_off(self, vm: VM, how: str) -> None:
         vm.guest.on_stop(self.world, vm, how)
@@ -396,36 +421,52 @@ class Hypervisor:
         vm.started_at = None
 
     def stop(self, vm: VM, turn_off: bool = False, force: bool = False, save: bool = False) -> bool:
-        """Stop-VM; False when already in the requested state (the caller warns)."""
+        """Stop-VM in one step; False when already in the requested state (the caller warns)."""
+        how = self.begin_stop(vm, turn_off=turn_off, force=force, save=save)
+        if how is None:
+            return False
+        self.finish_stop(vm, how)
+        return True
+
+    def begin_stop(self, vm: VM, turn_off: bool = False, force: bool = False, save: bool = False) -> str | None:
+        """Decide how the VM goes down ("shutdown", "turnoff", "save", "discard"); None if it already is.
+
+        A graceful shutdown needs the guest's Shutdown integration service to answer."""
         if save:
             if vm.state == "Saved":
-                return False
+                return None
             if vm.state not in ("Running", "Paused"):
                 raise T.invalid_state(vm.name, vm.id)
-            self._go_off(vm, "save")
-            return True
+            vm.state = "Saving"
+            return "save"
         if vm.state == "Off":
-            return False
-        if turn_off or vm.state in ("Saved", "Paused"):
-            if vm.state == "Saved":
-                # Stop-VM on a saved VM discards the saved state.
-                vm.state = "Off"
-                vm.memory_assigned = 0
-                vm.started_at = None
-                return True
-            self._go_off(vm, "turnoff")
-            return True
+            return None
+        if vm.state == "Saved":
+            return "discard"  # Stop-VM on a saved VM discards the saved state
+        if turn_off or vm.state in ("Paused", "Starting", "Stopping", "Resuming"):
+            return "turnoff"
+        if vm.state in self.TRANSITIONAL:
+            raise T.invalid_state(vm.name, vm.id)
         hb = vm.guest.heartbeat(self.world, vm)
         if not vm.integration_services.get("Shutdown", True) or not hb.startswith("Ok"):
             if force:
-                self._go_off(vm, "turnoff")
-                return True
+                return "turnoff"
             raise PSError(  # unconfirmed text
                 f"The virtual machine '{vm.name}' could not be shut down because the shutdown integration service "
                 "is not enabled or is not responding.", "Unspecified", "NotSpecified", target=vm.name,
                 exception_type=T.VE)
-        self._go_off(vm, "shutdown")
-        return True
+        vm.state = "Stopping"
+        return "shutdown"
+
+    def finish_stop(self, vm: VM, how: str) -> None:
+        if how == "discard":
+            vm.state = "Off"
+            vm.memory_assigned = 0
+            vm.started_at = None
+            return
+        if vm.state in ("Off", "Saved"):
+            return  # already down (turned off meanwhile)
+        self._go_off(vm, how)
 
     def restart(self, vm: VM) -> None:
         if vm.state != "Running":
