@@ -241,3 +241,31 @@ def test_remove_vm_keeps_disk_and_reports_object_not_found() -> None:
     assert call(w, "Test-Path", Path=["C:\\ProgramData\\Microsoft\\Windows\\Virtual Hard Disks\\r.vhdx"])[0] == [True]
     _, sink = call(w, "Remove-VM", Name=["r"])
     assert (sink.errors[0].error_id, sink.errors[0].category) == ("ObjectNotFound", "ObjectNotFound")
+
+
+def test_realistic_profile_shows_transitional_states() -> None:
+    import threading
+    import time
+
+    from labctl.sim.clock import Clock
+    from labctl.sim.counters import Counters
+    from labctl.sim.faults import FaultPlan
+    from labctl.sim.model.world import World
+
+    w = World(None, Clock(profile="realistic", speedup=10.0), FaultPlan(), Counters())
+    call(w, "New-VM", Name="slow", MemoryStartupBytes=GB)
+    seen: list[str] = []
+    t = threading.Thread(target=lambda: call(w, "Start-VM", Name=["slow"]))
+    t.start()
+    deadline = time.time() + 2
+    while t.is_alive() and time.time() < deadline:
+        with w.lock:
+            vm = w.find_vm("slow")
+            assert vm is not None
+            seen.append(vm.state)
+        time.sleep(0.01)
+    t.join()
+    assert "Starting" in seen
+    assert w.find_vm("slow").state == "Running"  # type: ignore[union-attr]
+    # Starting VMs already hold their memory.
+    assert w.hv.memory_in_use() == GB

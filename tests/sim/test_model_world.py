@@ -81,3 +81,15 @@ def test_reset_returns_a_fresh_host(tmp_path: Path) -> None:
     w.save()
     w2 = World.open(tmp_path, Clock(), FaultPlan(), Counters())
     assert not w2.vms and w2.host.cpu_vendor == "AuthenticAMD"
+
+
+def test_transitional_states_complete_on_reopen(tmp_path: Path) -> None:
+    w = make_world(tmp_path)
+    a = w.hv.new_vm("a", memory_startup=GB)
+    b = w.hv.new_vm("b", memory_startup=GB)
+    w.hv.start(b)
+    w.hv.begin_start(a)
+    assert w.hv.begin_stop(b, turn_off=False, force=True) == "turnoff"  # no OS: forced off
+    w.save()
+    w2 = World.open(tmp_path, Clock(), FaultPlan(), Counters())
+    assert w2.vms[a.id].state == "Running"

@@ -132,7 +132,7 @@ def vm_obj(world: World, vm: VM) -> PSObj:
         "SmartPagingFilePath": vm.path,
         "Uptime": TimeSpan(float(int(uptime))),
         "CPUUsage": 1 if vm.state == "Running" else 0,
-        "MemoryAssigned": Int64(vm.memory_assigned if running else 0),
+        "MemoryAssigned": Int64(vm.memory_assigned),  # reserved from Starting until Off/Saved
         "MemoryDemand": Int64(vm.memory_assigned if running else 0),
         "MemoryStatus": "",
         "MemoryStartup": Int64(vm.memory_startup),

@@ -147,6 +147,18 @@ class World:
         self.next_mac = state["next_mac"]
         self.boot_time = state["boot_time"]
         self._wire()
+        self._complete_transitions()
+
+    def _complete_transitions(self) -> None:
+        """A state saved mid-transition (another pipeline saved while Start-VM waited) completes:
+        a restarted simulator is the same host still running, not a host that lost power."""
+        for vm in self.vms.values():
+            if vm.state in ("Starting", "Resuming"):
+                self.hv.finish_start(vm)
+            elif vm.state == "Stopping":
+                self.hv.finish_stop(vm, "shutdown")
+            elif vm.state == "Saving":
+                self.hv.finish_stop(vm, "save")
 
     def save(self) -> None:
         """Atomically write state.json: temp file in the same directory, fsync, os.replace."""
