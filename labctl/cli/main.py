@@ -2,51 +2,38 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
+import os
 
 import click
 
+from labctl.cli.destroy import destroy_cmd
+from labctl.cli.plan import plan_cmd
+from labctl.cli.render import render_cmd
 from labctl.cli.sim import sim_group
-
-log = logging.getLogger(__name__)
-
-# (module, attribute) of each verb; a verb whose module is not there yet is left out.
-VERBS: tuple[tuple[str, str], ...] = (
-    ("labctl.cli.up", "up_cmd"),
-    ("labctl.cli.plan", "plan_cmd"),
-    ("labctl.cli.status", "status_cmd"),
-    ("labctl.cli.destroy", "destroy_cmd"),
-    ("labctl.cli.validate", "validate_cmd"),
-    ("labctl.cli.render", "render_cmd"),
-)
+from labctl.cli.status import status_cmd
+from labctl.cli.up import up_cmd
+from labctl.cli.validate import validate_cmd
 
 
 @click.group("labctl")
 @click.version_option(package_name="labctl")
-def cli() -> None:
-    """Build Hyper-V labs of Windows container hosts over PowerShell Remoting."""
+@click.option("--log-level", default=lambda: os.environ.get("LABCTL_LOG", "WARNING"), show_default="WARNING",
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              help="Log detail on stderr (never includes secrets).")
+def cli(log_level: str) -> None:
+    """Build Hyper-V labs of Windows container hosts over PowerShell Remoting.
+
+    Exit codes: 0 ok; 1 a VM failed at a stage (the others finished) or is not healthy;
+    2 bad command line or invalid lab file; 3 the host refused the lab in preflight (nothing changed);
+    4 the host is unreachable or refused the credentials; 5 another run holds the lab lock;
+    6 a host command failed; 130 interrupted.
+    """
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _register() -> None:
-    for module_name, attr in VERBS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                # The verb exists but cannot load (work in progress elsewhere): keep the rest usable.
-                click.echo(f"labctl: '{module_name}' unavailable: {exc}", err=True)
-            continue
-        except ImportError as exc:
-            click.echo(f"labctl: '{module_name}' unavailable: {exc}", err=True)
-            continue
-        command = getattr(module, attr, None)
-        if isinstance(command, click.Command):
-            cli.add_command(command)
-    cli.add_command(sim_group)
-
-
-_register()
+for _command in (up_cmd, plan_cmd, status_cmd, destroy_cmd, validate_cmd, render_cmd, sim_group):
+    cli.add_command(_command)
 
 
 def main() -> None:

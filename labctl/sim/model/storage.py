@@ -325,21 +325,17 @@ class Storage:
                           "file name extension is not valid. Use .vhd or .vhdx. (0xC03A0022).",  # unconfirmed
                           "InvalidParameter", "InvalidArgument", target=path, exception_type=T.VE)
         if k in self.files or k in self.dirs:
-            raise T.vhd_create_failed(path, "The file exists.", "0x80070050", "ResourceExists",
-                                      "ObjectAlreadyExists")  # id unconfirmed
-        if P.key(P.parent(path)) not in self.dirs and len(P.parent(path)) > 3:
-            raise T.vhd_create_failed(path, "The system cannot find the path specified.", "0x80070003",
-                                      "ObjectNotFound", "ObjectNotFound")
-        if P.drive_of(path) != "C":
-            raise T.vhd_create_failed(path, "The system cannot find the path specified.", "0x80070003",
-                                      "ObjectNotFound", "ObjectNotFound")
+            raise T.vhd_create_failed(path, "The file exists.", "0x80070050")
+        if (P.key(P.parent(path)) not in self.dirs and len(P.parent(path)) > 3) or P.drive_of(path) != "C":
+            raise T.vhd_create_failed(path, "The system cannot find the path specified.", "0x80070003")
         now = self.now()
         if vhd_type == "Differencing":
             assert parent_path is not None
             parent = self.get_vhd(parent_path)
             if parent is None:
                 raise T.not_a_vhd(P.normalize(parent_path))
-            self._need_host_space(VHD_EMPTY_SIZE, path, "Unspecified")
+            if VHD_EMPTY_SIZE > self.c_free:
+                raise T.vhd_create_failed(path, T.DISK_FULL, T.DISK_FULL_CODE)
             vhd = Vhd(path, "Differencing", parent.virtual_size, VHD_EMPTY_SIZE, parent_path=parent.path,
                       parent_write_id=parent.data_write_id, block_size=block_size or 2 * MIB, created=now,
                       partitioned=parent.partitioned)

@@ -152,19 +152,21 @@ def not_a_vhd(path: str) -> PSError:
                    "InvalidArgument", target=path, exception_type=VE)
 
 
-def vhd_create_failed(path: str, reason: str, code: str, category: str = "NotSpecified",
-                      error_id: str = "Unspecified") -> PSError:
-    """New-VHD failure envelope 'Failed to create the virtual hard disk.' + 'The system failed to create
-    ...' (shape as Mount-VHD's in NetworkingDsc#312; id/category unconfirmed)."""
-    return PSError(f"Failed to create the virtual hard disk.\nThe system failed to create '{path}': {reason} "
-                   f"({code}).", error_id, category, target=path, exception_type=VE)
+def vhd_create_failed(path: str, reason: str, code: str) -> PSError:
+    """New-VHD failure, verbatim shape from MSLab#386 ("The file exists. (0x80070050)"):
+    NotSpecified, 'OperationFailed,Microsoft.Vhd.PowerShell.Cmdlets.NewVhd'."""
+    return PSError(f"Failed to create the virtual hard disk.\nThe system failed to create '{path}'.\n"
+                   f"Failed to create the virtual hard disk.\nThe system failed to create '{path}': {reason} ({code}).",
+                   "OperationFailed", "NotSpecified", target=path, exception_type=VE)
 
 
 def mount_failed(path: str, reason: str, code: str) -> PSError:
     """Mount-VHD failure: 'Failed to mount the virtual disk.' / "The system failed to mount 'X'."
-    (NetworkingDsc#312, category NotSpecified); the reason line and id are unconfirmed."""
-    return PSError(f"Failed to mount the virtual disk.\nThe system failed to mount '{path}': {reason} ({code}).",
-                   "Unspecified", "NotSpecified", target=path, exception_type=VE)
+    (NetworkingDsc#312, category NotSpecified); the repeated reason line follows New-VHD's envelope and
+    the id OperationFailed follows New-VHD's (unconfirmed for Mount-VHD)."""
+    return PSError(f"Failed to mount the virtual disk.\nThe system failed to mount '{path}'.\n"
+                   f"Failed to mount the virtual disk.\nThe system failed to mount '{path}': {reason} ({code}).",
+                   "OperationFailed", "NotSpecified", target=path, exception_type=VE)
 
 
 def vhd_not_mounted(path: str) -> PSError:
