@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -53,6 +54,37 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
     return out
 
 
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KIB|MIB|GIB|TIB)$", re.IGNORECASE)
+_UNITS = {"KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+
+
+def parse_host_settings(items: tuple[str, ...]) -> dict[str, Any]:
+    """KEY=VALUE pairs: sizes ("256GiB", PowerShell's GB = GiB), integers, true/false, or text."""
+    from labctl.sim.model.host import HostConfig
+
+    known = set(HostConfig.__dataclass_fields__)
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key, raw = key.strip(), raw.strip()
+        if not sep or not key:
+            raise ValueError(f"{item!r}: use KEY=VALUE")
+        if key not in known:
+            raise ValueError(f"unknown host setting {key!r}; known: {', '.join(sorted(known))}")
+        size = _SIZE.match(raw)
+        value: Any
+        if size:
+            value = int(float(size.group(1)) * _UNITS[size.group(2).upper().replace("I", "")])
+        elif raw.isdigit():
+            value = int(raw)
+        elif raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            value = raw
+        result[key] = value
+    return result
+
+
 @click.group("sim")
 def sim_group() -> None:
     """The embedded Hyper-V host simulator (a SIMULATED host speaking WinRM on loopback)."""
@@ -69,9 +101,12 @@ def sim_group() -> None:
 @click.option("--speedup", default=1.0, show_default=True, type=click.FloatRange(min=0.001),
               help="Divide realistic durations by this factor.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the fault plan.")
+@click.option("--host-setting", "host_settings", multiple=True, metavar="KEY=VALUE",
+              help="A fact of a new simulated host, e.g. memory_capacity=256GiB, cpu_vendor=AuthenticAMD, "
+              "os_build=20348, logical_processor_count=8, c_volume_free=50GB (repeatable).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve_cmd(state_dir: Path, port: int, http_port: int, profile: str, speedup: float, seed: int,
-              verbose: bool) -> None:
+              host_settings: tuple[str, ...], verbose: bool) -> None:
     """Run a simulated Hyper-V host in the foreground until Ctrl-C."""
     import logging
 
@@ -88,7 +123,13 @@ def serve_cmd(state_dir: Path, port: int, http_port: int, profile: str, speedup:
         os.close(lock_fd)
         click.echo(f"error: {state_dir} is already served by another process (see its endpoint.json)", err=True)
         sys.exit(EXIT_CONNECT)
-    sim = Simulator(state_dir, port=port, http_port=http_port, profile=profile, speedup=speedup, seed=seed)
+    try:
+        host_config = parse_host_settings(host_settings)
+    except ValueError as exc:
+        os.close(lock_fd)
+        raise click.BadParameter(str(exc), param_hint="--host-setting") from exc
+    sim = Simulator(state_dir, port=port, http_port=http_port, profile=profile, speedup=speedup, seed=seed,
+                    host_config=host_config)
     try:
         sim.start()
     except OSError as exc:

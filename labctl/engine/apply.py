@@ -84,7 +84,7 @@ class ApplyOptions:
     max_workers: int = 4
     timeouts: Timeouts = field(default_factory=Timeouts)
     poll_min: float = 0.05
-    poll_max: float = 5.0
+    poll_max: float = 2.0
 
 
 class Applier:

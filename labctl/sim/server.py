@@ -129,8 +129,11 @@ class Simulator:
 
     def __init__(self, state_dir: Path | str, port: int = 0, profile: str = "instant", speedup: float = 1.0,
                  seed: int = 0, *, http_port: int = 0, host: str = "127.0.0.1",
-                 runtime: RuntimeLike | None = None, basic_auth: bool = True) -> None:
+                 runtime: RuntimeLike | None = None, basic_auth: bool = True,
+                 host_config: dict[str, Any] | None = None) -> None:
         self.state_dir = Path(state_dir)
+        # Host settings (memory, CPU vendor, build...) for a new state; a saved state keeps its own.
+        self.host_config = dict(host_config or {})
         self.host = host
         self._https_port = port
         self._http_port = http_port
@@ -161,7 +164,7 @@ class Simulator:
             self.clock = Clock(profile=self.profile, speedup=self.speedup)
             self.faults = FaultPlan(self.seed)
             self.counters = Counters()
-            self.world = World.open(self.state_dir, self.clock, self.faults, self.counters)
+            self.world = World.open(self.state_dir, self.clock, self.faults, self.counters, self.host_config)
             if self._runtime_override is None:
                 load_handlers()
             self.runtime = self._runtime_override or Runtime(self.world)

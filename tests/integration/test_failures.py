@@ -147,3 +147,26 @@ def test_wrong_host_password_fails_fast_with_an_auth_error_and_creates_nothing(t
 def test_every_verb_has_help(verb: str) -> None:
     result = run(verb, "--help")
     assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_preflight_refuses_a_host_that_cannot_nest_and_changes_nothing(quickstart: Lab) -> None:
+    # An AMD host on Windows Server 2019 cannot expose virtualization extensions to guests.
+    served = ServedSim(quickstart.sim_state, host_config={"cpu_vendor": "AuthenticAMD", "os_build": 17763})
+    try:
+        before = served.inventory()
+        result = run("up", str(quickstart.file))
+        assert result.exit_code == 3, result.output
+        assert "AuthenticAMD needs host build 20348" in result.output
+        assert "nothing was changed" in result.output
+        assert served.inventory() == before
+    finally:
+        served.close()
+
+
+def test_host_settings_of_sim_serve_are_parsed_with_units() -> None:
+    from labctl.cli.sim import parse_host_settings
+
+    assert parse_host_settings(("memory_capacity=256GiB", "cpu_vendor=AuthenticAMD", "os_build=20348")) == {
+        "memory_capacity": 256 * 1024**3, "cpu_vendor": "AuthenticAMD", "os_build": 20348}
+    with pytest.raises(ValueError, match="unknown host setting 'memory'"):
+        parse_host_settings(("memory=4GiB",))

@@ -334,7 +334,7 @@ class Storage:
             parent = self.get_vhd(parent_path)
             if parent is None:
                 raise T.not_a_vhd(P.normalize(parent_path))
-            if VHD_EMPTY_SIZE > self.c_free:
+            if self.c_free < VHD_EMPTY_SIZE:
                 raise T.vhd_create_failed(path, T.DISK_FULL, T.DISK_FULL_CODE)
             vhd = Vhd(path, "Differencing", parent.virtual_size, VHD_EMPTY_SIZE, parent_path=parent.path,
                       parent_write_id=parent.data_write_id, block_size=block_size or 2 * MIB, created=now,
