@@ -21,7 +21,7 @@ from labctl.sim.server import Simulator
 BASE = r"C:\LabBases\WS2022-Core.vhdx"
 DISK = r"C:\Labs\acc\vm1.vhdx"
 MAC = "00155D0A0B01"
-GUEST_PASSWORD = "Acc3ptance-Pw!"  # noqa: S105 - a test guest password
+GUEST_PASSWORD = "Acc3ptance-Pw!"
 PROBE = "# labctl-step: probe 1\nparam()\n$env:COMPUTERNAME\n"
 
 
