@@ -17,7 +17,7 @@ from typing import Any
 from labctl.errors import ConnectError
 from labctl.lab.model import ResolvedLab, ResolvedRemoteHost, ResolvedSimHost
 from labctl.secrets import Prompt, resolve_secret
-from labctl.transport.base import Secret
+from labctl.transport.base import Invocation, Secret
 from labctl.transport.psrp import Endpoint, PsrpTransport
 
 
@@ -104,4 +104,16 @@ def connect(lab: ResolvedLab, *, workers: int = 4, prompt: Prompt | None = None)
         uri=host.uri, auth=host.auth, username=host.username, password=password, verify=host.verify,
         ca_path=host.ca_path, fingerprint=host.fingerprint, certificate_pem=cert_pem, certificate_key_pem=key_pem,
     )
-    return HostConnection(PsrpTransport(endpoint, size=workers + 1), endpoint, simulated=False)
+    conn = HostConnection(PsrpTransport(endpoint, size=workers + 1), endpoint, simulated=False)
+    try:
+        conn.simulated = is_simulated(conn.transport)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def is_simulated(transport: PsrpTransport) -> bool:
+    """Whether the host says it is a labctl simulator (its Win32_ComputerSystem model)."""
+    res = transport.invoke(Invocation("Get-CimInstance", {"ClassName": "Win32_ComputerSystem"}))
+    return any("SIMULATED" in str(o.get("Model") or "").upper() for o in res.objects())

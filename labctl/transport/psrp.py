@@ -47,6 +47,11 @@ from labctl.transport.base import (
 
 log = logging.getLogger(__name__)
 
+# pypsrp, spnego and urllib3 log whole messages at DEBUG: answer files (with encoded passwords)
+# and credentials would reach the log. They never log below INFO, whatever level labctl runs at.
+for _name in ("pypsrp", "psrpcore", "spnego", "requests_credssp", "urllib3"):
+    logging.getLogger(_name).setLevel(logging.INFO)
+
 # WSMan fault codes that mean "try again": operation timeout, shell not found after a
 # reconnect, service busy.
 _TRANSIENT_FAULTS = {0x80338029, 0x8033805B, 0x803381A6, 0x80338012}

@@ -137,6 +137,7 @@ def test_wrong_host_password_fails_fast_with_an_auth_error_and_creates_nothing(t
         assert result.exit_code == 4, result.output
         assert time.monotonic() - start < 10
         assert "AuthError" in result.output and "refused the credentials" in result.output
+        assert "refused" in result.output and "Traceback" not in result.output
         assert "not-the-password" not in result.output
         assert served.inventory() == before
     finally:
@@ -170,3 +171,14 @@ def test_host_settings_of_sim_serve_are_parsed_with_units() -> None:
         "memory_capacity": 256 * 1024**3, "cpu_vendor": "AuthenticAMD", "os_build": 20348}
     with pytest.raises(ValueError, match="unknown host setting 'memory'"):
         parse_host_settings(("memory=4GiB",))
+
+
+def test_a_second_up_or_destroy_on_the_same_lab_is_refused_by_the_lock(quickstart: Lab) -> None:
+    from labctl.engine.lock import LabLock
+
+    with LabLock(quickstart.state / "lock", "up"):
+        for verb in (("up",), ("destroy", "--yes")):
+            result = run(*verb, str(quickstart.file))
+            assert result.exit_code == 5, result.output
+            assert "another labctl run holds the lab lock" in result.output
+            assert f"pid={os.getpid()}" in result.output

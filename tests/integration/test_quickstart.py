@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-from labharness import Lab, ServedSim, run
+from labharness import REPO, Lab, ServedSim, make_lab, run
 
 from labctl.transport.base import SWITCH, Invocation
 
@@ -74,3 +78,53 @@ def test_embedded_simulator_is_the_default_host(quickstart: Lab) -> None:
     assert status.exit_code == 0, status.output
     assert all(v["healthy"] for v in json.loads(status.output)["vms"])
     assert run("destroy", str(quickstart.file), "--yes").exit_code == 0
+
+
+def test_sim_serve_reached_as_a_remote_host_is_still_labelled_simulated(tmp_path: Path) -> None:
+    """`labctl sim serve` used like a real host (uri, NTLM, pinned certificate): same code, labelled."""
+    lab = make_lab(tmp_path)
+    served = ServedSim(tmp_path / "rehearsal-host")
+    try:
+        ep = served.sim.endpoint()
+        lab.file.write_text((REPO / "labs" / "quickstart.yaml").read_text().replace("host: sim", (
+            "host:\n"
+            f"  uri: {ep['https_uri']}\n"
+            "  auth: ntlm\n"
+            f"  username: '{ep['username']}'\n"
+            "  password_env: LABCTL_TEST_HOST_PASSWORD\n"
+            f"  fingerprint: 'sha256:{ep['fingerprint']}'\n")) + "guest_password_env: LABCTL_GUEST_PASSWORD\n")
+        env = {"LABCTL_TEST_HOST_PASSWORD": ep["password"], "LABCTL_GUEST_PASSWORD": "Gu3st-Passw0rd!"}
+        up = run("up", str(lab.file), env=env)
+        assert up.exit_code == 0, up.output
+        assert "SIMULATED" in up.output
+        status = json.loads(run("status", str(lab.file), "--json", env=env).output)
+        assert status["simulated"] is True and all(v["healthy"] for v in status["vms"])
+        assert run("destroy", str(lab.file), "--yes", env=env).exit_code == 0
+    finally:
+        served.close()
+
+
+def test_secrets_stay_out_of_logs_output_and_state(quickstart: Lab) -> None:
+    import base64
+
+    password = "Zq9-Secret-Gu3st!"
+    env = {"LABCTL_GUEST_PASSWORD": password}
+    quickstart.file.write_text(quickstart.file.read_text() + "guest_password_env: LABCTL_GUEST_PASSWORD\n")
+    # A separate process, so DEBUG logging really goes to the stderr we read.
+    proc = subprocess.run([sys.executable, "-m", "labctl.cli.main", "--log-level", "DEBUG", "up",
+                           str(quickstart.file)], env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "DEBUG" in proc.stderr  # the log was really on
+    encoded = base64.b64encode((password + "AdministratorPassword").encode("utf-16-le")).decode()
+    rendered = run("render", str(quickstart.file), "qs-dc01", env=env).output
+    assert "*** redacted ***" in rendered
+    host_password = json.loads((quickstart.sim_state / "endpoint.json").read_text())["password"]
+    texts = {"output": proc.stdout + proc.stderr + rendered}
+    for path in quickstart.state.rglob("*"):
+        if path.is_file() and path.name not in ("endpoint.json", "host.json", "guest-password"):
+            texts[str(path)] = path.read_bytes().decode("utf-8", "replace")
+    for where, text in texts.items():
+        for secret in (password, encoded, host_password):
+            assert secret not in text, f"a secret leaked into {where}"
+    assert run("destroy", str(quickstart.file), "--yes", env=env).exit_code == 0

@@ -90,12 +90,17 @@ def _processor(w: World) -> PSObj:
     })
 
 
+SIM_MANUFACTURER = "labctl"
+SIM_MODEL = "SIMULATED Hyper-V host (labctl simulator)"
+
+
 def _computer_system(w: World) -> PSObj:
     h = w.host
     return PSObj(_cimv2("Win32_ComputerSystem"), {
         "Name": h.computer_name, "DNSHostName": h.computer_name, "Domain": h.domain, "Workgroup": h.domain,
-        "PartOfDomain": False, "DomainRole": 2, "Manufacturer": "Microsoft Corporation" if False else "Dell Inc.",
-        "Model": "PowerEdge R650", "SystemType": "x64-based PC", "TotalPhysicalMemory": UInt64(h.memory_capacity),
+        # The hardware fields are where a person (and labctl) sees that this host is simulated.
+        "PartOfDomain": False, "DomainRole": 2, "Manufacturer": SIM_MANUFACTURER,
+        "Model": SIM_MODEL, "SystemType": "x64-based PC", "TotalPhysicalMemory": UInt64(h.memory_capacity),
         "NumberOfProcessors": UInt32(1), "NumberOfLogicalProcessors": UInt32(h.logical_processor_count),
         "HypervisorPresent": True, "Status": "OK", "PSComputerName": None,
     })
