@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -38,8 +39,10 @@ EXIT_LOCKED = 5  # another labctl run holds the lab lock
 EXIT_REMOTE = 6  # a host command failed outside a VM's stages
 EXIT_INTERRUPTED = 130
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Not a terminal (CI logs, pipes): wide enough that tables keep one line per VM.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -8,16 +8,22 @@ import sys
 import click
 
 from labctl.cli.common import EXIT_USAGE, handle_errors, out
-from labctl.lab import resolve_lab, validate
+from labctl.lab import lab_json_schema, resolve_lab, validate
 from labctl.render import check_lab_templates
 
 
 @click.command("validate")
-@click.argument("lab_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("lab_file", type=click.Path(exists=True, dir_okay=False), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Problems as JSON objects.")
+@click.option("--schema", is_flag=True, help="Print the lab file's JSON schema (for editors) and exit.")
 @handle_errors
-def validate_cmd(lab_file: str, as_json: bool) -> None:
+def validate_cmd(lab_file: str | None, as_json: bool, schema: bool) -> None:
     """Check LAB_FILE (and its answer-file templates) without touching any host."""
+    if schema:
+        out.print_json(json.dumps(lab_json_schema()))
+        return
+    if lab_file is None:
+        raise click.UsageError("give a LAB_FILE (or --schema)")
     problems = [str(p) for p in validate(lab_file)]
     records = [{"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p in validate(lab_file)]
     if not problems:

@@ -48,9 +48,10 @@ from labctl.transport.base import (
 log = logging.getLogger(__name__)
 
 # pypsrp, spnego and urllib3 log whole messages at DEBUG: answer files (with encoded passwords)
-# and credentials would reach the log. They never log below INFO, whatever level labctl runs at.
+# and credentials would reach the log. They log warnings only, whatever level labctl runs at;
+# labctl logs its own calls (Invocation.describe, redacted) instead.
 for _name in ("pypsrp", "psrpcore", "spnego", "requests_credssp", "urllib3"):
-    logging.getLogger(_name).setLevel(logging.INFO)
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 # WSMan fault codes that mean "try again": operation timeout, shell not found after a
 # reconnect, service busy.
@@ -340,6 +341,7 @@ class PsrpTransport:
         raise AssertionError("unreachable")
 
     def _invoke_once(self, pipeline: Pipeline, input: Sequence[Any] | None) -> Result:
+        log.debug("%s: %s", self.endpoint, pipeline.describe())  # describe() redacts secrets
         with self._connection() as conn:
             try:
                 output, ps = conn.run(pipeline, input)
