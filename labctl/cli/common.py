@@ -101,8 +101,10 @@ class StageProgress:
 
     def __init__(self, names: list[str], console: Console = out) -> None:
         self.console = console
-        self.rows: dict[str, dict[str, Any]] = {n: {"stage": "waiting", "status": "", "detail": "",
-                                                    "start": time.monotonic()} for n in names}
+        now = time.monotonic()
+        self.rows: dict[str, dict[str, Any]] = {"host": {"stage": "preflight", "status": "", "detail": "",
+                                                         "start": now}}
+        self.rows.update({n: {"stage": "waiting", "status": "", "detail": "", "start": now} for n in names})
         self._lock = threading.Lock()
         self._live: Live | None = None
         self.tty = console.is_terminal
@@ -113,14 +115,17 @@ class StageProgress:
             table.add_column(col)
         now = time.monotonic()
         for name, row in self.rows.items():
-            table.add_row(name, row["stage"], row["status"], f"{now - row['start']:.1f}s", row["detail"][:80])
+            elapsed = row.get("end", now) - row["start"]
+            table.add_row(name, row["stage"], row["status"], f"{elapsed:.1f}s", row["detail"][:80])
         return table
 
     def stage(self, vm: str, stage: str, status: str, detail: str = "") -> None:
         with self._lock:
             row = self.rows.setdefault(vm, {"start": time.monotonic()})
             row.update(stage=stage, status=status, detail=detail)
-            elapsed = time.monotonic() - row["start"]
+            if status == "failed" or (stage in ("ready", "remove") and status != "start"):
+                row["end"] = time.monotonic()  # finished: its clock stops
+            elapsed = row.get("end", time.monotonic()) - row["start"]
             if self._live is not None:
                 self._live.update(self._table())
             elif status != "start":
