@@ -24,23 +24,30 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_IMAGES_DIR = PACKAGE_ROOT / "images"
 
 
-def image_search_dirs(lab_file: str | Path | None = None,
-                      explicit: Sequence[str | Path] | None = None) -> list[Path]:
-    """The directories searched for images, in priority order (existing ones only, no duplicates)."""
+def search_dirs(kind: str, bundled: Path, lab_file: str | Path | None = None,
+                explicit: Sequence[str | Path] | None = None) -> list[Path]:
+    """Directories named ``kind`` ("images", "templates") in priority order: explicit ones only if given,
+    else beside the lab file, in its parent (repository layout), then labctl's own. Existing ones only."""
     if explicit:
         candidates = [Path(d) for d in explicit]
     else:
         candidates = []
         if lab_file is not None:
             lab_dir = Path(lab_file).resolve().parent
-            candidates += [lab_dir / "images", lab_dir.parent / "images"]
-        candidates.append(BUNDLED_IMAGES_DIR)
+            candidates += [lab_dir / kind, lab_dir.parent / kind]
+        candidates.append(bundled)
     out: list[Path] = []
     for c in candidates:
         r = c.resolve()
         if r.is_dir() and r not in out:
             out.append(r)
     return out
+
+
+def image_search_dirs(lab_file: str | Path | None = None,
+                      explicit: Sequence[str | Path] | None = None) -> list[Path]:
+    """The directories searched for images, in priority order (existing ones only, no duplicates)."""
+    return search_dirs("images", BUNDLED_IMAGES_DIR, lab_file, explicit)
 
 
 @dataclass

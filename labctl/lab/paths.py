@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from labctl.lab.images import PACKAGE_ROOT
+from labctl.lab.images import PACKAGE_ROOT, search_dirs
 
 BUNDLED_TEMPLATES_DIR = PACKAGE_ROOT / "templates"
 STATE_DIR_NAME = ".labctl"
@@ -15,20 +15,7 @@ def template_search_dirs(lab_file: str | Path | None = None,
                          explicit: Sequence[str | Path] | None = None) -> list[Path]:
     """Template roots in priority order: explicit ones only if given, else ``templates/`` beside the lab
     file, in its parent (repository layout), then labctl's own. Existing directories only."""
-    if explicit:
-        candidates = [Path(d) for d in explicit]
-    else:
-        candidates = []
-        if lab_file is not None:
-            lab_dir = Path(lab_file).resolve().parent
-            candidates += [lab_dir / "templates", lab_dir.parent / "templates"]
-        candidates.append(BUNDLED_TEMPLATES_DIR)
-    out: list[Path] = []
-    for c in candidates:
-        r = c.resolve()
-        if r.is_dir() and r not in out:
-            out.append(r)
-    return out
+    return search_dirs("templates", BUNDLED_TEMPLATES_DIR, lab_file, explicit)
 
 
 def unattend_template_name(name: str) -> str:
