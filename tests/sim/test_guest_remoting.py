@@ -404,8 +404,7 @@ def test_shipped_guest_scripts_are_modelled() -> None:
 
     guest_dir = Path(__file__).parents[2] / "templates" / "guest"
     scripts = sorted(guest_dir.glob("*.ps1"))
-    if not scripts:
-        pytest.skip("no shipped guest scripts")
+    assert scripts, f"no guest scripts in {guest_dir}"
     for path in scripts:
         assert find_step(path.read_text(encoding="utf-8")) is not None, f"{path.name} has no simulator model"
 

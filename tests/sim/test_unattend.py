@@ -269,8 +269,7 @@ def test_labctl_rendered_golden_answer_file_is_accepted() -> None:
     from pathlib import Path
 
     golden = Path(__file__).parents[1] / "unit" / "golden" / "quickstart-qs-dc01.xml"
-    if not golden.exists():
-        pytest.skip("no rendered golden answer file")
+    assert golden.exists(), golden
     report = U.validate(golden.read_bytes())
     assert report.valid, report.failure and report.failure.reason
     assert report.config.administrator_password is not None
