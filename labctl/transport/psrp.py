@@ -57,6 +57,8 @@ for _name in ("pypsrp", "psrpcore", "spnego", "requests_credssp", "urllib3"):
 # reconnect, service busy.
 _TRANSIENT_FAULTS = {0x80338029, 0x8033805B, 0x803381A6, 0x80338012}
 SUPPORTED_AUTH = ("ntlm", "negotiate", "kerberos", "credssp", "basic", "certificate")
+# Each connection holds one shell; WinRM allows 30 per user by default (MaxShellsPerUser), so stay under.
+MAX_CONNECTIONS = 25
 
 
 @dataclass(frozen=True)
@@ -250,7 +252,7 @@ class PsrpTransport:
             raise ValueError(f"unsupported auth {endpoint.auth!r}")
         self.endpoint_info = endpoint
         self.endpoint = endpoint.uri
-        self.size = max(1, size)
+        self.size = max(1, min(size, MAX_CONNECTIONS))
         self.retries = retries
         self.backoff = backoff
         self._idle: queue.LifoQueue[_Connection] = queue.LifoQueue()

@@ -41,6 +41,8 @@ SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 CONFIG_URI = "http://schemas.microsoft.com/wbem/wsman/1/config"
 MAX_ENVELOPE_KB = 500
 MAX_SHELLS = 256
+# winrm/config/winrs/MaxShellsPerUser: 30 by default since WinRM 2.0.
+MAX_SHELLS_PER_USER = 30
 SHELL_IDLE_TIMEOUT = 7200.0  # the shell IdleTimeOut a Windows host reports (PT7200.000S)
 
 
@@ -163,6 +165,13 @@ class WSManService:
             if shell_id in self._shells:
                 raise WSManFault(0x80338033, "The WS-Management service cannot create the resource because it "
                                  "already exists.", "w:AlreadyExists", sender=True)
+            mine = sum(1 for s in self._shells.values() if s.session.username.lower() == caller.principal.lower())
+            if mine >= MAX_SHELLS_PER_USER:
+                # ERROR_WSMAN_QUOTA_MAX_SHELLS; the code is unconfirmed, the text is wsmerror.h's.
+                raise WSManFault(0x803381A5, "The WS-Management service cannot process the request. This user is "
+                                 f"allowed a maximum number of {MAX_SHELLS_PER_USER} concurrent shells, which has "
+                                 "been exceeded. Close existing shells or raise the quota for this user.",
+                                 "w:QuotaLimit")
             if len(self._shells) >= MAX_SHELLS:
                 raise WSManFault(0x8033803F, "The WS-Management service is busy servicing other requests. "
                                  "Retry later.", "w:QuotaLimit")
