@@ -13,12 +13,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from labctl import dockerzip
 from labctl.engine.apply import Applier, ApplyOptions, ApplyReport, Progress
+from labctl.engine.bootstrap import BootstrapContext
 from labctl.engine.destroy import DestroyReport, destroy
 from labctl.engine.journal import Journal
 from labctl.engine.lock import LabLock
-from labctl.engine.plan import DesiredLab, DesiredVm, Plan, plan
+from labctl.engine.plan import DesiredLab, DesiredVm, DockerWish, Plan, plan
 from labctl.engine.status import VmStatus, lab_status
 from labctl.errors import PlanError, RemoteCommandError
 from labctl.guest.readiness import Timeouts
@@ -42,8 +45,12 @@ def desired(lab: ResolvedLab) -> DesiredLab:
         vms=tuple(DesiredVm(
             name=vm.name, image=vm.image.id, base_disk=vm.image.base_disk, build=vm.image.build,
             processors=vm.processors, memory=vm.memory_bytes, mac=vm.mac, ip=vm.ip,
-            prefix_length=vm.prefix_length,
+            prefix_length=vm.prefix_length, roles=tuple(vm.roles), nested=vm.nested, isolation=vm.isolation,
+            container_images=tuple(vm.container_image_refs), docker_tls=vm.docker_tls, index=vm.index,
         ) for vm in lab.vms),
+        docker=DockerWish(version=lab.docker.version, url=lab.docker.url, path=lab.docker.path,
+                          sha256=lab.docker.sha256),
+        container_cidr=net.container_cidr,
     )
 
 
@@ -120,6 +127,36 @@ class UpOptions:
     timeouts: dict[str, float] = field(default_factory=dict)
 
 
+def docker_refusals(lab: ResolvedLab, simulated: bool) -> list[str]:
+    """Why the container hosts' Docker cannot be installed from this lab file on this host (preflight)."""
+    if simulated or not any(vm.container_host for vm in lab.vms):
+        return []
+    if lab.docker.sha256 is None and lab.docker.path is None:
+        return [f"docker.sha256 is required for a real host: labctl installs {lab.docker.url} as a service in "
+                "every container host and must know the file it expects (or give docker.path, a local copy)"]
+    return []
+
+
+def bootstrap_context(lab: ResolvedLab, conn: HostConnection) -> BootstrapContext | None:
+    """How this run gets Docker and names the host, or None when the lab has no container host."""
+    if not any(vm.container_host for vm in lab.vms):
+        return None
+    d = lab.docker
+    if d.path is not None:
+        source = dockerzip.ZipSource(version=d.version, path=Path(d.path), sha256=d.sha256)
+    elif conn.simulated:
+        # A simulated host needs no network: its mirror serves the (placeholder) zip and its checksum.
+        source = dockerzip.mirror_source(d.version, conn.endpoint.uri, conn.endpoint.fingerprint)
+    else:
+        source = dockerzip.ZipSource(version=d.version, url=d.url, sha256=d.sha256)
+    if conn.simulated:
+        addresses: tuple[str, ...] = ("127.0.0.1", "localhost")
+    else:
+        addresses = (urlsplit(conn.endpoint.uri).hostname or "localhost",)
+    return BootstrapContext(zip_source=source, pki_dir=Path(lab.state_dir) / "docker", simulated=conn.simulated,
+                            host_addresses=addresses)
+
+
 def answer_file_for(lab: ResolvedLab, password: Secret) -> Callable[[DesiredVm], str]:
     by_name: dict[str, ResolvedVm] = {vm.name: vm for vm in lab.vms}
 
@@ -138,6 +175,7 @@ def up(lab: ResolvedLab, options: UpOptions, progress: Progress | None = None,
         renderer = answer_file_for(lab, password)
         with open_lab(lab, workers=options.max_workers, prompt=prompt) as s:
             the_plan, _facts = s.plan()
+            the_plan.refusals += docker_refusals(lab, s.conn.simulated)
             result = UpResult(the_plan, None, 0.0, s.conn.simulated, s.conn.description, dry_run=options.dry_run)
             if the_plan.refusals:
                 raise PlanError("the host cannot take this lab:\n  - " + "\n  - ".join(the_plan.refusals),
@@ -151,6 +189,7 @@ def up(lab: ResolvedLab, options: UpOptions, progress: Progress | None = None,
                 s.conn.transport, s.want, the_plan, s.journal, s.owner, renderer,
                 lambda vm: Credential(GUEST_ADMIN, password), progress,
                 ApplyOptions(max_workers=options.max_workers, timeouts=timeouts),
+                bootstrap_context(lab, s.conn),
             )
             result.report = applier.run()
             result.sim_clock = s.conn.sim_report()
@@ -162,6 +201,7 @@ def plan_only(lab: ResolvedLab, prompt: Prompt | None = None) -> tuple[Plan, str
     """The plan, without changing anything (no lock needed: it only reads)."""
     with open_lab(lab, workers=1, prompt=prompt) as s:
         the_plan, _ = s.plan()
+        the_plan.refusals += docker_refusals(lab, s.conn.simulated)
         return the_plan, s.conn.description, s.conn.simulated
 
 
@@ -175,7 +215,8 @@ def status(lab: ResolvedLab, *, guest: bool = True, prompt: Prompt | None = None
             password = None
     with open_lab(lab, workers=1, prompt=prompt) as s:
         cred = (lambda vm: Credential(GUEST_ADMIN, password)) if password is not None else None
-        return lab_status(s.conn.transport, s.want, s.owner, cred), s.conn.description, s.conn.simulated
+        return (lab_status(s.conn.transport, s.want, s.owner, cred, s.journal.snapshot()), s.conn.description,
+                s.conn.simulated)
 
 
 def destroy_lab(lab: ResolvedLab, progress: Progress | None = None,

@@ -40,6 +40,17 @@ class LabFileError(LabctlError):
         super().__init__(f"{len(self.problems)} problem(s) in lab file:\n{lines}", hint=hint)
 
 
+class LabUsageError(LabctlError):
+    """The lab file is valid but does not fit what the command asks (no such VM, no Hyper-V isolation).
+
+    Raised before anything is sent to the host, so nothing ran; ``field`` names the lab setting involved.
+    """
+
+    def __init__(self, message: str, *, field: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
+
+
 class TemplateError(LabctlError):
     """A template failed to render or its output breaks the target format's rules."""
 

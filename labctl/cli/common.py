@@ -22,6 +22,7 @@ from labctl.errors import (
     ConnectError,
     LabctlError,
     LabFileError,
+    LabUsageError,
     LockError,
     PlanError,
     RemoteCommandError,
@@ -48,7 +49,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def exit_code_for(exc: LabctlError) -> int:
-    if isinstance(exc, (LabFileError, TemplateError)):
+    if isinstance(exc, (LabFileError, LabUsageError, TemplateError)):
         return EXIT_USAGE
     if isinstance(exc, PlanError):
         return EXIT_REFUSED

@@ -7,7 +7,11 @@ import os
 
 import click
 
+from labctl.cli.demo import demo_group
 from labctl.cli.destroy import destroy_cmd
+from labctl.cli.docker import docker_cmd
+from labctl.cli.env import env_cmd
+from labctl.cli.exec import exec_cmd
 from labctl.cli.plan import plan_cmd
 from labctl.cli.render import render_cmd
 from labctl.cli.sim import sim_group
@@ -32,7 +36,8 @@ def cli(log_level: str) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-for _command in (up_cmd, plan_cmd, status_cmd, destroy_cmd, validate_cmd, render_cmd, sim_group):
+for _command in (up_cmd, plan_cmd, status_cmd, destroy_cmd, validate_cmd, render_cmd, sim_group,
+                 exec_cmd, docker_cmd, demo_group, env_cmd):
     cli.add_command(_command)
 
 

@@ -4,12 +4,29 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 from rich.table import Table
 
 from labctl import app
 from labctl.cli.common import EXIT_FAILED, handle_errors, load_lab_or_exit, out, prompt_secret
+
+
+def _fmt_containers(info: dict[str, Any]) -> str:
+    """A container host's bootstrap in one cell: Docker, images, isolation runs."""
+    if not info:
+        return "-"
+    if not all(info.get("bootstrap", {}).values()):
+        todo = [k for k, v in info.get("bootstrap", {}).items() if not v]
+        return "bootstrap pending: " + ", ".join(todo)
+    parts = [f"docker {info.get('docker_version')}" if info.get("docker_running") else "docker not running"]
+    expected = info.get("images_expected") or []
+    present = [r for r in expected if r in (info.get("images") or [])]
+    parts.append(f"{len(present)}/{len(expected)} images")
+    for name, run in (info.get("isolation") or {}).items():
+        parts.append(f"{name} {'ok' if run and run.get('ok') else 'FAILED'}")
+    return ", ".join(parts)
 
 
 def _fmt_uptime(seconds: float) -> str:
@@ -32,7 +49,8 @@ def status_cmd(lab_file: str, as_json: bool, no_guest: bool) -> None:
                                    "vms": [r.to_json() for r in rows]}, default=str))
     else:
         table = Table(title=f"lab {lab.name} on {host}" + (" [SIMULATED]" if simulated else ""))
-        for col in ("VM", "state", "heartbeat", "IPs", "memory", "vCPU", "nested", "checks", "uptime"):
+        for col in ("VM", "state", "heartbeat", "IPs", "memory", "vCPU", "nested", "containers", "checks",
+                    "uptime"):
             table.add_column(col)
         for r in rows:
             nested = "yes" if r.expose_virtualization_extensions and r.mac_address_spoofing \
@@ -43,7 +61,8 @@ def status_cmd(lab_file: str, as_json: bool, no_guest: bool) -> None:
             table.add_row(r.name, r.state, r.heartbeat or "-",
                           ", ".join(ip for ip in r.ips if ":" not in ip) or "-",
                           f"{r.memory_bytes / 1024**3:.0f} GiB" if r.memory_bytes else "-",
-                          str(r.processors or "-"), nested, checks, _fmt_uptime(r.uptime_seconds))
+                          str(r.processors or "-"), nested, _fmt_containers(r.containers), checks,
+                          _fmt_uptime(r.uptime_seconds))
         out.print(table)
         for r in rows:
             for p in r.problems:

@@ -45,7 +45,8 @@ def print_plan(the_plan: app.Plan, host: str, simulated: bool) -> None:
               help="VMs brought up in parallel.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and stop (same as `labctl plan`).")
 @click.option("--timeout", "timeouts", multiple=True, metavar="STAGE=SECONDS",
-              help="Override a readiness stage's timeout (running, heartbeat, ip, logon).")
+              help="Override a stage's timeout (running, heartbeat, ip, logon; docker: how long docker-install "
+                   "waits for the daemon).")
 @click.option("--timeout-scale", default=1.0, show_default=True, type=click.FloatRange(min=0.0001),
               help="Multiply every stage timeout (e.g. 0.01 for quick rehearsals on the simulator).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -73,7 +74,7 @@ def up_cmd(lab_file: str, max_workers: int, dry_run: bool, timeouts: tuple[str, 
             "vms": {n: {"ok": o.ok, "stage": o.stage, "elapsed_seconds": round(o.elapsed, 3),
                         "error": o.error.message if o.error else None,
                         "cause": getattr(o.error, "cause", None)} for n, o in report.outcomes.items()},
-            "simulated_clock": result.sim_clock,
+            "simulated_clock": result.sim_clock, "notes": report.notes,
         }))
     else:
         table = Table(title=f"lab {lab.name} on {result.host}" + (" [SIMULATED]" if result.simulated else ""))
@@ -93,6 +94,8 @@ def up_cmd(lab_file: str, max_workers: int, dry_run: bool, timeouts: tuple[str, 
             parts = [f"{len(report.host_steps)} host step(s)", f"{len(report.added)} VM(s) added",
                      f"{len(report.changed)} changed", f"{len(report.removed)} removed"]
             out.print(", ".join(parts) + f" in {result.elapsed:.1f}s.")
+        for note in report.notes:
+            out.print(f"note: {note}", markup=False)
         for name, o in report.failed.items():
             if o.error is not None:
                 out.print(f"[red]{name}[/] failed at stage [bold]{o.stage}[/]: {o.error.message}")

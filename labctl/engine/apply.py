@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from labctl.engine.bootstrap import BootstrapContext, Bootstrapper
 from labctl.engine.journal import Journal
 from labctl.engine.plan import DesiredLab, DesiredVm, Plan, is_ours
 from labctl.errors import ConnectError, LabctlError, RemoteCommandError, StageError, TemplateError
@@ -69,6 +70,7 @@ class ApplyReport:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth telling the user (e.g. placeholder Docker binaries)
 
     @property
     def failed(self) -> dict[str, VmOutcome]:
@@ -101,6 +103,7 @@ class Applier:
         credential: Callable[[DesiredVm], Credential],
         progress: Progress | None = None,
         options: ApplyOptions | None = None,
+        bootstrap: BootstrapContext | None = None,
     ) -> None:
         self.t = transport
         self.lab = lab
@@ -114,10 +117,20 @@ class Applier:
         self.root = plan.disk_root
         self._report_lock = threading.Lock()
         self._xml: dict[str, str] = {}
+        # Container hosts get the bootstrap stages after readiness; without a context (no container host
+        # in the lab, or a caller that only wants readiness) the chain ends at "ready".
+        self.bootstrap = Bootstrapper(self, bootstrap) if bootstrap is not None else None
+        self._notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        """Something the run's report should tell the user (once)."""
+        with self._report_lock:
+            if text not in self._notes:
+                self._notes.append(text)
 
     # -- entry point -----------------------------------------------------------------------
     def run(self) -> ApplyReport:
-        report = ApplyReport()
+        report = ApplyReport(notes=self._notes)
         self._host_steps(report)
         vms = list(self.lab.vms)
         with ThreadPoolExecutor(max_workers=max(1, self.options.max_workers),
@@ -201,7 +214,7 @@ class Applier:
             if change is not None and change.action == "keep":
                 self.progress.stage(vm.name, "ready", "skip", "up to date")
                 return VmOutcome(vm.name, True, "ready", time.monotonic() - start)
-            for stage, fn in (
+            stages: list[tuple[str, Callable[[DesiredVm], bool]]] = [
                 ("render", self._stage_render),
                 ("disk", self._stage_disk),
                 ("answer-file", self._stage_answer_file),
@@ -213,7 +226,12 @@ class Applier:
                 ("ip", self._stage_ip),
                 ("logon", self._stage_logon),
                 ("cleanup", self._stage_cleanup),
-            ):
+            ]
+            if vm.container_host and self.bootstrap is not None:
+                stages += self.bootstrap.stages()
+            for stage, fn in stages:
+                if stage == "features":
+                    self.journal.stage_done(vm.name, "ready")  # readiness reached; the bootstrap follows
                 self.progress.stage(vm.name, stage, "start")
                 did = fn(vm)
                 changed = changed or bool(did)

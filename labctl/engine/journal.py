@@ -85,6 +85,16 @@ class Journal:
             self._data["host"][kind] = fields
             self._save()
 
+    def merge_host(self, kind: str, key: str, value: Any) -> None:
+        """Set one entry of a lab-level mapping (e.g. the shared container images) without replacing the rest."""
+        with self._lock:
+            current = self._data["host"].get(kind)
+            if not isinstance(current, dict):
+                current = {}
+                self._data["host"][kind] = current
+            current[key] = value
+            self._save()
+
     def forget_host(self, kind: str) -> None:
         with self._lock:
             if self._data["host"].pop(kind, None) is not None:

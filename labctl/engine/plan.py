@@ -10,6 +10,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from labctl.guest.readiness import BOOTSTRAP_STAGES
 from labctl.hyperv.facts import HostFacts, Ownership, VmFact
 
 GiB = 1024**3
@@ -37,6 +38,35 @@ class DesiredVm:
     mac: str
     ip: str
     prefix_length: int
+    roles: tuple[str, ...] = ()
+    nested: bool = True
+    isolation: str = "process"
+    container_images: tuple[str, ...] = ()  # full references, e.g. mcr.microsoft.com/windows/nanoserver:ltsc2022
+    docker_tls: bool = False
+    index: int = 0
+
+    @property
+    def container_host(self) -> bool:
+        """Whether the VM gets the container-host bootstrap after readiness."""
+        return "container-host" in self.roles
+
+    @property
+    def windows_features(self) -> tuple[str, ...]:
+        """Windows features a container host needs: Containers, and Hyper-V where Hyper-V isolated containers
+        can run (a nested VM) or are the default (isolation: hyperv, which validation ties to nested)."""
+        if self.nested or self.isolation == "hyperv":
+            return ("Containers", "Hyper-V")
+        return ("Containers",)
+
+
+@dataclass(frozen=True)
+class DockerWish:
+    """Docker's static zip for the container hosts (see labctl.dockerzip)."""
+
+    version: str
+    url: str
+    path: str | None = None
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +80,8 @@ class DesiredLab:
     nat: bool
     nat_name: str
     vms: tuple[DesiredVm, ...]
+    docker: DockerWish | None = None
+    container_cidr: str = "172.20.0.0/16"
 
     @property
     def prefix_length(self) -> int:
@@ -201,6 +233,14 @@ def plan(lab: DesiredLab, facts: HostFacts, owner: Ownership, journal: dict[str,
             result.changes.append(Change("start", "vm", vm.name, f"is {current.state}"))
         elif "ready" not in done:
             result.changes.append(Change("change", "vm", vm.name, "finish bring-up (readiness)"))
+        elif vm.container_host and not set(BOOTSTRAP_STAGES) <= done:
+            missing = ", ".join(s for s in BOOTSTRAP_STAGES if s not in done)
+            result.changes.append(Change("change", "vm", vm.name, f"finish bring-up (container host: {missing})"))
+        elif vm.container_host and not set(vm.container_images) <= set(
+                (journal_vms.get(vm.name) or {}).get("images") or []):
+            have = set((journal_vms.get(vm.name) or {}).get("images") or [])
+            new = ", ".join(r for r in vm.container_images if r not in have)
+            result.changes.append(Change("change", "vm", vm.name, f"add container images: {new}"))
         else:
             result.changes.append(Change("keep", "vm", vm.name))
     for fact in facts.vms:

@@ -8,6 +8,7 @@ from typing import Any
 from labctl.engine.apply import Invoker
 from labctl.engine.plan import DesiredLab, DesiredVm
 from labctl.errors import LabctlError
+from labctl.guest.readiness import BOOTSTRAP_STAGES
 from labctl.guest.steps import load_step
 from labctl.hyperv import ops
 from labctl.hyperv.facts import Ownership, parse_adapter, parse_vm
@@ -35,6 +36,8 @@ class VmStatus:
     mac: str = ""
     uptime_seconds: float = 0.0
     guest: dict[str, Any] = field(default_factory=dict)
+    # Container hosts only: features, docker, images, isolation (see container_status).
+    containers: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, bool] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -55,7 +58,8 @@ def _as_bool(value: Any) -> bool:
     return bool(value)
 
 
-def vm_status(t: Invoker, vm: DesiredVm, owner: Ownership, credential: Credential | None) -> VmStatus:
+def vm_status(t: Invoker, vm: DesiredVm, owner: Ownership, credential: Credential | None,
+              journal_entry: dict[str, Any] | None = None) -> VmStatus:
     """Read one VM (and, when it is healthy and a credential is given, ask the guest)."""
     res = t.invoke(ops.vm_details(vm.name))
     vms = [o for o in res.objects() if any(t_.endswith("VirtualMachine") for t_ in o.type_names)]
@@ -102,10 +106,109 @@ def vm_status(t: Invoker, vm: DesiredVm, owner: Ownership, credential: Credentia
         except LabctlError as err:
             status.problems.append(f"guest probe failed: {err.message}")
             status.checks["PowerShell Direct logon"] = False
+    if vm.container_host:
+        live = credential is not None and status.heartbeat == "OkApplicationsHealthy" \
+            and status.checks.get("PowerShell Direct logon", True)
+        container_status(t, vm, credential if live else None, journal_entry or {}, status)
     return status
 
 
+def _docker(t: Invoker, vm: DesiredVm, credential: Credential, arguments: list[str]) -> tuple[int, list[str]]:
+    """`docker <arguments>` in the guest (docker-cli step): exit code and output lines."""
+    out = t.invoke(ops.guest_invoke(vm.name, credential, load_step("docker-cli").script, [arguments]))
+    obj = next(iter(out.objects()), None)
+    if obj is None:
+        return 1, []
+    try:
+        code = int(obj.get("ExitCode") or 0)
+    except (TypeError, ValueError):
+        code = 1
+    raw = obj.get("Output")
+    items = raw if isinstance(raw, list) else ([] if raw is None else [raw])
+    return code, [line for item in items for line in str(item).splitlines()]
+
+
+def parse_server_version(lines: list[str]) -> str | None:
+    """The engine's version from `docker version` output (None when the daemon did not answer)."""
+    in_server = False
+    for line in lines:
+        if line.startswith("Server"):
+            in_server = True
+            continue
+        if in_server:
+            key, _, value = line.strip().partition(":")
+            if key.strip() == "Version" and value.strip():
+                return value.strip()
+    return None
+
+
+def parse_images(lines: list[str]) -> list[str]:
+    """``repository:tag`` of each row of `docker images` output."""
+    refs = []
+    for line in lines:
+        cols = line.split()
+        if len(cols) < 2 or cols[0] == "REPOSITORY":
+            continue
+        refs.append(f"{cols[0]}:{cols[1]}")
+    return refs
+
+
+def container_status(t: Invoker, vm: DesiredVm, credential: Credential | None, entry: dict[str, Any],
+                     status: VmStatus) -> None:
+    """A container host's features, Docker, base images and isolation checks, as ``checks`` entries.
+
+    Docker and the images are asked from the guest (docker-cli step) when it is healthy and a credential
+    is at hand; otherwise, and for the features and the isolation runs, the journal's facts from ``up``.
+    """
+    stages = set(entry.get("stages") or [])
+    info: dict[str, Any] = {
+        "bootstrap": {s: s in stages for s in BOOTSTRAP_STAGES},
+        "features": list(entry.get("features") or []),
+        "isolation_default": vm.isolation,
+        "images_expected": list(vm.container_images),
+    }
+    for feature in vm.windows_features:
+        status.checks[f"container host: {feature} feature installed"] = feature in info["features"]
+    docker = entry.get("docker") or {}
+    info["docker_placeholder"] = bool(docker.get("placeholder"))
+    if credential is not None:
+        info["source"] = "guest"
+        try:
+            code, lines = _docker(t, vm, credential, ["version"])
+            version = parse_server_version(lines) if code == 0 else None
+            info["docker_running"] = version is not None
+            info["docker_version"] = version
+            images: list[str] = []
+            if version is not None:
+                code, lines = _docker(t, vm, credential, ["images"])
+                images = parse_images(lines) if code == 0 else []
+            info["images"] = images
+        except LabctlError as err:
+            status.problems.append(f"docker in the guest did not answer: {err.message}")
+            info.update(docker_running=False, docker_version=None, images=[])
+    else:
+        info["source"] = "journal"
+        info["docker_running"] = "docker" in stages
+        info["docker_version"] = docker.get("server_version")
+        info["images"] = list(entry.get("images") or [])
+    status.checks["container host: Docker service running"] = bool(info["docker_running"])
+    for ref in vm.container_images:
+        status.checks[f"container host: image {ref}"] = ref in info["images"]
+    verify = entry.get("verify") or {}
+    info["isolation"] = {k: verify.get(k) for k in ("process", "hyperv") if verify.get(k) is not None}
+    status.checks["container host: process isolation"] = bool((verify.get("process") or {}).get("ok"))
+    if "Hyper-V" in vm.windows_features:
+        # Where Hyper-V is installed, Hyper-V isolated containers must run too (on a process-only VM without
+        # Hyper-V the result is shown but not judged).
+        status.checks["container host: hyperv isolation"] = bool((verify.get("hyperv") or {}).get("ok"))
+    if entry.get("docker_tls"):
+        info["docker_tls"] = entry["docker_tls"]
+    status.containers = info
+
+
 def lab_status(t: Invoker, lab: DesiredLab, owner: Ownership,
-               credential_for: Any = None) -> list[VmStatus]:
-    """Status of every VM of the lab, in lab order."""
-    return [vm_status(t, vm, owner, credential_for(vm) if credential_for else None) for vm in lab.vms]
+               credential_for: Any = None, journal: dict[str, Any] | None = None) -> list[VmStatus]:
+    """Status of every VM of the lab, in lab order (``journal``: the journal's snapshot, for bootstrap facts)."""
+    vms = (journal or {}).get("vms") or {}
+    return [vm_status(t, vm, owner, credential_for(vm) if credential_for else None, vms.get(vm.name))
+            for vm in lab.vms]

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 # Stages of one VM's bring-up, in order. The journal records each as it completes.
 BUILD_STAGES = ("disk", "answer-file", "vm", "configure", "start")
 READY_STAGES = ("running", "heartbeat", "ip", "logon", "cleanup")
+# After readiness, a VM with the container-host role becomes a Windows container host (labctl.engine.bootstrap).
+BOOTSTRAP_STAGES = ("features", "docker", "images", "verify")
 ALL_STAGES = BUILD_STAGES + READY_STAGES
 
 DEFAULT_TIMEOUTS: dict[str, float] = {
@@ -15,6 +17,8 @@ DEFAULT_TIMEOUTS: dict[str, float] = {
     "heartbeat": 1800.0,
     "ip": 600.0,
     "logon": 600.0,
+    # After the Containers/Hyper-V reboot the guest boots normally (no setup): the same waits apply.
+    "docker": 600.0,
 }
 
 CAUSES: dict[str, str] = {
@@ -27,6 +31,8 @@ CAUSES: dict[str, str] = {
           "not match the adapter's MAC, or the adapter is not connected to the lab switch",
     "logon": "PowerShell Direct refused the logon: the guest's Administrator password differs from the one "
              "labctl has, or the guest is still finishing OOBE",
+    "features": "Install-WindowsFeature did not finish: look at C:\\Windows\\Logs\\CBS\\CBS.log in the guest",
+    "docker": "the docker service did not answer: look at the Application event log (source docker) in the guest",
 }
 
 

@@ -1,6 +1,7 @@
-"""Guest steps: shipped PowerShell scripts with a declared name and version.
+"""Guest and host steps: shipped PowerShell scripts with a declared name and version.
 
-Each script in templates/guest starts with ``# labctl-step: <name> <version>``; labctl sends it
+Each script in templates/guest starts with ``# labctl-step: <name> <version>`` and each one in
+templates/host with ``# labctl-host-step: <name> <version>`` (docs/guest-steps.md); labctl sends it
 as a ScriptBlock with its values as -ArgumentList, never pasted into the text.
 """
 
@@ -14,7 +15,8 @@ from pathlib import Path
 from labctl.errors import TemplateError
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
-_HEADER = re.compile(r"^# labctl-step: (?P<name>[a-z0-9-]+) (?P<version>\d+)\s*$")
+_HEADER = re.compile(r"^# labctl-(?P<kind>step|host-step): (?P<name>[a-z0-9-]+) (?P<version>\d+)\s*$")
+_KINDS = {"guest": "step", "host": "host-step"}
 
 
 @dataclass(frozen=True)
@@ -25,30 +27,36 @@ class GuestStep:
     version: int
     script: str
     path: Path
+    kind: str = "guest"  # guest (run with -VMName over PowerShell Direct) or host (run on the host itself)
 
 
-def parse_step(path: Path) -> GuestStep:
-    """Read a step script and its header."""
+def parse_step(path: Path, kind: str = "guest") -> GuestStep:
+    """Read a step script and its header (``kind`` guest or host says which header it must carry)."""
     text = path.read_text(encoding="utf-8")
     first = text.splitlines()[0] if text else ""
     m = _HEADER.match(first)
-    if not m:
-        raise TemplateError(f"{path}: first line must be '# labctl-step: <name> <version>'",
-                            template=str(path))
-    return GuestStep(m["name"], int(m["version"]), text, path)
+    header = f"# labctl-{_KINDS[kind]}: <name> <version>"
+    if not m or m["kind"] != _KINDS[kind]:
+        raise TemplateError(f"{path}: first line must be '{header}'", template=str(path))
+    return GuestStep(m["name"], int(m["version"]), text, path, kind)
 
 
 @cache
-def load_step(name: str, templates: Path = TEMPLATES) -> GuestStep:
-    """The shipped step called ``name``."""
-    path = templates / "guest" / f"{name}.ps1"
+def load_step(name: str, templates: Path = TEMPLATES, kind: str = "guest") -> GuestStep:
+    """The shipped step called ``name``: templates/guest/<name>.ps1 (or templates/host/ for kind host)."""
+    path = templates / kind / f"{name}.ps1"
     if not path.exists():
-        raise TemplateError(f"no guest step {name!r} in {path.parent}", template=str(path))
-    step = parse_step(path)
+        raise TemplateError(f"no {kind} step {name!r} in {path.parent}", template=str(path))
+    step = parse_step(path, kind)
     if step.name != name:
         raise TemplateError(f"{path} declares step {step.name!r}, expected {name!r}", template=str(path))
     return step
 
 
-def all_steps(templates: Path = TEMPLATES) -> list[GuestStep]:
-    return [parse_step(p) for p in sorted((templates / "guest").glob("*.ps1"))]
+def load_host_step(name: str, templates: Path = TEMPLATES) -> GuestStep:
+    """The shipped host step called ``name`` (templates/host/<name>.ps1, ``# labctl-host-step:`` header)."""
+    return load_step(name, templates, "host")
+
+
+def all_steps(templates: Path = TEMPLATES, kind: str = "guest") -> list[GuestStep]:
+    return [parse_step(p, kind) for p in sorted((templates / kind).glob("*.ps1"))]

@@ -144,3 +144,62 @@ def guest_invoke(vm: str, credential: Credential, script: str, arguments: list[o
     if arguments:
         params["ArgumentList"] = arguments
     return Invocation("Invoke-Command", params)
+
+
+# --- container-host bootstrap ---------------------------------------------------------------------------
+
+UPLOAD_CHUNK = 1024 * 1024  # bytes per call: large enough to be quick, small enough for WinRM envelopes
+
+
+def upload_chunks(path: str, data: bytes, chunk: int = UPLOAD_CHUNK) -> list[Invocation]:
+    """Write ``data`` to a host file: ``Set-Content -Encoding Byte`` with the first chunk, ``Add-Content``
+    with the rest. The bytes travel as a byte[] parameter, never as script text."""
+    return [upload_chunk(path, data[offset:offset + chunk], first=offset == 0)
+            for offset in range(0, max(len(data), 1), chunk)]
+
+
+def upload_chunk(path: str, piece: bytes, *, first: bool) -> Invocation:
+    """One chunk of a host file upload: the first replaces the file, the others append."""
+    return Invocation("Set-Content" if first else "Add-Content", {"Path": path, "Value": piece, "Encoding": "Byte"})
+
+
+def file_hash(path: str) -> Invocation:
+    """The SHA-256 of a host file (an object with Algorithm, Hash, Path)."""
+    return Invocation("Get-FileHash", {"Path": path, "Algorithm": "SHA256"})
+
+
+def new_directory(path: str) -> Invocation:
+    return Invocation("New-Item", {"Path": path, "ItemType": "Directory", "Force": SWITCH})
+
+
+def copy_vm_file(vm: str, source: str, destination: str) -> Invocation:
+    """Host -> guest over the Guest Service Interface (configure_vm enables it)."""
+    return Invocation("Copy-VMFile", {
+        "Name": vm, "SourcePath": source, "DestinationPath": destination, "FileSource": "Host",
+        "CreateFullPath": SWITCH, "Force": SWITCH, "ErrorAction": "Stop",
+    })
+
+
+def restart_vm(name: str) -> Invocation:
+    """A hard restart (after Install-WindowsFeature asks for a reboot)."""
+    return Invocation("Restart-VM", {"Name": name, "Force": SWITCH})
+
+
+def nat_static_mappings(nat: str) -> Invocation:
+    return Invocation("Get-NetNatStaticMapping", {"NatName": nat, "ErrorAction": "SilentlyContinue"})
+
+
+def add_nat_static_mapping(nat: str, external_port: int, internal_ip: str, internal_port: int) -> Invocation:
+    """Publish a guest's TCP port on every host address (0.0.0.0/24 is WinNAT's "any")."""
+    return Invocation("Add-NetNatStaticMapping", {
+        "NatName": nat, "Protocol": "TCP", "ExternalIPAddress": "0.0.0.0/24", "ExternalPort": external_port,
+        "InternalIPAddress": internal_ip, "InternalPort": internal_port,
+    })
+
+
+def host_invoke(script: str, arguments: list[object]) -> Invocation:
+    """A host step: a ScriptBlock run on the host itself (no -VMName), values as -ArgumentList."""
+    params: dict[str, object] = {"ScriptBlock": ScriptBlock(script)}
+    if arguments:
+        params["ArgumentList"] = arguments
+    return Invocation("Invoke-Command", params)

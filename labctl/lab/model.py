@@ -75,10 +75,20 @@ SecretFrom = Literal["keyring", "prompt"]
 Role = Literal["container-host"]
 KNOWN_ROLES: tuple[str, ...] = ("container-host",)
 Isolation = Literal["process", "hyperv"]
+ContainerImage = Literal["nanoserver", "servercore"]
+CONTAINER_IMAGE_KINDS: tuple[str, ...] = ("nanoserver", "servercore")
+# Microsoft's base images: the tag (ltsc2019/2022/2025) comes from the VM image's container_tag, so a guest
+# always gets the image of its own build (process isolation needs container build == host build).
+CONTAINER_REGISTRY = "mcr.microsoft.com/windows"
+DEFAULT_DOCKER_VERSION = "27.3.1"
+DOCKER_URL_TEMPLATE = "https://download.docker.com/win/static/stable/x86_64/docker-{version}.zip"
 AuthKind = Literal["ntlm", "kerberos", "credssp", "certificate", "basic"]
 
 # Windows' container NAT (HNS "nat" network) picks its subnet inside 172.16.0.0/12 by default.
 DEFAULT_CONTAINER_NAT = "172.16.0.0/12"
+# The /16 inside container_nat that daemon.json's fixed-cidr pins the guests' "nat" network to (when it lies
+# inside container_nat; otherwise the first /16 of container_nat, or container_nat itself when smaller).
+DEFAULT_CONTAINER_CIDR = "172.20.0.0/16"
 # The Hyper-V host is not a DNS server, so pointing guests at the gateway would leave them without name
 # resolution; public resolvers work through NetNat. Corporate networks set `dns:` explicitly.
 DEFAULT_DNS: tuple[str, ...] = ("1.1.1.1", "8.8.8.8")
@@ -158,6 +168,12 @@ class VmSettings(_Model):
     roles: list[Role] | None = None
     nested: bool | None = Field(default=None, description="Expose virtualization extensions; default true")
     isolation: Isolation | None = Field(default=None, description="Default container isolation; default process")
+    container_images: list[ContainerImage] | None = Field(
+        default=None, min_length=1,
+        description="Base images every container host gets (tag from the VM image's container_tag); "
+                    "default [nanoserver]")
+    docker_tls: bool | None = Field(
+        default=None, description="Docker API over TLS on tcp 2376, published on the host; default false")
 
 
 class VmEntry(VmSettings):
@@ -168,6 +184,22 @@ class VmEntry(VmSettings):
     start: int = Field(default=1, ge=0, description="First value of {n}")
     group: GroupName | None = None
     ip: IPv4 | None = Field(default=None, description="Static address; replicas take the following ones")
+
+
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{64}$", description="SHA-256 as 64 hex digits")]
+
+
+class DockerSpec(_Model):
+    """Where the container hosts' Docker comes from: Docker's static zip (the same for every guest)."""
+
+    version: str = Field(default=DEFAULT_DOCKER_VERSION, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$",
+                         description="Docker's version as x.y.z, e.g. " + DEFAULT_DOCKER_VERSION)
+    url: str | None = Field(default=None, pattern=r"^https?://\S+$",
+                            description="An http(s) URL of the zip; default: " + DOCKER_URL_TEMPLATE)
+    path: str | None = Field(default=None, min_length=1,
+                             description="A local copy of the zip (relative to the lab file); instead of url")
+    sha256: Sha256Hex | None = Field(
+        default=None, description="the zip's SHA-256 as 64 hex digits; required for a real host unless path is given")
 
 
 class LabFile(_Model):
@@ -181,6 +213,7 @@ class LabFile(_Model):
     defaults: VmSettings = VmSettings()
     groups: dict[GroupName, VmSettings] = Field(default_factory=dict)
     vms: list[VmEntry] = Field(min_length=1)
+    docker: DockerSpec = DockerSpec()
     guest_password_env: EnvName | None = None
     guest_password_from: SecretFrom | None = None
 
@@ -195,6 +228,8 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "roles": ["container-host"],
     "nested": True,
     "isolation": "process",
+    "container_images": ["nanoserver"],
+    "docker_tls": False,
 }
 
 
@@ -267,6 +302,16 @@ class ResolvedNetwork(_Resolved):
     nat_name: str
     dns: list[str]
     container_nat: str
+    container_cidr: str = Field(description="daemon.json fixed-cidr: the guests' container NAT (a /16)")
+
+
+class ResolvedDocker(_Resolved):
+    """Docker's static zip: version and where it comes from (url, or a local path), and its SHA-256."""
+
+    version: str
+    url: str
+    path: str | None
+    sha256: str | None
 
 
 class ResolvedVm(_Resolved):
@@ -288,6 +333,19 @@ class ResolvedVm(_Resolved):
     nested: bool
     isolation: Isolation
     group: str | None
+    container_images: list[str] = Field(default_factory=list)
+    docker_tls: bool = False
+    index: int = Field(default=0, description="Position in the lab (0-based); picks the VM's host ports")
+
+    @property
+    def container_host(self) -> bool:
+        """Whether labctl makes this VM a Windows container host."""
+        return "container-host" in self.roles
+
+    @property
+    def container_image_refs(self) -> list[str]:
+        """The base image references this VM gets, e.g. mcr.microsoft.com/windows/nanoserver:ltsc2022."""
+        return [container_image_ref(kind, self.image.container_tag) for kind in self.container_images]
 
     @property
     def mac_hyperv(self) -> str:
@@ -310,6 +368,7 @@ class ResolvedLab(_Resolved):
     host: ResolvedSimHost | ResolvedRemoteHost
     network: ResolvedNetwork
     vms: list[ResolvedVm]
+    docker: ResolvedDocker
     guest_password: SecretSource
     template_dirs: list[str]
 
@@ -323,3 +382,19 @@ class ResolvedLab(_Resolved):
 
 # "{n}" or "{n:0Wd}" (zero-padded to W digits): the only placeholder a VM name pattern may hold.
 NAME_PLACEHOLDER_RE = re.compile(r"\{n(?::0([1-9])d)?\}")
+
+
+def container_image_ref(kind: str, tag: str) -> str:
+    """``nanoserver``, ``ltsc2022`` -> ``mcr.microsoft.com/windows/nanoserver:ltsc2022``."""
+    return f"{CONTAINER_REGISTRY}/{kind}:{tag}"
+
+
+def container_cidr(container_nat: str) -> str:
+    """The /16 the guests' container NAT uses (daemon.json fixed-cidr), inside ``container_nat``."""
+    nat = ipaddress.IPv4Network(container_nat)
+    default = ipaddress.IPv4Network(DEFAULT_CONTAINER_CIDR)
+    if default.subnet_of(nat):
+        return str(default)
+    if nat.prefixlen >= 16:
+        return str(nat)
+    return str(next(nat.subnets(new_prefix=16)))

@@ -34,12 +34,15 @@ from labctl.lab.model import (
     BUILTIN_DEFAULTS,
     DEFAULT_CONTAINER_NAT,
     DEFAULT_DNS,
+    DOCKER_URL_TEMPLATE,
     LAB_NAME_RE,
     NAME_PLACEHOLDER_RE,
     NESTED_MIN_MEMORY,
+    DockerSpec,
     LabFile,
     NetworkSpec,
     RemoteHost,
+    ResolvedDocker,
     ResolvedLab,
     ResolvedNetwork,
     ResolvedRemoteHost,
@@ -48,6 +51,7 @@ from labctl.lab.model import (
     SecretSource,
     VmEntry,
     VmSettings,
+    container_cidr,
 )
 from labctl.lab.paths import find_template, lab_state_dir, sim_state_dir, template_search_dirs, unattend_template_name
 from labctl.lab.sizes import format_size
@@ -314,7 +318,7 @@ class _Resolver:
         return self._resolve(
             name=model.name, host=model.host, host_ok=True, network=model.network, defaults=model.defaults,
             groups=dict(model.groups), entries=[_Entry(i, v) for i, v in enumerate(model.vms)],
-            guest_env=model.guest_password_env, guest_from=model.guest_password_from)
+            guest_env=model.guest_password_env, guest_from=model.guest_password_from, docker=model.docker)
 
     def resolve_raw(self, data: dict[str, Any]) -> ResolvedLab | None:
         name = data.get("name")
@@ -346,22 +350,28 @@ class _Resolver:
                     entries.append(_Entry(i, e))
         guest_env = data.get("guest_password_env")
         guest_from = data.get("guest_password_from")
+        docker: DockerSpec | None = DockerSpec()
+        if "docker" in data:
+            d, _ = partial_validate(DockerSpec, data["docker"])
+            docker = d if isinstance(d, DockerSpec) else None
         self._resolve(
             name=name if name_ok and isinstance(name, str) else None, host=host, host_ok=host is not None,
             network=network, defaults=defaults, groups=groups, entries=entries,
             guest_env=guest_env if isinstance(guest_env, str) else None,
-            guest_from=guest_from if guest_from in ("keyring", "prompt") else None)
+            guest_from=guest_from if guest_from in ("keyring", "prompt") else None, docker=docker)
         return None  # a file with model errors never resolves
 
     # the work
 
     def _resolve(self, *, name: str | None, host: RemoteHost | str | None, host_ok: bool,
                  network: NetworkSpec | None, defaults: VmSettings, groups: dict[str, VmSettings],
-                 entries: list[_Entry], guest_env: str | None, guest_from: str | None) -> ResolvedLab | None:
+                 entries: list[_Entry], guest_env: str | None, guest_from: str | None,
+                 docker: DockerSpec | None) -> ResolvedLab | None:
         state_dir = lab_state_dir(self.lab_path, name or "lab")
         rhost = self._host(host, state_dir, name or "lab") if host_ok else None
         guest = self._guest_password(host, guest_env, guest_from)
         net = self._network(network, name or "lab")
+        rdocker = self._docker(docker) if docker is not None else None
 
         names_seen: dict[str, tuple[str, PathT]] = {}
         explicit_ips: dict[ipaddress.IPv4Address, PathT] = {}
@@ -425,10 +435,10 @@ class _Resolver:
                         self.add(epath, f"no free address left in {net.net if net else '?'} for {vm_name}")
                 resolved = self._vm(vm_name, entry, group, gname, defaults, net, ip, name, macs)
                 if resolved is not None:
-                    vms.append(resolved)
+                    vms.append(resolved.model_copy(update={"index": len(vms)}))
         self._flush_grouped()
 
-        if self.problems or name is None or rhost is None or net is None or guest is None:
+        if self.problems or name is None or rhost is None or net is None or guest is None or rdocker is None:
             return None
         if len(vms) != sum(len(n) for _, n, _ in planned):
             return None
@@ -438,8 +448,8 @@ class _Resolver:
             network=ResolvedNetwork(
                 switch=net.switch, subnet=str(net.net), prefix_length=net.net.prefixlen,
                 gateway=str(net.gateway), nat=net.nat, nat_name=f"labctl-{name}", dns=net.dns,
-                container_nat=net.container_nat),
-            vms=vms, guest_password=guest, template_dirs=[str(d) for d in self.tdirs])
+                container_nat=net.container_nat, container_cidr=container_cidr(net.container_nat)),
+            vms=vms, docker=rdocker, guest_password=guest, template_dirs=[str(d) for d in self.tdirs])
 
     def _check_ip(self, ip: ipaddress.IPv4Address, net: _Net | None, path: PathT,
                   explicit: dict[ipaddress.IPv4Address, PathT], vm_name: str, replica: bool) -> None:
@@ -492,6 +502,16 @@ class _Resolver:
         isolation, isolation_path = pick("isolation")
         template, template_path = pick("unattend")
         roles, _ = pick("roles")
+        images, images_path = pick("container_images")
+        docker_tls, tls_path = pick("docker_tls")
+        if len(set(images)) != len(images):
+            self.add_for_vm(images_path, epath, vm_name, f"container_images lists an image twice: {images}")
+            ok = False
+        if docker_tls and "container-host" in roles and net is not None and not net.nat:
+            self.add_for_vm(tls_path, epath, vm_name,
+                            "docker_tls publishes each guest's Docker API on the host through the lab NAT "
+                            "(Add-NetNatStaticMapping); it needs network.nat: true")
+            ok = False
         if find_template(self.tdirs, unattend_template_name(template)) is None:
             where = ", ".join(str(d) for d in self.tdirs) or "no templates/ directory found"
             self.add_for_vm(template_path, epath, vm_name,
@@ -534,7 +554,7 @@ class _Resolver:
             name=vm_name, image=image, processors=processors, memory_bytes=memory, disk_bytes=disk,
             ip=str(ip), prefix_length=net.net.prefixlen, gateway=str(net.gateway), dns=list(net.dns),
             mac=mac, template=template, vars=self._vars(layers), roles=list(roles), nested=nested,
-            isolation=isolation, group=gname)
+            isolation=isolation, group=gname, container_images=list(images), docker_tls=docker_tls)
 
     @staticmethod
     def _vars(layers: list[tuple[PathT, BaseModel | None]]) -> dict[str, Any]:
@@ -581,6 +601,28 @@ class _Resolver:
             gw = net.network_address + 1
         return _Net(net=net, gateway=gw, switch=spec.switch or f"labctl-{lab_name}", nat=spec.nat, dns=dns,
                     container_nat=container_nat)
+
+    def _docker(self, spec: DockerSpec) -> ResolvedDocker | None:
+        # docker.sha256 is required for a real host (unless docker.path is given), but whether a host is real
+        # is only known once connected (a remote endpoint may be a simulator): `up` refuses it in preflight.
+        p: PathT = ("docker",)
+        ok = True
+        if spec.url is not None and spec.path is not None:
+            self.add((*p, "path"), "give either docker.url or docker.path, not both")
+            ok = False
+        path = None
+        if spec.path is not None:
+            local = Path(spec.path).expanduser()
+            if not local.is_absolute():
+                local = self.lab_path.resolve().parent / local
+            if not local.is_file():
+                self.add((*p, "path"), f"{local} does not exist (a local copy of docker-{spec.version}.zip)")
+                ok = False
+            path = str(local)
+        if not ok:
+            return None
+        return ResolvedDocker(version=spec.version, url=spec.url or DOCKER_URL_TEMPLATE.format(version=spec.version),
+                              path=path, sha256=spec.sha256.lower() if spec.sha256 else None)
 
     def _host(self, host: RemoteHost | str | None, state_dir: Path, lab_name: str
               ) -> ResolvedSimHost | ResolvedRemoteHost | None:

@@ -21,6 +21,7 @@ import pkgutil
 import secrets
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -29,7 +30,9 @@ from labctl.sim.clock import Clock
 from labctl.sim.cmdlets.base import Session, StreamSink
 from labctl.sim.control import ControlService
 from labctl.sim.counters import Counters
+from labctl.sim.dockerapi import DockerApiManager
 from labctl.sim.faults import FaultPlan
+from labctl.sim.mirror import Mirror
 from labctl.sim.model.world import World
 from labctl.sim.runtime import RawCommand, Runtime
 from labctl.sim.wsman.auth import HostCredentials, NtlmUserStore
@@ -102,9 +105,10 @@ def load_handlers() -> list[str]:
 class _RuntimeHost:
     """Runs a pipeline through the runtime, then persists the world when it changed."""
 
-    def __init__(self, runtime: RuntimeLike, world: World) -> None:
+    def __init__(self, runtime: RuntimeLike, world: World, after: Callable[[], None] | None = None) -> None:
         self._runtime = runtime
         self._world = world
+        self._after = after  # runs after every pipeline (the Docker API listeners follow NAT mappings)
 
     def run_pipeline(self, statements: list[list[RawCommand]], input: list[Any], sink: Any,
                      session: Session) -> None:
@@ -112,6 +116,8 @@ class _RuntimeHost:
             self._runtime.run(statements, input, sink, session)
         finally:
             self.persist()
+            if self._after is not None:
+                self._after()
 
     def persist(self) -> None:
         if not getattr(self._world, "dirty", False):
@@ -153,6 +159,7 @@ class Simulator:
         self.service: WSManService | None = None
         self.credentials: HostCredentials | None = None
         self.certificate: Certificate | None = None
+        self.docker_api: DockerApiManager | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Simulator:
@@ -171,10 +178,12 @@ class Simulator:
             self.credentials = load_host_identity(self.state_dir)
             self.certificate = ensure_certificate(self.state_dir / "tls", self.credentials.hostname)
             NtlmUserStore.get().register(self.credentials)
-            host = _RuntimeHost(self.runtime, self.world)
+            self.docker_api = DockerApiManager(self.world, self.host)
+            host = _RuntimeHost(self.runtime, self.world, self.docker_api.reconcile)
             self.service = WSManService(host, self.counters, self.faults, machine=self.credentials.hostname)
             control = ControlService(self)
-            app = WSManApp(self.service, self.credentials, self.counters, self.faults, control.handle)
+            app = WSManApp(self.service, self.credentials, self.counters, self.faults, control.handle,
+                           Mirror().handle)
             https = ListenerConfig("https", self.certificate.server_context(), allow_basic=self.basic_auth,
                                    require_encryption=False)
             http = ListenerConfig("http", None, allow_basic=False, require_encryption=True)
@@ -186,6 +195,7 @@ class Simulator:
                 raise
             for listener in self._listeners:
                 listener.start()
+            self.docker_api.start()
             self._started = True
             self.write_endpoint()
             log.info("%s: %s", BANNER, self.https_uri)
@@ -199,6 +209,8 @@ class Simulator:
             self._teardown()
 
     def _teardown(self) -> None:
+        if self.docker_api is not None:
+            self.docker_api.stop()
         for listener in self._listeners:
             try:
                 listener.stop()

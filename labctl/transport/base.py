@@ -83,6 +83,14 @@ class Invocation:
                 parts.append(f"-{name} <redacted>")
             elif isinstance(value, ScriptBlock):
                 parts.append(f"-{name} {{...}}")
+            elif isinstance(value, bytes | bytearray):
+                parts.append(f"-{name} <{len(value)} bytes>")  # file chunks: never a megabyte in a log line
+            elif isinstance(value, list | tuple) and any(isinstance(v, Secret | Credential | Sensitive)
+                                                          for v in value):
+                # -ArgumentList of a guest step may carry a secret (a TLS key): the whole list is redacted.
+                shown = ", ".join("<redacted>" if isinstance(v, Secret | Credential | Sensitive) else repr(v)
+                                  for v in value)
+                parts.append(f"-{name} [{shown}]")
             else:
                 parts.append(f"-{name} {value!r}")
         return " ".join(parts)

@@ -159,8 +159,19 @@ def _from_wire(value: Any) -> Any:
     return value
 
 
+def _exception_message(record: Any) -> str | None:
+    """The Message of the record's (deserialized) exception, when it carries one."""
+    exc = getattr(record, "exception", None)
+    props = getattr(exc, "adapted_properties", None)
+    if isinstance(props, dict) and props.get("Message"):
+        return str(props["Message"])
+    return None
+
+
 def _error_of(record: Any) -> RemoteError:
-    message = str(record.details_message or record.message or record.exception or "")
+    # pypsrp's ``message`` is the category line ("InvalidOperation (x:String) [], Exception") when the record
+    # has no ErrorDetails: the exception's own Message is what PowerShell shows first, so it comes first.
+    message = str(record.details_message or _exception_message(record) or record.message or record.exception or "")
     if not message and getattr(record, "exception", None) is not None:
         message = str(record.exception)
     return RemoteError(

@@ -96,3 +96,20 @@ def test_changed_sizes_and_stopped_vms_and_removed_vms() -> None:
 
 def test_disk_root_carries_the_lab_id() -> None:
     assert disk_root(_facts(vhd_path=""), "qs", "id1").endswith(r"\labctl\qs-id1")
+
+
+def test_container_host_is_kept_only_when_fully_bootstrapped() -> None:
+    from dataclasses import replace
+
+    tag = OWNER.tag()
+    hosts = tuple(replace(v, roles=("container-host",)) for v in LAB.vms)
+    lab = replace(LAB, vms=hosts)
+    facts = _facts(switches=[SwitchFact("qs-lab", "Internal", tag)], nats=[NatFact("qs-nat", "10.10.0.0/24")],
+                   vms=[_fact("qs-dc01", tag), _fact("qs-node01", tag)])
+    journal = {"vms": {"qs-dc01": {"stages": ["ready", "features", "docker", "images", "verify"]},
+                       "qs-node01": {"stages": ["ready", "features", "docker"]}}}
+    p = plan(lab, facts, OWNER, journal, base_present={BASE: True})
+    vms = {c.name: c for c in p.changes if c.kind == "vm"}
+    assert vms["qs-dc01"].action == "keep"
+    assert vms["qs-node01"].action == "change"
+    assert vms["qs-node01"].detail == "finish bring-up (container host: images, verify)"

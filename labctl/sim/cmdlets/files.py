@@ -68,7 +68,7 @@ def _content_bytes(call: BoundCall, newline: bool = True) -> bytes:
     enc = name_of(call.get("Encoding")) if call.has("Encoding") else None
     values = as_list(call.get("Value"))
     if (enc or "").lower() == "byte" or call.get("AsByteStream"):
-        flat: list[int] = []
+        flat = bytearray()  # labctl uploads files in chunks of a byte[]: keep it linear
         for v in values:
             if isinstance(v, bytes | bytearray):
                 flat.extend(v)
@@ -406,4 +406,53 @@ def copy_item(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
             te = st.stat(target)
             if te is not None:
                 out.append(file_obj(w, te))
+    return out
+
+
+# --- Get-FileHash -------------------------------------------------------------------------------
+
+# Windows PowerShell 5.1's Get-FileHash is a module function: its output is a [PSCustomObject] whose type
+# name it sets to Microsoft.Powershell.Utility.FileHash (PowerShell 6+ has a cmdlet returning FileHashInfo).
+FILE_HASH_TYPES = ["Microsoft.Powershell.Utility.FileHash", "System.Management.Automation.PSCustomObject",
+                   "System.Object"]
+_HASHES = {"SHA1": "sha1", "SHA256": "sha256", "SHA384": "sha384", "SHA512": "sha512", "MD5": "md5",
+           "RIPEMD160": "ripemd160"}
+
+
+@cmdlet("Get-FileHash")
+def get_file_hash(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
+    """Hash of each file -Path/-LiteralPath names (SHA256 by default; folders are skipped)."""
+    import hashlib
+
+    algorithm = str(call.get("Algorithm") or "SHA256").upper()
+    if call.has("InputStream"):
+        raise PSError("The simulated host does not model Get-FileHash -InputStream (no .NET streams cross the "
+                      "wire); use -Path.", "InputStreamNotModelled", "NotImplemented",
+                      exception_type="System.NotImplementedException", terminating=True)
+    codec = _HASHES.get(algorithm)
+    if codec is None or codec not in hashlib.algorithms_available:
+        raise PSError(f"The simulated host does not model the {algorithm} algorithm of Get-FileHash.",
+                      "AlgorithmNotModelled", "NotImplemented", exception_type="System.NotImplementedException",
+                      terminating=True)
+    st = ctx.world.storage
+    paths, literal = _paths(call)
+    out: list[Any] = []
+    for p in paths:
+        try:
+            found = _expand(st, p, literal)
+        except PSError as exc:
+            ctx.write_error(exc)
+            continue
+        if not found and (literal or not P.has_wildcard(p)):
+            # The function resolves the paths with Resolve-Path: its error comes through.
+            err = T.path_not_found(P.normalize(p), "PathNotFound,Microsoft.PowerShell.Commands.ResolvePathCommand")
+            err.bare = True
+            ctx.write_error(err)
+            continue
+        for loc, entry in found:
+            if entry.is_dir:
+                continue
+            data = st.read(loc) or b""
+            digest = hashlib.new(codec, data).hexdigest().upper()
+            out.append(PSObj(list(FILE_HASH_TYPES), {"Algorithm": algorithm, "Hash": digest, "Path": entry.path}))
     return out

@@ -17,8 +17,9 @@ Errors follow Windows PowerShell 5.1 (the host's endpoint) and the Hyper-V modul
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ from labctl.sim.errors import PSError
 from labctl.sim.model import paths as P
 from labctl.sim.model import texts as T
 from labctl.sim.model.guest import Guest
-from labctl.sim.model.guest_steps import find_step, parse_header
+from labctl.sim.model.guest_steps import custom_object, find_step, parse_header
 from labctl.sim.model.storage import Location
 from labctl.sim.values import Credential, PSEnum, PSObj, ScriptBlock
 
@@ -57,6 +58,7 @@ PATH_NOT_FOUND = "The system cannot find the path specified. (0x80070003)"
 _PSDIRECT_EXC = "System.Management.Automation.Remoting.PSDirectException"
 _PROTO_EXC = "System.Management.Automation.Remoting.PSRemotingDataStructureException"
 _ARG_EXC = "System.ArgumentException"
+_NEW_PSSESSION = "Microsoft.PowerShell.Commands.NewPSSessionCommand"
 
 
 @dataclass
@@ -217,7 +219,15 @@ def _run_step(ctx: CmdletContext, vm: Any, script: str, args: list[Any], runspac
         ctx.write_error(err)
         return []
     ctx.world.dirty = True
-    return [_tag(o, vm.name, runspace_id, show) for o in outputs]
+    out: list[Any] = []
+    for o in outputs:
+        if isinstance(o, PSError):
+            # A step's non-terminating error in output order (e.g. a native command's stderr lines).
+            o.target = o.target if o.target is not None else vm.name
+            ctx.write_error(o)
+            continue
+        out.append(_tag(o, vm.name, runspace_id, show))
+    return out
 
 
 def _script_text(call: BoundCall) -> str:
@@ -304,6 +314,11 @@ def _lookup_session(ctx: CmdletContext, value: Any) -> DirectSession | None:
 def invoke_command(ctx: CmdletContext, call: BoundCall) -> list[Any]:
     """Run a modeled guest step in VMs over PowerShell Direct (-VMName/-VMId or -Session)."""
     targets = call.has("VMName") or call.has("VMId") or call.has("Session")
+    if not targets and not (call.has("ComputerName") or call.has("ConnectionUri") or call.has("ContainerId")
+                            or call.has("HostName") or call.get("AsJob")):
+        host_step = find_host_step(_script_text(call))
+        if host_step is not None:
+            return host_step(ctx, _as_list(call.get("ArgumentList")))
     if not targets or call.has("ComputerName") or call.has("ConnectionUri") or call.has("ContainerId") \
             or call.has("HostName") or call.get("AsJob"):
         # In-process (-ScriptBlock alone) would run on the host itself: no host-side script model.
@@ -526,3 +541,103 @@ def _copy_one(ctx: CmdletContext, vm: Any, src_raw: str, dst_raw: str, force: bo
         raise _copy_failed(vm, src, dst, DEVICE_NOT_READY)  # the guest went away during the copy
     world.storage.write_file(vhd_path, P.inner(dst), data, error_id="Unspecified")
     world.dirty = True
+
+
+# ---------------------------------------------------------------------------------------------
+# Host steps (templates/host/*.ps1): scripts labctl runs on the Hyper-V host itself
+
+
+HostStepFn = Callable[[CmdletContext, list[Any]], list[Any]]
+_HOST_HEADER = re.compile(r"^#\s*labctl-host-step:\s*(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)\s+(?P<version>[0-9]+)\s*$")
+
+
+def find_host_step(script: str) -> HostStepFn | None:
+    """The model of a host step script (first non-blank line ``# labctl-host-step: <name> <version>``)."""
+    for line in script.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        m = _HOST_HEADER.match(stripped)
+        if m is None:
+            return None
+        return HOST_STEPS.get((m.group("name").lower(), m.group("version")))
+    return None
+
+
+def _copy_from_guest(ctx: CmdletContext, args: list[Any]) -> list[Any]:
+    """templates/host/copy-from-guest.ps1: New-PSSession -VMName, Copy-Item -FromSession, Remove-PSSession.
+
+    The script runs with $ErrorActionPreference = 'Stop': the first failure ends it with that
+    cmdlet's error (New-PSSession's open failures, Copy-Item's missing path, the host disk's limits).
+    """
+    world = ctx.world
+    vm_name = str(args[0]) if args else ""
+    credential = args[1] if len(args) > 1 else None
+    path = str(args[2]) if len(args) > 2 else ""
+    destination = str(args[3]) if len(args) > 3 else ""
+    ctx.world.counters.add("host_step:copy-from-guest")
+    vms = world.find_vms(vm_name)
+    # The errors are New-PSSession's (the script's first command), not Invoke-Command's.
+    if len(vms) != 1:
+        raise PSError(MSG_VMNAME_NOT_SINGLE.format(vm_name), f"InvalidVMNameNotSingle,{_NEW_PSSESSION}",
+                      "InvalidArgument", exception_type=_ARG_EXC, bare=True, terminating=True)
+    vm = vms[0]
+    if vm.state != "Running":
+        raise PSError(MSG_VM_NOT_RUNNING.format(vm.name), f"InvalidVMState,{_NEW_PSSESSION}", "InvalidArgument",
+                      exception_type=_ARG_EXC, bare=True, terminating=True)
+    problem = _open_problem(ctx, vm, credential)
+    if problem is not None:
+        message, exc = problem
+        err = _open_failed(vm.name, message, exc, prefix=exc == _PROTO_EXC)
+        err.terminating = True
+        raise err
+    src = P.normalize(path, cwd="C:\\Users\\Administrator\\Documents")
+    data = None
+    if vm.hard_drives and P.drive_of(src) == "C":
+        data = world.storage.read_file(vm.hard_drives[0], P.inner(src))
+    if data is None:
+        # Copy-Item -FromSession resolves the path in the remote session.
+        raise PSError(f"Cannot find path '{src}' because it does not exist.",
+                      "PathNotFound,Microsoft.PowerShell.Commands.CopyItemCommand", "ObjectNotFound", target=src,
+                      exception_type="System.Management.Automation.ItemNotFoundException", bare=True,
+                      terminating=True)
+    st = world.storage
+    dst_loc = st.resolve(destination)
+    entry = st.stat(dst_loc)
+    if entry is not None and entry.is_dir:
+        dst_loc = Location(dst_loc.path.rstrip("\\") + "\\" + P.leaf(src), dst_loc.vhd_key)
+    if st.read(dst_loc) == data:
+        return [custom_object(Step="copy-from-guest", Changed=False, RebootNeeded=False,
+                              Facts={"Path": src, "Destination": dst_loc.path, "Size": len(data)})]
+    # PowerShell remoting moves the file in chunks over the VMBus session; time by its modeled size
+    # (an image tar carries the size of the real archive in its metadata).
+    ctx.spend(vm.name, "copy_vm_file_per_mb", factor=max(_modeled_size(data) / MIB, 0.001))
+    if vm.state != "Running" or not vm.guest.is_ready(world, vm):
+        raise _broken(vm.name, MSG_SESSION_ENDED, _PROTO_EXC)
+    modeled = _modeled_size(data)
+    if dst_loc.vhd_key is None and modeled > len(data):
+        # The real archive is the image's size: the host volume must hold that much, not the placeholder.
+        old = st.stat(dst_loc)
+        if modeled - (old.size if old else 0) > st.c_free:
+            raise T.disk_full(dst_loc.path, "CopyItemRemotelyFailed")
+    st.write(dst_loc, data, error_id="CopyItemRemotelyFailed")  # disk space and folder rules apply
+    if dst_loc.vhd_key is None and modeled > len(data):
+        st.files[P.key(dst_loc.path)].size_override = modeled
+    world.dirty = True
+    return [custom_object(Step="copy-from-guest", Changed=True, RebootNeeded=False,
+                          Facts={"Path": src, "Destination": dst_loc.path, "Size": len(data)})]
+
+
+def _modeled_size(data: bytes) -> int:
+    """Bytes a real copy would move: a simulated image tar's modeled size, else the file's length."""
+    from labctl.sim.model.containers import read_image_tar
+
+    if len(data) > 512 and data[257:262] == b"ustar":
+        try:
+            return int(read_image_tar(data)[0]["size"])
+        except Exception:
+            return len(data)
+    return len(data)
+
+
+HOST_STEPS: dict[tuple[str, str], HostStepFn] = {("copy-from-guest", "1"): _copy_from_guest}

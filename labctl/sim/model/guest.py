@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from labctl.sim.errors import PSError
 from labctl.sim.model import unattend as _unattend
+from labctl.sim.model.containers import ContainerHost
 
 if TYPE_CHECKING:
     from labctl.sim.model.world import World
@@ -127,6 +128,8 @@ class Guest:
         self.os_build: int | None = None
         self.os_caption: str | None = None
         self.applied_passes: list[str] = []
+        # Windows features, Docker engine, images, containers (model/containers.py).
+        self.container_host = ContainerHost()
 
     # ------------------------------------------------------------------------- VM hooks
     def on_start(self, world: World, vm: Any) -> None:
@@ -142,6 +145,7 @@ class Guest:
         self.first_boot = False
         if self.setup == PENDING:
             self._first_boot(world, vm, boot)
+        self.container_host.on_boot(world, vm)
 
     def on_stop(self, world: World, vm: Any, how: str) -> None:
         """The VM stops: ``how`` is "shutdown", "turnoff" or "save"."""
@@ -156,6 +160,7 @@ class Guest:
         else:
             self._interrupt_setup_if_running(world, vm, now)
             self.saved_remaining = None
+            self.container_host.on_shutdown(world)
         self.running = False
 
     def on_restart(self, world: World, vm: Any) -> None:
@@ -302,6 +307,7 @@ class Guest:
         self.first_boot = False
         if self.setup == PENDING:
             self._first_boot(world, vm, seconds)
+        self.container_host.on_boot(world, vm)
 
     def _interrupt_setup_if_running(self, world: World, vm: Any, now: float) -> None:
         if not (self.first_boot and self.setup == DONE and self.ready_at is not None
@@ -442,13 +448,16 @@ class Guest:
             "os_build": self.os_build,
             "os_caption": self.os_caption,
             "applied_passes": list(self.applied_passes),
+            "container_host": self.container_host.to_state(),
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Guest:
         guest = cls()
         for key, value in state.items():
-            if hasattr(guest, key):
+            if key == "container_host":
+                guest.container_host = ContainerHost.from_state(value)
+            elif hasattr(guest, key):
                 setattr(guest, key, value)
         return guest
 
@@ -467,4 +476,5 @@ class Guest:
             "interfaces": [dict(i) for i in self.interfaces],
             "last_boot_up_time": _iso(self.last_boot_up_time),
             "boot_count": self.boot_count,
+            "containers": self.container_host.summary(),
         }

@@ -133,3 +133,7 @@ def remove_answer_file(world: World, vm: Any, guest: Guest, args: list[Any]) -> 
     Administrator password)."""
     changed = bool(world.storage.delete_file(vm.hard_drives[0], ANSWER_FILE))
     return [custom_object(Changed=changed, RebootNeeded=False)]
+
+
+# The container-host bootstrap steps register themselves on import (model/container_steps.py).
+from labctl.sim.model import container_steps as _container_steps  # noqa: E402,F401

@@ -48,6 +48,9 @@ MAX_CONNECTIONS = 512  # per listener; more are closed at once
 
 ControlHandler = Callable[[str, str, bytes], tuple[int, Any]]
 """(method, path after CONTROL_PATH, body) -> (HTTP status, JSON value)."""
+MIRROR_PATH = "/labctl-sim/mirror"
+MirrorHandler = Callable[[str], tuple[int, bytes, str]]
+"""(path after MIRROR_PATH) -> (HTTP status, body, Content-Type): the download mirror, no authentication."""
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,13 @@ class WSManApp:
     """What the listeners share: credentials, the service, counters, faults, the control hook."""
 
     def __init__(self, service: WSManService, creds: HostCredentials, counters: Counters, faults: FaultPlan,
-                 control: ControlHandler | None = None) -> None:
+                 control: ControlHandler | None = None, mirror: MirrorHandler | None = None) -> None:
         self.service = service
         self.creds = creds
         self.counters = counters
         self.faults = faults
         self.control = control
+        self.mirror = mirror
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -185,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         # Control traffic is not counted: the counters describe what WinRM clients did.
         path = self.path.split("?", 1)[0].rstrip("/").lower() or "/"
-        self._counted = not (path == CONTROL_PATH or path.startswith(CONTROL_PATH + "/"))
+        self._counted = not (path == CONTROL_PATH or path.startswith((CONTROL_PATH + "/", MIRROR_PATH + "/")))
         if self._counted:
             self.server.app.counters.add("http_requests")
         try:
@@ -277,6 +281,15 @@ class _Handler(BaseHTTPRequestHandler):
         if data is None:
             return
         is_control = path == CONTROL_PATH or path.startswith(CONTROL_PATH + "/")
+        if path.startswith(MIRROR_PATH + "/") and self.server.app.mirror is not None \
+                and self.server.listener.tls is not None:
+            # Downloads are public (like download.docker.com): no authentication, GET only, HTTPS only.
+            if method != "GET":
+                self._reply(405, headers=[("Allow", "GET")])
+                return
+            status, body, ctype = self.server.app.mirror(path[len(MIRROR_PATH):])
+            self._reply(status, body, [("Content-Type", ctype)])
+            return
         if path != WSMAN_PATH and not is_control:
             self._reply(404)
             return

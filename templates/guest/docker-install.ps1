@@ -1,0 +1,242 @@
+# labctl-step: docker-install 1
+# Installs Docker from the static Windows zip (download.docker.com/win/static/stable/x86_64) that labctl
+# copied into the guest, configures it with daemon.json, registers and starts the docker service, and
+# waits until the daemon answers. Runs after container-features (and its restart).
+param(
+    [Parameter(Mandatory = $true)]
+    [ValidateNotNullOrEmpty()]
+    [string] $ZipPath,
+
+    [Parameter(Mandatory = $true)]
+    [ValidatePattern('^[0-9A-Fa-f]{64}$')]
+    [string] $Sha256,
+
+    [Parameter(Mandatory = $true)]
+    [ValidateNotNullOrEmpty()]
+    [string] $DaemonJson,
+
+    [Parameter(Mandatory = $true)]
+    [ValidateRange(1, 86400)]
+    [int] $TimeoutSeconds
+)
+$ErrorActionPreference = 'Stop'
+# Expand-Archive in Windows PowerShell 5.1 is several times slower while it reports progress.
+$ProgressPreference = 'SilentlyContinue'
+
+function Invoke-NativeCommand {
+    # Runs a native program; returns its exit code and its stdout and stderr lines.
+    # $ErrorActionPreference does not apply to native programs: their exit code says whether they worked.
+    # Windows PowerShell 5.1 also turns each redirected stderr line into an error record, which 'Stop'
+    # would make terminating on the first warning, so this function collects both streams under
+    # 'Continue' (its own scope only) and leaves the verdict to the caller.
+    param(
+        [Parameter(Mandatory = $true)]
+        [string] $FilePath,
+
+        [string[]] $ArgumentList = @()
+    )
+    $ErrorActionPreference = 'Continue'
+    # Windows PowerShell 5.1 passes embedded double quotes to native programs unescaped and drops empty
+    # arguments: escape them the way the MSVC / Go command-line parsers read them back.
+    $escaped = @(foreach ($argument in $ArgumentList) {
+            if ([string]::IsNullOrEmpty($argument)) { '""'; continue }
+            $text = $argument -replace '(\\*)"', '$1$1\"'
+            if ($text -match '\s') {
+                # PowerShell wraps an argument holding whitespace in quotes; a trailing backslash would
+                # escape the closing quote, so double it.
+                $text = $text -replace '(\\+)$', '$1$1'
+            }
+            $text
+        })
+    $stdout = [System.Collections.Generic.List[string]]::new()
+    $stderr = [System.Collections.Generic.List[string]]::new()
+    & $FilePath @escaped 2>&1 | ForEach-Object {
+        if ($_ -is [System.Management.Automation.ErrorRecord]) { $stderr.Add($_.ToString()) }
+        else { $stdout.Add([string]$_) }
+    }
+    [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = $stdout.ToArray(); Error = $stderr.ToArray() }
+}
+
+$installDir = Join-Path -Path $env:ProgramFiles -ChildPath 'docker'
+$dockerExe = Join-Path -Path $installDir -ChildPath 'docker.exe'
+$dockerdExe = Join-Path -Path $installDir -ChildPath 'dockerd.exe'
+# Which zip the binaries came from: a rerun with the same zip does nothing, a new zip upgrades.
+$marker = Join-Path -Path $installDir -ChildPath 'labctl-docker-zip.sha256'
+$configDir = Join-Path -Path $env:ProgramData -ChildPath 'docker\config'
+$configPath = Join-Path -Path $configDir -ChildPath 'daemon.json'
+# dockerd refuses a daemon.json that starts with a byte order mark.
+$utf8NoBom = New-Object System.Text.UTF8Encoding $false
+$changed = $false
+
+# --- preconditions ------------------------------------------------------------------------------------
+# dockerd needs the Containers feature active (installed and the guest restarted since).
+$containers = Get-WindowsFeature -Name Containers
+if ($null -eq $containers -or $containers.InstallState -ne 'Installed') {
+    $state = if ($containers) { $containers.InstallState } else { 'unknown' }
+    throw "The Containers feature is $state, not Installed: run the container-features step and restart " +
+        'the guest before docker-install.'
+}
+try {
+    $config = ConvertFrom-Json -InputObject $DaemonJson
+} catch {
+    throw "DaemonJson is not valid JSON ($($_.Exception.Message)); dockerd would not start with it."
+}
+# dockerd fails to start when daemon.json names TLS files that are not there yet.
+foreach ($key in 'tlscacert', 'tlscert', 'tlskey') {
+    $file = $config.$key
+    if ($file -and -not (Test-Path -LiteralPath $file -PathType Leaf)) {
+        throw "daemon.json sets $key to '$file', which does not exist: run the docker-tls step before docker-install."
+    }
+}
+
+# --- binaries -----------------------------------------------------------------------------------------
+$installedSha = $null
+if ((Test-Path -LiteralPath $dockerExe -PathType Leaf) -and (Test-Path -LiteralPath $dockerdExe -PathType Leaf) -and
+    (Test-Path -LiteralPath $marker -PathType Leaf)) {
+    $installedSha = [System.IO.File]::ReadAllText($marker).Trim()
+}
+$binariesChanged = $false
+if ($installedSha -ne $Sha256) {
+    if (-not (Test-Path -LiteralPath $ZipPath -PathType Leaf)) {
+        throw "The docker zip $ZipPath is not in the guest: labctl copies it there with Copy-VMFile before this " +
+            'step; check that copy (and the guest disk''s free space).'
+    }
+    $actual = (Get-FileHash -LiteralPath $ZipPath -Algorithm SHA256).Hash
+    if ($actual -ne $Sha256) {
+        throw "SHA-256 of $ZipPath is $actual, expected $($Sha256): the zip is damaged or not the version labctl " +
+            'expects; delete it so labctl copies it again.'
+    }
+    # dockerd.exe cannot be replaced while the service runs it.
+    $running = Get-Service -Name docker -ErrorAction SilentlyContinue
+    if ($running -and $running.Status -ne 'Stopped') {
+        Stop-Service -Name docker -Force
+    }
+    # The zip holds docker\docker.exe and docker\dockerd.exe: expanding into Program Files gives $installDir.
+    Expand-Archive -LiteralPath $ZipPath -DestinationPath $env:ProgramFiles -Force
+    foreach ($exe in $dockerExe, $dockerdExe) {
+        if (-not (Test-Path -LiteralPath $exe -PathType Leaf)) {
+            throw "$ZipPath holds no docker\$(Split-Path -Path $exe -Leaf): is it the Windows static docker zip?"
+        }
+    }
+    [System.IO.File]::WriteAllText($marker, $Sha256.ToUpperInvariant(), $utf8NoBom)
+    $binariesChanged = $true
+    $changed = $true
+}
+
+# --- PATH ---------------------------------------------------------------------------------------------
+# Machine-wide for new sessions (the docker service itself runs dockerd by full path), and for this
+# process. GetEnvironmentVariable returns PATH expanded and SetEnvironmentVariable stores it as REG_SZ,
+# the usual .NET round trip: entries stay valid, only their %SystemRoot% spelling is lost.
+$machinePath = [Environment]::GetEnvironmentVariable('Path', 'Machine')
+$machineEntries = @($machinePath -split ';' | ForEach-Object { $_.Trim().TrimEnd('\') })
+if ($machineEntries -notcontains $installDir) {
+    [Environment]::SetEnvironmentVariable('Path', ($machinePath.TrimEnd(';') + ';' + $installDir), 'Machine')
+    $changed = $true
+}
+if (@($env:Path -split ';' | ForEach-Object { $_.Trim().TrimEnd('\') }) -notcontains $installDir) {
+    $env:Path = $env:Path.TrimEnd(';') + ';' + $installDir
+}
+
+# --- daemon.json --------------------------------------------------------------------------------------
+$configChanged = $false
+$desired = $utf8NoBom.GetBytes($DaemonJson)
+$present = $null
+if (Test-Path -LiteralPath $configPath -PathType Leaf) {
+    $present = [System.IO.File]::ReadAllBytes($configPath)
+}
+# Byte comparison, so a BOM or another encoding written by someone else counts as a difference.
+if ($null -eq $present -or [Convert]::ToBase64String($present) -cne [Convert]::ToBase64String($desired)) {
+    if (-not (Test-Path -LiteralPath $configDir -PathType Container)) {
+        $null = New-Item -Path $configDir -ItemType Directory -Force
+    }
+    [System.IO.File]::WriteAllText($configPath, $DaemonJson, $utf8NoBom)
+    $configChanged = $true
+    $changed = $true
+}
+
+# --- service ------------------------------------------------------------------------------------------
+$registered = $false
+$service = Get-Service -Name docker -ErrorAction SilentlyContinue
+if ($null -eq $service) {
+    # Registers "docker" (Automatic start) running this dockerd.exe with the default daemon.json above.
+    $result = Invoke-NativeCommand -FilePath $dockerdExe -ArgumentList '--register-service'
+    if ($result.ExitCode -ne 0) {
+        throw "dockerd --register-service failed (exit code $($result.ExitCode)): " +
+            "$(($result.Error + $result.Output) -join ' ')"
+    }
+    $registered = $true
+    $changed = $true
+    $service = Get-Service -Name docker
+} else {
+    # A docker service from another installation would keep running other binaries than these.
+    $serviceInfo = Get-CimInstance -ClassName Win32_Service -Filter "Name='docker'"
+    if ($serviceInfo.PathName.IndexOf($dockerdExe, [System.StringComparison]::OrdinalIgnoreCase) -lt 0) {
+        throw "The docker service runs $($serviceInfo.PathName), not $dockerdExe. Remove that installation " +
+            '(Stop-Service docker; dockerd --unregister-service) and run docker-install again.'
+    }
+}
+if ([string]$service.StartType -ne 'Automatic') {
+    Set-Service -Name docker -StartupType Automatic
+    $changed = $true
+}
+
+try {
+    if ($binariesChanged -or $configChanged -or $registered) {
+        # dockerd reads daemon.json only when it starts.
+        if ($service.Status -eq 'Running') {
+            Restart-Service -Name docker -Force
+        } else {
+            Start-Service -Name docker
+        }
+        $changed = $true
+    } elseif ($service.Status -ne 'Running') {
+        Start-Service -Name docker
+        $changed = $true
+    }
+} catch {
+    throw "The docker service did not start: $($_.Exception.Message). Check $configPath and the Application " +
+        'event log (source docker) in the guest.'
+}
+
+# --- wait for the daemon ------------------------------------------------------------------------------
+# The service reports Running before dockerd listens on its pipe: poll `docker version`, which exits 0
+# only when the daemon answered, for at most $TimeoutSeconds.
+$clock = [System.Diagnostics.Stopwatch]::StartNew()
+while ($true) {
+    $answer = Invoke-NativeCommand -FilePath $dockerExe -ArgumentList 'version', '--format',
+        '{{.Client.Version}}|{{.Server.Version}}'
+    if ($answer.ExitCode -eq 0) { break }
+    $status = (Get-Service -Name docker).Status
+    if ($status -eq 'Stopped') {
+        throw "dockerd stopped after starting: $(($answer.Error) -join ' '). Check $configPath and the " +
+            'Application event log (source docker) in the guest.'
+    }
+    if ($clock.Elapsed.TotalSeconds -ge $TimeoutSeconds) {
+        throw "docker did not answer within $TimeoutSeconds s (service $status): $(($answer.Error) -join ' ')"
+    }
+    Start-Sleep -Seconds 1
+}
+$versions = ($answer.Output -join '').Split('|')
+
+# The nat network is the default network Windows containers join; its subnet must not overlap the lab's.
+$natSubnet = $null
+$nat = Invoke-NativeCommand -FilePath $dockerExe -ArgumentList 'network', 'inspect', '--format',
+    '{{json .IPAM.Config}}', 'nat'
+if ($nat.ExitCode -eq 0) {
+    $ipam = @(ConvertFrom-Json -InputObject ($nat.Output -join "`n"))
+    # 5.1's ConvertFrom-Json emits a JSON array as one object: ForEach-Object { $_ } unrolls it.
+    $natSubnet = $ipam | ForEach-Object { $_ } | Where-Object { $_.Subnet } | ForEach-Object { $_.Subnet } |
+        Select-Object -First 1
+}
+
+[pscustomobject]@{
+    Step         = 'docker-install'
+    Changed      = $changed
+    RebootNeeded = $false
+    Facts        = [pscustomobject]@{
+        ClientVersion = $versions[0]
+        ServerVersion = $versions[1]
+        ServiceStatus = [string](Get-Service -Name docker).Status
+        NatSubnet     = $natSubnet
+    }
+}
