@@ -40,32 +40,36 @@ DEMO_LAB = "labs/isolation-demo.yaml"
 
 
 def choose_vm(lab: ResolvedLab, name: str | None = None) -> ResolvedVm:
-    """The container host to run the demo in: ``name``, or the lab's first container host with Hyper-V
-    isolation. Only ``isolation: hyperv`` makes ``up`` insist that Hyper-V isolated containers work in the
-    guest (the Hyper-V feature, nested virtualization; its verify stage fails otherwise), and such a lab is
-    sized for utility VMs; elsewhere the Hyper-V half of the demo could fail for reasons the lab never asked
-    to rule out."""
+    """The container host to run the demo in: ``name``, or the lab's first container host with
+    ``isolation: hyperv``, else its first nested container host. Every nested container host gets the
+    Hyper-V feature (labctl/engine/bootstrap.py), which Hyper-V isolation needs; a VM with ``nested: false``
+    cannot run Hyper-V isolated containers at all."""
+    def usable(vm: ResolvedVm) -> bool:
+        return "container-host" in vm.roles and vm.nested
+
     if name is not None:
         vm = find_vm(lab, name)
         if "container-host" not in vm.roles:
             raise LabUsageError(f"{vm.name} is not a container host (roles: {', '.join(vm.roles) or 'none'})",
                                 field="roles", hint=f"add roles: [container-host] to {vm.name}, or use {DEMO_LAB}")
-        if vm.isolation != HYPERV:
+        if not vm.nested:
             raise LabUsageError(
-                f"{vm.name} has isolation: {vm.isolation}; the demo needs a container host built for Hyper-V "
-                "isolation (isolation: hyperv)",
-                field="isolation", hint=f"use {DEMO_LAB}, or set isolation: hyperv on {vm.name} in {lab.source} "
-                "and run labctl up")
+                f"{vm.name} has nested: false, so it cannot run Hyper-V isolated containers (no virtualization "
+                "extensions, no Hyper-V feature)",
+                field="nested", hint=f"use {DEMO_LAB}, or set nested: true on {vm.name} in {lab.source} "
+                "and rebuild it (labctl destroy, labctl up)")
         return vm
-    hosts = [vm for vm in lab.vms if "container-host" in vm.roles]
+    hosts = [vm for vm in lab.vms if usable(vm)]
     for vm in hosts:
         if vm.isolation == HYPERV:
             return vm
-    what = "no container host" if not hosts else "no container host with isolation: hyperv"
-    raise LabUsageError(f"lab {lab.name} has {what}: the demo needs a container host built for Hyper-V "
-                        "isolation",
-                        field="isolation", hint=f"use {DEMO_LAB}, or set isolation: hyperv on a container host in "
-                        f"{lab.source} and run labctl up")
+    if hosts:
+        return hosts[0]
+    what = "no container host" if not any("container-host" in vm.roles for vm in lab.vms) \
+        else "no nested container host"
+    raise LabUsageError(f"lab {lab.name} has {what}: the demo needs a container host that can run Hyper-V "
+                        "isolated containers (roles: [container-host], nested: true)",
+                        field="roles", hint=f"use {DEMO_LAB}, or add such a VM to {lab.source} and run labctl up")
 
 
 def older_tag(tag: str) -> str:

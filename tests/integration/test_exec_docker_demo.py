@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labharness import Lab, make_lab, run
+from labharness import REPO, Lab, make_lab, run
 
 VM = "iso-host01"
 IMAGE = "mcr.microsoft.com/windows/nanoserver:ltsc2025"
@@ -124,8 +124,10 @@ def test_demo_isolation_json_has_the_same_data(lab: Lab) -> None:
     assert f"{same['hyperv']['memory_overhead_mb']:.0f} MB" in text
 
 
-def test_demo_refuses_a_lab_without_hyperv_isolation(tmp_path: Path) -> None:
-    quick = make_lab(tmp_path)  # quickstart: process isolation only; refused before connecting
+def test_demo_refuses_a_lab_without_a_nested_container_host(tmp_path: Path) -> None:
+    text = (REPO / "labs" / "quickstart.yaml").read_text().replace("  processors: 2\n",
+                                                                  "  processors: 2\n  nested: false\n")
+    quick = make_lab(tmp_path, "quickstart.yaml", text)  # refused before connecting
     result = run("demo", "isolation", str(quick.file))
-    assert result.exit_code == 2
-    assert "isolation: hyperv" in result.stderr and "labs/isolation-demo.yaml" in result.stderr
+    assert result.exit_code == 2, result.output
+    assert "nested" in result.stderr and "labs/isolation-demo.yaml" in result.stderr

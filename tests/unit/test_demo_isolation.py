@@ -82,15 +82,26 @@ def test_default_vm_is_the_first_container_host_with_hyperv_isolation(lab_of: Ca
     assert choose_vm(lab, "ISO2").name == "iso2"  # Windows names are case-insensitive
 
 
-def test_a_lab_without_hyperv_isolation_is_refused_with_what_to_do(lab_of: Callable[[str], ResolvedLab]) -> None:
-    lab = lab_of("  - {name: plain, image: ws2022-core}\n")
+def test_a_lab_without_a_nested_container_host_is_refused_with_what_to_do(
+        lab_of: Callable[[str], ResolvedLab]) -> None:
+    lab = lab_of("  - {name: plain, image: ws2022-core, nested: false}\n")
     with pytest.raises(LabUsageError) as exc:
         choose_vm(lab)
-    assert "no container host with isolation: hyperv" in exc.value.message
-    assert exc.value.hint and "labs/isolation-demo.yaml" in exc.value.hint and "isolation: hyperv" in exc.value.hint
+    assert "no nested container host" in exc.value.message
+    assert exc.value.hint and "labs/isolation-demo.yaml" in exc.value.hint
     with pytest.raises(LabUsageError) as named:
         choose_vm(lab, "plain")
-    assert "isolation: process" in named.value.message and "labs/isolation-demo.yaml" in str(named.value.hint)
+    assert "nested: false" in named.value.message and "labs/isolation-demo.yaml" in str(named.value.hint)
+
+
+def test_a_nested_container_host_serves_and_hyperv_isolation_is_preferred(
+        lab_of: Callable[[str], ResolvedLab]) -> None:
+    lab = lab_of("  - {name: proc1, image: ws2022-core}\n  - {name: iso1, image: ws2025-core, memory: 8GiB, "
+                 "isolation: hyperv}\n")
+    assert choose_vm(lab).name == "iso1"
+    assert choose_vm(lab, "proc1").name == "proc1"
+    only_process = lab_of("  - {name: proc1, image: ws2022-core}\n")
+    assert choose_vm(only_process).name == "proc1"
 
 
 def test_an_unknown_vm_names_the_lab_vms(lab_of: Callable[[str], ResolvedLab]) -> None:
