@@ -3,6 +3,10 @@
 Each script in templates/guest starts with ``# labctl-step: <name> <version>`` and each one in
 templates/host with ``# labctl-host-step: <name> <version>`` (docs/guest-steps.md); labctl sends it
 as a ScriptBlock with its values as -ArgumentList, never pasted into the text.
+
+A script is sent alone, so helpers shared by several scripts live once in templates/<kind>/lib/ and a
+line ``# labctl-include: <file>.ps1`` (after the param block) is replaced by that file when the step is
+loaded: what is sent, parsed by the tests and modelled by the simulator is the expanded text.
 """
 
 from __future__ import annotations
@@ -17,6 +21,18 @@ from labctl.errors import TemplateError
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 _HEADER = re.compile(r"^# labctl-(?P<kind>step|host-step): (?P<name>[a-z0-9-]+) (?P<version>\d+)\s*$")
 _KINDS = {"guest": "step", "host": "host-step"}
+_INCLUDE = re.compile(r"^# labctl-include: (?P<file>[a-z0-9-]+\.ps1)\s*$", re.MULTILINE)
+
+
+def expand_includes(text: str, lib: Path, source: Path) -> str:
+    """``text`` with each ``# labctl-include: X.ps1`` line replaced by lib/X.ps1 (one level, no nesting)."""
+    def include(m: re.Match[str]) -> str:
+        path = lib / m["file"]
+        if not path.is_file():
+            raise TemplateError(f"{source}: includes {m['file']}, which is not in {lib}", template=str(source))
+        return path.read_text(encoding="utf-8").rstrip("\n")
+
+    return _INCLUDE.sub(include, text)
 
 
 @dataclass(frozen=True)
@@ -32,7 +48,7 @@ class GuestStep:
 
 def parse_step(path: Path, kind: str = "guest") -> GuestStep:
     """Read a step script and its header (``kind`` guest or host says which header it must carry)."""
-    text = path.read_text(encoding="utf-8")
+    text = expand_includes(path.read_text(encoding="utf-8"), path.parent / "lib", path)
     first = text.splitlines()[0] if text else ""
     m = _HEADER.match(first)
     header = f"# labctl-{_KINDS[kind]}: <name> <version>"

@@ -31,6 +31,7 @@ import pytest
 import tree_sitter_powershell as tsp
 from tree_sitter import Language, Node, Parser
 
+from labctl.guest.steps import expand_includes
 from labctl.sim.catalog import Catalog, load_catalog
 from labctl.sim.catalog.spec import COMMON_PARAMETERS
 
@@ -39,6 +40,12 @@ CONTRACT = REPO / "docs" / "guest-steps.md"
 TEMPLATES = REPO / "templates"
 SCRIPTS = sorted((TEMPLATES / "guest").glob("*.ps1")) + sorted((TEMPLATES / "host").glob("*.ps1"))
 HEADERS = {"guest": "step", "host": "host-step"}
+LIBS = sorted((TEMPLATES / "guest" / "lib").glob("*.ps1")) + sorted((TEMPLATES / "host" / "lib").glob("*.ps1"))
+
+
+def source_of(path: Path) -> str:
+    """The script as labctl sends it: with its ``# labctl-include:`` lines expanded."""
+    return expand_includes(path.read_text(encoding="utf-8"), path.parent / "lib", path)
 
 # Native programs a script may invoke by name (with or without .exe).
 NATIVE_COMMANDS = frozenset({"docker", "dockerd"})
@@ -428,7 +435,7 @@ def test_every_contract_step_has_a_script_and_every_script_a_contract_row() -> N
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=[f"{kind_of(p)}/{p.name}" for p in SCRIPTS])
 def test_script_parses_and_keeps_the_contract(path: Path) -> None:
-    source = path.read_text(encoding="utf-8")
+    source = source_of(path)
     root = parse(source)
     assert syntax_problems(root) == []
     step = CONTRACT_STEPS[(kind_of(path), path.stem)]
@@ -448,7 +455,7 @@ def test_script_parses_and_keeps_the_contract(path: Path) -> None:
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=[f"{kind_of(p)}/{p.name}" for p in SCRIPTS])
 def test_script_calls_only_catalog_cmdlets_with_real_parameters(path: Path) -> None:
-    assert check_source(path.read_text(encoding="utf-8")) == []
+    assert check_source(source_of(path)) == []
 
 
 GUEST_ROWS = [s for s in CONTRACT_STEPS.values() if s.kind == "guest"]
@@ -456,7 +463,7 @@ GUEST_ROWS = [s for s in CONTRACT_STEPS.values() if s.kind == "guest"]
 
 @pytest.mark.parametrize("step", GUEST_ROWS, ids=[s.name for s in GUEST_ROWS])
 def test_script_outputs_what_the_contract_lists(step: ContractStep) -> None:
-    source = (TEMPLATES / "guest" / f"{step.name}.ps1").read_text(encoding="utf-8")
+    source = source_of(TEMPLATES / "guest" / f"{step.name}.ps1")
     root = parse(source)
     keys = hash_keys(root)
     standard, names = contract_output(step.output)
@@ -470,30 +477,44 @@ def test_script_outputs_what_the_contract_lists(step: ContractStep) -> None:
 
 def test_host_steps_output_the_standard_object() -> None:
     for path in sorted((TEMPLATES / "host").glob("*.ps1")):
-        source = path.read_text(encoding="utf-8")
+        source = source_of(path)
         assert set(STANDARD_OUTPUT) <= hash_keys(parse(source))
         assert re.search(rf"\bStep\s*=\s*'{re.escape(path.stem)}'", source), f"Step = '{path.stem}'"
 
 
-def test_shared_helpers_are_identical_everywhere() -> None:
-    # Each script travels alone, so helpers are copied: a fix to one copy must reach all of them.
-    seen: dict[str, tuple[str, str]] = {}
-    for path in SCRIPTS:
-        root = parse(path.read_text(encoding="utf-8"))
-        for node in walk(root):
+def test_shared_helpers_live_once_in_lib() -> None:
+    # Scripts travel alone, so shared helpers are included at load time from templates/<kind>/lib: a helper
+    # defined again inside a script would drift from the library copy.
+    lib_functions: set[str] = set()
+    for path in LIBS:
+        for node in walk(parse(path.read_text(encoding="utf-8"))):
             if node.type == "function_statement":
                 name_node = child_of_type(node, "function_name")
                 assert name_node is not None
-                name = text(name_node)
-                if name in seen:
-                    assert text(node) == seen[name][1], f"{name} in {path.name} differs from {seen[name][0]}"
-                else:
-                    seen[name] = (path.name, text(node))
+                lib_functions.add(text(name_node).lower())
+    assert lib_functions, "no shared helpers in templates/guest/lib"
+    for path in SCRIPTS:
+        own = path.read_text(encoding="utf-8")
+        for node in walk(parse(own)):
+            if node.type == "function_statement":
+                name_node = child_of_type(node, "function_name")
+                assert name_node is not None
+                assert text(name_node).lower() not in lib_functions, f"{path.name} redefines {text(name_node)}"
+
+
+def test_includes_are_expanded_and_a_missing_one_is_an_error(tmp_path: Path) -> None:
+    from labctl.errors import TemplateError
+
+    for path in SCRIPTS:
+        assert "# labctl-include:" not in source_of(path)
+    (tmp_path / "bad.ps1").write_text("# labctl-step: bad 1\nparam()\n# labctl-include: nope.ps1\n")
+    with pytest.raises(TemplateError, match=r"includes nope.ps1"):
+        source_of(tmp_path / "bad.ps1")
 
 
 @pytest.mark.parametrize("step", sorted(SECRET_PARAMETERS))
 def test_secrets_stay_out_of_output_and_messages(step: str) -> None:
-    source = (TEMPLATES / "guest" / f"{step}.ps1").read_text(encoding="utf-8")
+    source = source_of(TEMPLATES / "guest" / f"{step}.ps1")
     assert secret_leaks(source, SECRET_PARAMETERS[step]) == []
 
 

@@ -111,7 +111,7 @@ def demo_lab(write_lab: Callable[[str], Path]) -> Path:
         network: {subnet: 10.30.0.0/24}
         vms:
           - {name: iso-host01, image: ws2025-core, memory: 8GiB, isolation: hyperv}
-          - {name: plain01}
+          - {name: plain01, nested: false}
     """)
 
 
@@ -218,11 +218,12 @@ def test_demo_json_has_the_same_data(monkeypatch: pytest.MonkeyPatch, demo_lab: 
     assert data["same_image"]["process"]["visible_in_guest"] is True
 
 
-def test_demo_refuses_a_vm_without_hyperv_isolation(monkeypatch: pytest.MonkeyPatch, demo_lab: Path) -> None:
+def test_demo_refuses_a_vm_that_cannot_run_hyperv_isolation(monkeypatch: pytest.MonkeyPatch,
+                                                              demo_lab: Path) -> None:
     rec = Recorder([])
     result = _cli(monkeypatch, rec, "demo", "isolation", str(demo_lab), "--vm", "plain01")
     assert result.exit_code == 2 and rec.calls == []
-    assert "isolation: process" in result.stderr and "labs/isolation-demo.yaml" in result.stderr
+    assert "nested: false" in result.stderr and "labs/isolation-demo.yaml" in result.stderr
 
 
 def test_demo_stops_when_the_older_image_cannot_be_pulled(monkeypatch: pytest.MonkeyPatch, demo_lab: Path) -> None:
