@@ -36,10 +36,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from labctl.sim.httpserver import TrackingHTTPServer
 from labctl.sim.model.world import World
 
 log = logging.getLogger(__name__)
@@ -176,35 +177,16 @@ def _server_context(tls: tuple[str, str, str]) -> ssl.SSLContext:
     return ctx
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(TrackingHTTPServer):
     request_queue_size = 64
+    max_connections = MAX_CONNECTIONS
 
     def __init__(self, address: tuple[str, int], target: _Target, ctx: ssl.SSLContext,
                  manager: DockerApiManager) -> None:
         self.target = target
         self.tls_context = ctx
         self.manager = manager
-        self.connections: set[socket.socket] = set()
-        self.conn_lock = threading.Lock()
         super().__init__(address, _Handler)
-
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        with self.conn_lock:
-            return len(self.connections) < MAX_CONNECTIONS
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A refused handshake (no or a foreign client certificate), a reset or a timeout: the client's business.
-        log.debug("docker API connection from %s ended with an error", client_address, exc_info=True)
-
-    def close_connections(self) -> None:
-        with self.conn_lock:
-            conns = list(self.connections)
-            self.connections.clear()
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):

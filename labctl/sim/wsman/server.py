@@ -20,11 +20,12 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from labctl.sim.counters import Counters
 from labctl.sim.faults import FaultPlan
+from labctl.sim.httpserver import TrackingHTTPServer
 from labctl.sim.wsman.auth import AuthFailed, HostCredentials, NegotiateAcceptor, check_basic
 from labctl.sim.wsman.service import MAX_ENVELOPE_KB, Caller, WSManService
 from labctl.sim.wsman.soap import (
@@ -61,33 +62,14 @@ class ListenerConfig:
     require_encryption: bool
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(TrackingHTTPServer):
     request_queue_size = 128
+    max_connections = MAX_CONNECTIONS
 
     def __init__(self, address: tuple[str, int], listener: ListenerConfig, app: WSManApp) -> None:
         self.listener = listener
         self.app = app
-        self.connections: set[socket.socket] = set()
-        self.conn_lock = threading.Lock()
         super().__init__(address, _Handler)
-
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        with self.conn_lock:
-            return len(self.connections) < MAX_CONNECTIONS
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A broken connection (reset, TLS handshake failure, timeout) is the client's business.
-        log.debug("connection from %s ended with an error", client_address, exc_info=True)
-
-    def close_connections(self) -> None:
-        with self.conn_lock:
-            conns = list(self.connections)
-            self.connections.clear()
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
 
 
 class WSManApp:
