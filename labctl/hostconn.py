@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,14 +44,34 @@ class HostConnection:
         report: dict[str, Any] = self.simulator.clock.report()
         return report
 
+    def _let_joined_clients_finish(self) -> None:
+        _wait_for_joined(self.simulator)
+
     def close(self) -> None:
         self.transport.close()
         if self.simulator is not None:
+            self._let_joined_clients_finish()
             self.simulator.stop()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+# Another labctl process may have joined the simulator this one serves (`labctl status` while `up` runs):
+# keep serving while its shells are in use, so it is not cut off mid-run.
+JOINED_IDLE_SECONDS = 10.0
+JOINED_MAX_WAIT_SECONDS = 600.0
+
+
+def _wait_for_joined(simulator: Any, idle: float = JOINED_IDLE_SECONDS,
+                     limit: float = JOINED_MAX_WAIT_SECONDS) -> None:
+    service = simulator.service
+    if service is None:
+        return
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and service.active_shells(idle) > 0:
+        time.sleep(0.2)
 
 
 def _sim_endpoint(info: dict[str, Any]) -> Endpoint:

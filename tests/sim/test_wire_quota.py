@@ -24,3 +24,11 @@ def test_max_shells_per_user(sim: Simulator) -> None:
             pool.close()
     with RunspacePool(connect(sim, "https-basic")) as pool:  # closing shells frees the quota
         assert pool.state is not None
+
+
+def test_active_shells_counts_clients_at_work(sim: Simulator) -> None:
+    assert sim.service is not None and sim.service.active_shells(5.0) == 0
+    with RunspacePool(connect(sim, "https-basic")):
+        assert sim.service.active_shells(5.0) == 1
+        assert sim.service.active_shells(0.0) == 0
+    assert sim.service.active_shells(5.0) == 0

@@ -118,6 +118,12 @@ class WSManService:
         with self._lock:
             return len(self._shells)
 
+    def active_shells(self, within: float) -> int:
+        """Shells used in the last ``within`` seconds (clients still at work)."""
+        cutoff = time.monotonic() - within
+        with self._lock:
+            return sum(1 for s in self._shells.values() if s.last_activity >= cutoff)
+
     def _reap_idle(self) -> None:
         """Close shells nobody used for IdleTimeOut (clients that vanished without Delete)."""
         cutoff = time.monotonic() - self.idle_timeout
