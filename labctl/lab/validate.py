@@ -646,9 +646,11 @@ class _Resolver:
             self.add((*p, "uri"), "no host name; write it like https://hv01.example.com:5986/wsman")
             return None
         scheme: Literal["http", "https"] = "https" if parts.scheme == "https" else "http"
-        if scheme == "http" and host.auth not in ("ntlm", "kerberos"):
-            self.add((*p, "auth"), f"auth {host.auth} over http would expose credentials or traffic; only ntlm "
-                     "and kerberos encrypt messages on http. Use https (port 5986)")
+        # WinRM message encryption over http exists for NTLM, Kerberos and CredSSP (pypsrp encryption=auto);
+        # Basic and certificate auth have none, and a default listener refuses them on http.
+        if scheme == "http" and host.auth not in ("ntlm", "kerberos", "credssp"):
+            self.add((*p, "auth"), f"auth {host.auth} over http would expose credentials or traffic; only ntlm, "
+                     "kerberos and credssp encrypt messages on http. Use https (port 5986)")
             ok = False
         if host.auth == "certificate" and host.certificate is None:
             self.add((*p, "certificate"), "auth: certificate needs certificate: {cert_path, key_path}")

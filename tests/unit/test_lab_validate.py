@@ -193,3 +193,24 @@ def test_validate_text_uses_the_given_file_name() -> None:
 def test_empty_and_non_mapping_files(write_lab: WriteLab) -> None:
     assert _problems(write_lab, "") == ["1: : the file is empty"]
     assert _problems(write_lab, "- a\n") == ["1: : a lab file is a mapping with name, network, vms, ..."]
+
+
+def test_http_needs_an_auth_that_encrypts_messages(write_lab) -> None:  # type: ignore[no-untyped-def]
+    from labctl.lab import validate
+
+    base = """
+        name: hb
+        host:
+          uri: http://hv01.example.com:5985/wsman
+          auth: {auth}
+          username: admin
+          password_env: HVPW
+        network: {{subnet: 10.70.0.0/24}}
+        vms:
+          - name: hb1
+        guest_password_env: GPW
+    """
+    for auth in ("ntlm", "credssp"):
+        assert validate(write_lab(base.format(auth=auth))) == [], auth
+    problems = validate(write_lab(base.format(auth="basic")))
+    assert [p.field for p in problems] == ["host.auth"] and "only ntlm, kerberos and credssp" in problems[0].message
