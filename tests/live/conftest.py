@@ -7,6 +7,8 @@
     LABCTL_TEST_CA=/path/ca.pem or LABCTL_TEST_FINGERPRINT=sha256:AB:...   # optional: how to trust the host
     LABCTL_GUEST_PASSWORD=...                              # the guests' Administrator password
     LABCTL_TEST_IMAGE=ws2022-core                          # optional: a base image present on the host
+    LABCTL_TEST_DOCKER_ZIP=/path/docker-27.3.1.zip          # optional: run the container-host bootstrap too
+    LABCTL_TEST_DOCKER_SHA256=<hex>                        # (or: fetch Docker's zip and check this digest)
 """
 
 from __future__ import annotations
