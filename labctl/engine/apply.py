@@ -162,10 +162,8 @@ class Applier:
             self.journal.record_host("switch", name=lab.switch)
             report.host_steps.append(f"switch {lab.switch}")
             self.progress.stage("host", "switch", "done", lab.switch)
-        if ("gateway", "add") in actions or ((
-            ("switch", "add") in actions or self.journal.host_resource("gateway") is None
-        ) and self.journal.host_resource("switch") is not None):
-            self._ensure_gateway(report)
+        if ("gateway", "add") in actions or self.journal.host_resource("gateway") is None:
+            self._ensure_gateway(report)  # idempotent: it reads the host vNIC's addresses first
         if ("nat", "add") in actions:
             self.progress.stage("host", "nat", "start", lab.nat_name)
             self._create_once("nat", Pipeline.of(ops.create_nat(lab.nat_name, lab.subnet)),
