@@ -213,3 +213,26 @@ def test_copy_from_guest_needs_room_for_the_real_archive_on_the_host() -> None:
     entry = st.stat(st.resolve("C:\\LabShare\\n.tar"))
     assert entry is not None and entry.size == 297_000_000
     assert free - st.c_free == 297_000_000
+
+
+def test_image_layers_take_guest_disk_space_and_a_full_disk_refuses_a_pull() -> None:
+    lab = Lab()
+    vm = lab.vm("h1")
+    lab.container_host("h1")
+    st = lab.world.storage
+    vhd = st.get_vhd(vm.hard_drives[0])
+    assert vhd is not None
+    before_inner, before_file = st.inner_free(vhd), vhd.file_size
+    lab.step("h1", "image-pull", [NANO_2022])
+    assert before_inner - st.inner_free(vhd) == 297_000_000  # the layers are in the guest's volume
+    assert vhd.file_size - before_file >= 297_000_000  # and the differencing disk grew on C:
+    # The host's C: nearly full: the servercore layers cannot be registered, as on a real guest.
+    st.c_other_used += st.c_free - 50_000_000
+    out = lab.docker("h1", "pull", "mcr.microsoft.com/windows/servercore:ltsc2022")
+    assert out.get("ExitCode") == 1
+    assert "failed to register layer: There is not enough space on the disk." in "\n".join(out.get("Error"))
+    st.c_other_used -= 10_000_000_000
+    # docker rmi gives the space back inside the guest (the VHD file does not shrink).
+    inner_with_image = st.inner_free(vhd)
+    assert lab.docker("h1", "rmi", NANO_2022).get("ExitCode") == 0
+    assert st.inner_free(vhd) - inner_with_image == 297_000_000

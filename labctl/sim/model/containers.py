@@ -748,6 +748,34 @@ def find_image(ch: ContainerHost, ref: str) -> dict[str, Any] | None:
     return None
 
 
+# Where Windows' docker keeps image layers (data-root\windowsfilter): placeholders that take the image's
+# modeled size in the guest volume, so a full disk refuses a pull or a load as on a real guest.
+LAYER_DIR = "\\ProgramData\\docker\\windowsfilter"
+
+
+def layer_path(image_id: str) -> str:
+    return f"{LAYER_DIR}\\{image_id.removeprefix('sha256:')[:64]}\\layer.vhd"
+
+
+NO_SPACE = "failed to register layer: There is not enough space on the disk."  # wording unconfirmed
+
+
+def reserve_image_space(world: World, vm: Any, image_id: str, size: int, *, pulling: bool) -> None:
+    """Account an image's layers on the guest's system disk. A full disk fails the pull in its progress
+    stream (RegistryError, like the other pull failures) or the load (DockerError)."""
+    try:
+        world.storage.write_placeholder(vm.hard_drives[0], layer_path(image_id), size)
+    except PSError:
+        if pulling:
+            raise R.RegistryError(NO_SPACE, before_stream=False) from None
+        raise DockerError(f"Error response from daemon: {NO_SPACE}", 1) from None
+
+
+def release_image_space(world: World, vm: Any, image_id: str) -> None:
+    """docker rmi: the layers' space is free again in the guest (the VHD file does not shrink)."""
+    world.storage.delete_file(vm.hard_drives[0], layer_path(image_id))
+
+
 def _store_image(ch: ContainerHost, image_id: str, tag: str | None, os_version: str, size: int, created: str,
                  digest: str | None = None, parent: str = "") -> dict[str, Any]:
     """Add (or retag) an image; a tag moves from any other image, as in docker."""
@@ -796,6 +824,7 @@ def pull_image(world: World, vm: Any, guest: Any, ref: str) -> PullResult:
             lines += [f"{layer[:12]}: Pulling fs layer"]
         for layer in manifest.layer_ids:
             lines += [f"{layer[:12]}: Download complete", f"{layer[:12]}: Pull complete"]
+        reserve_image_space(world, vm, manifest.image_id, manifest.size, pulling=True)
         key = "image_pull_servercore" if repo == R.SERVERCORE else "image_pull_nanoserver"
         spend(world, vm.name, key)
         R.count_pull(world.counters, manifest)
@@ -895,6 +924,8 @@ def load_image(world: World, vm: Any, guest: Any, path: str) -> list[str]:
     if data is None:
         raise DockerError(f"open {path}: The system cannot find the file specified.", 1)
     img, tags = read_image_tar(data)
+    if img["id"] not in ch.images:
+        reserve_image_space(world, vm, img["id"], int(img["size"]), pulling=False)
     spend(world, vm.name, "image_extract_per_gb", factor=img["size"] / 1e9)
     lines = []
     stored = None

@@ -426,6 +426,7 @@ class _Cli:
                     r, _, dg = d.partition("@")
                     self.out(f"Untagged: {R.familiar(r)}@{dg}")
                 del self.ch.images[img["id"]]
+                C.release_image_space(self.world, self.vm, img["id"])
                 self.out(f"Deleted: {img['id']}")
 
     def version(self, args: list[str]) -> None:

@@ -493,6 +493,30 @@ class Storage:
         vhd.data_write_id = str(uuid.uuid4())
         self._sync_vhd_size(vhd)
 
+    def write_placeholder(self, vhd_path: str, inner_path: str, size: int,
+                          error_id: str = "System.IO.IOException") -> None:
+        """A file inside a VHD whose bytes are not kept, only its size (container image layers): it takes
+        space in the guest volume and grows the VHD file on C: like written data, with the same refusals."""
+        vhd = self.get_vhd(vhd_path)
+        if vhd is None:
+            raise T.not_a_vhd(P.normalize(vhd_path))
+        ip = P.norm_inner(inner_path)
+        ik = P.key(ip)
+        old = self._find_file(vhd, ik)
+        shown = f"{self._letter_for(vhd) or '?'}:{ip}"
+        if size - (old.size if old else 0) > self.inner_free(vhd):
+            raise T.disk_full(shown, error_id)
+        growth_file = 0
+        if vhd.vhd_type != "Fixed":
+            growth_file = _round_up(size, MIB)
+            self._need_host_space(growth_file, shown, error_id)
+        now = self.now()
+        self._ensure_inner_dirs(vhd, P.parent("X:" + ip)[2:] or "\\")
+        vhd.files[ik] = FileEntry(ip, b"", old.created if old else now, now, size_override=size)
+        vhd.file_size += growth_file
+        vhd.data_write_id = str(uuid.uuid4())
+        self._sync_vhd_size(vhd)
+
     def delete_file(self, vhd_path: str, inner_path: str) -> bool:
         """Delete a file inside a VHD: a whiteout hides a parent's copy. False if absent."""
         vhd = self.get_vhd(vhd_path)
