@@ -45,7 +45,8 @@ def tls_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Ser
     deadline = time.monotonic() + 30
     while not all(_port_free(p) for p in PORTS):
         if time.monotonic() > deadline:
-            pytest.skip(f"host ports {PORTS} are in use on this machine")
+            pytest.fail(f"host ports {PORTS} are in use on this machine: stop what holds them "
+                        "(another simulator serving a docker_tls lab) and run again")
         time.sleep(0.5)
     text = (REPO / "labs" / "quickstart.yaml").read_text()
     text = text.replace("  roles: [container-host]\n", "  roles: [container-host]\n  docker_tls: true\n")

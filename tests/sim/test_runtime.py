@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
+from model_helpers import FakeSink
 
 from labctl.sim.clock import Clock
 from labctl.sim.cmdlets.base import BoundCall, CmdletContext, Registration, Session
@@ -18,28 +19,6 @@ from labctl.sim.values import PRESENT, PSObj
 
 VM_TYPES = ["Microsoft.HyperV.PowerShell.VirtualMachine", "Microsoft.HyperV.PowerShell.VirtualMachineBase",
             "System.Object"]
-
-
-class FakeSink:
-    """Collects every stream."""
-
-    def __init__(self) -> None:
-        self.outputs: list[Any] = []
-        self.errors: list[PSError] = []
-        self.warnings: list[str] = []
-        self.verbose_lines: list[str] = []
-
-    def output(self, value: Any) -> None:
-        self.outputs.append(value)
-
-    def error(self, err: PSError) -> None:
-        self.errors.append(err)
-
-    def warning(self, text: str) -> None:
-        self.warnings.append(text)
-
-    def verbose(self, text: str) -> None:
-        self.verbose_lines.append(text)
 
 
 class SavingWorld(World):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from model_helpers import FakeSink
 
 import labctl.sim.cmdlets.utility  # noqa: F401  (registers the handlers)
 from labctl.sim.clock import Clock
@@ -22,25 +23,6 @@ VM = "Microsoft.HyperV.PowerShell.VirtualMachine"
 def _vms(ctx: CmdletContext, call: BoundCall) -> list[Any]:
     return [PSObj([VM, "System.Object"], {"Name": n, "State": PSEnum("Microsoft.HyperV.PowerShell.VMState", "Off", 3),
                                           "Tags": ["x", n]}) for n in ("a", "b", "c")]
-
-
-class FakeSink:
-    def __init__(self) -> None:
-        self.outputs: list[Any] = []
-        self.errors: list[PSError] = []
-        self.warnings: list[str] = []
-
-    def output(self, value: Any) -> None:
-        self.outputs.append(value)
-
-    def error(self, err: PSError) -> None:
-        self.errors.append(err)
-
-    def warning(self, text: str) -> None:
-        self.warnings.append(text)
-
-    def verbose(self, text: str) -> None:
-        pass
 
 
 @pytest.fixture
