@@ -1,0 +1,101 @@
+"""What the benchmarks share: `labctl sim serve` in its own process, the labctl CLI as a user runs it, and
+the host's inventory as a person would compare it (not a test; imported by the bench scripts)."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from labctl.transport.base import Invocation, Secret
+from labctl.transport.psrp import Endpoint, PsrpTransport
+
+
+def labctl(*args: str, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """One `labctl` process, output captured."""
+    return subprocess.run([sys.executable, "-m", "labctl.cli.main", *args], capture_output=True, text=True,
+                          check=check, timeout=timeout)
+
+
+def timed_labctl(*args: str) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """A `labctl` process with its wall and CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    result = labctl(*args, check=False)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result, wall, cpu
+
+
+class Served:
+    """`labctl sim serve` in its own process for one state directory."""
+
+    def __init__(self, state: Path, profile: str = "instant", speedup: float = 1.0, seed: int = 0,
+                 settings: tuple[str, ...] = ("memory_capacity=512GiB", "logical_processor_count=64")) -> None:
+        self.state = state
+        state.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "labctl.cli.main", "sim", "serve", "--state", str(state), "--profile", profile,
+               "--speedup", str(speedup), "--seed", str(seed)]
+        for setting in settings:
+            cmd += ["--host-setting", setting]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while not (state / "endpoint.json").exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"sim serve did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
+            time.sleep(0.05)
+        self._transport: PsrpTransport | None = None
+
+    def control(self) -> Any:
+        from labctl.sim.control import ControlClient
+
+        return ControlClient.from_state_dir(self.state)
+
+    def counters(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(labctl("sim", "counters", "--state", str(self.state)).stdout)
+        return data
+
+    def transport(self) -> PsrpTransport:
+        if self._transport is None:
+            ep = json.loads((self.state / "endpoint.json").read_text())
+            self._transport = PsrpTransport(Endpoint(uri=ep["https_uri"], auth="ntlm", username=ep["username"],
+                                                     password=Secret(ep["password"]),
+                                                     fingerprint=ep["fingerprint"]), size=1)
+        return self._transport
+
+    def inventory(self) -> dict[str, list[str]]:
+        """VMs, switches, NATs and their mappings, host addresses, attached disks and files on C:."""
+        t = self.transport()
+
+        def names(cmd: str, prop: str, **params: Any) -> list[str]:
+            return sorted(str(o.get(prop)) for o in t.invoke(Invocation(cmd, params)).objects())
+
+        return {
+            "vms": names("Get-VM", "Name"),
+            "switches": names("Get-VMSwitch", "Name"),
+            "nats": names("Get-NetNat", "Name"),
+            "nat_mappings": names("Get-NetNatStaticMapping", "ExternalPort"),
+            "addresses": names("Get-NetIPAddress", "IPAddress"),
+            "files": names("Get-ChildItem", "FullName", Path="C:\\", Recurse=True, File=True),
+            "directories": names("Get-ChildItem", "FullName", Path="C:\\", Recurse=True, Directory=True),
+        }
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def make_lab(root: Path, name: str, text: str) -> tuple[Path, Path]:
+    """A lab file in root/name/labs/ and the simulator state directory `host: sim` gives it."""
+    labs = root / name / "labs"
+    labs.mkdir(parents=True, exist_ok=True)
+    lab = labs / f"{name}.yaml"
+    lab.write_text(text)
+    return lab, labs / ".labctl" / name / "sim"
