@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from simhost import Served, labctl, make_lab  # noqa: E402
+from simhost import Served, labctl, make_lab
 
 REPO = Path(__file__).resolve().parents[1]
-GUEST_PASSWORD = "Chaos-Gu3st-Pw!"  # noqa: S105 - the benchmark's own throwaway guest password
+GUEST_PASSWORD = "Chaos-Gu3st-Pw!"
 
 # The share of each kind in the mix; slow Receives come on top (they slow a run, they do not break it).
 MIX = {"drop_connection": 0.4, "http_500": 0.3, "wsman_fault": 0.3}

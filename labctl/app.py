@@ -16,12 +16,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from labctl import dockerzip
-from labctl.engine.apply import Applier, ApplyOptions, ApplyReport, Progress
+from labctl.engine.apply import Applier, ApplyOptions, ApplyReport
 from labctl.engine.bootstrap import BootstrapContext
 from labctl.engine.destroy import DestroyReport, destroy
 from labctl.engine.journal import Journal
 from labctl.engine.lock import LabLock
 from labctl.engine.plan import DesiredLab, DesiredVm, DockerWish, Plan, plan
+from labctl.engine.progress import Progress
 from labctl.engine.status import VmStatus, lab_status
 from labctl.errors import PlanError, RemoteCommandError
 from labctl.guest.readiness import Timeouts
@@ -223,8 +224,8 @@ def destroy_lab(lab: ResolvedLab, progress: Progress | None = None,
                 prompt: Prompt | None = None) -> tuple[DestroyReport, str]:
     """Remove what the lab created."""
     with LabLock(Path(lab.state_dir) / "lock", "destroy"), open_lab(lab, workers=1, prompt=prompt) as s:
-        facts, _paths = s.facts()
-        return destroy(s.conn.transport, s.want, facts, s.journal, s.owner, progress), s.conn.description
+        facts, paths = s.facts()
+        return destroy(s.conn.transport, s.want, facts, s.journal, s.owner, progress, paths), s.conn.description
 
 
 __all__ = ["RemoteCommandError", "Session", "UpOptions", "UpResult", "destroy_lab", "open_lab", "plan_only",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class LabctlError(Exception):
@@ -74,13 +74,29 @@ class TransportError(LabctlError):
 
 
 class ConnectError(TransportError):
-    """The host could not be reached (network, TLS, listener)."""
+    """The host could not be reached at all (nothing listening, no such name, TLS refused). Not retried."""
 
-    def __init__(self, message: str, *, endpoint: str, transient: bool = True,
+    def __init__(self, message: str, *, endpoint: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.endpoint = endpoint
+
+
+class TransientError(TransportError):
+    """The host answered, then kept failing in ways that pass (dropped connections, HTTP 500, busy WSMan)
+    for longer than the retry budget. Running the same command again is the remedy."""
+
+    def __init__(self, message: str, *, endpoint: str, attempts: int, seconds: float, last: str,
                  hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.endpoint = endpoint
-        self.transient = transient
+        self.attempts = attempts
+        self.seconds = seconds
+        self.last = last
+
+
+class AnswerLostError(TransientError):
+    """A call that must not be repeated blindly (it creates something) failed transiently after it was sent:
+    it may or may not have run on the host. The caller reads the host again before acting."""
 
 
 class AuthError(TransportError):
@@ -120,6 +136,14 @@ class StageError(LabctlError):
         self.cause = cause
 
 
+class SecretError(LabUsageError):
+    """A secret is not where the lab file says it lives (an unset variable, no keyring entry, no terminal)."""
+
+
+class Interrupted(LabctlError):
+    """The user interrupted the run (Ctrl-C); what was done is in the journal."""
+
+
 class LockError(LabctlError):
     """Another labctl run holds the lab's lock."""
 
@@ -128,13 +152,6 @@ class LockError(LabctlError):
         super().__init__(message, hint=hint)
         self.lock_path = lock_path
         self.holder = holder
-
-
-@dataclass
-class RunFailures:
-    """Failures collected across parallel VMs."""
-
-    errors: dict[str, LabctlError] = field(default_factory=dict)
 
 
 class ApplyError(LabctlError):

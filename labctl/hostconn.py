@@ -95,7 +95,7 @@ def connect_sim(state_dir: Path, *, workers: int, profile: str | None = None) ->
             info = json.loads(endpoint_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ConnectError(f"the simulator state {state_dir} is in use but has no readable endpoint.json",
-                               endpoint=str(state_dir), transient=False) from exc
+                               endpoint=str(state_dir)) from exc
         endpoint = _sim_endpoint(info)
         return HostConnection(PsrpTransport(endpoint, size=workers), endpoint, simulated=True)
     from labctl.sim.server import Simulator  # started in-process; reached only over WinRM below

@@ -11,15 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from labctl.engine.journal import atomic_write
-from labctl.errors import LabctlError
+from labctl.errors import SecretError
 from labctl.lab.secrets import sim_guest_password
 from labctl.transport.base import Secret
 
 Prompt = Callable[[str], str]
-
-
-class SecretError(LabctlError):
-    """A secret could not be found where the lab file says it lives."""
 
 
 def resolve_secret(kind: str, name: str | None, *, what: str, prompt: Prompt | None = None,

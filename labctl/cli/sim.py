@@ -202,11 +202,11 @@ def fault_group() -> None:
 @fault_group.command("add")
 @STATE_OPTION
 @click.argument("kind", type=click.Choice(["drop_connection", "wsman_fault", "http_500", "slow_receive",
-                                           "cmdlet_fail", "guest_reboot"]))
+                                           "cmdlet_fail", "guest_reboot", "hold"]))
 @click.option("--match", "match", multiple=True, metavar="KEY=VALUE",
-              help="What the fault matches, e.g. action=Receive, cmdlet=Start-VM, vm=web01.")
+              help="What the fault matches, e.g. action=Receive, cmdlet=Start-VM, vm=web01, step=image-pull.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="Fault parameters, e.g. seconds=5, code=2150858770, message=...")
+              help="Fault parameters, e.g. seconds=5, code=2150858770, message=..., when=before|after|any.")
 @click.option("--after", default=1, show_default=True, type=click.IntRange(min=1),
               help="Fire on the N-th matching event.")
 @click.option("--times", default=1, show_default=True, type=click.IntRange(min=0), help="How often (0: always).")

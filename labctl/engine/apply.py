@@ -12,41 +12,36 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TypeVar
 
 from labctl.engine.bootstrap import BootstrapContext, Bootstrapper
+from labctl.engine.destroy import dismount_disk, remove_lab_vm
 from labctl.engine.journal import Journal
+from labctl.engine.parallel import run_parallel
 from labctl.engine.plan import DesiredLab, DesiredVm, Plan, is_ours
-from labctl.errors import ConnectError, LabctlError, RemoteCommandError, StageError, TemplateError
+from labctl.engine.progress import NoProgress, Progress
+from labctl.errors import (
+    Interrupted,
+    LabctlError,
+    RemoteCommandError,
+    StageError,
+    TemplateError,
+    TransientError,
+)
 from labctl.guest.readiness import CAUSES, Timeouts
 from labctl.guest.steps import load_step
 from labctl.hyperv import ops
-from labctl.hyperv.facts import Ownership, parse_adapter, parse_vm
-from labctl.transport.base import Credential, Invocation, Pipeline, RemoteObject, Result
+from labctl.hyperv.facts import Ownership, attached_disk_number, parse_adapter, parse_vm
+from labctl.transport.base import Cancel, Credential, Invocation, RemoteObject, Result, Transport
 
 log = logging.getLogger(__name__)
 
 HEALTHY = "OkApplicationsHealthy"
+# How long one stage (or host step) keeps resuming after transient failures before the VM fails there.
+RESUME_BUDGET_SECONDS = 300.0
 
-
-class Progress(Protocol):
-    """Where apply reports what it is doing (the CLI draws it)."""
-
-    def stage(self, vm: str, stage: str, status: str, detail: str = "") -> None:
-        """status: start, done, skip, failed."""
-
-
-class _NoProgress:
-    def stage(self, vm: str, stage: str, status: str, detail: str = "") -> None:
-        log.debug("%s %s %s %s", vm, stage, status, detail)
-
-
-class Invoker(Protocol):
-    """The part of a Transport apply needs."""
-
-    def invoke(self, pipeline: Pipeline | Invocation, *, input: Any = None, retry: bool = True) -> Result: ...
+R = TypeVar("R")
 
 
 @dataclass
@@ -87,6 +82,7 @@ class ApplyOptions:
     timeouts: Timeouts = field(default_factory=Timeouts)
     poll_min: float = 0.05
     poll_max: float = 2.0
+    resume_budget: float = RESUME_BUDGET_SECONDS
 
 
 class Applier:
@@ -94,7 +90,7 @@ class Applier:
 
     def __init__(
         self,
-        transport: Invoker,
+        transport: Transport,
         lab: DesiredLab,
         plan: Plan,
         journal: Journal,
@@ -112,9 +108,10 @@ class Applier:
         self.owner = owner
         self.answer_file = answer_file
         self.credential = credential
-        self.progress = progress or _NoProgress()
+        self.progress = progress or NoProgress()
         self.options = options or ApplyOptions()
         self.root = plan.disk_root
+        self.cancel: Cancel = transport.cancel
         self._report_lock = threading.Lock()
         self._xml: dict[str, str] = {}
         # Container hosts get the bootstrap stages after readiness; without a context (no container host
@@ -132,75 +129,97 @@ class Applier:
     def run(self) -> ApplyReport:
         report = ApplyReport(notes=self._notes)
         self._host_steps(report)
-        vms = list(self.lab.vms)
-        with ThreadPoolExecutor(max_workers=max(1, self.options.max_workers),
-                                thread_name_prefix="labctl-vm") as pool:
-            futures = {pool.submit(self._vm_chain, vm, report): vm for vm in vms}
-            try:
-                for fut in as_completed(futures):
-                    outcome = fut.result()
-                    report.outcomes[outcome.name] = outcome
-            except KeyboardInterrupt:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+        for outcome in run_parallel(list(self.lab.vms), lambda vm: self._vm_chain(vm, report),
+                                    self.options.max_workers, self.cancel):
+            report.outcomes[outcome.name] = outcome
+        if self.cancel.is_set():
+            raise KeyboardInterrupt
         for change in self.plan.changes:
             if change.kind == "vm" and change.action == "remove":
-                self._remove_vm(change.name)
-                report.removed.append(f"vm {change.name}")
+                removal = remove_lab_vm(self.t, change.name, self.owner, self.root, self.journal, self.progress)
+                if removal.removed:
+                    report.removed.append(f"vm {change.name}")
+                for left in removal.remaining:
+                    self.note(f"not removed: {left}")
         return report
+
+    def resumable(self, vm: str, stage: str, fn: Callable[[], R]) -> R:
+        """Run one stage; after a transient failure (a lost answer included) run it again from its start.
+
+        Every stage reads the host before it acts, so running it again adopts what a lost call made and never
+        repeats a creation. It gives up after ``options.resume_budget`` seconds of failures.
+        """
+        start = time.monotonic()
+        while True:
+            if self.cancel.is_set():
+                raise Interrupted("interrupted")
+            try:
+                return fn()
+            except TransientError as err:
+                spent = time.monotonic() - start
+                if spent > self.options.resume_budget:
+                    raise StageError(
+                        f"{vm}: {stage}: the host kept failing transiently for {spent:.0f} s: {err.message}",
+                        vm=vm, stage=stage, cause="transient host or network failures outlasted the retry budget",
+                        hint="the host answers but keeps failing; run up again (it continues from this stage)",
+                    ) from err
+                log.info("%s: %s: resuming after a transient failure: %s", vm, stage, err.message)
+                self.progress.stage(vm, stage, "start", "resuming after a transient failure")
+                if self.cancel.wait(min(1.0, 0.1 * (1 + spent))):
+                    raise Interrupted("interrupted") from None
 
     # -- host-wide -------------------------------------------------------------------------
     def _host_steps(self, report: ApplyReport) -> None:
         lab = self.lab
-        actions = {(c.kind, c.action) for c in self.plan.changes}
-        self.t.invoke(Invocation("New-Item", {"Path": self.root, "ItemType": "Directory",
-                                              "Force": ops.SWITCH}))
-        if ("switch", "add") in actions:
-            self.progress.stage("host", "switch", "start", lab.switch)
-            self._create_once("switch", ops.create_switch(lab.switch, self.owner.tag()),
-                              check=Invocation("Get-VMSwitch", {"Name": lab.switch}))
-            self.journal.record_host("switch", name=lab.switch)
+        self.resumable("host", "folder", lambda: self.t.invoke(ops.new_directory(self.root)))
+        if self.resumable("host", "switch", self._ensure_switch):
             report.host_steps.append(f"switch {lab.switch}")
-            self.progress.stage("host", "switch", "done", lab.switch)
-        if ("gateway", "add") in actions or self.journal.host_resource("gateway") is None:
-            self._ensure_gateway(report)  # idempotent: it reads the host vNIC's addresses first
-        if ("nat", "add") in actions:
-            self.progress.stage("host", "nat", "start", lab.nat_name)
-            self._create_once("nat", Pipeline.of(ops.create_nat(lab.nat_name, lab.subnet)),
-                              check=Invocation("Get-NetNat", {"Name": lab.nat_name}))
-            self.journal.record_host("nat", name=lab.nat_name, prefix=lab.subnet)
+        if self.resumable("host", "gateway", self._ensure_gateway):
+            report.host_steps.append(f"gateway {lab.gateway}")
+        if lab.nat and self.resumable("host", "nat", self._ensure_nat):
             report.host_steps.append(f"nat {lab.nat_name}")
-            self.progress.stage("host", "nat", "done", lab.nat_name)
 
-    def _ensure_gateway(self, report: ApplyReport) -> None:
+    def _ensure_switch(self) -> bool:
+        """The lab switch, tagged as ours at creation (preflight refused a foreign one of the same name)."""
+        lab = self.lab
+        found = self.t.invoke(ops.find_switch(lab.switch)).objects()
+        if found:
+            self.journal.record_host("switch", name=lab.switch)
+            return False
+        self.progress.stage("host", "switch", "start", lab.switch)
+        self.t.invoke(ops.create_switch(lab.switch, self.owner.tag()), retry=False)
+        self.journal.record_host("switch", name=lab.switch)
+        self.progress.stage("host", "switch", "done", lab.switch)
+        return True
+
+    def _ensure_nat(self) -> bool:
+        """The lab NAT. NetNat has no field for an ownership tag, so the journal records it before it is
+        created: a run killed in between still knows the NAT of that name and prefix is this lab's."""
+        lab = self.lab
+        found = self.t.invoke(ops.find_nat(lab.nat_name)).objects()
+        if found:
+            if self.journal.host_resource("nat") is None:
+                self.journal.record_host("nat", name=lab.nat_name, prefix=lab.subnet)
+            return False
+        self.progress.stage("host", "nat", "start", lab.nat_name)
+        self.journal.record_host("nat", name=lab.nat_name, prefix=lab.subnet, pending=True)
+        self.t.invoke(ops.create_nat(lab.nat_name, lab.subnet), retry=False)
+        self.journal.record_host("nat", name=lab.nat_name, prefix=lab.subnet)
+        self.progress.stage("host", "nat", "done", lab.nat_name)
+        return True
+
+    def _ensure_gateway(self) -> bool:
         lab = self.lab
         alias = ops.host_vnic_alias(lab.switch)
-        existing = self.t.invoke(Invocation("Get-NetIPAddress", {
-            "InterfaceAlias": alias, "ErrorAction": "SilentlyContinue"}))
+        existing = self.t.invoke(ops.host_addresses(alias))
         if any(isinstance(o, RemoteObject) and o.get("IPAddress") == lab.gateway for o in existing.output):
             self.journal.record_host("gateway", address=lab.gateway, alias=alias)
-            return
+            return False
         self.progress.stage("host", "gateway", "start", lab.gateway)
-        self._create_once("gateway", Pipeline.of(ops.configure_gateway(lab.switch, lab.gateway,
-                                                                       lab.prefix_length)),
-                          check=None)
+        self.t.invoke(ops.configure_gateway(lab.switch, lab.gateway, lab.prefix_length), retry=False)
         self.journal.record_host("gateway", address=lab.gateway, alias=alias)
-        report.host_steps.append(f"gateway {lab.gateway}")
         self.progress.stage("host", "gateway", "done", lab.gateway)
-
-    def _create_once(self, what: str, pipeline: Pipeline, check: Invocation | None) -> Result:
-        """Send a creating call once; after a transient failure, adopt what it may have made."""
-        try:
-            return self.t.invoke(pipeline, retry=False)
-        except ConnectError as err:
-            if not err.transient or check is None:
-                raise
-            log.info("%s: transient failure, checking whether it was created: %s", what, err.message)
-            found = self.t.invoke(Pipeline.of(Invocation(check.command, {
-                **check.parameters, "ErrorAction": "SilentlyContinue"})))
-            if found.objects():
-                return found
-            return self.t.invoke(pipeline, retry=False)
+        return True
 
     # -- one VM ----------------------------------------------------------------------------
     def _vm_chain(self, vm: DesiredVm, report: ApplyReport) -> VmOutcome:
@@ -231,7 +250,7 @@ class Applier:
                 if stage == "features":
                     self.journal.stage_done(vm.name, "ready")  # readiness reached; the bootstrap follows
                 self.progress.stage(vm.name, stage, "start")
-                did = fn(vm)
+                did = self.resumable(vm.name, stage, lambda fn=fn: fn(vm))  # type: ignore[misc]
                 changed = changed or bool(did)
                 self.progress.stage(vm.name, stage, "done" if did else "skip")
             self.journal.stage_done(vm.name, "ready")
@@ -242,6 +261,9 @@ class Applier:
                     report.changed.append(f"vm {vm.name}")
             self.progress.stage(vm.name, "ready", "done")
             return VmOutcome(vm.name, True, "ready", time.monotonic() - start, changed=changed)
+        except Interrupted as err:
+            self.progress.stage(vm.name, stage, "failed", "interrupted")
+            return VmOutcome(vm.name, False, stage, time.monotonic() - start, err, changed)
         except LabctlError as err:
             if not isinstance(err, StageError):
                 err = StageError(f"{vm.name}: {stage} failed: {err.message}", vm=vm.name, stage=stage,
@@ -267,8 +289,7 @@ class Applier:
             # Our lab folder carries the lab id: a disk there was made by an earlier run.
             self.journal.record_vm(vm.name, disk=path)
             return False
-        self._create_once("disk", Pipeline.of(ops.create_differencing_disk(path, vm.base_disk)),
-                          check=None)
+        self.t.invoke(ops.create_differencing_disk(path, vm.base_disk), retry=False)
         self.journal.record_vm(vm.name, disk=path)
         self.journal.stage_done(vm.name, "disk")
         return True
@@ -288,15 +309,16 @@ class Applier:
         if self.journal.has_stage(vm.name, "answer-file") or self._find_vm(vm) is not None:
             return False  # injected before the first boot only: setup won't read it again
         path = self._disk_path(vm)
-        xml = self._xml.pop(vm.name, None) or self.answer_file(vm)
-        mounted = self.t.invoke(ops.mount_disk(path), retry=False)
+        xml = self._xml.get(vm.name) or self.answer_file(vm)
+        # A run killed (or an answer lost) while the disk was mounted left it mounted: use that mount.
+        number = attached_disk_number(self.t.invoke(ops.get_vhd(path)))
+        if number is None:
+            number = attached_disk_number(self.t.invoke(ops.mount_disk(path), retry=False))
         try:
-            disk = next((o for o in mounted.objects()), None)
-            number = disk.get("DiskNumber") if disk is not None else None
             if number is None:
-                raise StageError(f"{vm.name}: Mount-VHD returned no disk number", vm=vm.name,
-                                 stage="answer-file")
-            parts = self.t.invoke(ops.partitions_of(int(number))).objects()
+                raise StageError(f"{vm.name}: Mount-VHD returned no disk number for {path}", vm=vm.name,
+                                 stage="answer-file", cause="the disk did not attach to the host")
+            parts = self.t.invoke(ops.partitions_of(number)).objects()
             letters = [str(p.get("DriveLetter")) for p in parts
                        if p.get("DriveLetter") and str(p.get("DriveLetter")).strip("\x00 ")]
             if not letters:
@@ -305,22 +327,17 @@ class Applier:
                                  hint="is the base image a sysprepped Windows system disk?")
             self.t.invoke(ops.write_answer_file(letters[-1][:1], xml))
         finally:
-            self.t.invoke(ops.dismount_disk(path))
+            dismount_disk(self.t, path)
+        self._xml.pop(vm.name, None)
         self.journal.stage_done(vm.name, "answer-file")
         return True
 
     def _stage_vm(self, vm: DesiredVm) -> bool:
         found = self._find_vm(vm)
         if found is None:
-            try:
-                self.t.invoke(ops.create_vm(vm.name, memory=vm.memory, vhd_path=self._disk_path(vm),
-                                            switch=self.lab.switch, path=self.root), retry=False)
-            except ConnectError as err:
-                if not err.transient:
-                    raise
-                if self._find_vm(vm) is None:  # the lost call did not create it: try once more
-                    self.t.invoke(ops.create_vm(vm.name, memory=vm.memory, vhd_path=self._disk_path(vm),
-                                                switch=self.lab.switch, path=self.root), retry=False)
+            # Not retried: a lost answer resumes this stage, which finds (adopts) the VM the call made.
+            self.t.invoke(ops.create_vm(vm.name, memory=vm.memory, vhd_path=self._disk_path(vm),
+                                        switch=self.lab.switch, path=self.root), retry=False)
             found = self._find_vm(vm)
             if found is None:
                 raise StageError(f"{vm.name}: New-VM returned but the VM is not there",
@@ -375,7 +392,8 @@ class Applier:
                     vm=vm.name, stage=stage, cause=CAUSES.get(stage),
                     hint=f"likely cause: {CAUSES.get(stage, 'unknown')}",
                 )
-            time.sleep(min(delay, max(deadline - now, 0.0)))
+            if self.cancel.wait(min(delay, max(deadline - now, 0.0))):
+                raise Interrupted("interrupted")
             delay = min(delay * 2, self.options.poll_max)
 
     def _vm_state(self, vm: DesiredVm) -> RemoteObject:
@@ -443,38 +461,3 @@ class Applier:
         info = res.objects()[0] if res.objects() else None
         return bool(info.get("Changed")) if info is not None else False
 
-    # -- removal ---------------------------------------------------------------------------
-    def _remove_vm(self, name: str) -> None:
-        remove_vm(self.t, name, self.owner, self.root, self.journal, self.progress)
-
-
-def remove_vm(t: Invoker, name: str, owner: Ownership, root: str, journal: Journal,
-              progress: Progress | None = None) -> bool:
-    """Turn off and remove one VM that is ours, then its disk; True if anything was removed."""
-    progress = progress or _NoProgress()
-    res = t.invoke(Invocation("Get-VM", {"Name": name, "ErrorAction": "SilentlyContinue"}))
-    removed = False
-    for obj in res.objects():
-        fact = parse_vm(obj)
-        if not is_ours(fact, owner, root, str(obj.get("Path") or "")):
-            continue  # same name, not ours: never touched
-        progress.stage(name, "remove", "start")
-        vm_id = str(obj.get("Id") or "")
-        # Act by Id, piped, so a same-named VM that is not ours is never hit.
-        by_id = Invocation("Get-VM", {"Id": vm_id})
-        if fact.state != "Off":
-            turn_off = Invocation("Stop-VM", {"TurnOff": ops.SWITCH, "Force": ops.SWITCH})
-            t.invoke(Pipeline.piped(by_id, turn_off))
-        t.invoke(Pipeline.piped(by_id, Invocation("Remove-VM", {"Force": ops.SWITCH})))
-        removed = True
-    entry = journal.vm(name)
-    disk = entry.get("disk") or f"{root}\\{name}.vhdx"
-    if str(disk).lower().startswith(root.lower()):
-        exists = t.invoke(ops.test_path(disk)).output
-        if exists and exists[0] is True:
-            t.invoke(ops.remove_file(disk))
-            removed = True
-    journal.forget_vm(name)
-    if removed:
-        progress.stage(name, "remove", "done")
-    return removed

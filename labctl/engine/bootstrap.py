@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from labctl import dockerzip
 from labctl.engine.plan import DesiredVm
-from labctl.errors import LabctlError, RemoteCommandError, StageError
+from labctl.errors import LabctlError, RemoteCommandError, StageError, TransientError
 from labctl.guest.steps import load_host_step
 from labctl.hyperv import ops
 from labctl.transport.base import RemoteObject, Sensitive
@@ -235,7 +235,9 @@ class Bootstrapper:
         changed = _as_bool(_get(obj, "Changed"))
         if _as_bool(_get(obj, "RebootNeeded")) or pending:
             self._progress(vm, "features", "restarting the VM to finish installing " + ", ".join(pending or wanted))
-            self.a.t.invoke(ops.restart_vm(vm.name))
+            # Not retried: a second restart is a second reset. A lost answer resumes the stage, whose step then
+            # reports what the guest has (installed, or still pending after a restart that did not happen).
+            self.a.t.invoke(ops.restart_vm(vm.name), retry=False)
             # The guest boots again: the same readiness waits as the first boot (without setup this time).
             for stage, fn in (("heartbeat", self.a._stage_heartbeat), ("ip", self.a._stage_ip),
                               ("logon", self.a._stage_logon)):
@@ -266,6 +268,8 @@ class Bootstrapper:
                 raise self._zip_error
             try:
                 self._zip = self._send_zip()
+            except TransientError:
+                raise  # the next VM (or this one's resumed stage) tries again
             except LabctlError as err:
                 self._zip_error = err
                 raise

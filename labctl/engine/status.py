@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from labctl.engine.apply import Invoker
 from labctl.engine.plan import DesiredLab, DesiredVm
 from labctl.errors import LabctlError
 from labctl.guest.readiness import BOOTSTRAP_STAGES
 from labctl.guest.steps import load_step
 from labctl.hyperv import ops
 from labctl.hyperv.facts import Ownership, parse_adapter, parse_vm
-from labctl.transport.base import Credential, RemoteObject
+from labctl.transport.base import Credential, RemoteObject, Transport
 
 GiB = 1024**3
 
@@ -58,7 +57,7 @@ def _as_bool(value: Any) -> bool:
     return bool(value)
 
 
-def vm_status(t: Invoker, vm: DesiredVm, owner: Ownership, credential: Credential | None,
+def vm_status(t: Transport, vm: DesiredVm, owner: Ownership, credential: Credential | None,
               journal_entry: dict[str, Any] | None = None) -> VmStatus:
     """Read one VM (and, when it is healthy and a credential is given, ask the guest)."""
     res = t.invoke(ops.vm_details(vm.name))
@@ -113,7 +112,7 @@ def vm_status(t: Invoker, vm: DesiredVm, owner: Ownership, credential: Credentia
     return status
 
 
-def _docker(t: Invoker, vm: DesiredVm, credential: Credential, arguments: list[str]) -> tuple[int, list[str]]:
+def _docker(t: Transport, vm: DesiredVm, credential: Credential, arguments: list[str]) -> tuple[int, list[str]]:
     """`docker <arguments>` in the guest (docker-cli step): exit code and output lines."""
     out = t.invoke(ops.guest_invoke(vm.name, credential, load_step("docker-cli").script, [arguments]))
     obj = next(iter(out.objects()), None)
@@ -153,7 +152,7 @@ def parse_images(lines: list[str]) -> list[str]:
     return refs
 
 
-def container_status(t: Invoker, vm: DesiredVm, credential: Credential | None, entry: dict[str, Any],
+def container_status(t: Transport, vm: DesiredVm, credential: Credential | None, entry: dict[str, Any],
                      status: VmStatus) -> None:
     """A container host's features, Docker, base images and isolation checks, as ``checks`` entries.
 
@@ -206,7 +205,7 @@ def container_status(t: Invoker, vm: DesiredVm, credential: Credential | None, e
     status.containers = info
 
 
-def lab_status(t: Invoker, lab: DesiredLab, owner: Ownership,
+def lab_status(t: Transport, lab: DesiredLab, owner: Ownership,
                credential_for: Any = None, journal: dict[str, Any] | None = None) -> list[VmStatus]:
     """Status of every VM of the lab, in lab order (``journal``: the journal's snapshot, for bootstrap facts)."""
     vms = (journal or {}).get("vms") or {}

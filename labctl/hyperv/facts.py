@@ -238,3 +238,16 @@ def parse_host_facts(result: Result) -> HostFacts:
                 prefix=str(obj.get("InternalIPInterfaceAddressPrefix") or ""),
             ))
     return facts
+
+
+def attached_disk_number(result: Result) -> int | None:
+    """The host disk number of a VHD that Get-VHD or Mount-VHD -Passthru reports attached, else None."""
+    for obj in result.objects():
+        number = obj.get("DiskNumber")
+        attached = obj.get("Attached")
+        if number is not None and attached is not False:
+            try:
+                return int(number)
+            except (TypeError, ValueError):
+                return None
+    return None

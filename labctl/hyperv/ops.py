@@ -32,6 +32,19 @@ def configure_gateway(switch: str, gateway: str, prefix_length: int) -> Invocati
     })
 
 
+def find_switch(name: str) -> Invocation:
+    return Invocation("Get-VMSwitch", {"Name": name, "ErrorAction": "SilentlyContinue"})
+
+
+def find_nat(name: str) -> Invocation:
+    return Invocation("Get-NetNat", {"Name": name, "ErrorAction": "SilentlyContinue"})
+
+
+def host_addresses(alias: str) -> Invocation:
+    """The IP addresses of a host adapter (none when the adapter is not there)."""
+    return Invocation("Get-NetIPAddress", {"InterfaceAlias": alias, "ErrorAction": "SilentlyContinue"})
+
+
 def create_nat(name: str, subnet: str) -> Invocation:
     """A NetNat for the lab subnet so guests reach out through the host."""
     return Invocation("New-NetNat", {
@@ -41,6 +54,11 @@ def create_nat(name: str, subnet: str) -> Invocation:
 
 def create_differencing_disk(path: str, parent: str) -> Invocation:
     return Invocation("New-VHD", {"Path": path, "ParentPath": parent, "Differencing": SWITCH})
+
+
+def get_vhd(path: str) -> Invocation:
+    """A disk's VHD object (Attached, DiskNumber, ParentPath); nothing when the file is not there."""
+    return Invocation("Get-VHD", {"Path": path, "ErrorAction": "SilentlyContinue"})
 
 
 def mount_disk(path: str) -> Invocation:
@@ -99,8 +117,42 @@ def start_vm(name: str) -> Invocation:
     return Invocation("Start-VM", {"Name": name})
 
 
-def get_vm(name: str) -> Invocation:
-    return Invocation("Get-VM", {"Name": name})
+def find_vm(name: str) -> Invocation:
+    """VMs of that name (none is not an error)."""
+    return Invocation("Get-VM", {"Name": name, "ErrorAction": "SilentlyContinue"})
+
+
+def find_vm_by_id(vm_id: str) -> Invocation:
+    return Invocation("Get-VM", {"Id": vm_id, "ErrorAction": "SilentlyContinue"})
+
+
+def turn_off_vm_by_id(vm_id: str) -> Pipeline:
+    """Turn off exactly that VM (piped by Id, so a same-named VM that is not ours is never hit)."""
+    return Pipeline.piped(Invocation("Get-VM", {"Id": vm_id}), Invocation("Stop-VM", {"TurnOff": SWITCH,
+                                                                                      "Force": SWITCH}))
+
+
+def remove_vm_by_id(vm_id: str) -> Pipeline:
+    return Pipeline.piped(Invocation("Get-VM", {"Id": vm_id}), Invocation("Remove-VM", {"Force": SWITCH}))
+
+
+def list_files(folder: str) -> Invocation:
+    """Files under a folder, recursively (none when it is not there)."""
+    return Invocation("Get-ChildItem", {"Path": folder, "Recurse": SWITCH, "File": SWITCH,
+                                        "ErrorAction": "SilentlyContinue"})
+
+
+def list_children(folder: str) -> Invocation:
+    return Invocation("Get-ChildItem", {"Path": folder, "Force": SWITCH, "ErrorAction": "SilentlyContinue"})
+
+
+def remove_folder(path: str) -> Invocation:
+    return Invocation("Remove-Item", {"Path": path, "Recurse": SWITCH, "Force": SWITCH})
+
+
+def remove_empty_folder(path: str) -> Invocation:
+    """Remove a folder only when it is empty (no -Recurse: PowerShell refuses a folder with children)."""
+    return Invocation("Remove-Item", {"Path": path, "Force": SWITCH, "Confirm": False})
 
 
 def vm_details(name: str) -> Pipeline:

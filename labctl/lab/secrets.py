@@ -19,7 +19,7 @@ from random import Random
 
 from pydantic import SecretStr
 
-from labctl.errors import LabctlError
+from labctl.errors import SecretError
 from labctl.lab.model import ResolvedLab, SecretSource
 
 GENERATED_PASSWORD_FILE = "guest-password"  # noqa: S105 - a file name, not a password
@@ -40,7 +40,7 @@ def guest_password_source(lab: ResolvedLab, env: Mapping[str, str]) -> SecretSou
     if lab.host.kind == "sim" or src.fallback == "generated":
         return SecretSource(kind="generated", name=GENERATED_PASSWORD_FILE)
     name = src.name or "LABCTL_GUEST_PASSWORD"
-    raise LabctlError(f"the guest password variable {name} is not set",
+    raise SecretError(f"the guest password variable {name} is not set",
                       hint=f"export {name}=... (Windows complexity rules apply), or set "
                       "guest_password_from: keyring | prompt in the lab file")
 

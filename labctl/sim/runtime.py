@@ -27,6 +27,7 @@ except for the relative order of side effects when a later command fails midway.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -247,18 +248,29 @@ class Runtime:
         ctx = self._context(call.error_action, call.warning_action, sink, session)
         ctx.input_object = input_object
         ctx.all_input = all_input
-        if self._fault(call, ctx):
+        event = {"cmdlet": call.spec.name, "vm": _vm_name(call), "step": _step_name(call)}
+        key = ":".join(event.values())
+        faults = self.world.faults
+        held = faults.check("hold", key=key, **event)
+        if held is not None and held.when == "before":
+            faults.hold(held)  # outside the world lock: other requests go on meanwhile
+        if self._fault(event, key, call, ctx):
             return []
         if call.params.get("WhatIf") is True and "WhatIf" in call.spec.parameters:
             # "What if: ..." goes to the host UI, which a host-less remoting client never sees.
             return []
-        with self.world.lock:
-            return _as_list(reg.handler(ctx, call))
+        try:
+            with self.world.lock:
+                return _as_list(reg.handler(ctx, call))
+        finally:
+            if held is not None and held.when == "after":
+                self.world.persist_now()  # what the held call did is on the host, whatever happens next
+                faults.hold(held)
 
-    def _fault(self, call: BoundCall, ctx: CmdletContext) -> bool:
+    def _fault(self, event: dict[str, str], key: str, call: BoundCall, ctx: CmdletContext) -> bool:
         """An injected cmdlet_fail fault: an error instead of the handler."""
-        vm = _vm_name(call)
-        rule = self.world.faults.check("cmdlet_fail", cmdlet=call.spec.name, vm=vm)
+        vm = event["vm"]
+        rule = self.world.faults.check("cmdlet_fail", key=key, **event)
         if rule is None:
             return False
         p = rule.params
@@ -313,6 +325,20 @@ def _partial_call(binding: Binding) -> BoundCall:
     sets = binding.sets
     chosen = binding.spec.default_set if binding.spec.default_set in sets else sets[0]
     return BoundCall(binding.spec, chosen, dict(binding.params), binding.invoked_as)
+
+
+_STEP_HEADER = re.compile(r"^#\s*labctl-(?:host-)?step:\s*(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)")
+
+
+def _step_name(call: BoundCall) -> str:
+    """The labctl step a ScriptBlock declares on its first line (``# labctl-step: <name> <version>``), or ""."""
+    block = call.params.get("ScriptBlock")
+    text = getattr(block, "text", None)
+    if not isinstance(text, str):
+        return ""
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    m = _STEP_HEADER.match(first)
+    return m.group("name") if m else ""
 
 
 def _vm_name(call: BoundCall) -> str:

@@ -168,13 +168,60 @@ class Result:
         return [o for o in self.output if isinstance(o, RemoteObject)]
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long a call that may run twice is retried through transient failures.
+
+    The first retry comes quickly (most drops and 500s of a busy WinRM pass within a second), then the
+    waits double up to ``max_delay``; ``budget_seconds`` bounds the whole call. ``jitter`` spreads the
+    retries of parallel workers so they do not hit a recovering host at the same instant.
+    """
+
+    budget_seconds: float = 120.0
+    first_delay: float = 0.1
+    max_delay: float = 8.0
+    jitter: float = 0.25
+
+    def delay(self, attempt: int) -> float:
+        """The wait after failed attempt number ``attempt`` (1-based)."""
+        import random
+
+        base = min(self.first_delay * (2 ** (attempt - 1)), self.max_delay)
+        return base * (1 + self.jitter * random.random())
+
+
+class Cancel:
+    """Set when the user interrupts: transports stop retrying and workers stop at the next step."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True as soon as the run is cancelled."""
+        return self._event.wait(max(seconds, 0.0))
+
+
 class Transport(Protocol):
     """A connection to a host. Implementations are safe to call from several threads."""
 
     endpoint: str
+    cancel: Cancel
 
-    def invoke(self, pipeline: Pipeline | Invocation, *, input: Sequence[Any] | None = None) -> Result:
-        """Run a pipeline; raise RemoteCommandError when it fails with a terminating error."""
+    def invoke(self, pipeline: Pipeline | Invocation, *, input: Sequence[Any] | None = None,
+               retry: bool = True) -> Result:
+        """Run a pipeline; raise RemoteCommandError when it fails with a terminating error.
+
+        Transient failures are retried within the transport's RetryPolicy; with ``retry=False`` (a call
+        that creates something) a failure after the call left raises AnswerLostError instead.
+        """
         ...
 
     def close(self) -> None: ...

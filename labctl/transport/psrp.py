@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ import requests
 from pypsrp.complex_objects import GenericComplexObject, PSCredential
 from pypsrp.exceptions import (
     AuthenticationError,
+    SerializationError,
     WinRMError,
     WinRMTransportError,
     WSManFaultError,
@@ -31,14 +34,16 @@ from pypsrp.serializer import TaggedValue
 from pypsrp.wsman import WSMan
 from requests.adapters import HTTPAdapter
 
-from labctl.errors import AuthError, ConnectError, RemoteCommandError
+from labctl.errors import AnswerLostError, AuthError, ConnectError, Interrupted, RemoteCommandError, TransientError
 from labctl.transport.base import (
+    Cancel,
     Credential,
     Invocation,
     Pipeline,
     RemoteError,
     RemoteObject,
     Result,
+    RetryPolicy,
     ScriptBlock,
     Secret,
     Sensitive,
@@ -255,23 +260,56 @@ class _Connection:
             log.debug("closing WSMan failed", exc_info=True)
 
 
-class PsrpTransport:
-    """A host connection for the whole run; thread-safe, up to ``size`` parallel pipelines."""
+class _Failure(Exception):
+    """A failed exchange with the host, classified once: ``kind`` is auth, tls, unreachable or transient."""
 
-    def __init__(self, endpoint: Endpoint, *, size: int = 4, retries: int = 3, backoff: float = 0.5) -> None:
+    def __init__(self, kind: str, message: str, hint: str | None = None, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.hint = hint
+        self.sent = sent  # False when the pipeline never left (opening the connection failed)
+
+
+def _refused(exc: BaseException) -> bool:
+    """Nothing listens there, or the name does not resolve: no host to wait for."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        text = str(cur)
+        if "Connection refused" in text or "Name or service not known" in text or "nodename nor servname" in text:
+            return True
+        cur = cur.__cause__ or cur.__context__ or (cur.args[0] if cur.args and isinstance(cur.args[0],
+                                                                                            BaseException) else None)
+    return False
+
+
+class PsrpTransport:
+    """A host connection for the whole run; thread-safe, up to ``size`` parallel pipelines.
+
+    Transient failures (a dropped connection, HTTP 5xx, a busy or timed-out WSMan operation) are retried
+    with backoff within ``policy.budget_seconds`` for calls that may run twice; a call sent with
+    ``retry=False`` that fails after it left raises AnswerLostError, so its caller reads the host before
+    acting again. A host that cannot be reached at all (nothing listening, no such name) fails at once.
+    """
+
+    def __init__(self, endpoint: Endpoint, *, size: int = 4, policy: RetryPolicy | None = None,
+                 cancel: Cancel | None = None) -> None:
         if endpoint.auth not in SUPPORTED_AUTH:
             raise ValueError(f"unsupported auth {endpoint.auth!r}")
         self.endpoint_info = endpoint
         self.endpoint = endpoint.uri
         self.size = max(1, min(size, MAX_CONNECTIONS))
-        self.retries = retries
-        self.backoff = backoff
+        self.policy = policy or RetryPolicy()
+        self.cancel = cancel or Cancel()
         self._idle: queue.LifoQueue[_Connection] = queue.LifoQueue()
-        self._opened = 0
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(self.size)
-        self._closed = False
-        self.stats = {"pipelines": 0, "retries": 0, "connections": 0}
+        self._reached = False  # the host answered once: from then on a refused connection may pass
+        self.stats = {"pipelines": 0, "retries": 0, "connections": 0, "lost_answers": 0}
 
     # -- connection pool -------------------------------------------------------------------
     @contextmanager
@@ -297,40 +335,57 @@ class PsrpTransport:
     def _open(self) -> _Connection:
         try:
             conn = _Connection(self.endpoint_info)
-        except BaseException as exc:
-            raise self._map_connect(exc) from exc
+        except Exception as exc:  # KeyboardInterrupt is the user's, never a connection failure
+            failure = self._classify(exc)
+            failure.sent = False
+            raise failure from exc
         with self._lock:
-            self._opened += 1
+            self._reached = True
             self.stats["connections"] += 1
         return conn
 
-    def _map_connect(self, exc: BaseException) -> Exception:
+    def _classify(self, exc: BaseException) -> _Failure:
+        """Map a foreign error, once, to what it means for labctl."""
         ep = self.endpoint_info
-        if isinstance(exc, AuthenticationError) or (
-            isinstance(exc, WinRMTransportError) and exc.code == 401
-        ):
-            return AuthError(
-                f"{ep.uri} refused the credentials of {ep.username or '(none)'} ({ep.auth})",
-                endpoint=ep.uri, username=ep.username or "",
-                hint="check the username and the password source; for a simulated host see its endpoint.json",
-            )
+        if isinstance(exc, AuthenticationError) or (isinstance(exc, WinRMTransportError) and exc.code == 401):
+            return _Failure("auth", f"{ep.uri} refused the credentials of {ep.username or '(none)'} ({ep.auth})",
+                            "check the username and the password source; for a simulated host see its "
+                            "endpoint.json")
         if isinstance(exc, requests.exceptions.SSLError):
-            return ConnectError(
-                f"TLS verification of {ep.uri} failed: {exc}", endpoint=ep.uri, transient=False,
-                hint="give the host's CA (ca_path) or pin its certificate (fingerprint), "
-                "or fix the certificate's names",
-            )
-        if isinstance(exc, requests.exceptions.RequestException):
-            return ConnectError(f"cannot reach {ep.uri}: {exc}", endpoint=ep.uri, transient=True,
-                                hint="is WinRM listening there? (winrm enumerate winrm/config/listener)")
+            return _Failure("tls", f"TLS verification of {ep.uri} failed: {exc}",
+                            "give the host's CA (ca_path) or pin its certificate (fingerprint), "
+                            "or fix the certificate's names")
+        if isinstance(exc, (requests.exceptions.RequestException, ConnectionError)):
+            if _refused(exc) and not self._reached:
+                return _Failure("unreachable", f"cannot reach {ep.uri}: {_short(exc)}",
+                                "is WinRM listening there? (winrm enumerate winrm/config/listener)")
+            return _Failure("transient", f"connection to {ep.uri} failed: {_short(exc)}")
         if isinstance(exc, WinRMTransportError):
-            return ConnectError(f"{ep.uri}: {exc}", endpoint=ep.uri, transient=exc.code >= 500)
+            if exc.code >= 500:
+                return _Failure("transient", f"{ep.uri} answered HTTP {exc.code}")
+            return _Failure("fatal", f"{ep.uri} answered HTTP {exc.code}: {_short(exc)}")
         if isinstance(exc, WSManFaultError):
-            return ConnectError(f"{ep.uri}: WSMan fault {exc.code:#x}: {exc.reason}", endpoint=ep.uri,
-                                transient=exc.code in _TRANSIENT_FAULTS)
-        if isinstance(exc, WinRMError):
-            return ConnectError(f"{ep.uri}: {exc}", endpoint=ep.uri, transient=False)
-        return ConnectError(f"{ep.uri}: {type(exc).__name__}: {exc}", endpoint=ep.uri, transient=False)
+            text = f"{ep.uri}: WSMan fault {exc.code:#x}: {exc.reason}"
+            return _Failure("transient" if exc.code in _TRANSIENT_FAULTS else "fatal", text)
+        if isinstance(exc, SerializationError):
+            return _Failure("fatal", f"a value could not be sent to {ep.uri}: {exc}")
+        if isinstance(exc, (WinRMError, ET.ParseError)):
+            # A protocol state broken by an earlier failure (a lost message, a half-closed pool): a new
+            # connection starts clean.
+            return _Failure("transient", f"{ep.uri}: {type(exc).__name__}: {_short(exc)}")
+        return _Failure("fatal", f"{ep.uri}: {type(exc).__name__}: {_short(exc)}")
+
+    def _raise_final(self, failure: _Failure, command: str, attempts: int, seconds: float) -> None:
+        ep = self.endpoint_info
+        if failure.kind == "auth":
+            raise AuthError(failure.message, endpoint=ep.uri, username=ep.username or "", hint=failure.hint)
+        if failure.kind in ("tls", "unreachable", "fatal"):
+            raise ConnectError(failure.message, endpoint=ep.uri, hint=failure.hint)
+        raise TransientError(
+            f"{command or 'a call'} kept failing on {ep.uri} for {seconds:.0f} s ({attempts} attempts); "
+            f"last: {failure.message}", endpoint=ep.uri, attempts=attempts, seconds=seconds, last=failure.message,
+            hint="the host answers but its WinRM service or the network keeps failing; run the same command "
+                 "again (it continues where it stopped)")
 
     # -- the cut ---------------------------------------------------------------------------
     def invoke(self, pipeline: Pipeline | Invocation, *, input: Sequence[Any] | None = None,
@@ -338,29 +393,42 @@ class PsrpTransport:
         """Run a pipeline. ``retry=False`` for calls that must not run twice (they create things)."""
         if isinstance(pipeline, Invocation):
             pipeline = Pipeline.of(pipeline)
-        attempts = 1 + (self.retries if retry else 0)
-        delay = self.backoff
-        for attempt in range(1, attempts + 1):
+        command = pipeline.first_command
+        start = time.monotonic()
+        attempt = 0
+        while True:
+            if self.cancel.is_set():
+                raise Interrupted("interrupted")
+            attempt += 1
             try:
                 return self._invoke_once(pipeline, input)
-            except ConnectError as err:
-                if not err.transient or attempt == attempts:
-                    raise
-                log.info("transient failure on %s (attempt %d/%d): %s", pipeline.first_command,
-                         attempt, attempts, err.message)
+            except _Failure as failure:
+                elapsed = time.monotonic() - start
+                if failure.kind != "transient":
+                    self._raise_final(failure, command, attempt, elapsed)
+                if not retry and failure.sent:
+                    self.stats["lost_answers"] += 1
+                    raise AnswerLostError(
+                        f"the answer to {command} was lost ({failure.message}); it may or may not have run",
+                        endpoint=self.endpoint, attempts=attempt, seconds=elapsed, last=failure.message) from None
+                delay = self.policy.delay(attempt)
+                if elapsed + delay > self.policy.budget_seconds:
+                    self._raise_final(failure, command, attempt, elapsed)
+                log.info("transient failure on %s (attempt %d, %.1f s so far): %s", command, attempt, elapsed,
+                         failure.message)
                 self.stats["retries"] += 1
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+                if self.cancel.wait(delay):
+                    raise Interrupted("interrupted") from None
 
     def _invoke_once(self, pipeline: Pipeline, input: Sequence[Any] | None) -> Result:
         log.debug("%s: %s", self.endpoint, pipeline.describe())  # describe() redacts secrets
         with self._connection() as conn:
             try:
                 output, ps = conn.run(pipeline, input)
-            except (WinRMError, requests.exceptions.RequestException, ConnectionError) as exc:
-                raise self._map_connect(exc) from exc
-        self.stats["pipelines"] += 1
+            except Exception as exc:
+                raise self._classify(exc) from exc
+        with self._lock:
+            self.stats["pipelines"] += 1
         errors = [_error_of(e) for e in ps.streams.error]
         warnings = [str(getattr(w, "message", w)) for w in ps.streams.warning]
         result = Result(output=[_from_wire(o) for o in output], errors=errors, warnings=warnings)
@@ -376,9 +444,14 @@ class PsrpTransport:
         return result
 
     def close(self) -> None:
-        self._closed = True
         while True:
             try:
                 self._idle.get_nowait().close()
             except queue.Empty:
                 break
+
+
+def _short(exc: BaseException) -> str:
+    """One line of a foreign error (urllib3's are long and nested)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 240 else text[:237] + "..."

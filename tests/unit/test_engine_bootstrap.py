@@ -23,7 +23,17 @@ from labctl.guest.readiness import Timeouts
 from labctl.guest.steps import GuestStep
 from labctl.hyperv import ops
 from labctl.hyperv.facts import Ownership
-from labctl.transport.base import Credential, Invocation, Pipeline, RemoteObject, Result, ScriptBlock, Secret, Sensitive
+from labctl.transport.base import (
+    Cancel,
+    Credential,
+    Invocation,
+    Pipeline,
+    RemoteObject,
+    Result,
+    ScriptBlock,
+    Secret,
+    Sensitive,
+)
 
 NANO = "mcr.microsoft.com/windows/nanoserver:ltsc2022"
 ROOT = "C:\\VHD\\labctl\\lab-abc"
@@ -53,6 +63,7 @@ class FakeHost:
         self.steps: list[tuple[str, str]] = []
         self.mappings: list[dict[str, Any]] = []
         self.no_virtualization: set[str] = set()
+        self.cancel = Cancel()
 
     def invoke(self, pipeline: Pipeline | Invocation, *, input: Any = None, retry: bool = True) -> Result:
         calls = [pipeline] if isinstance(pipeline, Invocation) else [i for s in pipeline.statements for i in s]

@@ -160,6 +160,12 @@ class World:
             elif vm.state == "Saving":
                 self.hv.finish_stop(vm, "save")
 
+    def persist_now(self) -> None:
+        """Save now if anything changed (the runtime otherwise saves once a pipeline is done)."""
+        with self.lock:
+            if self.dirty:
+                self.save()
+
     def save(self) -> None:
         """Atomically write state.json: temp file in the same directory, fsync, os.replace."""
         with self.lock:

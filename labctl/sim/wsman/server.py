@@ -146,6 +146,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _unauthorized(self, extra: list[tuple[str, str]] | None = None) -> None:
         self._reply(401, headers=extra or self._challenge())
 
+    def _lose_answer(self, kind: str, headers: list[tuple[str, str]]) -> None:
+        if kind == "drop_connection":
+            self._drop()
+        else:
+            self._reply(500, headers=headers)
+
     def _drop(self) -> None:
         """Close the connection without an answer (a fault injection)."""
         self.close_connection = True
@@ -327,15 +333,18 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             request = parse_request(soap)
             relates_to = request.message_id
-            if app.faults.check("drop_connection", action=request.action):
-                self._drop()
-                return
-            if app.faults.check("http_500", action=request.action):
-                self._reply(500, headers=headers)
+            key = app.service.event_key(request)
+            lost = (app.faults.check("drop_connection", key=key, action=request.action)
+                    or app.faults.check("http_500", key=key, action=request.action))
+            if lost is not None and lost.when == "before":
+                self._lose_answer(lost.rule.kind, headers)
                 return
             caller = Caller(principal, self.client_address[0],
                             f"{listener.scheme}://{self.headers.get('Host', '127.0.0.1')}{WSMAN_PATH}")
             action_uri, body_xml = app.service.handle(request, caller)
+            if lost is not None:  # "after": the host acted, the answer never reaches the client
+                self._lose_answer(lost.rule.kind, headers)
+                return
             status, payload = 200, envelope(action_uri, relates_to, body_xml)
         except WSManFault as fault:
             relates_to = relates_to or message_id_of(soap)

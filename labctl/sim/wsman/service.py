@@ -10,6 +10,7 @@ import base64
 import binascii
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -62,6 +63,22 @@ def _uuid(text: str | None) -> uuid.UUID:
         raise invalid_selectors() from None
 
 
+_CMD = re.compile(rb'<S N="Cmd">([^<]{1,200})</S>')
+_TARGET = re.compile(rb'<S N="N">-?(?:VMName|Name)</S>\s*<S N="V">([^<]{1,200})</S>')
+
+
+def _pipeline_key(arguments: str) -> str:
+    """"Get-VM:web01" from a Command's first PSRP fragment (its CreatePipeline message), best effort."""
+    try:
+        data = base64.b64decode(arguments.strip(), validate=False)
+    except (binascii.Error, ValueError):
+        return ""
+    cmd = _CMD.search(data)
+    target = _TARGET.search(data)
+    parts = [m.group(1).decode("utf-8", "replace") for m in (cmd, target) if m is not None]
+    return ":".join(parts)
+
+
 def _duration(seconds: float) -> str:
     seconds = max(int(seconds), 0)
     days, rest = divmod(seconds, 86400)
@@ -84,13 +101,38 @@ class WSManService:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sim-pipeline")
         self._pid = 4000 + (os.getpid() % 4000)
         self.idle_timeout = SHELL_IDLE_TIMEOUT
+        self._command_keys: dict[str, str] = {}  # CommandId -> what the pipeline is (for fault streams)
+
+    # ------------------------------------------------------------------ fault streams
+    def event_key(self, req: WSManRequest) -> str:
+        """What a request is, for the fault plan's per-stream draws: a pipeline's first cmdlet and its VM
+        (for the Command and every Send/Receive/Signal of it), else the action."""
+        body = req.body
+        if req.action == "Command" and body is not None:
+            line = body.find("rsp:CommandLine", NS)
+            key = _pipeline_key((line.findtext("rsp:Arguments", "", NS) or "") if line is not None else "")
+            cid = str(line.get("CommandId") or "").upper() if line is not None else ""
+            if cid:
+                with self._lock:
+                    self._command_keys[cid] = key
+                    while len(self._command_keys) > 4096:
+                        self._command_keys.pop(next(iter(self._command_keys)))
+            return f"Command:{key}"
+        if body is not None:
+            for el in body.iter():
+                command_id = el.get("CommandId")
+                if command_id:
+                    with self._lock:
+                        known = self._command_keys.get(command_id.strip().upper(), "")
+                    return f"{req.action}:{known}"
+        return req.action
 
     # ------------------------------------------------------------------ dispatch
     def handle(self, req: WSManRequest, caller: Caller) -> tuple[str, str]:
         """(response action URI, body XML) for a request; WSManFault on failure."""
         if not req.action:
             raise action_not_supported(req.action_uri)
-        rule = self.faults.check("wsman_fault", action=req.action)
+        rule = self.faults.check("wsman_fault", key=self.event_key(req), action=req.action)
         if rule is not None:
             raw_code = rule.params.get("code", 0x80338012)
             try:
@@ -294,7 +336,7 @@ class WSManService:
         desired = self._body(req, "rsp:Receive/rsp:DesiredStream")
         cid = desired.get("CommandId")
         pipeline_id = _uuid(cid) if cid else None
-        rule = self.faults.check("slow_receive", action="Receive")
+        rule = self.faults.check("slow_receive", key=self.event_key(req), action="Receive")
         if rule is not None:
             delay = min(float(rule.params.get("seconds", 1.0)), req.operation_timeout)
             time.sleep(max(delay, 0.0))
