@@ -154,6 +154,15 @@ class LockError(LabctlError):
         self.holder = holder
 
 
+class DestroyIncompleteError(LabctlError):
+    """Destroy could not remove everything: ``remaining`` lists what the host still has, with its reasons."""
+
+    def __init__(self, remaining: list[str], *, hint: str | None = None) -> None:
+        self.remaining = list(remaining)
+        super().__init__(f"{len(self.remaining)} thing(s) of the lab are still on the host:\n  - "
+                         + "\n  - ".join(self.remaining), hint=hint)
+
+
 class ApplyError(LabctlError):
     """One or more VMs failed while the others finished."""
 

@@ -50,7 +50,8 @@ class HostConnection:
     def close(self) -> None:
         self.transport.close()
         if self.simulator is not None:
-            self._let_joined_clients_finish()
+            if not self.transport.cancel.is_set():  # on Ctrl-C our own workers' shells would look busy
+                self._let_joined_clients_finish()
             self.simulator.stop()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)

@@ -15,11 +15,14 @@ import click
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from labctl.errors import (
     ApplyError,
     AuthError,
     ConnectError,
+    DestroyIncompleteError,
+    Interrupted,
     LabctlError,
     LabFileError,
     LabUsageError,
@@ -28,6 +31,7 @@ from labctl.errors import (
     RemoteCommandError,
     StageError,
     TemplateError,
+    TransientError,
 )
 
 # Exit codes (documented in the README).
@@ -38,17 +42,24 @@ EXIT_REFUSED = 3  # preflight: the host cannot take the lab; nothing was changed
 EXIT_CONNECT = 4  # the host could not be reached or refused the credentials
 EXIT_LOCKED = 5  # another labctl run holds the lab lock
 EXIT_REMOTE = 6  # a host command failed outside a VM's stages
+EXIT_TEMPFAIL = 75  # the host kept failing transiently beyond the retry budget: run again (sysexits' EX_TEMPFAIL)
 EXIT_INTERRUPTED = 130
 
 # Not a terminal (CI logs, pipes): wide enough that tables keep one line per VM.
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
-out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
+# No markup and no emoji codes anywhere: lab files, host errors and guest output are printed as written
+# (`[bold]` or `:100:` in them stay text). Styles come only from Text objects built here.
+out = Console(highlight=False, soft_wrap=True, width=_WIDTH, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH, markup=False, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def exit_code_for(exc: LabctlError) -> int:
+    if isinstance(exc, Interrupted):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, TransientError):
+        return EXIT_TEMPFAIL
     if isinstance(exc, (LabFileError, LabUsageError, TemplateError)):
         return EXIT_USAGE
     if isinstance(exc, PlanError):
@@ -57,7 +68,7 @@ def exit_code_for(exc: LabctlError) -> int:
         return EXIT_CONNECT
     if isinstance(exc, LockError):
         return EXIT_LOCKED
-    if isinstance(exc, (ApplyError, StageError)):
+    if isinstance(exc, (ApplyError, StageError, DestroyIncompleteError)):
         return EXIT_FAILED
     if isinstance(exc, RemoteCommandError):
         return EXIT_REMOTE
@@ -67,11 +78,11 @@ def exit_code_for(exc: LabctlError) -> int:
 def report_error(exc: LabctlError) -> None:
     """Print a labctl error for a person: what, where, and what to do."""
     label = type(exc).__name__
-    err.print(f"[bold red]error[/] ({label}): {exc.message}", markup=True, highlight=False)
+    err.print(Text.assemble(("error", "bold red"), f" ({label}): {exc.message}"))
     if isinstance(exc, RemoteCommandError) and exc.fqid:
-        err.print(f"  FullyQualifiedErrorId: {exc.fqid}", markup=False)
+        err.print(f"  FullyQualifiedErrorId: {exc.fqid}")
     if exc.hint:
-        err.print(f"  hint: {exc.hint}", markup=False)
+        err.print(f"  hint: {exc.hint}")
 
 
 def handle_errors(fn: F) -> F:
@@ -81,12 +92,12 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except (KeyboardInterrupt, Interrupted):
+            err.print("interrupted: the journal records what was done; run the same command again to continue")
+            sys.exit(EXIT_INTERRUPTED)
         except LabctlError as exc:
             report_error(exc)
             sys.exit(exit_code_for(exc))
-        except KeyboardInterrupt:
-            err.print("interrupted: the journal records what was done; run the same command again to continue")
-            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]
 
@@ -131,7 +142,7 @@ class StageProgress:
                 self._live.update(self._table())
             elif status != "start":
                 extra = f"  {detail}" if detail else ""
-                self.console.print(f"{vm:<16} {stage:<12} {status:<7} {elapsed:6.1f}s{extra}", markup=False)
+                self.console.print(f"{vm:<16} {stage:<12} {status:<7} {elapsed:6.1f}s{extra}")
 
     @contextmanager
     def show(self) -> Iterator[StageProgress]:

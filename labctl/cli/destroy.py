@@ -8,6 +8,7 @@ import click
 
 from labctl import app
 from labctl.cli.common import StageProgress, handle_errors, load_lab_or_exit, out, prompt_secret
+from labctl.errors import DestroyIncompleteError
 
 
 @click.command("destroy")
@@ -24,10 +25,13 @@ def destroy_cmd(lab_file: str, yes: bool) -> None:
     progress = StageProgress([vm.name for vm in lab.vms])
     report, host = app.destroy_lab(lab, progress, prompt_secret if sys.stdin.isatty() else None)
     if report.nothing_to_do:
-        out.print(f"Nothing to remove: lab {lab.name} has nothing on {host}.", markup=False)
-    else:
-        out.print(f"Removed from {host}:", markup=False)
+        out.print(f"Nothing to remove: lab {lab.name} has nothing on {host}.")
+    elif report.removed:
+        out.print(f"Removed from {host} (each checked on the host):")
         for item in report.removed:
-            out.print(f"  - {item}", markup=False)
+            out.print(f"  - {item}")
     for item in report.kept:
-        out.print(f"  kept {item}", markup=False)
+        out.print(f"  kept {item}")
+    if report.remaining:
+        raise DestroyIncompleteError(report.remaining, hint="the journal keeps what is left; fix the reason shown "
+                                     "(or wait for the host), then run destroy again")

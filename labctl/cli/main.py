@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 import click
 
+from labctl.cli import logs
 from labctl.cli.demo import demo_group
 from labctl.cli.destroy import destroy_cmd
 from labctl.cli.docker import docker_cmd
@@ -33,7 +33,7 @@ def cli(log_level: str) -> None:
     4 the host is unreachable or refused the credentials; 5 another run holds the lab lock;
     6 a host command failed; 130 interrupted.
     """
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(log_level)
 
 
 for _command in (up_cmd, plan_cmd, status_cmd, destroy_cmd, validate_cmd, render_cmd, sim_group,

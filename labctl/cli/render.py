@@ -23,5 +23,5 @@ def render_cmd(lab_file: str, vm: str | None) -> None:
             raise click.BadParameter(f"no VM {name!r} in {lab_file}; VMs: {', '.join(v.name for v in lab.vms)}",
                                      param_hint="VM") from None
         if len(names) > 1:
-            out.print(f"<!-- {the_vm.name} -->", markup=False)
-        out.print(render_unattend(lab, the_vm, redacted=True), markup=False, highlight=False)
+            out.print(f"<!-- {the_vm.name} -->")
+        out.print(render_unattend(lab, the_vm, redacted=True))

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from labctl import app
 from labctl.cli.common import EXIT_FAILED, handle_errors, load_lab_or_exit, out, prompt_secret
@@ -56,8 +57,8 @@ def status_cmd(lab_file: str, as_json: bool, no_guest: bool) -> None:
             nested = "yes" if r.expose_virtualization_extensions and r.mac_address_spoofing \
                 and not r.dynamic_memory else "no"
             failed = [k for k, v in r.checks.items() if not v]
-            checks = "[green]all passed[/]" if r.checks and not failed else ("[red]" + "; ".join(failed) + "[/]"
-                                                                            if failed else "-")
+            checks = Text("all passed", style="green") if r.checks and not failed else (
+                Text("; ".join(failed), style="red") if failed else Text("-"))
             table.add_row(r.name, r.state, r.heartbeat or "-",
                           ", ".join(ip for ip in r.ips if ":" not in ip) or "-",
                           f"{r.memory_bytes / 1024**3:.0f} GiB" if r.memory_bytes else "-",
@@ -66,6 +67,6 @@ def status_cmd(lab_file: str, as_json: bool, no_guest: bool) -> None:
         out.print(table)
         for r in rows:
             for p in r.problems:
-                out.print(f"{r.name}: {p}", markup=False)
+                out.print(f"{r.name}: {p}")
     if not all(r.healthy for r in rows):
         sys.exit(EXIT_FAILED)

@@ -7,6 +7,7 @@ import sys
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from labctl import app
 from labctl.cli.common import EXIT_FAILED, StageProgress, handle_errors, load_lab_or_exit, out, prompt_secret
@@ -28,15 +29,15 @@ def _parse_timeouts(values: tuple[str, ...]) -> dict[str, float]:
 
 def print_plan(the_plan: app.Plan, host: str, simulated: bool) -> None:
     """What will be added, changed and removed."""
-    out.print(f"Plan for {host}{' [SIMULATED]' if simulated else ''}:", markup=False)
+    out.print(f"Plan for {host}{' [SIMULATED]' if simulated else ''}:")
     marks = {"add": "+", "change": "~", "start": ">", "remove": "-", "keep": "="}
     for c in the_plan.changes:
         detail = f"  ({c.detail})" if c.detail else ""
-        out.print(f"  {marks[c.action]} {c.action:<6} {c.kind:<8} {c.name}{detail}", markup=False)
+        out.print(f"  {marks[c.action]} {c.action:<6} {c.kind:<8} {c.name}{detail}")
     out.print(f"{the_plan.count('add')} to add, {the_plan.count('change') + the_plan.count('start')} to change, "
-              f"{the_plan.count('remove')} to remove.", markup=False)
+              f"{the_plan.count('remove')} to remove.")
     for r in the_plan.refusals:
-        out.print(f"  refused: {r}", markup=False)
+        out.print(f"  refused: {r}")
 
 
 @click.command("up")
@@ -85,7 +86,8 @@ def up_cmd(lab_file: str, max_workers: int, dry_run: bool, timeouts: tuple[str, 
             if o is None:
                 continue
             cause = "" if o.ok else (getattr(o.error, "cause", None) or (o.error.message if o.error else ""))
-            table.add_row(name, "[green]ok[/]" if o.ok else "[red]FAILED[/]", o.stage, f"{o.elapsed:.1f}s",
+            table.add_row(name, Text("ok", style="green") if o.ok else Text("FAILED", style="red"), o.stage,
+                          f"{o.elapsed:.1f}s",
                           cause or "")
         out.print(table)
         if report.nothing_changed and not report.failed:
@@ -95,16 +97,16 @@ def up_cmd(lab_file: str, max_workers: int, dry_run: bool, timeouts: tuple[str, 
                      f"{len(report.changed)} changed", f"{len(report.removed)} removed"]
             out.print(", ".join(parts) + f" in {result.elapsed:.1f}s.")
         for note in report.notes:
-            out.print(f"note: {note}", markup=False)
+            out.print(f"note: {note}")
         for name, o in report.failed.items():
             if o.error is not None:
-                out.print(f"[red]{name}[/] failed at stage [bold]{o.stage}[/]: {o.error.message}")
+                out.print(Text.assemble((name, "red"), " failed at stage ", (o.stage, "bold"), f": {o.error.message}"))
                 if getattr(o.error, "cause", None):
-                    out.print(f"  likely cause: {o.error.cause}", markup=False)  # type: ignore[attr-defined]
+                    out.print(f"  likely cause: {o.error.cause}")  # type: ignore[attr-defined]
         if result.sim_clock:
             est = result.sim_clock.get("estimated_makespan_seconds", 0.0)
-            out.print(f"[dim]Simulated host: a real Hyper-V host would have taken about {est / 60:.1f} min "
-                      f"(modeled, {result.sim_clock.get('profile')} profile).[/]")
+            out.print(Text(f"Simulated host: a real Hyper-V host would have taken about {est / 60:.1f} min "
+                           f"(modeled, {result.sim_clock.get('profile')} profile).", style="dim"))
     if report.failed:
         failures = {n: o.error for n, o in report.failed.items() if o.error is not None}
         if as_json:

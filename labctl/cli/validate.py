@@ -35,9 +35,9 @@ def validate_cmd(lab_file: str | None, as_json: bool, schema: bool) -> None:
         out.print_json(json.dumps({"file": lab_file, "valid": not problems, "problems": records}))
     elif problems:
         for line in problems:
-            out.print(line, markup=False)
-        out.print(f"{len(problems)} problem(s).", markup=False)
+            out.print(line)
+        out.print(f"{len(problems)} problem(s).")
     else:
-        out.print(f"{lab_file}: valid.", markup=False)
+        out.print(f"{lab_file}: valid.")
     if problems:
         sys.exit(EXIT_USAGE)

@@ -22,6 +22,8 @@ from labctl.errors import Problem
 
 PathT = tuple[str | int, ...]
 MAX_NODES = 200_000
+MAX_DEPTH = 64
+MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -69,16 +71,58 @@ class _Loader(yaml.SafeLoader):
     """Safe loader; used only to compose nodes and to construct scalars."""
 
 
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """(line, depth) where the nesting first passes MAX_DEPTH, found from the parser's events.
+
+    PyYAML's composer recurses once per level, so a few hundred ``[`` would end in a RecursionError; its
+    parser does not, so the depth is measured on the events before anything is composed.
+    """
+    loader = _Loader(text)
+    depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    return (mark.line + 1 if mark is not None else 1), depth
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    finally:
+        loader.dispose()
+    return None
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, file: str) -> Problem:
+    """A character YAML does not allow (a control character): its line and column in this file."""
+    before = text[:exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    char = exc.character
+    code = f"U+{ord(char):04X}" if isinstance(char, str) else f"0x{char:02X}"
+    return Problem(file, line, "", f"character {code} at column {column} is not allowed in YAML "
+                   "(a control character); delete it or write it as an escape in a double-quoted string")
+
+
 def parse_yaml(text: str, file: str) -> YamlSource:
     """Parse one YAML document, keeping the line of every key and item. Never raises on bad YAML."""
     lines = LineMap()
     problems: list[Problem] = []
     try:
+        deep = _too_deep(text)
+        if deep is not None:
+            problems.append(Problem(file, deep[0], "", f"nested more than {MAX_DEPTH} levels deep; a lab file "
+                                    "needs a few"))
+            return YamlSource(file, None, lines, problems)
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
         finally:
             loader.dispose()
+    except yaml.reader.ReaderError as exc:
+        problems.append(_reader_problem(exc, text, file))
+        return YamlSource(file, None, lines, problems)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         if exc.context_mark is not None and (mark is None or mark.line >= text.count("\n")):
@@ -89,10 +133,18 @@ def parse_yaml(text: str, file: str) -> YamlSource:
         problems.append(Problem(file, line, "", f"YAML syntax error: {what}"))
         return YamlSource(file, None, lines, problems)
     except yaml.YAMLError as exc:
-        problems.append(Problem(file, None, "", f"YAML error: {exc}"))
+        problems.append(Problem(file, None, "", f"YAML error: {' '.join(str(exc).split())}"))
+        return YamlSource(file, None, lines, problems)
+    except RecursionError:  # a backstop: _too_deep should have caught it
+        problems.append(Problem(file, None, "", "nested too deeply to read"))
         return YamlSource(file, None, lines, problems)
     if node is None:
         problems.append(Problem(file, 1, "", "the file is empty"))
+        return YamlSource(file, None, lines, problems)
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        problems.append(Problem(file, node.start_mark.line + 1, "",
+                                "the document is null (empty, ~ or null): a lab file is a mapping with name, "
+                                "network, vms, ..."))
         return YamlSource(file, None, lines, problems)
     lines.lines[()] = node.start_mark.line + 1
     builder = _Builder(file, lines, problems, _Loader(""))
@@ -100,13 +152,36 @@ def parse_yaml(text: str, file: str) -> YamlSource:
     return YamlSource(file, data, lines, problems)
 
 
+def decode_text(data: bytes, file: str) -> tuple[str | None, Problem | None]:
+    """The text of a file: UTF-8 (a byte order mark allowed), or UTF-16 with its BOM as Notepad saves it."""
+    encoding = "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    try:
+        return data.decode(encoding), None
+    except UnicodeDecodeError as exc:
+        before = data[:exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        bad = data[exc.start:exc.end][:4].hex(" ")
+        return None, Problem(file, line, "", f"not {encoding.split('-')[0].upper()}-{encoding.split('-')[1]} "
+                             f"text: byte(s) {bad} at column {column}; save the file as UTF-8")
+
+
 def read_yaml(path: str | Path) -> YamlSource:
     """Read and parse a YAML file; an unreadable file becomes a Problem, not an exception."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return YamlSource(str(p), None, LineMap(), [Problem(str(p), None, "", f"cannot read file: {exc}")])
+        data = p.read_bytes()
+    except OSError as exc:
+        return YamlSource(str(p), None, LineMap(), [Problem(str(p), None, "", f"cannot read file: {exc.strerror}")])
+    if len(data) > MAX_FILE_BYTES:
+        return YamlSource(str(p), None, LineMap(), [Problem(str(p), None, "", f"the file is {len(data)} bytes; "
+                                                            f"a lab file is at most {MAX_FILE_BYTES}")])
+    text, problem = decode_text(data, str(p))
+    if text is None:
+        assert problem is not None
+        return YamlSource(str(p), None, LineMap(), [problem])
     return parse_yaml(text, str(p))
 
 
@@ -147,8 +222,12 @@ class _Builder:
     def _scalar(self, node: yaml.Node, path: PathT) -> Any:
         try:
             return self.constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            msg = getattr(exc, "problem", None) or str(exc)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            # ValueError/OverflowError: PyYAML builds ints, floats and dates with Python's own constructors
+            # (a 5000-digit number, 2024-13-45).
+            msg = getattr(exc, "problem", None) or " ".join(str(exc).split())
+            if "Exceeds the limit" in msg:
+                msg = f"a number of {len(str(getattr(node, 'value', '')))} digits is too long"
             self.problems.append(Problem(self.file, node.start_mark.line + 1, format_path(path),
                                          f"cannot read value: {msg}"))
             return None

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from labctl import redact
+
 
 class Secret:
     """A secret value (password, key). Its text never shows in repr, str, logs or journals."""
@@ -19,6 +21,7 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        redact.register(value)  # no log line may show it, whoever writes the line
 
     def reveal(self) -> str:
         """The secret text; call only where it is sent to the host."""

@@ -52,11 +52,9 @@ from labctl.transport.base import (
 
 log = logging.getLogger(__name__)
 
-# pypsrp, spnego and urllib3 log whole messages at DEBUG: answer files (with encoded passwords)
-# and credentials would reach the log. They log warnings only, whatever level labctl runs at;
-# labctl logs its own calls (Invocation.describe, redacted) instead.
-for _name in ("pypsrp", "psrpcore", "spnego", "requests_credssp", "urllib3"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+# pypsrp, spnego and urllib3 log whole messages at DEBUG (answer files, credentials): the CLI shows foreign
+# lines only at --log-level DEBUG and scrubs every line (labctl.cli.logs, labctl.redact); labctl logs its
+# own calls (Invocation.describe, redacted) instead.
 
 # WSMan fault codes that mean "try again": operation timeout, shell not found after a
 # reconnect, service busy.
