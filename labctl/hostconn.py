@@ -18,8 +18,17 @@ from typing import Any
 from labctl.errors import ConnectError
 from labctl.lab.model import ResolvedLab, ResolvedRemoteHost, ResolvedSimHost
 from labctl.secrets import Prompt, resolve_secret
-from labctl.transport.base import Invocation, Secret
+from labctl.transport.base import Invocation, RetryPolicy, Secret
 from labctl.transport.psrp import Endpoint, PsrpTransport
+
+_policy = RetryPolicy()
+
+
+def set_retry_budget(seconds: float) -> None:
+    """How long every host call of this process may retry through transient failures (the CLI's
+    ``--retry-budget``)."""
+    global _policy
+    _policy = RetryPolicy(budget_seconds=max(float(seconds), 0.0))
 
 
 @dataclass
@@ -98,15 +107,15 @@ def connect_sim(state_dir: Path, *, workers: int, profile: str | None = None) ->
             raise ConnectError(f"the simulator state {state_dir} is in use but has no readable endpoint.json",
                                endpoint=str(state_dir)) from exc
         endpoint = _sim_endpoint(info)
-        return HostConnection(PsrpTransport(endpoint, size=workers), endpoint, simulated=True)
+        return HostConnection(PsrpTransport(endpoint, size=workers, policy=_policy), endpoint, simulated=True)
     from labctl.sim.server import Simulator  # started in-process; reached only over WinRM below
 
     sim = Simulator(state_dir, profile=profile or os.environ.get("LABCTL_SIM_PROFILE", "instant"),
                     speedup=float(os.environ.get("LABCTL_SIM_SPEEDUP", "1")))
     sim.start()
     endpoint = _sim_endpoint(sim.endpoint())
-    return HostConnection(PsrpTransport(endpoint, size=workers), endpoint, simulated=True, simulator=sim,
-                          _lock_fd=fd)
+    return HostConnection(PsrpTransport(endpoint, size=workers, policy=_policy), endpoint, simulated=True,
+                          simulator=sim, _lock_fd=fd)
 
 
 def connect(lab: ResolvedLab, *, workers: int = 4, prompt: Prompt | None = None) -> HostConnection:
@@ -126,7 +135,7 @@ def connect(lab: ResolvedLab, *, workers: int = 4, prompt: Prompt | None = None)
         uri=host.uri, auth=host.auth, username=host.username, password=password, verify=host.verify,
         ca_path=host.ca_path, fingerprint=host.fingerprint, certificate_pem=cert_pem, certificate_key_pem=key_pem,
     )
-    conn = HostConnection(PsrpTransport(endpoint, size=workers + 1), endpoint, simulated=False)
+    conn = HostConnection(PsrpTransport(endpoint, size=workers + 1, policy=_policy), endpoint, simulated=False)
     try:
         conn.simulated = is_simulated(conn.transport)
     except BaseException:

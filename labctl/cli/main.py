@@ -6,6 +6,7 @@ import os
 
 import click
 
+from labctl import hostconn
 from labctl.cli import logs
 from labctl.cli.demo import demo_group
 from labctl.cli.destroy import destroy_cmd
@@ -25,15 +26,20 @@ from labctl.cli.validate import validate_cmd
 @click.option("--log-level", default=lambda: os.environ.get("LABCTL_LOG", "WARNING"), show_default="WARNING",
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
               help="Log detail on stderr (never includes secrets).")
-def cli(log_level: str) -> None:
+@click.option("--retry-budget", default=lambda: float(os.environ.get("LABCTL_RETRY_BUDGET", "120")),
+              show_default="120", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="How long a host call retries through transient failures (dropped connections, HTTP 500, "
+                   "a busy WinRM) before the run stops with exit code 75.")
+def cli(log_level: str, retry_budget: float) -> None:
     """Build Hyper-V labs of Windows container hosts over PowerShell Remoting.
 
     Exit codes: 0 ok; 1 a VM failed at a stage (the others finished) or is not healthy;
     2 bad command line or invalid lab file; 3 the host refused the lab in preflight (nothing changed);
     4 the host is unreachable or refused the credentials; 5 another run holds the lab lock;
-    6 a host command failed; 130 interrupted.
+    6 a host command failed; 75 the host kept failing transiently (run again); 130 interrupted.
     """
     logs.configure(log_level)
+    hostconn.set_retry_budget(retry_budget)
 
 
 for _command in (up_cmd, plan_cmd, status_cmd, destroy_cmd, validate_cmd, render_cmd, sim_group,

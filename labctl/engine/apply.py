@@ -38,8 +38,6 @@ from labctl.transport.base import Cancel, Credential, Invocation, RemoteObject, 
 log = logging.getLogger(__name__)
 
 HEALTHY = "OkApplicationsHealthy"
-# How long one stage (or host step) keeps resuming after transient failures before the VM fails there.
-RESUME_BUDGET_SECONDS = 300.0
 
 R = TypeVar("R")
 
@@ -82,7 +80,7 @@ class ApplyOptions:
     timeouts: Timeouts = field(default_factory=Timeouts)
     poll_min: float = 0.05
     poll_max: float = 2.0
-    resume_budget: float = RESUME_BUDGET_SECONDS
+    resume_budget: float | None = None  # default: twice the transport's retry budget
 
 
 class Applier:
@@ -112,6 +110,9 @@ class Applier:
         self.options = options or ApplyOptions()
         self.root = plan.disk_root
         self.cancel: Cancel = transport.cancel
+        # How long one stage (or host step) keeps resuming after transient failures before it fails.
+        self.resume_budget = (self.options.resume_budget if self.options.resume_budget is not None
+                              else 2 * transport.policy.budget_seconds)
         self._report_lock = threading.Lock()
         self._xml: dict[str, str] = {}
         # Container hosts get the bootstrap stages after readiness; without a context (no container host
@@ -128,6 +129,7 @@ class Applier:
     # -- entry point -----------------------------------------------------------------------
     def run(self) -> ApplyReport:
         report = ApplyReport(notes=self._notes)
+        self.journal.persist()
         self._host_steps(report)
         for outcome in run_parallel(list(self.lab.vms), lambda vm: self._vm_chain(vm, report),
                                     self.options.max_workers, self.cancel):
@@ -157,7 +159,7 @@ class Applier:
                 return fn()
             except TransientError as err:
                 spent = time.monotonic() - start
-                if spent > self.options.resume_budget:
+                if spent > self.resume_budget:
                     raise StageError(
                         f"{vm}: {stage}: the host kept failing transiently for {spent:.0f} s: {err.message}",
                         vm=vm, stage=stage, cause="transient host or network failures outlasted the retry budget",

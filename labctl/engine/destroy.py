@@ -167,6 +167,7 @@ def destroy(t: Transport, lab: DesiredLab, facts: HostFacts, journal: Journal, o
 def _destroy_folder(t: Transport, root: str, report: DestroyReport) -> None:
     """The lab folder (the docker zip, shared image tars, disks of VMs already gone); mounted disks first."""
     if not _exists(t, root):
+        _remove_parent_if_empty(t, root)
         return
     for obj in t.invoke(ops.list_files(root)).objects():
         path = str(obj.get("FullName") or "")
@@ -181,7 +182,11 @@ def _destroy_folder(t: Transport, root: str, report: DestroyReport) -> None:
         report.remaining.append(f"folder {root}: {_reason(res, err)}")
         return
     report.removed.append(f"folder {root}")
-    # The shared parent (…\labctl) that the first lab on this host created: removed when no lab is left in it.
+    _remove_parent_if_empty(t, root)
+
+
+def _remove_parent_if_empty(t: Transport, root: str) -> None:
+    """The shared parent (…\\labctl) that the first lab on this host created: removed when no lab is left."""
     parent = root.rsplit("\\", 1)[0]
     if parent.lower().endswith("\\labctl") and _exists(t, parent) and not t.invoke(ops.list_children(parent)).output:
         _call(t, ops.remove_empty_folder(parent))

@@ -59,6 +59,14 @@ class Journal:
                     "host": {}, "vms": {}}
         return cls(path, data)
 
+    def persist(self) -> None:
+        """Write the journal now (a new one too), so that the lab id in the ownership tags of what the run
+        creates next is on disk before anything carries it: a run killed after its first creation still
+        recognises its own things."""
+        with self._lock:
+            if not self.path.exists():
+                self._save()
+
     @property
     def exists(self) -> bool:
         return self.path.exists()

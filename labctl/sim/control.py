@@ -95,7 +95,8 @@ class ControlService:
             sim.counters.reset()
             return 200, {"reset": True}
         if route == ("GET", "/faults"):
-            return 200, {"seed": sim.faults.seed, "rules": sim.faults.rules(), "log": list(sim.faults.log)}
+            return 200, {"seed": sim.faults.seed, "rules": sim.faults.rules(), "log": list(sim.faults.log),
+                         "holding": sim.faults.holding()}
         if route == ("POST", "/faults"):
             kind = str(args.get("kind", ""))
             if kind not in KINDS:

@@ -15,7 +15,8 @@ or with ``probability``. Kinds:
 
 ``drop_connection`` and ``http_500`` take ``when``: ``before`` (default: the request is never processed),
 ``after`` (processed, then the answer is lost, as when a link drops after the host acted) or ``any``
-(each firing picks one, from the same seeded draw).
+(each firing picks one, from the same seeded draw). A rule may match ``key`` too (e.g.
+``Command:Start-VM:web01``), to aim a wire-level fault at one pipeline.
 
 Reproducible with parallel clients: a probability is not drawn from one shared random stream (whose order
 would follow thread timing) but per event stream. Each event carries a ``key`` naming what the request is
@@ -80,6 +81,7 @@ class FaultPlan:
         self._streams: dict[tuple[int, str], int] = {}
         self._lock = threading.Lock()
         self._released = threading.Event()
+        self._holding = 0
         self.log: list[dict[str, Any]] = []
 
     def add(self, rule: FaultRule) -> FaultRule:
@@ -112,10 +114,10 @@ class FaultPlan:
         """The rule that fires for this event, if any (and count it). ``key`` names the event's stream."""
         with self._lock:
             for index, rule in enumerate(self._rules):
-                if rule.kind != kind or not rule.matches(event):
+                stream = key or kind
+                if rule.kind != kind or not rule.matches({**event, "key": stream}):
                     continue
                 rule.seen += 1
-                stream = key or kind
                 if rule.probability is not None:
                     draw = self._draw(index, stream)
                     fire = draw < rule.probability
@@ -136,4 +138,15 @@ class FaultPlan:
     def hold(self, firing: Firing) -> None:
         """Wait out a ``hold`` fault: ``seconds``, or until the plan is cleared."""
         seconds = firing.params.get("seconds")
-        self._released.wait(None if seconds is None else max(float(seconds), 0.0))
+        with self._lock:
+            self._holding += 1
+        try:
+            self._released.wait(None if seconds is None else max(float(seconds), 0.0))
+        finally:
+            with self._lock:
+                self._holding -= 1
+
+    def holding(self) -> int:
+        """Requests a ``hold`` fault keeps waiting right now."""
+        with self._lock:
+            return self._holding

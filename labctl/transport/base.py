@@ -217,6 +217,7 @@ class Transport(Protocol):
 
     endpoint: str
     cancel: Cancel
+    policy: RetryPolicy
 
     def invoke(self, pipeline: Pipeline | Invocation, *, input: Sequence[Any] | None = None,
                retry: bool = True) -> Result:

@@ -30,6 +30,7 @@ from labctl.transport.base import (
     Pipeline,
     RemoteObject,
     Result,
+    RetryPolicy,
     ScriptBlock,
     Secret,
     Sensitive,
@@ -64,6 +65,7 @@ class FakeHost:
         self.mappings: list[dict[str, Any]] = []
         self.no_virtualization: set[str] = set()
         self.cancel = Cancel()
+        self.policy = RetryPolicy()
 
     def invoke(self, pipeline: Pipeline | Invocation, *, input: Any = None, retry: bool = True) -> Result:
         calls = [pipeline] if isinstance(pipeline, Invocation) else [i for s in pipeline.statements for i in s]

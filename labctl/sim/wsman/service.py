@@ -160,6 +160,12 @@ class WSManService:
         with self._lock:
             return len(self._shells)
 
+    def running_pipelines(self) -> int:
+        """Pipelines still running (a client that died leaves its last one running until it ends)."""
+        with self._lock:
+            shells = list(self._shells.values())
+        return sum(1 for shell in shells for run in list(shell.runs.values()) if run.submitted and not run.finished)
+
     def active_shells(self, within: float) -> int:
         """Shells used in the last ``within`` seconds (clients still at work)."""
         cutoff = time.monotonic() - within
