@@ -44,7 +44,7 @@ class Lab:
 
 def make_lab(tmp_path: Path, source: str = "quickstart.yaml", text: str | None = None) -> Lab:
     labs = tmp_path / "labs"
-    labs.mkdir(exist_ok=True)
+    labs.mkdir(parents=True, exist_ok=True)
     body = text if text is not None else (REPO / "labs" / source).read_text()
     path = labs / Path(source).name
     path.write_text(body)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from labharness import REPO, Lab, ServedSim, make_lab, run
 
 from labctl.engine.journal import Journal
@@ -192,6 +193,7 @@ def test_isolation_demo_lab_comes_up_with_hyperv_isolation_by_default(tmp_path: 
     assert run("destroy", str(lab.file), "--yes").exit_code == 0
 
 
+@pytest.mark.xdist_group("docker-tls-ports")  # host ports 23760+: one worker at a time
 def test_docker_tls_publishes_the_api_on_the_host(tmp_path: Path) -> None:
     text = (REPO / "labs" / "quickstart.yaml").read_text().replace(
         "  - name: qs-node01\n", "  - name: qs-node01\n    docker_tls: true\n")

@@ -25,7 +25,9 @@ BASH = shutil.which("bash")
 PORTS = (23760, 23761)  # bootstrap.DOCKER_TLS_HOST_PORT_BASE + each VM's index
 VM = "qs-node01"
 
-pytestmark = pytest.mark.skipif(DOCKER is None or BASH is None, reason="needs the docker CLI and bash")
+# The published ports are fixed (23760 + index): every test that publishes them runs in one xdist worker.
+pytestmark = [pytest.mark.skipif(DOCKER is None or BASH is None, reason="needs the docker CLI and bash"),
+              pytest.mark.xdist_group("docker-tls-ports")]
 
 
 def _port_free(port: int) -> bool:

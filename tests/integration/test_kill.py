@@ -4,7 +4,6 @@ and `destroy` after a kill leaves the host as it was."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from killpoints import POINTS, KillPoint, kill_up_at
@@ -60,7 +59,7 @@ def test_kill_points_cover_every_stage() -> None:
     for stage in (*BUILD_STAGES, "readiness", *BOOTSTRAP_STAGES):
         if stage == "start":
             assert "start" in covered
-        assert stage in covered or stage == "images" and "images" in covered, stage
+        assert stage in covered or (stage == "images" and "images" in covered), stage
     assert len(POINTS) >= 10
 
 

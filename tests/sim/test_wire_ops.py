@@ -120,7 +120,7 @@ def test_control_client_round_trip(fake_sim: Simulator, wsman_for) -> None:
     assert added["added"]["params"] == {"seconds": 0.1}
     assert len(control.faults()["rules"]) == 1
     control.clear_faults(seed=7)
-    assert control.faults() == {"seed": 7, "rules": [], "log": []}
+    assert control.faults() == {"seed": 7, "rules": [], "log": [], "holding": 0}
     assert "estimated_makespan_seconds" in control.clock()
     control.reset()
     assert control.counters()["pipelines"] == 0
