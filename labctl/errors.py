@@ -159,8 +159,8 @@ class DestroyIncompleteError(LabctlError):
 
     def __init__(self, remaining: list[str], *, hint: str | None = None) -> None:
         self.remaining = list(remaining)
-        super().__init__(f"{len(self.remaining)} thing(s) of the lab are still on the host:\n  - "
-                         + "\n  - ".join(self.remaining), hint=hint)
+        super().__init__(f"{len(self.remaining)} thing(s) of the lab are still on the host:\n  not removed: "
+                         + "\n  not removed: ".join(self.remaining), hint=hint)
 
 
 class ApplyError(LabctlError):

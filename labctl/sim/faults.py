@@ -104,11 +104,11 @@ class FaultPlan:
         with self._lock:
             return [asdict(r) for r in self._rules]
 
-    def _draw(self, index: int, key: str) -> float:
-        """The next number of this rule's stream for ``key`` (the n-th event of a key: its n-th draw)."""
+    def _next(self, index: int, key: str) -> int:
+        """Count one more event of ``key`` for this rule: the n-th event of a key gets its stream's n-th draw."""
         n = self._streams.get((index, key), 0) + 1
         self._streams[(index, key)] = n
-        return random.Random(f"{self.seed}/{index}/{key}/{n}").random()
+        return n
 
     def check(self, kind: str, key: str = "", **event: str) -> Firing | None:
         """The rule that fires for this event, if any (and count it). ``key`` names the event's stream."""
@@ -118,8 +118,9 @@ class FaultPlan:
                 if rule.kind != kind or not rule.matches({**event, "key": stream}):
                     continue
                 rule.seen += 1
+                occurrence = self._next(index, stream)
                 if rule.probability is not None:
-                    draw = self._draw(index, stream)
+                    draw = random.Random(f"{self.seed}/{index}/{stream}/{occurrence}").random()
                     fire = draw < rule.probability
                 else:
                     draw = 0.0
@@ -131,7 +132,8 @@ class FaultPlan:
                 if when == "any":
                     # The same draw decides the phase: below half the probability, before; above, after.
                     when = "before" if rule.probability is None or draw < rule.probability / 2 else "after"
-                self.log.append({"kind": kind, "event": dict(event), "key": stream, "n": rule.seen, "when": when})
+                self.log.append({"kind": kind, "event": dict(event), "key": stream, "n": rule.seen,
+                                 "occurrence": occurrence, "when": when})
                 return Firing(rule, when)
             return None
 
