@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from labctl.transport.base import Invocation, Secret
+from labctl.transport.base import Invocation, Pipeline, Secret
 from labctl.transport.psrp import Endpoint, PsrpTransport
 
 
@@ -62,34 +62,44 @@ class Served:
 
     def transport(self) -> PsrpTransport:
         if self._transport is None:
-            ep = json.loads((self.state / "endpoint.json").read_text())
-            self._transport = PsrpTransport(Endpoint(uri=ep["https_uri"], auth="ntlm", username=ep["username"],
-                                                     password=Secret(ep["password"]),
-                                                     fingerprint=ep["fingerprint"]), size=1)
+            self._transport = sim_transport(json.loads((self.state / "endpoint.json").read_text()))
         return self._transport
 
     def inventory(self) -> dict[str, list[str]]:
-        """VMs, switches, NATs and their mappings, host addresses, attached disks and files on C:."""
-        t = self.transport()
-
-        def names(cmd: str, prop: str, **params: Any) -> list[str]:
-            return sorted(str(o.get(prop)) for o in t.invoke(Invocation(cmd, params)).objects())
-
-        return {
-            "vms": names("Get-VM", "Name"),
-            "switches": names("Get-VMSwitch", "Name"),
-            "nats": names("Get-NetNat", "Name"),
-            "nat_mappings": names("Get-NetNatStaticMapping", "ExternalPort"),
-            "addresses": names("Get-NetIPAddress", "IPAddress"),
-            "files": names("Get-ChildItem", "FullName", Path="C:\\", Recurse=True, File=True),
-            "directories": names("Get-ChildItem", "FullName", Path="C:\\", Recurse=True, Directory=True),
-        }
+        return inventory(self.transport())
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
         self.proc.terminate()
         self.proc.wait(30)
+
+
+def inventory(t: PsrpTransport) -> dict[str, list[str]]:
+    """VMs, switches, NATs and their mappings, host addresses, files and folders on C:, attached disks."""
+    def names(cmd: str, prop: str, **params: Any) -> list[str]:
+        return sorted(str(o.get(prop)) for o in t.invoke(Invocation(cmd, params)).objects())
+
+    files = names("Get-ChildItem", "FullName", Path="C:\\", Recurse=True, File=True)
+    disks = [f for f in files if f.lower().endswith((".vhd", ".vhdx"))]
+    attached = sorted(str(o.get("Path")) for o in t.invoke(Pipeline.of(
+        *[Invocation("Get-VHD", {"Path": d}) for d in disks])).objects() if o.get("Attached")) if disks else []
+    return {
+        "vms": names("Get-VM", "Name"),
+        "switches": names("Get-VMSwitch", "Name"),
+        "nats": names("Get-NetNat", "Name"),
+        "nat_mappings": names("Get-NetNatStaticMapping", "ExternalPort"),
+        "addresses": names("Get-NetIPAddress", "IPAddress"),
+        "files": files,
+        "folders": names("Get-ChildItem", "FullName", Path="C:\\", Recurse=True, Directory=True),
+        "attached_disks": attached,
+    }
+
+
+def sim_transport(info: dict[str, Any]) -> PsrpTransport:
+    """A transport to a simulator from its endpoint.json."""
+    return PsrpTransport(Endpoint(uri=info["https_uri"], auth="ntlm", username=info["username"],
+                                  password=Secret(info["password"]), fingerprint=info["fingerprint"]), size=1)
 
 
 def make_lab(root: Path, name: str, text: str) -> tuple[Path, Path]:

@@ -56,9 +56,14 @@ log = logging.getLogger(__name__)
 # lines only at --log-level DEBUG and scrubs every line (labctl.cli.logs, labctl.redact); labctl logs its
 # own calls (Invocation.describe, redacted) instead.
 
-# WSMan fault codes that mean "try again": operation timeout, shell not found after a
-# reconnect, service busy.
-_TRANSIENT_FAULTS = {0x80338029, 0x8033805B, 0x803381A6, 0x80338012}
+# WSMan fault codes that mean "try again": operation timeout, shell not found (it expired or the host
+# restarted WinRM), service busy.
+_TRANSIENT_FAULTS = {0x80338029, 0x8033805B, 0x803381A6, 0x80338012, 0x803381A5}
+# 0x803381A5 is the MaxShellsPerUser quota: shells of a client that died (a SIGKILLed run) hold it until their
+# IdleTimeOut, which labctl keeps short (SHELL_IDLE_TIMEOUT) so that waiting a minute clears it.
+# How long the host keeps a shell of ours that nobody uses: the minimum PowerShell allows (60 s), so the shells
+# of a run that was killed go soon. Our own idle ones are reopened on their next use.
+SHELL_IDLE_TIMEOUT = 60
 SUPPORTED_AUTH = ("ntlm", "negotiate", "kerberos", "credssp", "basic", "certificate")
 # Each connection holds one shell; WinRM allows 30 per user by default (MaxShellsPerUser), so stay under.
 MAX_CONNECTIONS = 25
@@ -224,7 +229,7 @@ class _Connection:
             session = self.wsman.transport._build_session()
             session.mount("https://", _FingerprintAdapter(endpoint.fingerprint))
             self.wsman.transport.session = session
-        self.pool = RunspacePool(self.wsman)
+        self.pool = RunspacePool(self.wsman, idle_timeout=SHELL_IDLE_TIMEOUT)
         self.pool.open()
         self.keys_exchanged = False
 

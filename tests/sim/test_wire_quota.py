@@ -32,3 +32,39 @@ def test_active_shells_counts_clients_at_work(sim: Simulator) -> None:
         assert sim.service.active_shells(5.0) == 1
         assert sim.service.active_shells(0.0) == 0
     assert sim.service.active_shells(5.0) == 0
+
+
+def test_a_shell_past_its_idle_timeout_is_gone_with_windows_fault(sim: Simulator) -> None:
+    import time
+
+    from pypsrp.powershell import PowerShell
+
+    assert sim.service is not None
+    pool = RunspacePool(connect(sim, "https-basic"), idle_timeout=60)
+    pool.open()
+    shells = list(sim.service._shells.values())
+    assert [s.idle_timeout for s in shells] == [60.0]  # the client's IdleTimeOut, as WinRM keeps it
+    sim.service.idle_timeout = 0.3  # the host's clock runs ahead of the shell's idle timeout
+    time.sleep(0.5)
+    ps = PowerShell(pool)
+    ps.add_cmdlet("Get-VMHost")
+    with pytest.raises(WSManFaultError) as err:
+        ps.invoke()
+    assert err.value.code == 0x8033805B  # 2150858843, as in WinRb/WinRM#253
+    assert "failed because the shell was not found on the server" in str(err.value.reason)
+    assert sim.service.shell_count() == 0
+
+
+def test_killed_clients_free_the_quota_when_their_shells_expire(sim: Simulator) -> None:
+    import time
+
+    assert sim.service is not None
+    orphans = [RunspacePool(connect(sim, "https-basic"), idle_timeout=60) for _ in range(30)]
+    for pool in orphans:
+        pool.open()  # and never closed: the client "died"
+    with pytest.raises(WSManFaultError):
+        RunspacePool(connect(sim, "https-basic")).open()
+    sim.service.idle_timeout = 0.2
+    time.sleep(0.4)
+    with RunspacePool(connect(sim, "https-basic")) as pool:
+        assert pool.state is not None

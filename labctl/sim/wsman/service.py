@@ -79,6 +79,23 @@ def _pipeline_key(arguments: str) -> str:
     return ":".join(parts)
 
 
+_ISO_SECONDS = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?$")
+# PowerShell's session IdleTimeout is 60 s at least (New-PSTransportOption -IdleTimeoutSec: ValidateRange(60,
+# 2147483)); the shell's MaxIdleTimeOut is PT2147483.647S. A client's value is kept within those (clamping, not a
+# fault, is unconfirmed).
+MIN_IDLE_TIMEOUT = 60.0
+MAX_IDLE_TIMEOUT = 2147483.647
+
+
+def _idle_timeout(text: str) -> float:
+    """The IdleTimeOut a client asked for in Create (``PT120S``), within WinRM's limits; the default if none."""
+    m = _ISO_SECONDS.match(text.strip())
+    if not text.strip() or m is None or not any(m.groups()):
+        return SHELL_IDLE_TIMEOUT
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in m.groups())
+    return min(max(hours * 3600 + minutes * 60 + seconds, MIN_IDLE_TIMEOUT), MAX_IDLE_TIMEOUT)
+
+
 def _duration(seconds: float) -> str:
     seconds = max(int(seconds), 0)
     days, rest = divmod(seconds, 86400)
@@ -172,21 +189,27 @@ class WSManService:
         with self._lock:
             return sum(1 for s in self._shells.values() if s.last_activity >= cutoff)
 
+    def _expired(self, shell: Shell, now: float) -> bool:
+        return shell.idle_for(now) > min(shell.idle_timeout, self.idle_timeout)
+
     def _reap_idle(self) -> None:
-        """Close shells nobody used for IdleTimeOut (clients that vanished without Delete)."""
-        cutoff = time.monotonic() - self.idle_timeout
+        """Close shells nobody used for their IdleTimeOut (clients that vanished without Delete)."""
+        now = time.monotonic()
         with self._lock:
-            idle = [s for s in self._shells.values() if s.last_activity < cutoff]
+            idle = [s for s in self._shells.values() if self._expired(s, now)]
             for shell in idle:
                 self._shells.pop(shell.id, None)
         for shell in idle:
-            log.info("shell %s idle for more than %.0f s: closed", shell.id, self.idle_timeout)
+            log.info("shell %s idle for more than %.0f s: closed", shell.id, shell.idle_timeout)
             shell.close()
 
     def _shell(self, req: WSManRequest, caller: Caller) -> Shell:
         shell_id = req.selectors.get("ShellId", "").strip().upper()
         with self._lock:
             shell = self._shells.get(shell_id)
+        if shell is not None and self._expired(shell, time.monotonic()):
+            self._reap_idle()  # WinRM closed it when its IdleTimeOut ran out: the client learns now
+            shell = None
         if shell is None or shell.owner.lower() != caller.principal.lower():
             raise shell_not_found(shell_id)
         return shell
@@ -214,6 +237,7 @@ class WSManService:
         session = Session(username=caller.principal, client_address=caller.address)
         shell = Shell(shell_id, req.resource_uri, session, self.host, self._executor, req.max_envelope_size,
                       on_pipeline=lambda: self.counters.add("pipelines"))
+        shell.idle_timeout = _idle_timeout(shell_el.findtext("rsp:IdleTimeOut", "", NS) or "")
         self._reap_idle()
         with self._lock:
             if shell_id in self._shells:
@@ -250,7 +274,7 @@ class WSManService:
             f"<rsp:Shell><rsp:ShellId>{shell.id}</rsp:ShellId><rsp:Name>Runspace</rsp:Name>"
             f"<rsp:ResourceUri>{x(shell.resource_uri)}</rsp:ResourceUri><rsp:Owner>{x(shell.owner)}</rsp:Owner>"
             f"<rsp:ClientIP>{x(shell.session.client_address)}</rsp:ClientIP>"
-            f"<rsp:ProcessId>{self._pid}</rsp:ProcessId><rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>"
+            f"<rsp:ProcessId>{self._pid}</rsp:ProcessId><rsp:IdleTimeOut>PT{shell.idle_timeout:.3f}S</rsp:IdleTimeOut>"
             "<rsp:InputStreams>stdin pr</rsp:InputStreams><rsp:OutputStreams>stdout</rsp:OutputStreams>"
             "<rsp:MaxIdleTimeOut>PT2147483.647S</rsp:MaxIdleTimeOut><rsp:Locale>en-US</rsp:Locale>"
             "<rsp:DataLocale>en-US</rsp:DataLocale><rsp:ProfileLoaded>Yes</rsp:ProfileLoaded>"

@@ -174,6 +174,8 @@ class Shell:
         self.owner = session.username
         self.created = time.time()
         self.last_activity = time.monotonic()
+        self.idle_timeout = 7200.0  # seconds without a request before WinRM closes the shell (see the service)
+        self.receiving = 0  # Receives waiting right now: a long poll is activity
         self.cond = threading.Condition(threading.RLock())
         self.pool = psrpcore.ServerRunspacePool()
         self.closed = False
@@ -333,6 +335,20 @@ class Shell:
         deadline = time.monotonic() + max(timeout - 0.25, 0.05)
         with self.cond:
             self.last_activity = time.monotonic()
+            self.receiving += 1
+            try:
+                return self._receive(pipeline_id, deadline, budget)
+            finally:
+                self.receiving -= 1
+                self.last_activity = time.monotonic()
+
+    def idle_for(self, now: float) -> float:
+        """Seconds since the client last did anything on this shell (0 while a Receive waits)."""
+        return 0.0 if self.receiving else max(now - self.last_activity, 0.0)
+
+    def _receive(self, pipeline_id: uuid.UUID | None, deadline: float,
+                 budget: int) -> tuple[list[bytes], bool | None]:
+        with self.cond:
             while True:
                 queue = self._outq.get(pipeline_id)
                 if queue:
@@ -383,9 +399,12 @@ def _b64(text: str) -> bytes:
 
 
 def shell_not_found(shell_id: str) -> WSManFault:
-    """The fault for a ShellId the service does not know (ERROR_WSMAN_UNEXPECTED_SELECTORS)."""
-    del shell_id
-    return invalid_selectors()
+    """The fault for a ShellId the service does not know (closed, expired, or never made): 0x8033805B
+    (2150858843) with Windows' text, as in the transcripts of WinRb/WinRM#253 and #273."""
+    return WSManFault(0x8033805B, f"The request for the Windows Remote Shell with ShellId {shell_id} failed because "
+                      "the shell was not found on the server. Possible causes are: the specified ShellId is "
+                      "incorrect or the shell no longer exists on the server. Provide the correct ShellId or create "
+                      "a new shell and retry the operation.", "w:InvalidSelectors", sender=True)
 
 
 def command_not_found() -> WSManFault:
