@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import sys
 import tempfile
 import time
@@ -21,16 +20,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(REPO / "tests" / "integration"), str(HERE)]
+from hostview import inventory, shape  # noqa: E402
 from killpoints import POINTS, kill_up_at  # noqa: E402
-from simhost import inventory, labctl, make_lab, sim_transport  # noqa: E402
+from simhost import labctl, make_lab, sim_transport  # noqa: E402
 
 from labctl.sim.server import Simulator  # noqa: E402
-
-_IDS = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|(?<=-)[0-9a-f]{12}\b")
-
-
-def shape(inv: dict[str, list[str]]) -> dict[str, list[str]]:
-    return {k: sorted(_IDS.sub("<id>", v) for v in vals) for k, vals in inv.items()}
 
 
 def main() -> None:

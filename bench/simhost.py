@@ -11,8 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from labctl.transport.base import Invocation, Pipeline, Secret
+from labctl.transport.base import Secret
 from labctl.transport.psrp import Endpoint, PsrpTransport
+
+# The one inventory the tests compare too (tests/integration/hostview.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from hostview import inventory
 
 
 def labctl(*args: str, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
@@ -73,27 +77,6 @@ class Served:
             self._transport.close()
         self.proc.terminate()
         self.proc.wait(30)
-
-
-def inventory(t: PsrpTransport) -> dict[str, list[str]]:
-    """VMs, switches, NATs and their mappings, host addresses, files and folders on C:, attached disks."""
-    def names(cmd: str, prop: str, **params: Any) -> list[str]:
-        return sorted(str(o.get(prop)) for o in t.invoke(Invocation(cmd, params)).objects())
-
-    files = names("Get-ChildItem", "FullName", Path="C:\\", Recurse=True, File=True)
-    disks = [f for f in files if f.lower().endswith((".vhd", ".vhdx"))]
-    attached = sorted(str(o.get("Path")) for o in t.invoke(Pipeline.of(
-        *[Invocation("Get-VHD", {"Path": d}) for d in disks])).objects() if o.get("Attached")) if disks else []
-    return {
-        "vms": names("Get-VM", "Name"),
-        "switches": names("Get-VMSwitch", "Name"),
-        "nats": names("Get-NetNat", "Name"),
-        "nat_mappings": names("Get-NetNatStaticMapping", "ExternalPort"),
-        "addresses": names("Get-NetIPAddress", "IPAddress"),
-        "files": files,
-        "folders": names("Get-ChildItem", "FullName", Path="C:\\", Recurse=True, Directory=True),
-        "attached_disks": attached,
-    }
 
 
 def sim_transport(info: dict[str, Any]) -> PsrpTransport:

@@ -149,7 +149,7 @@ class Applier:
         """Run one stage; after a transient failure (a lost answer included) run it again from its start.
 
         Every stage reads the host before it acts, so running it again adopts what a lost call made and never
-        repeats a creation. It gives up after ``options.resume_budget`` seconds of failures.
+        repeats a creation. It gives up after ``resume_budget`` seconds of failures.
         """
         start = time.monotonic()
         while True:
@@ -159,6 +159,8 @@ class Applier:
                 return fn()
             except TransientError as err:
                 spent = time.monotonic() - start
+                if spent > self.resume_budget and vm == "host":
+                    raise  # outside a VM's stages: the run stops (exit 75), nothing of a VM failed
                 if spent > self.resume_budget:
                     raise StageError(
                         f"{vm}: {stage}: the host kept failing transiently for {spent:.0f} s: {err.message}",

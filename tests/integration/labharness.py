@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hostview import inventory, shape
 
 from labctl.cli.main import cli
 from labctl.lab import sim_state_dir
@@ -21,8 +22,6 @@ from labctl.transport.base import Invocation, Pipeline, Secret
 from labctl.transport.psrp import Endpoint, PsrpTransport
 
 REPO = Path(__file__).resolve().parents[2]
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_LAB_ID = re.compile(r"([A-Za-z0-9-]+)-[0-9a-f]{12}(?=\\|$)")
 
 
 @dataclass
@@ -83,31 +82,12 @@ class ServedSim:
         return self.transport.invoke(Pipeline.of(*invocations)).output
 
     def inventory(self) -> dict[str, list[str]]:
-        """What a person would compare: VMs, switches, NATs and their mappings, host addresses, files and
-        folders on C:, and which disks are attached to the host."""
-        def names(cmd: str, prop: str, **params: Any) -> list[str]:
-            out = self.transport.invoke(Invocation(cmd, params)).objects()
-            return sorted(str(o.get(prop)) for o in out)
-        files = names("Get-ChildItem", "FullName", Path="C:\\", Recurse=True, File=True)
-        disks = [f for f in files if f.lower().endswith((".vhd", ".vhdx"))]
-        attached = sorted(str(o.get("Path")) for o in self.transport.invoke(Pipeline.of(
-            *[Invocation("Get-VHD", {"Path": d}) for d in disks])).objects() if o.get("Attached")) if disks else []
-        return {
-            "vms": names("Get-VM", "Id") + names("Get-VM", "Name"),
-            "switches": names("Get-VMSwitch", "Name"),
-            "nats": names("Get-NetNat", "Name"),
-            "nat_mappings": names("Get-NetNatStaticMapping", "ExternalPort"),
-            "addresses": names("Get-NetIPAddress", "IPAddress"),
-            "files": files,
-            "folders": names("Get-ChildItem", "FullName", Path="C:\\", Recurse=True, Directory=True),
-            "attached_disks": attached,
-        }
+        """What a person would compare (hostview.inventory)."""
+        return inventory(self.transport)
 
     def shape(self) -> dict[str, list[str]]:
         """The inventory without what differs between two identical runs (VM ids, the lab id in paths)."""
-        inv = self.inventory()
-        inv["vms"] = [v for v in inv["vms"] if not _UUID.fullmatch(v)]
-        return {k: sorted(_UUID.sub("<vm-id>", _LAB_ID.sub(r"\1-<id>", v)) for v in vals) for k, vals in inv.items()}
+        return shape(self.inventory())
 
     def remote_lab(self, source: str = "quickstart.yaml", name: str | None = None,
                    host_password_env: str = "LABCTL_TEST_HOST_PASSWORD",

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from labharness import REPO, Lab, ServedSim, copy_templates, make_lab, run
 
-from labctl.engine.journal import Journal
 from labctl.sim.faults import FaultRule
 
 TWO_VMS = """\
@@ -70,40 +66,6 @@ def test_fault_mid_run_then_up_again_converges_without_duplicates(quickstart: La
     assert [f["kind"] for f in served.sim.faults.log] == ["drop_connection", "drop_connection"]
 
 
-def test_killed_up_then_up_again_converges(tmp_path: Path) -> None:
-    # Readiness only (the container-host bootstrap after a kill is tests/integration/test_bootstrap.py's):
-    # the second run then takes seconds, not the bootstrap's simulated minutes.
-    quickstart = make_lab(tmp_path, "quickstart.yaml", (REPO / "labs" / "quickstart.yaml").read_text()
-                          .replace("roles: [container-host]", "roles: []"))
-    # A realistic (slowed) simulator so the kill lands in the middle of the bring-up.
-    served = ServedSim(quickstart.sim_state, profile="realistic", speedup=60)
-    try:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        proc = subprocess.Popen([sys.executable, "-m", "labctl.cli.main", "up", str(quickstart.file)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        journal = quickstart.state / "journal.json"
-        deadline = time.monotonic() + 60
-        killed_at = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            if journal.exists():
-                stages = {n: v.get("stages", []) for n, v in json.loads(journal.read_text())["vms"].items()}
-                if any("vm" in s for s in stages.values()):
-                    proc.send_signal(signal.SIGKILL)
-                    killed_at = stages
-                    break
-            time.sleep(0.02)
-        proc.wait(10)
-        assert killed_at is not None, "up finished before it could be killed"
-        assert not all("ready" in s for s in killed_at.values())
-        again = run("up", str(quickstart.file))
-        assert again.exit_code == 0, again.output
-        assert _vm_names(served) == ["qs-dc01", "qs-node01"]
-        done = Journal.open(journal, quickstart.name)
-        assert all(done.has_stage(n, "ready") for n in ("qs-dc01", "qs-node01"))
-    finally:
-        served.close()
-
-
 def test_validate_lists_every_problem_with_its_line() -> None:
     broken = REPO / "tests" / "unit" / "data" / "broken-lab.yaml"
     result = run("validate", str(broken))
@@ -126,15 +88,7 @@ def test_wrong_host_password_fails_fast_with_an_auth_error_and_creates_nothing(t
     served = ServedSim(tmp_path / "remote-host")
     try:
         before = served.inventory()
-        ep = served.sim.endpoint()
-        text = (REPO / "labs" / "quickstart.yaml").read_text().replace("host: sim", (
-            "host:\n"
-            f"  uri: {ep['https_uri']}\n"
-            "  auth: ntlm\n"
-            f"  username: '{ep['username']}'\n"
-            "  password_env: LABCTL_TEST_WRONG_PASSWORD\n"
-            f"  fingerprint: 'sha256:{ep['fingerprint']}'\n")) + "guest_password_env: LABCTL_GUEST_PASSWORD\n"
-        lab.file.write_text(text)
+        lab.file.write_text(served.remote_lab(host_password_env="LABCTL_TEST_WRONG_PASSWORD"))
         start = time.monotonic()
         result = run("up", str(lab.file), env={"LABCTL_TEST_WRONG_PASSWORD": "not-the-password",
                                                "LABCTL_GUEST_PASSWORD": "Gu3st-Passw0rd!"})

@@ -85,15 +85,8 @@ def test_sim_serve_reached_as_a_remote_host_is_still_labelled_simulated(tmp_path
     lab = make_lab(tmp_path)
     served = ServedSim(tmp_path / "rehearsal-host")
     try:
-        ep = served.sim.endpoint()
-        lab.file.write_text((REPO / "labs" / "quickstart.yaml").read_text().replace("host: sim", (
-            "host:\n"
-            f"  uri: {ep['https_uri']}\n"
-            "  auth: ntlm\n"
-            f"  username: '{ep['username']}'\n"
-            "  password_env: LABCTL_TEST_HOST_PASSWORD\n"
-            f"  fingerprint: 'sha256:{ep['fingerprint']}'\n")) + "guest_password_env: LABCTL_GUEST_PASSWORD\n")
-        env = {"LABCTL_TEST_HOST_PASSWORD": ep["password"], "LABCTL_GUEST_PASSWORD": "Gu3st-Passw0rd!"}
+        lab.file.write_text(served.remote_lab())
+        env = {"LABCTL_TEST_HOST_PASSWORD": served.password, "LABCTL_GUEST_PASSWORD": "Gu3st-Passw0rd!"}
         up = run("up", str(lab.file), env=env)
         assert up.exit_code == 0, up.output
         assert "SIMULATED" in up.output
