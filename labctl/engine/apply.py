@@ -363,7 +363,7 @@ class Applier:
             return False
         if state not in ("Off", ""):
             # Processor and memory changes, and exposing virtualization extensions, need the VM off.
-            self.t.invoke(ops.stop_vm(vm.name))
+            self.power_down(vm)
         self.t.invoke(ops.configure_vm(vm.name, processors=vm.processors, memory=vm.memory, mac=vm.mac,
                                        notes=self.owner.tag()))
         self.journal.stage_done(vm.name, "configure")
@@ -399,6 +399,28 @@ class Applier:
             if self.cancel.wait(min(delay, max(deadline - now, 0.0))):
                 raise Interrupted("interrupted")
             delay = min(delay * 2, self.options.poll_max)
+
+    def power_down(self, vm: DesiredVm) -> None:
+        """Shut the guest down gracefully; turn the VM off only when the guest cannot shut down, and say so."""
+        if self.vm_state(vm) == "Running":
+            try:
+                self.t.invoke(ops.shutdown_vm(vm.name), retry=False)
+            except RemoteCommandError as err:
+                self.note(f"{vm.name}: the guest could not shut down ({err.message}); it was turned off")
+        if self.vm_state(vm) not in ("Off", ""):
+            self.t.invoke(ops.stop_vm(vm.name))
+
+    def vm_state(self, vm: DesiredVm) -> str:
+        """The VM's state as Get-VM reports it ("" when it is not there)."""
+        found = self._find_vm(vm)
+        return str(found.get("State")) if found is not None else ""
+
+    def wait_state(self, vm: DesiredVm, state: str, stage: str) -> None:
+        """Poll until the VM reports ``state`` (the stage's timeout applies)."""
+        def probe() -> tuple[bool, str]:
+            current = self.vm_state(vm)
+            return current == state, f"state {current or 'absent'}"
+        self._poll(vm, stage, probe)
 
     def _vm_state(self, vm: DesiredVm) -> RemoteObject:
         found = self._find_vm(vm)

@@ -228,6 +228,9 @@ class Bootstrapper:
             return False
         wanted = list(vm.windows_features)
         self._progress(vm, "features", ", ".join(wanted))
+        if self.a.vm_state(vm) == "Off":
+            # A run killed (or an answer lost) between the shutdown and the start of the restart below.
+            self._boot_again(vm)
         obj = self._step(vm, "features", "container-features", [wanted])
         facts = _get(obj, "Facts")
         installed = {str(f) for f in _as_list(_get(facts, "Installed"))}
@@ -235,14 +238,7 @@ class Bootstrapper:
         changed = _as_bool(_get(obj, "Changed"))
         if _as_bool(_get(obj, "RebootNeeded")) or pending:
             self._progress(vm, "features", "restarting the VM to finish installing " + ", ".join(pending or wanted))
-            # Not retried: a second restart is a second reset. A lost answer resumes the stage, whose step then
-            # reports what the guest has (installed, or still pending after a restart that did not happen).
-            self.a.t.invoke(ops.restart_vm(vm.name), retry=False)
-            # The guest boots again: the same readiness waits as the first boot (without setup this time).
-            for stage, fn in (("heartbeat", self.a._stage_heartbeat), ("ip", self.a._stage_ip),
-                              ("logon", self.a._stage_logon)):
-                self._progress(vm, "features", f"after the restart: {stage}")
-                fn(vm)
+            self._restart_gracefully(vm)
             obj = self._step(vm, "features", "container-features", [wanted])
             facts = _get(obj, "Facts")
             installed = {str(f) for f in _as_list(_get(facts, "Installed"))}
@@ -257,6 +253,28 @@ class Bootstrapper:
         j.record_vm(vm.name, features=sorted(installed))
         j.stage_done(vm.name, "features")
         return changed
+
+    def _restart_gracefully(self, vm: DesiredVm) -> None:
+        """Shut the guest down through its Shutdown integration service, then start it.
+
+        Not Restart-VM: that is a reset ("like powering the computer down"), which skips the shutdown phase of
+        Windows' feature servicing, so a pending feature install is rolled back at the next boot.
+        Stop-VM -Force is still a guest shutdown: it only closes applications that hold unsaved data.
+        """
+        self._progress(vm, "features", "shutting the guest down (Windows finishes configuring the features)")
+        # Not retried: a lost answer resumes the stage, which finds the VM Off and starts it.
+        self.a.t.invoke(ops.shutdown_vm(vm.name), retry=False)
+        self.a.wait_state(vm, "Off", "features")
+        self._boot_again(vm)
+
+    def _boot_again(self, vm: DesiredVm) -> None:
+        """Start-VM, then the same readiness waits as the first boot (without setup this time)."""
+        self._progress(vm, "features", "starting the VM again")
+        self.a.t.invoke(ops.start_vm(vm.name), retry=False)
+        for stage, fn in (("running", self.a._stage_running), ("heartbeat", self.a._stage_heartbeat),
+                          ("ip", self.a._stage_ip), ("logon", self.a._stage_logon)):
+            self._progress(vm, "features", f"after the restart: {stage}")
+            fn(vm)
 
     # -- docker ----------------------------------------------------------------------------------------
     def _host_zip(self) -> _HostZip:

@@ -232,9 +232,10 @@ def copy_vm_file(vm: str, source: str, destination: str) -> Invocation:
     })
 
 
-def restart_vm(name: str) -> Invocation:
-    """A hard restart (after Install-WindowsFeature asks for a reboot)."""
-    return Invocation("Restart-VM", {"Name": name, "Force": SWITCH})
+def shutdown_vm(name: str) -> Invocation:
+    """A guest shutdown through the Shutdown integration service; -Force closes applications with unsaved data
+    (after five minutes), it does not cut the power (that is -TurnOff)."""
+    return Invocation("Stop-VM", {"Name": name, "Force": SWITCH})
 
 
 def nat_static_mappings(nat: str) -> Invocation:

@@ -164,6 +164,46 @@ def test_up_again_keeps_the_certificates_and_the_journal_has_no_key(tls_lab: tup
     assert "PRIVATE KEY" not in journal and "docker_tls" in journal
 
 
+def test_up_publishes_each_guests_api_on_its_host_port_and_keeps_the_key_secret(
+        tls_lab: tuple[Lab, ServedSim]) -> None:
+    import http.client
+    import json
+    import ssl
+
+    from labctl.engine.journal import Journal
+    from labctl.transport.base import Invocation
+
+    lab, served = tls_lab
+    mappings = served.transport.invoke(Invocation("Get-NetNatStaticMapping")).objects()
+    assert sorted((int(m.get("ExternalPort")), int(m.get("InternalPort"))) for m in mappings) == [
+        (23760, 2376), (23761, 2376)]
+    entry = Journal.open(lab.state / "journal.json", lab.name).vm(VM)
+    tls = entry["docker_tls"]
+    assert tls["host"] == "127.0.0.1" and tls["port"] == 23761
+    assert {"ca.pem", "cert.pem", "key.pem"} <= {p.name for p in Path(tls["cert_path"]).iterdir()}
+    assert "PRIVATE KEY" not in (lab.state / "journal.json").read_text()
+    status = json.loads(run("status", str(lab.file), "--json").output)
+    node = next(v for v in status["vms"] if v["name"] == VM)
+    assert node["healthy"] is True and node["containers"]["docker_tls"]["port"] == 23761
+    # A client with the lab's client certificate reaches the guest's daemon through the host port.
+    certs = Path(tls["cert_path"])
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    ctx.load_cert_chain(certs / "cert.pem", certs / "key.pem")
+    deadline = time.monotonic() + 10
+    while True:  # the simulator opens the listener once it sees the mapping and the guest's TLS daemon
+        try:
+            conn = http.client.HTTPSConnection("127.0.0.1", 23761, context=ctx, timeout=10)
+            conn.request("GET", "/version")
+            answer = conn.getresponse()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert answer.status == 200
+    assert json.loads(answer.read())["Version"] == "27.3.1"
+
+
 def test_a_restarted_simulator_serves_the_docker_api_again(tls_lab: tuple[Lab, ServedSim]) -> None:
     """`labctl sim serve` stopped and started again: the listeners come back from the saved host state."""
     lab, served = tls_lab
@@ -173,3 +213,4 @@ def test_a_restarted_simulator_serves_the_docker_api_again(tls_lab: tuple[Lab, S
     version = _docker(_docker_env(lab), "version")
     assert version.returncode == 0, version.stderr
     assert f"guest {VM}" in version.stdout
+

@@ -5,7 +5,7 @@
 - ``http_pool``: the same over HTTP with NTLM and WinRM message encryption.
 - ``fake_sim`` / ``fake_pool``: a simulator whose runtime is :class:`FakeRuntime` (wire tests that need
   output without depending on cmdlet handlers).
-- ``connect(sim, transport)``: a WSMan for "https-basic", "https-ntlm" or "http-ntlm".
+- ``connect(sim, transport)`` (simwire.py): a WSMan for "https-basic", "https-ntlm" or "http-ntlm".
 """
 
 from __future__ import annotations
@@ -20,26 +20,13 @@ from typing import Any
 import pytest
 from pypsrp.powershell import RunspacePool
 from pypsrp.wsman import WSMan
+from simwire import TRANSPORTS, connect
 
 from labctl.sim.cmdlets.base import Session
 from labctl.sim.errors import PSError, command_not_found
 from labctl.sim.runtime import RawCommand
 from labctl.sim.server import Simulator
 from labctl.sim.values import Int64, PSEnum, PSObj, TimeSpan, UInt64
-
-TRANSPORTS = ("https-basic", "https-ntlm", "http-ntlm")
-
-
-def connect(sim: Simulator, transport: str = "https-basic", **kwargs: Any) -> WSMan:
-    """A pypsrp WSMan to the simulator, as labctl's transport would build it."""
-    kwargs.setdefault("operation_timeout", 20)
-    if transport.startswith("https"):
-        return WSMan("127.0.0.1", port=sim.https_port, ssl=True, username=sim.username, password=sim.password,
-                     auth=transport.split("-", 1)[1], cert_validation=str(sim.cert_path), **kwargs)
-    if transport == "http-ntlm":
-        return WSMan("127.0.0.1", port=sim.http_port, ssl=False, username=sim.username, password=sim.password,
-                     auth="ntlm", **kwargs)
-    raise ValueError(transport)
 
 
 class Call:

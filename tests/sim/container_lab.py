@@ -113,7 +113,14 @@ class Lab:
         return vm
 
     def reboot(self, name: str) -> None:
-        """Restart-VM: the guest boots again (pending features finish)."""
+        """A graceful restart (Stop-VM, then Start-VM): the guest boots again and pending features finish."""
+        vm = self.get_vm(name)
+        self.world.hv.stop(vm, force=True)
+        self.world.hv.start(vm)
+        self.wait_ready(vm)
+
+    def reset(self, name: str) -> None:
+        """Restart-VM: a reset; the guest boots again without having shut down."""
         vm = self.get_vm(name)
         self.world.hv.restart(vm)
         self.wait_ready(vm)

@@ -11,10 +11,10 @@ import base64
 from typing import Any
 
 import pytest
-from conftest import connect
 from pypsrp.complex_objects import PSCredential
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import TaggedValue
+from simwire import connect
 
 from labctl.sim.server import Simulator
 

@@ -247,3 +247,26 @@ def test_the_realistic_profile_accounts_and_waits_without_holding_the_world() ->
     assert out.get("ExitCode") == 0
     seconds = lab.world.clock.report()["modeled_seconds"]["h1"]
     assert seconds > lab.world.clock.durations["image_pull_nanoserver"]
+
+
+def test_a_reset_with_features_pending_rolls_the_install_back_and_a_shutdown_finishes_it() -> None:
+    from labctl.sim.model.containers import CBS_LOG, MSG_FEATURES_REVERTED
+
+    lab = Lab()
+    vm = lab.vm("h1")
+    assert lab.step("h1", "container-features", ["Containers", "Hyper-V"]).one.get("RebootNeeded") is True
+    # Restart-VM is a reset: the shutdown phase of the feature install never runs, the next boot reverts it.
+    lab.reset("h1")
+    after = lab.step("h1", "container-features", ["Containers", "Hyper-V"]).one
+    assert (after.get("Changed"), after.get("RebootNeeded")) == (True, True)  # installed again from scratch
+    log = lab.world.storage.read_file(vm.hard_drives[0], CBS_LOG) or b""
+    assert MSG_FEATURES_REVERTED.encode() in log
+    # Stop-VM -TurnOff is a power cut: the same.
+    lab.world.hv.stop(vm, turn_off=True)
+    lab.world.hv.start(vm)
+    lab.wait_ready(vm)
+    assert lab.step("h1", "container-features", ["Containers", "Hyper-V"]).one.get("Facts")["Installed"] == []
+    # A shutdown through the guest (Stop-VM, Stop-VM -Force) finishes the install.
+    lab.reboot("h1")
+    done = lab.step("h1", "container-features", ["Containers", "Hyper-V"]).one
+    assert done.get("Facts") == {"Installed": ["Containers", "Hyper-V"], "Pending": []}

@@ -346,7 +346,8 @@ def test_terminate_signal_drops_a_running_pipeline(fake_pool: RunspacePool, fake
 def test_idle_shells_are_reaped(fake_sim, wsman_for) -> None:
     abandoned = RunspacePool(wsman_for(fake_sim, "https-basic"))
     abandoned.open()  # never closed: the client vanished
-    fake_sim.service.idle_timeout = 0.05
+    for shell in fake_sim.service._shells.values():
+        shell.idle_timeout = 0.05  # as if it had asked WinRM for that IdleTimeOut
     time.sleep(0.1)
     with RunspacePool(wsman_for(fake_sim, "https-basic")) as pool:
         assert fake_sim.service.shell_count() == 1

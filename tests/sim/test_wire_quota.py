@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import connect
 from pypsrp.exceptions import WSManFaultError
 from pypsrp.powershell import RunspacePool
+from simwire import connect
 
 from labctl.sim.server import Simulator
 
@@ -44,7 +44,7 @@ def test_a_shell_past_its_idle_timeout_is_gone_with_windows_fault(sim: Simulator
     pool.open()
     shells = list(sim.service._shells.values())
     assert [s.idle_timeout for s in shells] == [60.0]  # the client's IdleTimeOut, as WinRM keeps it
-    sim.service.idle_timeout = 0.3  # the host's clock runs ahead of the shell's idle timeout
+    shells[0].idle_timeout = 0.3  # as if the client had asked for that IdleTimeOut
     time.sleep(0.5)
     ps = PowerShell(pool)
     ps.add_cmdlet("Get-VMHost")
@@ -64,7 +64,8 @@ def test_killed_clients_free_the_quota_when_their_shells_expire(sim: Simulator) 
         pool.open()  # and never closed: the client "died"
     with pytest.raises(WSManFaultError):
         RunspacePool(connect(sim, "https-basic")).open()
-    sim.service.idle_timeout = 0.2
+    for shell in sim.service._shells.values():
+        shell.idle_timeout = 0.2  # their IdleTimeOut runs out (60 s on a real host)
     time.sleep(0.4)
     with RunspacePool(connect(sim, "https-basic")) as pool:
         assert pool.state is not None

@@ -95,13 +95,22 @@ class FakeHost:
             assert p["FileSource"] == "Host" and p["SourcePath"] in self.files
             self.guests[p["Name"]]["files"].add(p["DestinationPath"])
             return []
-        if cmd == "Restart-VM":
+        if cmd == "Stop-VM":  # a shutdown through the guest finishes a pending feature install
             g = self.guests[p["Name"]]
+            assert "TurnOff" not in p
             g["features"] |= g["pending"]
             g["pending"] = set()
+            g["off"] = True
+            return []
+        if cmd == "Start-VM":
+            self.guests[p["Name"]]["off"] = False
+            return []
+        if cmd == "Restart-VM":  # a reset: the pending install is rolled back (as the simulator models it)
+            self.guests[p["Name"]]["pending"] = set()
             return []
         if cmd == "Get-VM":
-            return [_obj(Name=p["Name"], State="Running", Heartbeat="OkApplicationsHealthy", Path=ROOT)]
+            state = "Off" if self.guests[p["Name"]].get("off") else "Running"
+            return [_obj(Name=p["Name"], State=state, Heartbeat="OkApplicationsHealthy", Path=ROOT)]
         if cmd == "Get-VMNetworkAdapter":
             return [_obj(VMName=p["VMName"], IPAddresses=[f"10.1.0.{10 + int(p['VMName'][-1])}"])]
         if cmd == "Get-NetNatStaticMapping":
@@ -234,9 +243,10 @@ def test_one_container_host_end_to_end(tmp_path: Path) -> None:
     _run(a, vm)
     g = host.guests["vm0"]
     assert g["features"] == {"Containers", "Hyper-V"}  # a reboot finished the install
-    assert [c.command for c in host.calls].count("Restart-VM") == 1
-    restart = next(c for c in host.calls if c.command == "Restart-VM")
-    assert restart.parameters == {"Name": "vm0", "Force": ops.SWITCH}
+    commands = [c.command for c in host.calls]
+    assert commands.count("Restart-VM") == 0 and commands.count("Stop-VM") == 1  # a guest shutdown, not a reset
+    shutdown = next(c for c in host.calls if c.command == "Stop-VM")
+    assert shutdown.parameters == {"Name": "vm0", "Force": ops.SWITCH}
     assert host.files[f"{ROOT}\\docker-27.3.1.zip"] == ZIP
     copy = next(c for c in host.calls if c.command == "Copy-VMFile")
     assert copy.parameters["DestinationPath"] == "C:\\labctl\\docker-27.3.1.zip"

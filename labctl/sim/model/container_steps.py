@@ -66,8 +66,8 @@ def container_features(world: World, vm: Any, guest: Any, args: list[Any]) -> li
         err.terminating = True
         raise
     ch = C.host_of(guest)
-    installed = [n for n in C.FEATURES if ch.features.get(n) == C.INSTALLED]
-    pending = [n for n in C.FEATURES if ch.features.get(n) == C.PENDING]
+    installed = [n for n in C.FEATURES if ch.feature_state(n) == C.INSTALLED]
+    pending = [n for n in C.FEATURES if ch.feature_state(n) == C.PENDING]
     return _step("container-features", bool(result.changed), bool(pending),
                  {"Installed": installed, "Pending": pending})
 

@@ -23,6 +23,7 @@ on the world clock.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import io
@@ -44,6 +45,11 @@ if TYPE_CHECKING:
 
 INSTALLED = "Installed"
 PENDING = "InstallPending"
+# Pending, and the guest was reset or turned off before its shutdown ran: Get-WindowsFeature still says
+# InstallPending, the next boot rolls the install back (see ContainerHost.on_reset).
+INTERRUPTED = "InstallPending (interrupted)"
+CBS_LOG = "Windows\\Logs\\CBS\\CBS.log"
+MSG_FEATURES_REVERTED = "Failure configuring Windows features. Reverting changes. Do not turn off your computer."
 FEATURES: dict[str, str] = {"Containers": "Containers", "Hyper-V": "Hyper-V"}  # name -> display name
 
 # hyperv-facts.md "Nested virtualization" (Install-WindowsFeature in a guest without the extensions).
@@ -285,7 +291,8 @@ class ContainerHost:
     # ----------------------------------------------------------------------------- features
 
     def feature_state(self, name: str) -> str:
-        return self.features.get(_feature_name(name) or name, "Available")
+        state = self.features.get(_feature_name(name) or name, "Available")
+        return PENDING if state == INTERRUPTED else state
 
     def installed(self, name: str) -> bool:
         return self.features.get(name) == INSTALLED
@@ -293,16 +300,39 @@ class ContainerHost:
     # ----------------------------------------------------------------------------- boot hooks
 
     def on_boot(self, world: World, vm: Any) -> None:
-        """The guest boots: pending features finish, containers are gone, dockerd starts (auto)."""
+        """The guest boots: pending features finish (or, after a reset, are rolled back), containers are gone,
+        dockerd starts (auto)."""
+        reverted = [name for name, state in self.features.items() if state == INTERRUPTED]
         for name, state in list(self.features.items()):
             if state == PENDING:
                 self.features[name] = INSTALLED
+            elif state == INTERRUPTED:
+                del self.features[name]  # back to Available
+        if reverted:
+            _cbs_log(world, vm, [f"Failed to finish the installation of {', '.join(sorted(reverted))}: the "
+                                 "system was reset before the shutdown phase of the install ran.",
+                                 MSG_FEATURES_REVERTED])
         self._stop_all(world)
         if self.docker and self.docker.get("registered"):
             start_daemon(world, vm, self)
 
     def on_shutdown(self, world: World) -> None:
-        """The guest stops: running containers exit, the engine stops."""
+        """The guest shuts down: running containers exit, the engine stops (pending features are configured in
+        the shutdown phase and finish at the next boot)."""
+        self._stop_all(world)
+        if self.docker:
+            self.docker["status"] = "Stopped"
+
+    def on_reset(self, world: World) -> None:
+        """A reset or power-off (Restart-VM, Stop-VM -TurnOff): nothing in the guest shuts down.
+
+        Windows configures a feature install in two phases, the first while the system shuts down; a reset skips
+        it, and the next boot rolls the install back ("Failure configuring Windows features. Reverting changes.").
+        Modeled so that a hard reset is never as good as a reboot: the feature must be installed again.
+        """
+        for name, state in list(self.features.items()):
+            if state == PENDING:
+                self.features[name] = INTERRUPTED
         self._stop_all(world)
         if self.docker:
             self.docker["status"] = "Stopped"
@@ -395,11 +425,22 @@ def install_features(world: World, vm: Any, guest: Any, names: list[str]) -> Fea
     return FeatureResult(wanted, bool(wanted) or any(s == PENDING for s in ch.features.values()))
 
 
+def _cbs_log(world: World, vm: Any, lines: list[str]) -> None:
+    """Append servicing lines to the guest's C:\\Windows\\Logs\\CBS\\CBS.log."""
+    disk = vm.hard_drives[0] if getattr(vm, "hard_drives", None) else None
+    if not disk:
+        return
+    stamp = _dt.datetime.fromtimestamp(world.clock.now(), tz=_dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    text = "".join(f"{stamp}, Error                 CBS    {line}\r\n" for line in lines)
+    with contextlib.suppress(PSError):  # a full guest volume loses the lines, as on a real disk
+        world.storage.write_file(disk, CBS_LOG, text.encode("utf-8"), append=True)
+
+
 def feature_rows(guest: Any, names: list[str] | None = None) -> list[dict[str, Any]]:
     """Get-WindowsFeature rows for the modeled features (Name, DisplayName, InstallState)."""
     ch = host_of(guest)
     picked = list(FEATURES) if not names else [n for n in FEATURES if any(n.lower() == x.lower() for x in names)]
-    return [{"Name": n, "DisplayName": FEATURES[n], "InstallState": ch.features.get(n, "Available"),
+    return [{"Name": n, "DisplayName": FEATURES[n], "InstallState": ch.feature_state(n),
              "Installed": ch.features.get(n) == INSTALLED} for n in picked]
 
 

@@ -160,13 +160,19 @@ class Guest:
         else:
             self._interrupt_setup_if_running(world, vm, now)
             self.saved_remaining = None
-            self.container_host.on_shutdown(world)
+            if how == "turnoff" and self.running:
+                self.container_host.on_reset(world)  # the power went: nothing in the guest shut down
+            else:
+                self.container_host.on_shutdown(world)
         self.running = False
 
     def on_restart(self, world: World, vm: Any) -> None:
-        """Restart-VM: a reset; the guest boots again (setup in progress is lost)."""
+        """Restart-VM: a reset ("like powering the computer down"); the guest boots again (setup in progress is
+        lost, a pending feature install is rolled back)."""
         now = world.clock.now()
         self._interrupt_setup_if_running(world, vm, now)
+        if self.running:
+            self.container_host.on_reset(world)
         self.reboot(world, vm)
 
     def heartbeat(self, world: World, vm: Any) -> str:
