@@ -58,7 +58,7 @@ POINTS = (
     KillPoint("configure", "Set-VMProcessor", VM),
     KillPoint("start", "Start-VM", VM),
     KillPoint("readiness (logon)", "Invoke-Command", VM, "probe"),
-    KillPoint("features (restart sent)", "Restart-VM", VM),
+    KillPoint("features (shutdown sent)", "Stop-VM", VM),
     KillPoint("docker (zip copied)", "Copy-VMFile", VM),
     KillPoint("docker (install)", "Invoke-Command", VM, "docker-install"),
     KillPoint("images (pull)", "Invoke-Command", "", "image-pull"),
