@@ -103,7 +103,7 @@ def sim_group() -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the fault plan.")
 @click.option("--host-setting", "host_settings", multiple=True, metavar="KEY=VALUE",
               help="A fact of a new simulated host, e.g. memory_capacity=256GiB, cpu_vendor=AuthenticAMD, "
-              "os_build=20348, logical_processor_count=8, c_volume_free=50GB (repeatable).")
+              "os_build=20348, logical_processor_count=8, c_volume_free=50GB, ui_culture=de-DE (repeatable).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 def serve_cmd(state_dir: Path, port: int, http_port: int, profile: str, speedup: float, seed: int,
               host_settings: tuple[str, ...], verbose: bool) -> None:

@@ -460,7 +460,10 @@ class Applier:
             try:
                 res = self._guest(vm, "probe")
             except RemoteCommandError as err:
-                if "credential" in err.message.lower() or "InvalidCredential" in err.fqid \
+                # By the record's type, not its text: the host's messages are in its display language.
+                # PowerShell Direct reports a refused logon as a PSDirectException ("The credential is
+                # invalid." on an English host; transcripts in tests/sim/transcripts/psdirect).
+                if err.category == "PSDirectException" or "InvalidCredential" in err.fqid \
                         or "AccessDenied" in err.fqid:
                     raise StageError(f"{vm.name}: PowerShell Direct refused the credential: {err.message}",
                                      vm=vm.name, stage="logon", cause=CAUSES["logon"],

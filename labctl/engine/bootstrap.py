@@ -62,6 +62,10 @@ CAUSE_PROCESS_ISOLATION = ("a process-isolated container must have the guest's o
 CAUSE_HYPERV_ISOLATION = ("Hyper-V isolation needs the Hyper-V feature and virtualization extensions in the guest "
                           "(nested: true); the container's build may not be newer than the guest's")
 
+# Copy-VMFile needs the Guest Service Interface (its display name is localized; labctl enables it by id).
+_GSI_CAUSE = ("the Guest Service Interface is off or the guest is not running (see Get-VMIntegrationService "
+              "-VMName <vm>: its Id ends in 6C09BB55-D683-4DA0-8931-C9BF705F6480)")
+
 
 def daemon_json(*, fixed_cidr: str, tls: bool, isolation: str = "process") -> str:
     """The guest's daemon.json: the named pipe (and TLS on 2376), the container NAT's fixed CIDR, data root."""
@@ -343,12 +347,10 @@ class Bootstrapper:
             res = self.a.t.invoke(ops.copy_vm_file(vm.name, source, destination))
         except RemoteCommandError as err:
             raise StageError(f"{vm.name}: {stage}: Copy-VMFile {source} failed: {err.message}", vm=vm.name,
-                             stage=stage, cause="the Guest Service Interface is off or the guest is not running "
-                             "(Enable-VMIntegrationService -Name 'Guest Service Interface')") from err
+                             stage=stage, cause=_GSI_CAUSE) from err
         if res.errors:
             raise StageError(f"{vm.name}: {stage}: Copy-VMFile {source} failed: {res.errors[0].message}",
-                             vm=vm.name, stage=stage, cause="the Guest Service Interface is off or the guest is "
-                             "not running (Enable-VMIntegrationService -Name 'Guest Service Interface')")
+                             vm=vm.name, stage=stage, cause=_GSI_CAUSE)
 
     def stage_docker(self, vm: DesiredVm) -> bool:
         """Docker installed and running in the guest (with TLS and its host port when asked)."""

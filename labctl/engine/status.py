@@ -102,6 +102,15 @@ def vm_status(t: Transport, vm: DesiredVm, owner: Ownership, credential: Credent
                 status.checks["answer file applied: computer name"] = \
                     str(info.get("ComputerName", "")).lower() == vm.name.lower()
                 status.checks["answer file removed"] = not _as_bool(info.get("AnswerFilePresent"))
+                status.checks["answer file applied: Remote Desktop enabled"] = _as_bool(info.get("RdpEnabled"))
+                for group in info.get("FirewallGroups") or []:
+                    if isinstance(group, RemoteObject):
+                        # The answer file names groups by id; the guest shows them in its own language.
+                        shown = group.get("DisplayGroup")
+                        shown = shown[0] if isinstance(shown, list) and shown else shown
+                        label = f"{shown} ({group.get('Group')})" if shown else str(group.get("Group"))
+                        status.checks[f"answer file applied: firewall group {label}"] = \
+                            _as_bool(group.get("Enabled"))
         except LabctlError as err:
             status.problems.append(f"guest probe failed: {err.message}")
             status.checks["PowerShell Direct logon"] = False

@@ -10,7 +10,10 @@ import ipaddress
 from labctl.transport.base import SWITCH, Credential, Invocation, Pipeline, ScriptBlock, Sensitive
 
 ANSWER_FILE = r"Windows\Panther\unattend.xml"
-GUEST_SERVICE_INTERFACE = "Guest Service Interface"
+# The Guest Service Interface's component GUID, the tail of its VMIntegrationComponent.Id
+# (Microsoft:<VMId>\<GUID>). Its Name is localized ("Gastdienstschnittstelle" on a German host:
+# HyperVDsc#76, MSLab#422), so labctl never selects it by name.
+GUEST_SERVICE_INTERFACE_ID = "6C09BB55-D683-4DA0-8931-C9BF705F6480"
 
 
 def host_vnic_alias(switch: str) -> str:
@@ -99,7 +102,7 @@ def configure_vm(name: str, *, processors: int, memory: int, mac: str, notes: st
     ExposeVirtualizationExtensions can only change while the VM is off, so this runs before
     the first start (and again only on a VM that is off).
     """
-    return Pipeline.of(
+    settings = Pipeline.of(
         Invocation("Set-VM", {
             "Name": name, "ProcessorCount": processors, "StaticMemory": SWITCH, "MemoryStartupBytes": memory,
             "AutomaticCheckpointsEnabled": False, "Notes": notes,
@@ -109,7 +112,16 @@ def configure_vm(name: str, *, processors: int, memory: int, mac: str, notes: st
         Invocation("Set-VMNetworkAdapter", {
             "VMName": name, "MacAddressSpoofing": "On", "StaticMacAddress": mac.replace("-", "").upper(),
         }),
-        Invocation("Enable-VMIntegrationService", {"VMName": name, "Name": GUEST_SERVICE_INTERFACE}),
+    )
+    return Pipeline((*settings.statements, *enable_guest_service_interface(name).statements))
+
+
+def enable_guest_service_interface(name: str) -> Pipeline:
+    """Enable the Guest Service Interface (Copy-VMFile needs it), selected by its GUID in any language."""
+    return Pipeline.piped(
+        Invocation("Get-VMIntegrationService", {"VMName": name}),
+        Invocation("Where-Object", {"Property": "Id", "Like": SWITCH, "Value": f"*\\{GUEST_SERVICE_INTERFACE_ID}"}),
+        Invocation("Enable-VMIntegrationService", {}),
     )
 
 

@@ -35,6 +35,8 @@ class PSError(Exception):
         bare: bool = False,
         terminating: bool = False,
         hresult: int = -2146233087,
+        activity: str | None = None,
+        target_type: str | None = None,
     ) -> None:
         if category not in CATEGORIES:
             raise ValueError(f"unknown ErrorCategory {category!r}")
@@ -48,6 +50,10 @@ class PSError(Exception):
         self.terminating = terminating
         self.hresult = hresult
         self.command_type: str | None = None  # filled by the runtime
+        # CategoryInfo.Activity: the cmdlet's name, filled by the runtime unless the error names its own.
+        self.activity = activity
+        # CategoryInfo.TargetType when it is not the target's own type (a CIM key's UInt32, a FileInfo).
+        self.target_type = target_type
 
     @property
     def fqid(self) -> str:

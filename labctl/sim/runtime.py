@@ -105,9 +105,10 @@ def internal_error(exc: BaseException) -> PSError:
 class _CommandSink:
     """Completes error ids with the running cmdlet's .NET type before they reach the client."""
 
-    def __init__(self, sink: StreamSink, command_type: str) -> None:
+    def __init__(self, sink: StreamSink, command_type: str, name: str = "") -> None:
         self._sink = sink
         self._type = command_type
+        self._name = name
         # $VerbosePreference is SilentlyContinue on the endpoint: verbose records need -Verbose.
         self.verbose_on = False
         self.warning_stop = False
@@ -116,7 +117,7 @@ class _CommandSink:
         self._sink.output(value)
 
     def error(self, err: PSError) -> None:
-        _stamp(err, self._type)
+        _stamp(err, self._type, self._name)
         self._sink.error(err)
 
     def warning(self, text: str) -> None:
@@ -129,9 +130,11 @@ class _CommandSink:
             self._sink.verbose(text)
 
 
-def _stamp(err: PSError, command_type: str) -> PSError:
+def _stamp(err: PSError, command_type: str, name: str = "") -> PSError:
     if not err.bare and not err.command_type and command_type:
         err.command_type = command_type
+    if err.activity is None and name:
+        err.activity = name
     return err
 
 
@@ -183,15 +186,15 @@ class Runtime:
         if spec is None:
             raise command_not_found(cmd.name)
         self.world.counters.add(f"cmdlet:{spec.name}")
-        csink = _CommandSink(sink, spec.type)
+        csink = _CommandSink(sink, spec.type, spec.name)
         try:
             return self._dispatch(spec, cmd, upstream, csink, session)
         except PSError as err:
             err.terminating = True
-            raise _stamp(err, spec.type) from None
+            raise _stamp(err, spec.type, spec.name) from None
         except Exception as exc:
             log.exception("handler for %s failed", spec.name)
-            raise _stamp(internal_error(exc), spec.type) from None
+            raise _stamp(internal_error(exc), spec.type, spec.name) from None
 
     def _registration(self, spec: CmdletSpec) -> Registration | None:
         for key in (spec.name, *spec.aliases):

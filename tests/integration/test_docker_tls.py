@@ -214,3 +214,58 @@ def test_a_restarted_simulator_serves_the_docker_api_again(tls_lab: tuple[Lab, S
     assert version.returncode == 0, version.stderr
     assert f"guest {VM}" in version.stdout
 
+
+
+def _config_env(lab: Lab) -> dict[str, str]:
+    """A shell with the lab's own docker config directory and no DOCKER_* variables."""
+    return {"PATH": os.environ.get("PATH", ""), "HOME": str(lab.dir), "DOCKER_CONFIG": str(lab.dir / ".ctx-config")}
+
+
+def test_env_context_writes_a_docker_context_and_unset_removes_it(tls_lab: tuple[Lab, ServedSim]) -> None:
+    lab, _ = tls_lab
+    env = _config_env(lab)
+    made = run("env", str(lab.file), VM, "--context", env=env)
+    assert made.exit_code == 0, made.output
+    name = f"labctl-quickstart-{VM}"
+    assert f"created docker context {name}" in made.output
+    # The real docker CLI reaches the guest's engine through the context, with no DOCKER_* variable set.
+    info = _docker(env, "--context", name, "info", "--format", "{{.Name}}")
+    assert info.returncode == 0, info.stderr
+    assert info.stdout.strip() == VM
+    again = run("env", str(lab.file), VM, "--context", env=env)
+    assert again.exit_code == 0 and f"updated docker context {name}" in again.output
+
+    assert _docker(env, "context", "use", name).returncode == 0
+    gone = run("env", str(lab.file), VM, "--context", "--unset", env=env)
+    assert gone.exit_code == 0, gone.output
+    assert "it was in use" in gone.output
+    listed = _docker(env, "context", "ls", "--format", "{{.Name}}")
+    assert name not in listed.stdout.split()
+    assert _docker(env, "context", "show").stdout.strip() == "default"
+    twice = run("env", str(lab.file), VM, "--context", "--unset", env=env)
+    assert twice.exit_code == 0 and "nothing to remove" in twice.output
+
+
+def test_env_context_leaves_a_users_context_of_the_same_name_alone(tls_lab: tuple[Lab, ServedSim]) -> None:
+    lab, _ = tls_lab
+    env = _config_env(lab)
+    name = "labctl-quickstart-qs-dc01"
+    mine = _docker(env, "context", "create", name, "--description", "my own", "--docker", "host=tcp://10.0.0.9:2376")
+    assert mine.returncode == 0, mine.stderr
+    for args in (("--context",), ("--context", "--unset")):
+        res = run("env", str(lab.file), "qs-dc01", *args, env=env)
+        assert res.exit_code == 2, res.output
+        assert "not made by labctl" in res.output
+    kept = _docker(env, "context", "inspect", name, "--format", "{{.Endpoints.docker.Host}}")
+    assert kept.stdout.strip() == "tcp://10.0.0.9:2376"
+
+
+def test_env_unset_prints_lines_that_clear_the_variables(tls_lab: tuple[Lab, ServedSim]) -> None:
+    lab, _ = tls_lab
+    printed = run("env", str(lab.file), VM, "--unset")
+    assert printed.exit_code == 0, printed.output
+    script = 'export DOCKER_HOST=x DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=y; eval "$LINES"; unset LINES; env'
+    shown = subprocess.run([BASH, "-c", script],
+                           capture_output=True, text=True, check=True,
+                           env={"LINES": printed.stdout, "PATH": os.environ.get("PATH", "")})
+    assert "DOCKER_" not in shown.stdout

@@ -217,7 +217,8 @@ def test_header_parsing() -> None:
     assert parse_header("# labctl step: probe 1") is None
     assert parse_header("# labctl-step: probe") is None
     assert find_step("# labctl-step: PROBE 1") is not None
-    assert find_step("# labctl-step: probe 2") is None
+    assert find_step("# labctl-step: probe 2") is not None  # both versions are modelled
+    assert find_step("# labctl-step: probe 3") is None
 
 
 # --- guest_reboot fault ------------------------------------------------------------------------------

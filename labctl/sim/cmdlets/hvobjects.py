@@ -16,6 +16,7 @@ from labctl.sim.cmdlets.base import BoundCall, CmdletContext
 from labctl.sim.errors import PSError
 from labctl.sim.model import paths as P
 from labctl.sim.model import texts as T
+from labctl.sim.model.localized import component
 from labctl.sim.values import Byte, Int64, PSEnum, PSObj, TimeSpan, UInt32, UInt64
 
 if TYPE_CHECKING:
@@ -300,6 +301,7 @@ def firmware_obj(world: World, vm: VM) -> PSObj:
 
 
 def integration_obj(world: World, vm: VM, name: str, enabled: bool) -> PSObj:
+    comp = component(name)
     running = vm.state == "Running"
     # A running guest whose integration services answer reports Ok; before that, NoContact.
     booted = running and vm.guest.heartbeat(world, vm).startswith("Ok")
@@ -313,8 +315,10 @@ def integration_obj(world: World, vm: VM, name: str, enabled: bool) -> PSObj:
         "SecondaryOperationalStatus": None,
         "SecondaryStatusDescription": None,
         "StatusDescription": ["OK"] if status == "Ok" else [],
-        "Name": name,
-        "Id": f"Microsoft:{vm.id.upper()}\\{name}",
+        # Name is the display name in the host's language; Id ends in the component's GUID, which is not
+        # localized (what a script should select by).
+        "Name": comp.name(world.host.ui_culture),
+        "Id": f"Microsoft:{vm.id.upper()}\\{comp.guid or name}",
         "VMId": guid(vm.id), "VMName": vm.name, "ComputerName": world.host.computer_name, "IsDeleted": False,
     }
     return PSObj([f"{HV}.VMIntegrationComponent", f"{HV}.VMDevice", *VO], props)

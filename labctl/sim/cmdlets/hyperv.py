@@ -25,6 +25,7 @@ from labctl.sim.cmdlets.hvobjects import (
 from labctl.sim.errors import PSError
 from labctl.sim.model import paths as P
 from labctl.sim.model import texts as T
+from labctl.sim.model.localized import component, component_by_id
 from labctl.sim.model.vm import VM, Snapshot, VMNetworkAdapter
 from labctl.sim.values import PSObj
 
@@ -452,13 +453,16 @@ def remove_vm_network_adapter(ctx: CmdletContext, call: BoundCall) -> Iterable[A
 
 
 def _services(ctx: CmdletContext, call: BoundCall) -> list[tuple[VM, str]]:
+    """(VM, state key) pairs a call names: -Name matches the display names in the host's language."""
     w = ctx.world
+    culture = w.host.ui_culture
     if call.has("VMIntegrationService"):
         pairs = []
         for obj in as_list(call.get("VMIntegrationService")):
             vm = vm_from_obj(w, obj)
-            if vm is not None:
-                pairs.append((vm, str(obj.get("Name"))))
+            comp = component_by_id(str(obj.get("Id") or ""))
+            if vm is not None and comp is not None and comp.key in vm.integration_services:
+                pairs.append((vm, comp.key))
         return pairs
     names = [str(n) for n in as_list(call.get("Name"))] or None
     pairs = []
@@ -467,9 +471,9 @@ def _services(ctx: CmdletContext, call: BoundCall) -> list[tuple[VM, str]]:
             pairs.extend((vm, s) for s in vm.integration_services)
             continue
         for n in names:
-            matched = [s for s in vm.integration_services if P.wildcard_match(n, s)]
+            matched = [s for s in vm.integration_services if P.wildcard_match(n, component(s).name(culture))]
             if not matched and not P.has_wildcard(n):
-                ctx.write_error(T.integration_service_not_found(vm.name, n))
+                ctx.write_error(T.integration_service_not_found(culture, w.host.os_build))
             pairs.extend((vm, s) for s in matched)
     return pairs
 

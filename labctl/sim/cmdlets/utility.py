@@ -201,3 +201,99 @@ def get_command(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     if isinstance(total, int) and total >= 0:
         out = out[:total]
     return [_command_info(name, kind, spec) for name, kind, spec in out]
+
+
+# --- Where-Object: the simplified syntax (-Property <name> -<Operator> -Value <v>) ----------------------
+# Script blocks (-FilterScript) are not modelled: the simulator runs cmdlets, not scripts. What is modelled
+# follows PowerShell's comparison operators: case-insensitive unless the C-prefixed switch is given, -Like
+# with wildcards, -Match with a .NET regex, -Contains/-In on collections, ordered comparisons on numbers.
+_WHERE_OPS = ("EQ", "NE", "GT", "GE", "LT", "LE", "Like", "NotLike", "Match", "NotMatch",
+              "Contains", "NotContains", "In", "NotIn")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, PSEnum):
+        return value.name
+    return display(value)
+
+
+def _equal(a: Any, b: Any, case: bool) -> bool:
+    if isinstance(a, int | float) and not isinstance(a, bool):
+        try:
+            return float(a) == float(_text(b))
+        except ValueError:
+            return False
+    left, right = _text(a), _text(b)
+    return left == right if case else left.lower() == right.lower()
+
+
+def _order(a: Any, b: Any, case: bool) -> int:
+    if isinstance(a, int | float) and not isinstance(a, bool):
+        try:
+            fb = float(_text(b))
+        except ValueError:
+            return -2  # not comparable: the record is filtered out
+        return (a > fb) - (a < fb)
+    left, right = _text(a), _text(b)
+    if not case:
+        left, right = left.lower(), right.lower()
+    return (left > right) - (left < right)
+
+
+def _where(op: str, case: bool, value: Any, operand: Any) -> bool:
+    import re
+
+    from labctl.sim.model.paths import wildcard_regex
+
+    items = value if isinstance(value, list) else [value]
+    if op in ("Contains", "NotContains"):
+        hit = any(_equal(v, operand, case) for v in items)
+        return hit if op == "Contains" else not hit
+    if op in ("In", "NotIn"):
+        pool = operand if isinstance(operand, list) else [operand]
+        hit = any(_equal(value, p, case) for p in pool)
+        return hit if op == "In" else not hit
+    if isinstance(value, list):
+        # On a collection the operators filter its items; a non-empty result counts as true.
+        return any(_where(op, case, v, operand) for v in value)
+    if op in ("EQ", "NE"):
+        return _equal(value, operand, case) == (op == "EQ")
+    if op in ("Like", "NotLike"):
+        pattern = wildcard_regex(_text(operand))
+        if case:
+            pattern = re.compile(pattern.pattern)
+        return bool(pattern.match(_text(value))) == (op == "Like")
+    if op in ("Match", "NotMatch"):
+        found = re.search(_text(operand), _text(value), 0 if case else re.IGNORECASE)
+        return bool(found) == (op == "Match")
+    cmp = _order(value, operand, case)
+    if cmp == -2:
+        return False
+    return {"GT": cmp > 0, "GE": cmp >= 0, "LT": cmp < 0, "LE": cmp <= 0}[op]
+
+
+@cmdlet("Where-Object")
+def where_object(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
+    """Pass the input object on when its -Property compares to -Value as the operator switch says."""
+    from labctl.sim.runtime import script_not_modelled
+
+    if call.has("FilterScript"):
+        raise script_not_modelled(display(call.get("FilterScript")))
+    obj = call.get("InputObject")
+    if obj is None:
+        return []
+    op, case = "EQ", False
+    for name in _WHERE_OPS:
+        if call.get(name):
+            op = name
+        elif call.get("C" + name):
+            op, case = name, True
+    if call.get("Is") or call.get("IsNot"):
+        raise PSError("Where-Object -Is/-IsNot is not modelled by the simulator.", "WhereIsNotModelled",
+                      "NotImplemented", exception_type="System.NotImplementedException", terminating=True)
+    found, value = _prop(obj, str(call.get("Property")))
+    if not found:
+        return []  # PowerShell: a missing property is $null, which matches nothing but -EQ $null
+    return [obj] if _where(op, case, value, call.get("Value")) else []

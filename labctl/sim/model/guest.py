@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from labctl.sim.errors import PSError
 from labctl.sim.model import unattend as _unattend
 from labctl.sim.model.containers import ContainerHost
+from labctl.sim.model.localized import DEFAULT_CULTURE, FIREWALL_GROUPS, check_culture, firewall_group
 
 if TYPE_CHECKING:
     from labctl.sim.model.world import World
@@ -121,6 +122,11 @@ class Guest:
         self.accounts: dict[str, dict[str, str]] = {}  # lower-case name -> {name, salt, hash}
         self.time_zone = DEFAULT_TIME_ZONE
         self.rdp_enabled = False  # fDenyTSConnections defaults to true on Windows Server
+        # The display language of the image (firewall group names are shown, and matched, in it).
+        self.ui_culture = DEFAULT_CULTURE
+        # Firewall rule groups by id -> all rules enabled. A fresh Windows Server enables the WinRM
+        # group (Enable-PSRemoting is the default since 2012) and not Remote Desktop.
+        self.firewall_groups = {g.group_id: g.group_id == "@FirewallAPI.dll,-30267" for g in FIREWALL_GROUPS}
         self.psremoting_enabled = True  # WinRM listens by default on Windows Server 2012 and later
         self.registered_owner: str | None = None
         self.interfaces: list[dict[str, Any]] = []  # InterfaceConfig.to_dict() entries
@@ -340,6 +346,7 @@ class Guest:
         self.os_build = int(os_info.get("build") or 0) or None
         self.os_caption = str(os_info.get("caption") or os_info.get("edition_caption")
                               or CAPTIONS.get(self.os_build or 0, "Microsoft Windows Server"))
+        self.ui_culture = check_culture(str(os_info.get("ui_culture") or world.host.ui_culture))
         if not os_info.get("sysprepped"):
             # Not generalized: no passes run, the old identity (and its accounts) boots.
             self.setup = LEGACY
@@ -368,6 +375,7 @@ class Guest:
             self._write_logs(world, vm, report.failure.log_lines("C:" + ANSWER_FILE), failed=True)
             return
         self._apply(vm, report.config)
+        self._apply_firewall_groups(world, vm, report.config)
         if report.config.administrator_password is None:
             # Specialize ran; the oobeSystem pass has no Administrator password to set.
             clock.account(vm.name, "first_boot_specialize_oobe", 0.5)
@@ -382,6 +390,22 @@ class Guest:
         self._write_logs(world, vm, [("Info", f"[windeploy.exe] Successfully processed unattend "
                                               f"pass [{p}].") for p in self.applied_passes],
                          failed=False)
+
+    def _apply_firewall_groups(self, world: World, vm: Any, cfg: _unattend.UnattendConfig) -> None:
+        """Enable or disable each FirewallGroup the answer file names. Group must be the group's id
+        (Microsoft's unattend reference); a display name works only in the image's own language, and
+        what names no group is skipped, not fatal (logged; Windows' own log text is unconfirmed)."""
+        lines = []
+        for entry in cfg.firewall_groups:
+            group = firewall_group(str(entry.get("group", "")), self.ui_culture)
+            if group is None:
+                lines.append(("Warning", f"[Networking-MPSSVC-Svc] Unattend: FirewallGroup "
+                                         f"[{entry.get('key', '')}]: no firewall group [{entry.get('group', '')}] "
+                                         f"on this {self.ui_culture} system; skipped (simulated)."))
+                continue
+            self.firewall_groups[group.group_id] = bool(entry.get("active", True))
+        if lines:
+            self._write_logs(world, vm, lines, failed=False)
 
     def _log_unmatched_interfaces(self, world: World, vm: Any) -> None:
         """TCPIP settings for an interface the guest does not have are skipped, not fatal."""
@@ -447,6 +471,8 @@ class Guest:
             "accounts": {k: dict(v) for k, v in self.accounts.items()},
             "time_zone": self.time_zone,
             "rdp_enabled": self.rdp_enabled,
+            "ui_culture": self.ui_culture,
+            "firewall_groups": dict(self.firewall_groups),
             "psremoting_enabled": self.psremoting_enabled,
             "registered_owner": self.registered_owner,
             "interfaces": [dict(i) for i in self.interfaces],
@@ -479,6 +505,7 @@ class Guest:
             "accounts": sorted(v["name"] for v in self.accounts.values()),
             "time_zone": self.time_zone,
             "rdp_enabled": self.rdp_enabled,
+            "firewall_groups": dict(self.firewall_groups),
             "interfaces": [dict(i) for i in self.interfaces],
             "last_boot_up_time": _iso(self.last_boot_up_time),
             "boot_count": self.boot_count,

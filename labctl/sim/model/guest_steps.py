@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from labctl.sim.model.guest import ANSWER_FILE, Guest, mac_dashed
+from labctl.sim.model.localized import FIREWALL_GROUPS
 from labctl.sim.values import PSObj
 
 if TYPE_CHECKING:
@@ -40,7 +41,10 @@ class GuestStep:
     fn: StepFn
 
 
-GUEST_STEPS: dict[str, GuestStep] = {}
+GUEST_STEPS: dict[str, GuestStep] = {}  # name -> its first registration
+# (name, version) -> model: a step whose behaviour changed gets a second model for its new version, and
+# the old version stays modelled as it behaved (a guest may still be configured by an older labctl).
+_BY_VERSION: dict[tuple[str, str], GuestStep] = {}
 
 
 def guest_step(name: str, versions: tuple[str, ...] = ("1",)) -> Callable[[StepFn], StepFn]:
@@ -48,9 +52,13 @@ def guest_step(name: str, versions: tuple[str, ...] = ("1",)) -> Callable[[StepF
 
     def deco(fn: StepFn) -> StepFn:
         key = name.lower()
-        if key in GUEST_STEPS:
-            raise ValueError(f"guest step {name} registered twice")
-        GUEST_STEPS[key] = GuestStep(name, versions, fn)
+        step = GuestStep(name, versions, fn)
+        for version in versions:
+            if (key, version) in _BY_VERSION and key in GUEST_STEPS:
+                raise ValueError(f"guest step {name} {version} registered twice")
+        for version in versions:
+            _BY_VERSION[(key, version)] = step
+        GUEST_STEPS.setdefault(key, step)
         return fn
 
     return deco
@@ -72,10 +80,10 @@ def find_step(script: str) -> GuestStep | None:
     header = parse_header(script)
     if header is None:
         return None
-    step = GUEST_STEPS.get(header[0].lower())
-    if step is None or header[1] not in step.versions:
+    key = header[0].lower()
+    if key not in GUEST_STEPS:
         return None
-    return step
+    return _BY_VERSION.get((key, header[1]))
 
 
 def custom_object(**props: Any) -> PSObj:
@@ -125,6 +133,24 @@ def probe(world: World, vm: Any, guest: Guest, args: list[Any]) -> list[Any]:
         PSRemoting=guest.psremoting_enabled,
         AnswerFilePresent=world.storage.read_file(disk, ANSWER_FILE) is not None,
     )]
+
+
+@guest_step("probe", versions=("2",))
+def probe_v2(world: World, vm: Any, guest: Guest, args: list[Any]) -> list[Any]:
+    """templates/guest/probe.ps1 version 2: version 1's properties and FirewallGroups (by group id)."""
+    (out,) = probe(world, vm, guest, args)
+    groups = []
+    for group_id in ("@FirewallAPI.dll,-28752", "@FirewallAPI.dll,-30267"):
+        group = next(g for g in FIREWALL_GROUPS if g.group_id == group_id)
+        groups.append(custom_object(Group=group_id, DisplayGroup=[group.name(guest.ui_culture)],
+                                    Enabled=bool(guest.firewall_groups.get(group_id, False))))
+    props = dict(out.props)
+    ordered = {}
+    for key, value in props.items():
+        ordered[key] = value
+        if key == "RdpEnabled":
+            ordered["FirewallGroups"] = groups
+    return [custom_object(**ordered)]
 
 
 @guest_step("remove-answer-file")

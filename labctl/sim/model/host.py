@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from labctl.sim.model.localized import check_culture
+
 GIB = 1024**3
 
 # Build -> (caption, supported VM configuration versions, default version).
@@ -56,6 +58,9 @@ class HostConfig:
     physical_adapter: str = "Ethernet"
     physical_ip: str = "192.168.1.50"
     physical_prefix_length: int = 24
+    # The host's display language (and its base images'): Hyper-V's integration-service names and
+    # Windows Firewall group names are shown in it (labctl/sim/model/localized.py).
+    ui_culture: str = "en-US"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -69,6 +74,7 @@ class HostConfig:
             setattr(cfg, key, value)
         if cfg.cpu_vendor not in ("GenuineIntel", "AuthenticAMD"):
             raise ValueError("cpu_vendor must be GenuineIntel or AuthenticAMD")
+        cfg.ui_culture = check_culture(cfg.ui_culture)
         return cfg
 
     def to_state(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ cmdlet name, not a .NET type, as the suffix).
 from __future__ import annotations
 
 from labctl.sim.errors import PSError
+from labctl.sim.model.localized import integration_not_found
 
 VE = "Microsoft.HyperV.PowerShell.VirtualizationException"
 CIM = "Microsoft.Management.Infrastructure.CimException"
@@ -135,11 +136,12 @@ def adapter_not_found(vm_name: str) -> PSError:
                    "InvalidParameter", "InvalidArgument", target=vm_name, exception_type=VE)
 
 
-def integration_service_not_found(vm_name: str, name: str) -> PSError:
-    """Enable-VMIntegrationService with an unknown name (unconfirmed text)."""
-    return PSError(f'Hyper-V was unable to find an integration service with name "{name}" for virtual '
-                   f'machine "{vm_name}".', "InvalidParameter", "InvalidArgument", target=name,
-                   exception_type=VE)
+def integration_service_not_found(culture: str = "en-US", host_build: int = 26100) -> PSError:
+    """Get-/Enable-VMIntegrationService -Name that matches no component (the German text and the
+    record's shape from PlagueHO/LabBuilder#183: InvalidArgument, no target,
+    VirtualizationInvalidArgumentException)."""
+    return PSError(integration_not_found(culture, host_build), "InvalidParameter", "InvalidArgument",
+                   exception_type="Microsoft.HyperV.PowerShell.VirtualizationInvalidArgumentException")
 
 
 # --- Hyper-V: VHDs -----------------------------------------------------------------------------

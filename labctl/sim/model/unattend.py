@@ -253,6 +253,9 @@ class UnattendConfig:
     system_locale: str | None = None
     ui_language: str | None = None
     user_locale: str | None = None
+    # Networking-MPSSVC-Svc FirewallGroups: {"key", "group", "active", "profile"} as written; the guest
+    # resolves each Group (an id such as @FirewallAPI.dll,-28752, or a display name in its own language).
+    firewall_groups: list[dict[str, Any]] = field(default_factory=list)
     passes: list[str] = field(default_factory=list)
 
     def interface(self, identifier: str) -> InterfaceConfig:
@@ -284,6 +287,7 @@ class UnattendConfig:
             "system_locale": self.system_locale,
             "ui_language": self.ui_language,
             "user_locale": self.user_locale,
+            "firewall_groups": [dict(g) for g in self.firewall_groups],
             "passes": list(self.passes),
         }
 
@@ -581,6 +585,17 @@ class _Checker:
                 cfg.dns_domain = _text(el)
         elif cname == _LSM and sname == "fDenyTSConnections":
             cfg.rdp_enabled = not self.boolean(cname, sname, el)
+        elif cname == "Networking-MPSSVC-Svc" and sname == "FirewallGroups":
+            for entry in _children(el):
+                group = entry.find(f"{{{UNATTEND_NS}}}Group")
+                active = entry.find(f"{{{UNATTEND_NS}}}Active")
+                profile = entry.find(f"{{{UNATTEND_NS}}}Profile")
+                cfg.firewall_groups.append({
+                    "key": entry.get(f"{{{WCM_NS}}}keyValue", ""),
+                    "group": _text(group) if group is not None else "",
+                    "active": self.boolean(cname, "FirewallGroup/Active", active) if active is not None else True,
+                    "profile": _text(profile) if profile is not None else "all",
+                })
         elif cname == _INTL:
             attr = _INTL_ATTRS.get(sname)
             if attr:  # UILanguageFallback only matters for partially localized languages

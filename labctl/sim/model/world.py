@@ -88,9 +88,13 @@ class World:
                 world.load_state(json.loads(path.read_text(encoding="utf-8")))
         return world
 
-    def reset(self) -> None:
-        """Back to a fresh host (base disks present, nothing else)."""
+    def reset(self, host_config: dict[str, Any] | None = None) -> None:
+        """Back to a fresh host (base disks present, nothing else); ``host_config`` replaces the host
+        settings it was made with (``labctl sim serve --host-setting``)."""
         with self.lock:
+            if host_config is not None:
+                HostConfig.from_overrides(host_config)  # reject a bad setting before anything changes
+                self._host_overrides = dict(host_config)
             self._fresh()
             self.dirty = True
 

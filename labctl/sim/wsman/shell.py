@@ -78,9 +78,10 @@ def error_record(err: PSError) -> ErrorRecord:
         Exception=exc,
         CategoryInfo=ErrorCategoryInfo(
             Category=category,
+            Activity=err.activity or "",
             Reason=err.exception_type.rsplit(".", 1)[-1],
             TargetName="" if target is None else str(target),
-            TargetType="" if target is None else _target_type(target),
+            TargetType=err.target_type or ("" if target is None else _target_type(target)),
         ),
         TargetObject=convert.to_ps(target),
         FullyQualifiedErrorId=err.fqid,
