@@ -9,6 +9,15 @@ text and error id; the runtime suffixes the id with the cmdlet's .NET type.
 Conversions follow LanguagePrimitives where a client can plausibly hit them: numbers from strings
 (``"4"``, ``"0x10"``, ``"1GB"``), enums by name or value, switches and booleans only from booleans
 and numbers, scalars wrapped into arrays, objects only of their real .NET type.
+
+One argument binds as ParameterBinderBase.BindParameter does it: argument transformation first (the
+[Credential()] prompt; for functions and CDXML cmdlets, whose type constraint is an
+ArgumentTypeConverterAttribute, the whole type conversion), then type coercion (a compiled cmdlet's),
+then the validation attributes the catalog records (``validate``: NotNull, NotNullOrEmpty, Range, and
+ValidateSet as ``set:`` types), then the mandatory parameter's null/empty check, then the property
+setter (a compiled cmdlet's value-type property refuses $null). A named argument sent with a $null value
+binds $null (CommandParameter.ToCommandParameterInternal); only a parameter written without any
+argument (``PRESENT``, from a command line) is MissingArgument.
 """
 
 from __future__ import annotations
@@ -102,6 +111,7 @@ class PType:
     enum: tuple[tuple[str, int], ...] = ()
     valid_set: tuple[str, ...] = ()
     flags: bool = False
+    nullable: bool = False  # System.Nullable`1 of a value type ("bool?"): $null binds
 
     @property
     def display(self) -> str:
@@ -113,6 +123,9 @@ class PType:
 def parse_type(raw: str) -> PType:
     """Parse a catalog type string (see labctl.sim.catalog)."""
     text = raw.strip()
+    if text.endswith("?"):
+        inner = parse_type(text[:-1])
+        return PType(raw, inner.kind, inner.net, inner.is_array, inner.enum, inner.valid_set, inner.flags, True)
     if text.startswith(("enum:", "flags:")):
         body = text.partition(":")[2]
         name, _, members = body.partition("=")
@@ -334,8 +347,80 @@ def _to_string(value: Any, net: str) -> str:
     return display(value)
 
 
+def _enum_names(pt: PType) -> list[str]:
+    # Enum.GetNames orders the names by value (stable for equal values), as every enum message lists them.
+    return [n for n, _ in sorted(pt.enum, key=lambda m: m[1])]
+
+
+def _enum_value_error(value: Any, pt: PType) -> _CastError:
+    # InvalidCastExceptionEnumerationNoValue; EnumValues joins with the culture's ListSeparator
+    # ("," in en-US: 'The possible enumeration values are "OK,OKCancel,YesNo".').
+    return _CastError(
+        f'Cannot convert value "{display(value)}" to type "{pt.net}" due to enumeration values that are not '
+        "valid. Specify one of the following enumeration values and try again. The possible enumeration "
+        f'values are "{",".join(_enum_names(pt))}".')
+
+
+def _enum_from_number(number: int, pt: PType, shown: Any) -> PSEnum:
+    """Enum.ToObject, then LanguagePrimitives' ThrowForUndefinedEnum."""
+    for n, v in sorted(pt.enum, key=lambda m: m[1]):
+        if v == number:
+            return PSEnum(pt.net, n, v)
+    if pt.flags and number > 0:
+        all_bits = 0
+        for _, v in pt.enum:
+            all_bits |= v
+        if number | all_bits == all_bits:
+            # A [Flags] value made of defined bits; ToString names them in value order.
+            parts = [n for n, v in sorted(pt.enum, key=lambda m: m[1]) if v and number & v == v]
+            return PSEnum(pt.net, ", ".join(parts), number)
+    raise _enum_value_error(shown, pt)
+
+
+def _enum_parse(text: str, pt: PType, ignore_case: bool) -> int | None:
+    """.NET Framework's Enum.Parse: an integer, or names joined by commas (ORed, [Flags] or not)."""
+    s = text.strip()
+    if not s:
+        return None
+    if s[0].isdigit() or s[0] in "+-":
+        return int(s) if re.fullmatch(r"[+-]?\d+", s) else None
+    total = 0
+    for part in s.split(","):
+        part = part.strip()
+        match = [v for n, v in pt.enum if (n.lower() == part.lower() if ignore_case else n == part)]
+        if not match:
+            return None
+        total |= match[0]
+    return total
+
+
+def _enum_disambiguate(text: str, pt: PType) -> str:
+    """EnumMinimumDisambiguation.EnumDisambiguate: a unique case-insensitive prefix of one name."""
+    names = _enum_names(pt)
+    matches = [n for n in names if n.lower().startswith(text.lower())]
+    if not matches:
+        raise _cannot_convert_value(
+            text, pt.net,
+            f"Unable to match the identifier name {text} to a valid enumerator name. Specify one of the "
+            f"following enumerator names and try again:\n{', '.join(names)}")
+    if len(matches) == 1:
+        return matches[0]
+    exact = [n for n in matches if n.lower() == text.lower()]
+    if exact:
+        return exact[0]
+    # EnumExpressionEvaluatorStrings.MultipleEnumNameMatch as Windows PowerShell 5.1's code base (the
+    # resources moved to PowerShell/PowerShell in 2016) words it; PowerShell 3.0 read "...cannot be
+    # processed due to the inability to differentiate between the following enumerator names: Black,
+    # Blue. Try a more specific identifier name." (PowerShell Magazine, 2013-02-05).
+    raise _cannot_convert_value(
+        text, pt.net,
+        f"The identifier name {text} cannot be processed because it is either too similar or identical to "
+        f"the following enumerator names: {', '.join(matches)}. Use a more specific identifier name.")
+
+
 def _to_enum(value: Any, pt: PType) -> PSEnum:
-    names = [n for n, _ in pt.enum]
+    """LanguagePrimitives: an integer by Enum.ToObject; a string by Enum.Parse (case-sensitive, then
+    insensitive: numbers and comma lists included), then by a unique prefix; undefined values refused."""
     if isinstance(value, PSEnum) and value.type_name == pt.net:
         return value
     if isinstance(value, PSEnum):
@@ -343,35 +428,52 @@ def _to_enum(value: Any, pt: PType) -> PSEnum:
     if isinstance(value, bool):
         raise _cannot_convert_object(value, pt.net)
     if isinstance(value, int):
-        for n, v in pt.enum:
-            if v == value:
-                return PSEnum(pt.net, n, v)
-        raise _CastError(
-            f'Cannot convert value "{value}" to type "{pt.net}" due to enumeration values that are '
-            "not valid. Specify one of the following enumeration values and try again. The possible "
-            f'enumeration values are "{", ".join(names)}".')
-    if isinstance(value, str) and pt.flags and "," in value:
-        # [Flags] enums take "A,B"; the combined value keeps the names as written canonically.
-        parts = [_to_enum(part, pt) for part in value.split(",")]
-        total = 0
-        for part in parts:
-            total |= part.value
-        return PSEnum(pt.net, ", ".join(part.name for part in parts), total)
+        return _enum_from_number(int(value), pt, value)
     if isinstance(value, str):
-        wanted = value.strip()
-        for n, v in pt.enum:
-            if n.lower() == wanted.lower():
-                return PSEnum(pt.net, n, v)
-        if re.fullmatch(r"[+-]?\d+", wanted):
-            return _to_enum(int(wanted), pt)
-        raise _cannot_convert_value(
-            value, pt.net,
-            f"Unable to match the identifier name {value} to a valid enumerator name. Specify one of "
-            f"the following enumerator names and try again:\n{', '.join(names)}")
+        number = _enum_parse(value, pt, False)
+        if number is None:
+            number = _enum_parse(value, pt, True)
+        if number is None:
+            name = _enum_disambiguate(value, pt)
+            number = next(v for n, v in pt.enum if n == name)
+        return _enum_from_number(number, pt, value)
     raise _cannot_convert_object(value, pt.net)
 
 
-def _to_bool(value: Any, pt: PType, param: str) -> bool:
+_GUID_INVALID_LENGTH = "Guid should contain 32 digits with 4 dashes (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)."
+
+
+def _to_guid(value: Any, pt: PType) -> uuid.UUID:
+    """System.Guid.Parse as .NET Framework words its failures (PowerShell 5.1 runs on it)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str):
+        raise _cannot_convert_object(value, pt.net)
+    text = value.strip()
+    if not text:
+        reason = "Unrecognized Guid format."  # Format_GuidUnrecognized (FuseCP#231: Get-VM -Id "")
+    elif "-" in text:
+        body = text[1:-1] if text[:1] + text[-1:] in ("{}", "()") else text
+        if len(body) != 36:
+            reason = _GUID_INVALID_LENGTH
+        elif any(body[i] != "-" for i in (8, 13, 18, 23)):
+            reason = "Dashes are in the wrong position for GUID parsing."
+        elif not re.fullmatch(r"[0-9a-fA-F]{32}", body.replace("-", "")):
+            reason = "Guid string should only contain hexadecimal characters."
+        else:
+            return uuid.UUID(body)
+    elif any(c in text for c in "{}()"):
+        reason = "Unrecognized Guid format."  # the {0x...,...} form is not modelled
+    elif len(text) != 32:
+        reason = _GUID_INVALID_LENGTH
+    elif not re.fullmatch(r"[0-9a-fA-F]{32}", text):
+        reason = "Guid string should only contain hexadecimal characters."
+    else:
+        return uuid.UUID(text)
+    raise _cannot_convert_value(value, pt.net, reason)
+
+
+def _to_bool(value: Any, pt: PType, param: str, function: bool = False) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, SwitchValue):
@@ -380,6 +482,10 @@ def _to_bool(value: Any, pt: PType, param: str) -> bool:
         return bool(value.value)
     if isinstance(value, int | float):
         return bool(value)
+    if function:
+        # ArgumentTypeConverterAttribute.CheckBoolValue: the type name where the value would be.
+        raise _CastError(f'Cannot convert value "{net_type(value)}" to type "{pt.net}". Boolean parameters '
+                         "accept only Boolean values and numbers, such as $True, $False, 1 or 0.")
     # ParameterBinderBase refuses anything but booleans and numbers for [bool] and [switch].
     raise _CastError(
         f"Cannot convert '{net_type(value)}' to the type '{pt.net}' required by parameter '{param}'. "
@@ -387,17 +493,23 @@ def _to_bool(value: Any, pt: PType, param: str) -> bool:
         plain=True)
 
 
-def _convert_scalar(value: Any, pt: PType, param: str) -> Any:
+def _convert_scalar(value: Any, pt: PType, param: str, function: bool = False) -> Any:
     kind = pt.kind
     if kind == "any":
         return value
     if isinstance(value, list | tuple):
+        if function and kind == "string":
+            # ArgumentTypeConverterAttribute refuses any array for a [string] of a script cmdlet.
+            raise _CastError("Cannot convert value to type System.String.")
         # A one-element collection is unwrapped; longer ones cannot become a scalar.
         if len(value) == 1:
-            return _convert_scalar(value[0], pt, param)
+            return _convert_scalar(value[0], pt, param, function)
+        if function:
+            raise _cannot_convert_object(value, pt.net)  # LanguagePrimitives' own refusal
         raise _CastError(f"Cannot convert '{net_type(value)}' to the type '{pt.net}' required by "
                          f"parameter '{param}'. Specified method is not supported.", plain=True)
     if value is None:
+        # An element of a collection (a whole $null argument is _null_argument's).
         if kind in ("int", "double"):
             return 0
         if kind in ("string", "version"):
@@ -426,20 +538,11 @@ def _convert_scalar(value: Any, pt: PType, param: str) -> Any:
                 raise _cannot_convert_value(value, pt.net, "Input string was not in a correct format.")
         raise _cannot_convert_object(value, pt.net)
     if kind in ("bool", "switch"):
-        return _to_bool(value, pt, param)
+        return _to_bool(value, pt, param, function)
     if kind == "enum":
         return _to_enum(value, pt)
     if kind == "guid":
-        if isinstance(value, uuid.UUID):
-            return value
-        if isinstance(value, str):
-            try:
-                return uuid.UUID(value.strip())
-            except ValueError:
-                raise _cannot_convert_value(
-                    value, pt.net,
-                    "Guid should contain 32 digits with 4 dashes (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).")
-        raise _cannot_convert_object(value, pt.net)
+        return _to_guid(value, pt)
     if kind == "datetime":
         if isinstance(value, _dt.datetime):
             return value
@@ -477,15 +580,6 @@ def _convert_scalar(value: Any, pt: PType, param: str) -> Any:
     if kind == "credential":
         if isinstance(value, Credential):
             return value
-        if isinstance(value, str):
-            # CredentialAttribute turns a user name into a Get-Credential prompt; the remoting host
-            # of a pypsrp client cannot prompt, so the transformation fails (seen in the wild over
-            # WinRM and in ForEach-Object -Parallel runspaces).
-            raise _TransformError(
-                f"Cannot process argument transformation on parameter '{param}'. A command that prompts "
-                "the user failed because the host program or the command type does not support user "
-                "interaction. The host was attempting to request confirmation with the following "
-                "message: Enter your credentials.")
         raise _cannot_convert_object(value, pt.net)
     # An object type: only an object whose (live, not deserialized) type names include it.
     if isinstance(value, PSObj) and pt.net in value.type_names:
@@ -501,55 +595,214 @@ class _TransformError(Exception):
         self.message = message
 
 
-def convert(value: Any, p: ParamSpec) -> Any:
-    """Convert ``value`` to parameter ``p``'s type; raise the binder's PSError on failure."""
+def _credential_prompt(param: str) -> _TransformError:
+    # CredentialAttribute turns a user name (or $null, for a mandatory or non-null parameter) into a
+    # Get-Credential prompt; the remoting host of a pypsrp client cannot prompt, so the transformation
+    # fails (seen in the wild over WinRM and in ForEach-Object -Parallel runspaces: PowerShell#16365).
+    return _TransformError(
+        f"Cannot process argument transformation on parameter '{param}'. A command that prompts "
+        "the user failed because the host program or the command type does not support user "
+        "interaction. The host was attempting to request confirmation with the following "
+        "message: Enter your credentials.")
+
+
+_VALUE_KINDS = ("int", "double", "enum", "guid", "datetime", "timespan")
+
+
+def _null_argument(p: ParamSpec, pt: PType, function: bool) -> Any:
+    """What a $null argument becomes before validation (a switch's is handled by the caller)."""
+    if not function:
+        if pt.kind == "bool" and not pt.is_array and not pt.nullable:
+            # HandleNullParameterForSpecialTypes: a [bool] (not Nullable) refuses $null at once.
+            raise _pbe(f"Cannot bind argument to parameter '{p.name}' because it is null.",
+                       "ParameterArgumentValidationErrorNullNotAllowed")
+        return None
+    # A function's ArgumentTypeConverterAttribute: LanguagePrimitives.ConvertTo($null, T).
+    if pt.is_array or pt.nullable:
+        return None
+    if pt.kind == "bool":
+        raise _CastError(f'Cannot convert value "" to type "{pt.net}". Boolean parameters accept only Boolean '
+                         "values and numbers, such as $True, $False, 1 or 0.")
+    if pt.kind == "enum":
+        raise _CastError(f'Cannot convert null to type "{pt.net}" due to enumeration values that are not valid. '
+                         "Specify one of the following enumeration values and try again. The possible "
+                         f'enumeration values are "{",".join(_enum_names(pt))}".')
+    if pt.kind == "int":
+        return _to_int(0, pt.net)
+    if pt.kind == "double":
+        return 0.0
+    if pt.kind == "string":
+        return ""  # [string]$null is the empty string in a script
+    return None
+
+
+def is_function(spec: CmdletSpec) -> bool:
+    """A function (script module or CDXML cmdlet): its FullyQualifiedErrorId suffix is its own name."""
+    return bool(spec.type) and spec.type == spec.name
+
+
+def convert(value: Any, p: ParamSpec, function: bool = False) -> Any:
+    """Convert ``value`` to parameter ``p``'s type; raise the binder's PSError on failure.
+
+    ``function``: the command is a function or CDXML cmdlet, whose conversion is an argument
+    transformation (one LanguagePrimitives.ConvertTo of the whole argument)."""
     pt = parse_type(p.type)
     try:
+        if pt.kind == "credential" and (isinstance(value, str) or (value is None and _transforms_null(p))):
+            raise _credential_prompt(p.name)
+        if value is None:
+            return _null_argument(p, pt, function)
         if pt.is_array:
             items = list(value) if isinstance(value, list | tuple) else [value]
-            result: Any = [_convert_scalar(v, pt, p.name) for v in items]
-        else:
-            result = _convert_scalar(value, pt, p.name)
+            if function:
+                try:
+                    return [_convert_scalar(v, pt, p.name, True) for v in items]
+                except _CastError as exc:
+                    # LanguagePrimitives' array conversion wraps the element's failure.
+                    raise _cannot_convert_value(value, pt.display, exc.message) from None
+            return [_convert_scalar(v, pt, p.name) for v in items]
+        return _convert_scalar(value, pt, p.name, function)
     except _CastError as exc:
+        if function:
+            raise _pbe(f"Cannot process argument transformation on parameter '{p.name}'. {exc.message}",
+                       "ParameterArgumentTransformationError", "InvalidData", PBATE) from None
         if exc.plain:
-            return_err = _pbe(exc.message, "CannotConvertArgument")
-        else:
-            return_err = _pbe(f"Cannot bind parameter '{p.name}'. {exc.message}",
-                              "CannotConvertArgumentNoMessage")
-        raise return_err from None
+            raise _pbe(exc.message, "CannotConvertArgument") from None
+        raise _pbe(f"Cannot bind parameter '{p.name}'. {exc.message}", "CannotConvertArgumentNoMessage") from None
     except _TransformError as exc:
         raise _pbe(exc.message, "ParameterArgumentTransformationError", "InvalidData", PBATE) from None
-    if pt.valid_set:
-        _validate_set(p, pt, result)
-    return result
+
+
+def _transforms_null(p: ParamSpec) -> bool:
+    # ParameterBinderBase runs a transformation attribute on $null only for a parameter that is mandatory in
+    # some set or cannot be null.
+    return _is_mandatory_anywhere(p) or any(v in ("NotNull", "NotNullOrEmpty") for v in p.validate)
+
+
+# ---------------------------------------------------------------------------------------------
+# validation attributes (Metadata.resx texts) and the mandatory null/empty check
+
+_NOT_NULL = "The argument is null. Provide a valid value for the argument, and then try running the command again."
+_NOT_NULL_COLLECTION = ("The argument has a null value, or an element of the argument collection contains a null "
+                        "value. Provide a collection that does not contain any null values, and then try the "
+                        "command again.")
+_NOT_NULL_OR_EMPTY = ("The argument is null or empty. Provide an argument that is not null or empty, and then try "
+                      "the command again.")
+_NOT_NULL_OR_EMPTY_COLLECTION = ("The argument is null, empty, or an element of the argument collection contains a "
+                                 "null value. Supply a collection that does not contain any null values and then "
+                                 "try the command again.")
+
+
+def _validation_error(p: ParamSpec, message: str) -> PSError:
+    return _pbe(f"Cannot validate argument on parameter '{p.name}'. {message}", "ParameterArgumentValidationError",
+                "InvalidData", PBVE)
+
+
+def _validate_not_null(p: ParamSpec, pt: PType, value: Any) -> None:
+    if value is None:
+        raise _validation_error(p, _NOT_NULL)
+    if isinstance(value, list) and any(v is None for v in value):
+        raise _validation_error(p, _NOT_NULL_COLLECTION)
+
+
+def _validate_not_null_or_empty(p: ParamSpec, pt: PType, value: Any) -> None:
+    # As Windows PowerShell 5.1's ValidateNotNullOrEmptyAttribute words it (the 2016 source): an empty string
+    # element is "null or empty" (Get-VHD -Path '' in Hyper-V-Reporting-Script#5 binds [''] to a string[]), a
+    # null element or an empty collection the collection text.
+    if value is None or value == "":
+        raise _validation_error(p, _NOT_NULL_OR_EMPTY)
+    if isinstance(value, list):
+        for item in value:
+            if item is None:
+                raise _validation_error(p, _NOT_NULL_OR_EMPTY_COLLECTION)
+            if item == "":
+                raise _validation_error(p, _NOT_NULL_OR_EMPTY)
+    if isinstance(value, list | dict) and not value:
+        raise _validation_error(p, _NOT_NULL_OR_EMPTY_COLLECTION)
+
+
+def _range_bound(text: str) -> float:
+    return float(text) if "." in text or "e" in text.lower() else int(text)
+
+
+def _validate_range(p: ParamSpec, value: Any, spec: str) -> None:
+    """ValidateRange(min, max): each element within the bounds (ValidateEnumeratedArgumentsAttribute)."""
+    low_text, _, high_text = spec.partition(":")
+    low, high = _range_bound(low_text), _range_bound(high_text)
+    if value is None:
+        raise _validation_error(p, _NOT_NULL_OR_EMPTY_COLLECTION)
+    for item in value if isinstance(value, list) else [value]:
+        if item is None:
+            raise _validation_error(p, _NOT_NULL)
+        number = item.value if isinstance(item, PSEnum) else item
+        if number < low:
+            raise _validation_error(p, f"The {display(item)} argument is less than the minimum allowed range of "
+                                       f"{low_text}. Supply an argument that is greater than or equal to {low_text} "
+                                       "and then try the command again.")
+        if number > high:
+            raise _validation_error(p, f"The {display(item)} argument is greater than the maximum allowed range of "
+                                       f"{high_text}. Supply an argument that is less than or equal to {high_text} "
+                                       "and then try the command again.")
 
 
 def _validate_set(p: ParamSpec, pt: PType, result: Any) -> None:
+    if result is None:
+        raise _validation_error(p, _NOT_NULL_OR_EMPTY_COLLECTION)
     allowed = {s.lower() for s in pt.valid_set}
     for item in result if isinstance(result, list) else [result]:
         if display(item).lower() not in allowed:
-            raise _pbe(
-                f"Cannot validate argument on parameter '{p.name}'. The argument \"{display(item)}\" "
-                f"does not belong to the set \"{','.join(pt.valid_set)}\" specified by the ValidateSet "
-                "attribute. Supply an argument that is in the set and then try the command again.",
-                "ParameterArgumentValidationError", "InvalidData", PBVE)
+            raise _validation_error(
+                p, f"The argument \"{display(item)}\" does not belong to the set \"{','.join(pt.valid_set)}\" "
+                   "specified by the ValidateSet attribute. Supply an argument that is in the set and then try the "
+                   "command again.")
 
 
-def _check_null(p: ParamSpec, raw: Any, converted: Any, mandatory: bool) -> None:
-    """Mandatory parameters refuse $null, empty strings and empty arrays (no AllowNull & co.)."""
+def validate(p: ParamSpec, value: Any) -> None:
+    """The parameter's validation attributes, in the catalog's order, ValidateSet last."""
+    pt = parse_type(p.type)
+    for attr in p.validate:
+        name, _, arg = attr.partition(":")
+        if name == "NotNull":
+            _validate_not_null(p, pt, value)
+        elif name == "NotNullOrEmpty":
+            _validate_not_null_or_empty(p, pt, value)
+        elif name == "Range":
+            _validate_range(p, value, arg)
+    if pt.valid_set:
+        _validate_set(p, pt, value)
+
+
+def _check_null(p: ParamSpec, converted: Any, mandatory: bool) -> None:
+    """Mandatory parameters refuse $null, empty strings and empty arrays (ValidateNullOrEmptyArgument)
+    unless [AllowNull()], [AllowEmptyString()] or [AllowEmptyCollection()] says otherwise."""
     if not mandatory or p.is_switch:
         return
     pt = parse_type(p.type)
+    if converted is None:
+        if "AllowNull" not in p.validate:
+            raise _pbe(f"Cannot bind argument to parameter '{p.name}' because it is null.",
+                       "ParameterArgumentValidationErrorNullNotAllowed", "InvalidData", PBVE)
+        return
     items = converted if pt.is_array and isinstance(converted, list) else [converted]
-    if raw is None or any(v is None for v in items):
+    if pt.kind not in _VALUE_KINDS and any(v is None for v in items) and "AllowNull" not in p.validate:
         raise _pbe(f"Cannot bind argument to parameter '{p.name}' because it is null.",
                    "ParameterArgumentValidationErrorNullNotAllowed", "InvalidData", PBVE)
-    if pt.kind == "string" and any(v == "" for v in items):
+    if pt.kind == "string" and any(v == "" for v in items) and "AllowEmptyString" not in p.validate:
         raise _pbe(f"Cannot bind argument to parameter '{p.name}' because it is an empty string.",
                    "ParameterArgumentValidationErrorEmptyStringNotAllowed", "InvalidData", PBVE)
-    if pt.is_array and not items:
+    if pt.is_array and not items and "AllowEmptyCollection" not in p.validate:
         raise _pbe(f"Cannot bind argument to parameter '{p.name}' because it is an empty array.",
                    "ParameterArgumentValidationErrorEmptyArrayNotAllowed", "InvalidData", PBVE)
+
+
+def _check_setter(p: ParamSpec, converted: Any) -> None:
+    """A compiled cmdlet's property setter: a value type that is not Nullable cannot hold $null
+    (ReflectionParameterBinder; "New-TimeSpan : Cannot bind parameter 'Start' to the target. Exception
+    setting "Start": "Cannot convert null to type "System.DateTime".")."""
+    pt = parse_type(p.type)
+    if converted is None and not pt.is_array and not pt.nullable and pt.kind in _VALUE_KINDS:
+        raise _pbe(f"Cannot bind parameter '{p.name}' to the target. Exception setting \"{p.name}\": \"Cannot "
+                   f"convert null to type \"{pt.net}\".\"", "ParameterBindingFailed", "WriteError")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -685,8 +938,13 @@ def _resolve_set(spec: CmdletSpec, params: dict[str, Any], sets: list[str], defe
 
 
 def _bind_one(spec: CmdletSpec, params: dict[str, Any], p: ParamSpec, value: Any) -> None:
-    converted = convert(value, p)
-    _check_null(p, value, converted, _is_mandatory_anywhere(p))
+    """ParameterBinderBase.BindParameter: transform/convert, validate, mandatory check, set."""
+    function = is_function(spec)
+    converted = convert(value, p, function)
+    validate(p, converted)
+    _check_null(p, converted, _is_mandatory_anywhere(p))
+    if not function:
+        _check_setter(p, converted)
     params[p.name] = converted
 
 
@@ -703,13 +961,14 @@ def bind(spec: CmdletSpec, raw: Sequence[tuple[str | None, Any]], *, invoked_as:
         if p.name in params:
             raise parameter_already_bound(p.name)
         if p.is_switch:
+            # A switch named without an argument, or with $null (HandleNullParameterForSpecialTypes), is present.
             if value is None or isinstance(value, SwitchValue):
                 params[p.name] = True
             else:
-                params[p.name] = convert(value, p)
+                params[p.name] = convert(value, p, is_function(spec))
             continue
-        if value is None or isinstance(value, SwitchValue):
-            raise missing_argument(p)
+        if isinstance(value, SwitchValue):
+            raise missing_argument(p)  # "-Name" with nothing after it (a command line, never a PSRP call)
         _bind_one(spec, params, p, value)
 
     sets = _compatible_sets(spec, params, spec.set_names)

@@ -1,4 +1,4 @@
-# labctl-step: docker-cli 1
+# labctl-step: docker-cli 2
 # `labctl docker <vm> -- <arguments>`: runs docker in the guest with the user's arguments, one argument
 # each (no shell in between), and returns docker's exit code and its stdout and stderr lines. A non-zero
 # exit code is docker's answer, not a failure of this step. docker has no terminal here: commands that

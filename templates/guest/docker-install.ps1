@@ -1,4 +1,4 @@
-# labctl-step: docker-install 1
+# labctl-step: docker-install 2
 # Installs Docker from the static Windows zip (download.docker.com/win/static/stable/x86_64) that labctl
 # copied into the guest, configures it with daemon.json, registers and starts the docker service, and
 # waits until the daemon answers. Runs after container-features (and its restart).

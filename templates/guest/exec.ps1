@@ -1,4 +1,4 @@
-# labctl-step: exec 1
+# labctl-step: exec 2
 # `labctl exec <vm> -- <command>`: runs the user's PowerShell command text in the guest, as they typed it.
 # Running that text is the point of this step (the user's explicit intent), so it is compiled with
 # [scriptblock]::Create and invoked; its output is the step's output, its errors the step's errors.
@@ -20,7 +20,21 @@ if ((Test-Path -LiteralPath $dockerDir -PathType Container) -and
 # A syntax error in the text stops here, with PowerShell's own message (line, column, what it expected).
 $userScript = [scriptblock]::Create($Command)
 
+# Native programs' output is decoded with [Console]::OutputEncoding, the OEM code page (437, 850, ...) in a
+# PowerShell Direct session; docker.exe writes UTF-8, so non-ASCII text would arrive garbled. Read it as
+# UTF-8 (without a BOM) while the user's command runs, and put the session's encoding back afterwards.
+# ($OutputEncoding is the other direction: text piped TO a native program.) A session without a console
+# (WinRM) refuses the change ("The handle is invalid."): the command then runs with the encoding it has.
+$consoleEncoding = [Console]::OutputEncoding
+try { [Console]::OutputEncoding = [System.Text.UTF8Encoding]::new($false) }
+catch { $consoleEncoding = $null }
+
 # The command runs as at an interactive prompt: errors are reported and the command goes on. Under 'Stop',
 # Windows PowerShell 5.1 would abort a native program (docker ...) at the first line it writes to stderr.
 $ErrorActionPreference = 'Continue'
-& $userScript
+try {
+    & $userScript
+}
+finally {
+    if ($null -ne $consoleEncoding) { [Console]::OutputEncoding = $consoleEncoding }
+}

@@ -1,4 +1,4 @@
-# labctl-step: image-load 1
+# labctl-step: image-load 2
 # Loads an image from a tar that labctl copied into the guest (C:\labctl\images\<repo>-<tag>.tar), unless
 # the guest already has the image: faster than pulling the same layers from the registry again.
 param(

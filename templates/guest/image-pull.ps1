@@ -1,4 +1,4 @@
-# labctl-step: image-pull 1
+# labctl-step: image-pull 2
 # Pulls the container images a container host needs, skipping those it already has. A pull of a
 # servercore image takes minutes; docker's own progress is not streamed back, only the result.
 param(

@@ -1,4 +1,4 @@
-# labctl-step: image-save 1
+# labctl-step: image-save 2
 # Saves a local image to a tar (C:\labctl\images\<repo>-<tag>.tar), so labctl can copy it to the host and
 # load it into other guests instead of pulling it again. An existing tar is kept: tars are named by tag.
 param(

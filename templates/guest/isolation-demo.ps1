@@ -1,4 +1,4 @@
-# labctl-step: isolation-demo 1
+# labctl-step: isolation-demo 2
 # `labctl demo isolation`: what process isolation and Hyper-V isolation of Windows containers look like
 # from inside one container host. For each image ($Image: the guest's own LTSC nanoserver; $OlderImage: an
 # older LTSC one) and each isolation (process, hyperv) it measures:

@@ -1,4 +1,4 @@
-# labctl-step: verify-isolation 1
+# labctl-step: verify-isolation 2
 # Proves the container host works: runs `cmd /c ver` in a throw-away container of $Image with process
 # isolation and again with Hyper-V isolation (pulling $Image first if the guest lacks it). A failed run is a
 # finding, reported in its row; only a guest that cannot try (no docker, an image it cannot pull) is an error.

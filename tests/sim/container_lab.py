@@ -20,6 +20,11 @@ from labctl.sim.values import ScriptBlock
 
 DOCKER_VERSION = "27.3.1"
 ZIP_PATH = f"C:\\labctl\\docker-{DOCKER_VERSION}.zip"
+
+
+def zip_path(version: str) -> str:
+    return f"C:\\labctl\\docker-{version}.zip"
+
 NANO_2022 = "mcr.microsoft.com/windows/nanoserver:ltsc2022"
 NANO_2019 = "mcr.microsoft.com/windows/nanoserver:ltsc2019"
 NANO_2025 = "mcr.microsoft.com/windows/nanoserver:ltsc2025"
@@ -95,8 +100,8 @@ class Lab:
             sink.errors.append(err)
         return sink
 
-    def step(self, vm: str, step: str, *args: Any, credential: Any = None) -> Result:
-        text = f"# labctl-step: {step} 1\nparam()\n$ErrorActionPreference = 'Stop'\n"
+    def step(self, vm: str, step: str, *args: Any, credential: Any = None, version: int = 1) -> Result:
+        text = f"# labctl-step: {step} {version}\nparam()\n$ErrorActionPreference = 'Stop'\n"
         return self.run("Invoke-Command", [("VMName", vm), ("Credential", credential or cred()),
                                            ("ScriptBlock", ScriptBlock(text)), ("ArgumentList", list(args))])
 
@@ -104,8 +109,8 @@ class Lab:
         text = f"# labctl-host-step: {step} 1\nparam()\n"
         return self.run("Invoke-Command", [("ScriptBlock", ScriptBlock(text)), ("ArgumentList", list(args))])
 
-    def docker(self, vm: str, *argv: str) -> Any:
-        return self.step(vm, "docker-cli", list(argv)).one
+    def docker(self, vm: str, *argv: str, version: int = 1) -> Any:
+        return self.step(vm, "docker-cli", list(argv), version=version).one
 
     def get_vm(self, name: str) -> Any:
         vm = self.world.find_vm(name)
@@ -125,20 +130,21 @@ class Lab:
         self.world.hv.restart(vm)
         self.wait_ready(vm)
 
-    def put_zip(self, name: str, data: bytes | None = None) -> bytes:
+    def put_zip(self, name: str, data: bytes | None = None, version: str = DOCKER_VERSION) -> bytes:
         """Copy-VMFile's effect: the Docker zip on the guest disk."""
         vm = self.get_vm(name)
-        data = simulated_docker_zip(DOCKER_VERSION) if data is None else data
-        self.world.storage.write_file(vm.hard_drives[0], ZIP_PATH[2:], data)
+        data = simulated_docker_zip(version) if data is None else data
+        self.world.storage.write_file(vm.hard_drives[0], zip_path(version)[2:], data)
         return data
 
-    def container_host(self, name: str, *, hyperv: bool = True, daemon_json: str = DAEMON_JSON) -> Any:
-        """Features, reboot, docker installed: a ready container host."""
+    def container_host(self, name: str, *, hyperv: bool = True, daemon_json: str = DAEMON_JSON,
+                       version: str = DOCKER_VERSION) -> Any:
+        """Features, reboot, docker ``version`` installed: a ready container host."""
         import hashlib
 
         feats = ["Containers", "Hyper-V"] if hyperv else ["Containers"]
         assert self.step(name, "container-features", feats).one.get("Changed") is True
         self.reboot(name)
-        data = self.put_zip(name)
+        data = self.put_zip(name, version=version)
         sha = hashlib.sha256(data).hexdigest().upper()
-        return self.step(name, "docker-install", ZIP_PATH, sha, daemon_json, 60).one
+        return self.step(name, "docker-install", zip_path(version), sha, daemon_json, 60).one

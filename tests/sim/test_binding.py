@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from labctl.sim.binding import bind, bind_call, parse_type
+from labctl.sim.binding import _check_null, _is_mandatory_anywhere, bind, bind_call, convert, parse_type, validate
 from labctl.sim.catalog import load_catalog
 from labctl.sim.errors import PSError
 from labctl.sim.values import PRESENT, Credential, PSEnum, PSObj, ScriptBlock, SecureText, UInt64
@@ -17,6 +17,14 @@ from labctl.sim.values import PRESENT, Credential, PSEnum, PSObj, ScriptBlock, S
 CASES_DIR = Path(__file__).parent / "cases" / "binding"
 CATALOG = load_catalog()
 PBE = "System.Management.Automation.ParameterBindingException"
+
+
+def convert_and_check(p: Any, value: Any) -> Any:
+    """One compiled-cmdlet argument through conversion, validation and the mandatory check."""
+    converted = convert(value, p)
+    validate(p, converted)
+    _check_null(p, converted, _is_mandatory_anywhere(p))
+    return converted
 
 
 def _value(raw: Any) -> Any:
@@ -120,7 +128,6 @@ def test_credential_given_a_user_name_cannot_prompt_over_remoting() -> None:
 def test_securestring_from_plain_string_fails() -> None:
     spec = CATALOG.get("Invoke-Command")
     assert spec is not None
-    from labctl.sim.binding import convert
     from labctl.sim.catalog.spec import ParamSpec
     p = ParamSpec("Password", "securestring")
     with pytest.raises(PSError) as info:
@@ -229,9 +236,74 @@ def test_parse_type(raw: str, expected: tuple[str, str, bool]) -> None:
 
 def test_mandatory_parameter_refuses_null_positional() -> None:
     with pytest.raises(PSError) as info:
+        _bind("Test-Path", [(None, None)])
+    assert info.value.error_id == "ParameterArgumentValidationErrorNullNotAllowed"
+    assert info.value.category == "InvalidData"
+    assert info.value.message == "Cannot bind argument to parameter 'Path' because it is null."
+
+
+def test_function_string_parameter_turns_null_into_an_empty_string() -> None:
+    # A CDXML cmdlet is a function: its [string] type constraint converts $null to "" before the mandatory check.
+    with pytest.raises(PSError) as info:
         _bind("New-NetNat", [(None, None)])
-    assert info.value.fqid == "ParameterArgumentValidationErrorNullNotAllowed,New-NetNat"
-    assert info.value.message == "Cannot bind argument to parameter 'Name' because it is null."
+    assert info.value.fqid == "ParameterArgumentValidationErrorEmptyStringNotAllowed,New-NetNat"
+    assert info.value.message == "Cannot bind argument to parameter 'Name' because it is an empty string."
+
+
+def test_validation_attribute_answers_before_the_mandatory_check() -> None:
+    spec = CATALOG.get("Test-Path")
+    assert spec is not None
+    path = spec.parameters["Path"]
+    guarded = type(path)(path.name, path.type, path.aliases, path.sets, path.common, ("NotNullOrEmpty",))
+    with pytest.raises(PSError) as info:
+        convert_and_check(guarded, None)
+    assert info.value.error_id == "ParameterArgumentValidationError"
+    assert info.value.message == ("Cannot validate argument on parameter 'Path'. The argument is null or empty. "
+                                  "Provide an argument that is not null or empty, and then try the command again.")
+    with pytest.raises(PSError) as info:
+        convert_and_check(guarded, ["a", ""])  # Windows PowerShell 5.1: an empty element is "null or empty"
+    assert info.value.message.endswith("The argument is null or empty. Provide an argument that is not null or "
+                                       "empty, and then try the command again.")
+    with pytest.raises(PSError) as info:
+        convert_and_check(guarded, [])
+    assert info.value.message.endswith("The argument is null, empty, or an element of the argument collection "
+                                       "contains a null value. Supply a collection that does not contain any null "
+                                       "values and then try the command again.")
+
+
+def test_validate_range() -> None:
+    spec = CATALOG.get("Set-VMProcessor")
+    assert spec is not None
+    count = spec.parameters["Count"]
+    ranged = type(count)(count.name, count.type, count.aliases, count.sets, count.common, ("Range:1:240",))
+    with pytest.raises(PSError) as info:
+        convert_and_check(ranged, 300)
+    assert info.value.message == ("Cannot validate argument on parameter 'Count'. The 300 argument is greater than "
+                                  "the maximum allowed range of 240. Supply an argument that is less than or equal "
+                                  "to 240 and then try the command again.")
+    with pytest.raises(PSError) as info:
+        convert_and_check(ranged, 0)
+    assert "The 0 argument is less than the minimum allowed range of 1." in info.value.message
+
+
+def test_null_for_a_value_type_property_fails_in_its_setter() -> None:
+    with pytest.raises(PSError) as info:
+        _bind("Set-VMProcessor", [("VMName", "a"), ("Count", None)])
+    assert info.value.error_id == "ParameterBindingFailed"
+    assert info.value.category == "WriteError"
+    assert info.value.message == ("Cannot bind parameter 'Count' to the target. Exception setting \"Count\": "
+                                  "\"Cannot convert null to type \"System.Int64\".\"")
+
+
+def test_null_for_a_bool_parameter_is_refused_at_once() -> None:
+    with pytest.raises(PSError) as info:
+        _bind("Set-VMProcessor", [("VMName", "a"), ("ExposeVirtualizationExtensions", None)])
+    assert info.value.error_id == "ParameterArgumentValidationErrorNullNotAllowed"
+    assert info.value.category == "InvalidArgument"
+
+
+def test_switch_given_null_is_present() -> None:
+    assert _bind("Stop-VM", [("Name", "a"), ("Force", None)]).params["Force"] is True
 
 
 def test_mandatory_array_refuses_empty_element() -> None:

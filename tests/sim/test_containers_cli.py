@@ -157,10 +157,11 @@ def test_commands_inside_containers_missing_or_not_modelled() -> None:
     lab.docker("h1", "pull", NANO_2022)
     nano_ps = lab.docker("h1", "run", "--rm", NANO_2022, "powershell", "-Command", "Get-Date")
     assert nano_ps.get("ExitCode") == 127  # Nano Server has no Windows PowerShell
-    assert nano_ps.get("Error")[-1].endswith("encountered an error during hcsshim::System::CreateProcess: failure "
-                                             "in a Windows system call: The system cannot find the file specified. "
-                                             "(0x2).")
-    other = lab.docker("h1", "run", "--rm", NANO_2022, "ipconfig")
+    # Docker 25+ (hcsshim 0.11) names the command line after the operation (docker/cli#6347).
+    assert nano_ps.get("Error")[-1].endswith("encountered an error during hcs::System::CreateProcess: powershell "
+                                             "-Command Get-Date: failure in a Windows system call: The system cannot "
+                                             "find the file specified. (0x2).")
+    other = lab.docker("h1", "run", "--rm", NANO_2022, "netstat", "-an")
     assert other.get("ExitCode") == 125
-    assert other.get("Error")[-1].startswith("The simulated container does not model the command: ipconfig.")
+    assert other.get("Error")[-1].startswith("The simulated container does not model the command: netstat -an.")
     assert _ok(lab.docker("h1", "ps", "-a"))[1:] == []

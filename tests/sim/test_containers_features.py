@@ -197,8 +197,8 @@ def test_exec_runs_the_modelled_commands_and_refuses_others() -> None:
     assert refused.outputs == []
     (err,) = refused.errors
     assert err.message.startswith("The simulated guest does not model this PowerShell command: Get-Disk. labctl exec "
-                                  "on the simulator runs docker commands, hostname, Get-Service, Get-WindowsFeature "
-                                  "and cmd /c ver")
+                                  "on the simulator runs docker commands, hostname, Get-Service, Get-WindowsFeature, "
+                                  "Install-WindowsFeature and cmd /c ver")
     assert "not modelled by the simulator" in err.message
     assert err.fqid == "CommandNotModelled"
 

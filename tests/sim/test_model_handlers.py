@@ -269,3 +269,70 @@ def test_realistic_profile_shows_transitional_states() -> None:
     assert w.find_vm("slow").state == "Running"  # type: ignore[union-attr]
     # Starting VMs already hold their memory.
     assert w.hv.memory_in_use() == GB
+
+
+def test_vm_lookup_records_get_vm_versus_other_cmdlets() -> None:
+    # Get-VM names the missing VM as target (minikube#8970); every other cmdlet: ObjectNotFound, no target.
+    w = make_world()
+    _, sink = call(w, "Get-VM", Name=["nope"])
+    assert (sink.errors[0].error_id, sink.errors[0].category, sink.errors[0].target) == \
+        ("InvalidParameter", "InvalidArgument", "nope")
+    for name, params in (("Stop-VM", {"Name": ["nope"]}), ("Get-VMProcessor", {"VMName": ["nope"]}),
+                         ("Set-VMMemory", {"VMName": ["nope"], "StartupBytes": GB})):
+        _, sink = call(w, name, **params)
+        assert sink.errors[0].message == 'Hyper-V was unable to find a virtual machine with name "nope".'
+        assert (sink.errors[0].error_id, sink.errors[0].category, sink.errors[0].target) == \
+            ("ObjectNotFound", "ObjectNotFound", None), name
+
+
+def test_adapter_and_snapshot_name_lists_are_patterns_each() -> None:
+    w = make_world()
+    call(w, "New-VMSwitch", Name="LabNet", SwitchType="Internal")
+    call(w, "New-VM", Name="a", Generation=2)
+    (ad,), sink = call(w, "Connect-VMNetworkAdapter", VMName=["a"], Name=["Network Adapter"], SwitchName="LabNet",
+                       Passthru=True)
+    assert not sink.errors and ad.get("SwitchName") == "LabNet"
+    _, sink = call(w, "Connect-VMNetworkAdapter", VMName=["a"], Name=["Nope", "Net*"], SwitchName="LabNet")
+    assert [e.message for e in sink.errors] == ["No network adapter was found with the given criteria."]
+    call(w, "Checkpoint-VM", Name=["a"], SnapshotName="one")
+    call(w, "Checkpoint-VM", Name=["a"], SnapshotName="two")
+    call(w, "Remove-VMSnapshot", VMName=["a"], Name=["one", "two"])
+    assert call(w, "Get-VMSnapshot", VMName=["a"])[0] == []
+    _, sink = call(w, "Get-VMSnapshot", VMName=["a"], Name="one")
+    assert (sink.errors[0].error_id, sink.errors[0].category) == ("ObjectNotFound", "ObjectNotFound")
+
+
+def test_remove_vm_switch_refused_while_a_running_vm_uses_it() -> None:
+    w = make_world()
+    call(w, "New-VMSwitch", Name="Data", SwitchType="Internal")
+    call(w, "New-VM", Name="a", SwitchName="Data")
+    call(w, "Start-VM", Name=["a"])
+    _, sink = call(w, "Remove-VMSwitch", Name=["Data"], Force=True)
+    assert (sink.errors[0].error_id, sink.errors[0].category) == ("ObjectInUse", "ResourceBusy")
+    assert w.network.find_switches("Data")
+    call(w, "Stop-VM", Name=["a"], TurnOff=True)
+    _, sink = call(w, "Remove-VMSwitch", Name=["Data"], Force=True)
+    assert not sink.errors and not w.network.find_switches("Data")
+    vm = w.find_vm("a")
+    assert vm is not None and vm.network_adapters[0].switch_name is None
+
+
+def test_get_net_ip_address_not_found_follows_cmdletization() -> None:
+    w = make_world()
+    ipv4 = PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetIPAddress.AddressFamily", "IPv4", 2)
+    ipv6 = PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetIPAddress.AddressFamily", "IPv6", 23)
+    # One filter: an error per value that matched nothing; wildcard patterns are silent.
+    out, sink = call(w, "Get-NetIPAddress", IPAddress=["192.168.1.50", "10.9.9.9", "10.*"])
+    assert [o.get("IPAddress") for o in out] == ["192.168.1.50"]
+    assert [(e.fqid, e.target) for e in sink.errors] == [("CmdletizationQuery_NotFound_IPAddress,Get-NetIPAddress",
+                                                          "10.9.9.9")]
+    assert sink.errors[0].exception_type == "Microsoft.PowerShell.Cmdletization.Cim.CimJobException"
+    # Several filters: one error quoting the WQL query, only when nothing matched.
+    out, sink = call(w, "Get-NetIPAddress", InterfaceAlias=["Ethernet"], AddressFamily=[ipv4])
+    assert len(out) == 1 and not sink.errors
+    _, sink = call(w, "Get-NetIPAddress", InterfaceAlias=["Ethernet"], AddressFamily=[ipv6])
+    assert sink.errors[0].fqid == "CmdletizationQuery_NotFound,Get-NetIPAddress" and sink.errors[0].target is None
+    assert "SELECT * FROM MSFT_NetIPAddress  WHERE ((InterfaceAlias LIKE 'Ethernet')) AND ((AddressFamily = 23))" \
+        in sink.errors[0].message
+    _, sink = call(w, "Get-NetIPAddress", InterfaceAlias=["Eth*"], IPAddress=["10.*"])
+    assert not sink.errors

@@ -49,7 +49,9 @@ def test_new_vm_parameter_sets_and_refusals() -> None:
     assert w.storage.get_vhd(vm.hard_drives[0]).vhd_type == "Dynamic"  # type: ignore[union-attr]
     with pytest.raises(PSError) as e:
         w.hv.new_vm("x", vhd_path="C:\\missing.vhdx")
-    assert e.value.message == "'C:\\missing.vhdx' is not an existing virtual hard disk file."
+    # Hyper-V fails attaching the missing disk, with no target (PS-AutoLab-Env#159).
+    assert e.value.message == "Adding the device 'Microsoft:Hyper-V:Virtual Hard Disk' to 'x' failed."
+    assert (e.value.error_id, e.value.category, e.value.target) == ("Unspecified", "NotSpecified", None)
     with pytest.raises(PSError) as e:
         w.hv.new_vm("x", generation=2, boot_device="IDE")
     assert e.value.category == "InvalidArgument"

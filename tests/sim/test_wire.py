@@ -9,7 +9,7 @@ import pytest
 from pypsrp.complex_objects import GenericComplexObject, PSCredential, PSInvocationState
 from pypsrp.powershell import PowerShell, RunspacePool
 
-from labctl.sim.values import PRESENT, Credential, Int64, PSObj, SecureText
+from labctl.sim.values import Credential, Int64, PSObj, SecureText
 
 
 def test_output_objects_keep_type_names_and_properties(fake_pool: RunspacePool) -> None:
@@ -84,7 +84,8 @@ def test_parameters_arrive_as_neutral_values_and_statements_split(fake_pool: Run
     assert [[c.name for c in s] for s in statements] == [["Echo-Args"], ["Get-Thing", "Echo-Args"]]
     first = statements[0][0]
     assert first.is_script is False
-    assert first.params == [(None, "pos1"), ("Force", PRESENT), ("Count", 3), ("Enabled", True),
+    # A switch travels as a named parameter with a $null value; the binder makes it present.
+    assert first.params == [(None, "pos1"), ("Force", None), ("Count", 3), ("Enabled", True),
                             ("Names", ["a", "b"]), ("Table", {"k": 1})]
     session = fake_runtime.sessions[-1]
     assert session.username.endswith("\\Administrator")
@@ -297,7 +298,7 @@ def test_inward_conversion_of_psrp_values() -> None:
     from labctl.sim.values import UInt32, UInt64
     from labctl.sim.wsman.convert import argument, to_neutral
 
-    assert argument("Force", None) is PRESENT
+    assert argument("Force", None) is None  # $null as sent: a switch's present, any other parameter's $null
     assert argument(None, None) is None
     assert to_neutral(pst.PSScriptBlock("Get-Date")).text == "Get-Date"
     assert isinstance(to_neutral(pst.PSInt64(5)), Int64)

@@ -61,6 +61,8 @@ class ParamSpec:
     aliases: tuple[str, ...] = ()
     sets: dict[str, ParamSetSpec] = field(default_factory=dict)
     common: bool = False
+    # Validation attributes the parameter declares ("NotNullOrEmpty" for [ValidateNotNullOrEmpty()]).
+    validate: tuple[str, ...] = ()
 
     def in_set(self, set_name: str) -> ParamSetSpec | None:
         return self.sets.get(set_name) or self.sets.get("*")
@@ -101,7 +103,8 @@ def _param(name: str, raw: dict[str, Any], common: bool = False) -> ParamSpec:
             by_value="value" in pipeline,
             by_property="property" in pipeline,
         )
-    return ParamSpec(name, str(raw["type"]), tuple(raw.get("aliases", ())), sets, common)
+    return ParamSpec(name, str(raw["type"]), tuple(raw.get("aliases", ())), sets, common,
+                     tuple(raw.get("validate", ())))
 
 
 def _cmdlet(name: str, raw: dict[str, Any]) -> CmdletSpec:

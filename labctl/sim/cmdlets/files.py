@@ -327,6 +327,13 @@ def remove_item(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
         try:
             if e.is_dir and st.children(loc) and not call.get("Recurse"):
                 raise T.directory_not_empty(e.path)
+            if e.is_dir:
+                # -Recurse goes on past what it cannot remove; each item's error, then its folder's.
+                errors = st.remove_tree(loc)
+                w.dirty = True
+                for err in errors:
+                    ctx.write_error(err)
+                continue
             st.remove(loc)
         except PSError as exc:
             if exc.terminating:

@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from labctl.sim import binding as B
+from labctl.sim.catalog import load_catalog
 from labctl.sim.cmdlets.base import BoundCall, CmdletContext, cmdlet
 from labctl.sim.cmdlets.hvobjects import as_list, host_obj, when
 from labctl.sim.errors import PSError
@@ -273,15 +275,29 @@ def _volumes(w: World) -> list[PSObj]:
     return out
 
 
+def _query_not_found(call: BoundCall, class_name: str, prop: str, value: Any, param: str | None = None) -> PSError:
+    """A Storage (CDXML) query value that matched nothing. CategoryInfo's target is the value as the parameter's
+    element type holds it: '(3:UInt32) [Get-Disk]' (Easy-GPU-PV#393), '(4:UInt32) [Get-Partition]'
+    (cloudfoundry/bosh-agent), '(Z:Char) [Get-Volume]' (SecureBoot-CA-2023-Updates#126)."""
+    err = T.cdxml_not_found(call.spec.name, class_name, prop, B.display(value))
+    spec = load_catalog().get(call.spec.name) or call.spec
+    declared = spec.parameters.get(param or prop)
+    if declared is not None:
+        err.target_type = B.parse_type(declared.type).net.rsplit(".", 1)[-1]
+    return err
+
+
 @cmdlet("Get-Disk")
 def get_disk(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
     disks = _disks(w)
     if call.has("Number"):
-        want = {int(n) for n in as_list(call.get("Number"))}
+        want = [int(n) for n in as_list(call.get("Number"))]
+        # ClientSideQuery: one error for each value that matched no instance, in the order given.
+        for n in dict.fromkeys(want):
+            if not any(d[0] == n for d in disks):
+                ctx.write_error(_query_not_found(call, "MSFT_Disk", "Number", n))
         disks = [d for d in disks if d[0] in want]
-        if not disks:
-            ctx.write_error(T.cim_not_found("Get-Disk", "MSFT_Disk", "Number", str(sorted(want)[0])))
     if call.has("FriendlyName"):
         pats = [str(x) for x in as_list(call.get("FriendlyName"))]
         disks = [d for d in disks if any(P.wildcard_match(p, _disk_obj(w, *d).get("FriendlyName")) for p in pats)]
@@ -299,24 +315,31 @@ def get_partition(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     disks = _disks(w)
     numbers: set[int] | None = None
     if call.has("DiskNumber"):
-        numbers = {int(n) for n in as_list(call.get("DiskNumber"))}
+        wanted = [int(n) for n in as_list(call.get("DiskNumber"))]
+        for n in dict.fromkeys(wanted):
+            if not any(d[0] == n for d in disks):
+                # A query on MSFT_Partition.DiskNumber (cloudfoundry/bosh-agent: "No MSFT_Partition objects
+                # found with property 'DiskNumber' equal to '4'.").
+                ctx.write_error(_query_not_found(call, "MSFT_Partition", "DiskNumber", n))
+        numbers = set(wanted)
     if call.has("Disk") or call.has("InputObject"):
         objs = as_list(call.get("Disk") or call.get("InputObject"))
         numbers = {int(o.get("Number")) for o in objs if isinstance(o, PSObj)}
-    if numbers is not None:
         missing = numbers - {n for n, _ in disks}
         for n in sorted(missing):
-            ctx.write_error(T.cim_not_found("Get-Partition", "MSFT_Disk", "Number", str(n)))
+            ctx.write_error(T.cim_not_found("Get-Partition", "MSFT_Disk", "Number", str(n)))  # unconfirmed
+    if numbers is not None:
         disks = [d for d in disks if d[0] in numbers]
     parts = [p for n, v in disks for p in _partitions(w, n, v)]
     if call.has("PartitionNumber"):
         want = {int(n) for n in as_list(call.get("PartitionNumber"))}
         parts = [p for p in parts if int(p.get("PartitionNumber")) in want]
     if call.has("DriveLetter"):
-        letters = {str(x).upper()[:1] for x in as_list(call.get("DriveLetter"))}
+        letters = [str(x).upper()[:1] for x in as_list(call.get("DriveLetter"))]
+        for letter in dict.fromkeys(letters):
+            if not any(p.get("DriveLetter").upper() == letter for p in parts):
+                ctx.write_error(_query_not_found(call, "MSFT_Partition", "DriveLetter", letter))
         parts = [p for p in parts if p.get("DriveLetter").upper() in letters]
-        if not parts:
-            ctx.write_error(T.cim_not_found("Get-Partition", "MSFT_Partition", "DriveLetter", sorted(letters)[0]))
     return parts
 
 
@@ -333,7 +356,7 @@ def get_volume(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
             letter = str(x).upper()[:1]
             found = [v for v in vols if v.get("DriveLetter") == letter]
             if not found:
-                ctx.write_error(T.cim_not_found("Get-Volume", "MSFT_Volume", "DriveLetter", letter))
+                ctx.write_error(_query_not_found(call, "MSFT_Volume", "DriveLetter", letter))
             out.extend(found)
         return out
     if call.has("FileSystemLabel"):

@@ -536,8 +536,12 @@ def netadapter_obj(world: World, ad: NetAdapter) -> PSObj:
 
 
 def resolve_vms(ctx: CmdletContext, call: BoundCall, name_keys: Iterable[str] = ("Name", "VMName"),
-                error_id: str = "InvalidParameter", category: str = "InvalidArgument") -> list[VM]:
-    """The VMs a call targets: -VM objects, -Id, or names (missing names: non-terminating errors)."""
+                get_vm: bool = False) -> list[VM]:
+    """The VMs a call targets: -VM objects, -Id, or names (missing names: non-terminating errors).
+
+    Only Get-VM (``get_vm``) reports a missing name as InvalidParameter with the name as target
+    (minikube#8970); every other Hyper-V cmdlet reports ObjectNotFound with no target (T.vm_name_not_found).
+    """
     world = ctx.world
     out: list[VM] = []
     if call.has("VM"):
@@ -550,8 +554,11 @@ def resolve_vms(ctx: CmdletContext, call: BoundCall, name_keys: Iterable[str] = 
         for ident in as_list(call.get("Id")):
             vm = world.vms.get(str(ident))
             if vm is None:
-                ctx.write_error(PSError(f'Hyper-V was unable to find a virtual machine with id "{ident}".',
-                                        error_id, category, target=str(ident), exception_type=T.VE))
+                # The -Id text is unconfirmed; its record follows the -Name rule above.
+                text = f'Hyper-V was unable to find a virtual machine with id "{ident}".'
+                ctx.write_error(PSError(text, "InvalidParameter", "InvalidArgument", target=str(ident),
+                                        exception_type=T.VE) if get_vm else
+                                PSError(text, "ObjectNotFound", "ObjectNotFound", exception_type=T.VE))
             else:
                 out.append(vm)
         return out
@@ -560,7 +567,7 @@ def resolve_vms(ctx: CmdletContext, call: BoundCall, name_keys: Iterable[str] = 
             for name in as_list(call.get(key)):
                 found = world.find_vms(str(name))
                 if not found and not P.has_wildcard(str(name)):
-                    ctx.write_error(T.vm_not_found(str(name), error_id, category))
+                    ctx.write_error(T.vm_not_found(str(name)) if get_vm else T.vm_name_not_found(str(name)))
                 out.extend(v for v in found if v not in out)
             return out
     return sorted(world.vms.values(), key=lambda v: (v.created, v.name.lower()))

@@ -53,7 +53,7 @@ def _each(ctx: CmdletContext, vms: list[VM], fn: Any) -> list[Any]:
 
 @cmdlet("Get-VM")
 def get_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    return [vm_obj(ctx.world, vm) for vm in resolve_vms(ctx, call)]
+    return [vm_obj(ctx.world, vm) for vm in resolve_vms(ctx, call, get_vm=True)]
 
 
 @cmdlet("New-VM")
@@ -118,8 +118,7 @@ def remove_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
         ctx.spend("host", "remove_vm")
         return vm_obj(w, vm) if call.get("Passthru") else None
 
-    # Remove-VM reports a missing name as ObjectNotFound (multipass#2867).
-    return _each(ctx, resolve_vms(ctx, call, error_id="ObjectNotFound", category="ObjectNotFound"), one)
+    return _each(ctx, resolve_vms(ctx, call), one)
 
 
 @cmdlet("Start-VM")
@@ -266,18 +265,16 @@ def set_vm_memory(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     return _each(ctx, _vms_or_devices(ctx, call, "VMMemory"), one)
 
 
-def _gen2_only(vm: VM, cmd: str) -> None:
+def _gen2_only(vm: VM) -> None:
+    """The VMFirmware cmdlets refuse generation 1 VMs (whose firmware is a BIOS: Get-/Set-VMBios)."""
     if vm.generation != 2:
-        # Get-VMFirmware / Set-VMFirmware on a generation 1 VM (unconfirmed text).
-        raise PSError(f"{cmd} is not supported for generation 1 virtual machines. The virtual machine "
-                      f"'{vm.name}' is a generation 1 virtual machine.", "InvalidParameter", "InvalidArgument",
-                      target=vm.name, exception_type=T.VE)
+        raise T.firmware_generation1(vm.name)
 
 
 @cmdlet("Get-VMFirmware")
 def get_vm_firmware(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     def one(vm: VM) -> Any:
-        _gen2_only(vm, "Get-VMFirmware")
+        _gen2_only(vm)
         return firmware_obj(ctx.world, vm)
 
     return _each(ctx, resolve_vms(ctx, call, ("VMName",)), one)
@@ -288,7 +285,7 @@ def set_vm_firmware(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
 
     def one(vm: VM) -> Any:
-        _gen2_only(vm, "Set-VMFirmware")
+        _gen2_only(vm)
         if vm.state != "Off" and (call.has("EnableSecureBoot") or call.has("SecureBootTemplate")):
             raise T.invalid_state(vm.name, vm.id, "Firmware")
         if call.has("EnableSecureBoot"):
@@ -321,12 +318,18 @@ def _adapters(ctx: CmdletContext, call: BoundCall) -> list[tuple[VM, VMNetworkAd
                 if ad.id.upper() in ident.upper() or (not ident and ad.name == obj.get("Name")):
                     pairs.append((vm, ad))
         return pairs
-    name = call.get("Name")
+    # -Name is a string on some adapter cmdlets and a string[] on others (Connect-/Disconnect-): each name
+    # is one pattern, so a list is never matched as its str() (which reads as a wildcard and matched nothing).
+    names = [str(n) for n in as_list(call.get("Name"))] if call.has("Name") else None
     for vm in resolve_vms(ctx, call, ("VMName",)):
-        matched = [a for a in vm.network_adapters if name is None or P.wildcard_match(str(name), a.name)]
-        if not matched and name is not None and not P.has_wildcard(str(name)):
-            ctx.write_error(T.adapter_not_found(vm.name))
-        pairs.extend((vm, a) for a in matched)
+        if names is None:
+            pairs.extend((vm, a) for a in vm.network_adapters)
+            continue
+        for n in names:
+            matched = [a for a in vm.network_adapters if P.wildcard_match(n, a.name)]
+            if not matched and not P.has_wildcard(n):
+                ctx.write_error(T.vm_adapter_not_found())
+            pairs.extend((vm, a) for a in matched if (vm, a) not in pairs)
     return pairs
 
 
@@ -420,8 +423,8 @@ def add_vm_network_adapter(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]
             raise T.invalid_state(vm.name, vm.id, "Network Adapter")
         if call.get("IsLegacy") and vm.generation == 2:
             raise PSError("Legacy network adapters are not supported for generation 2 virtual machines.",
-                          "InvalidParameter", "InvalidArgument", target=vm.name,
-                          exception_type=T.VE)  # unconfirmed text
+                          "InvalidParameter", "InvalidArgument",
+                          exception_type=T.VE)  # unconfirmed text; no target, as Hyper-V's records
         ad = VMNetworkAdapter(name=str(call.get("Name") or ("Legacy Network Adapter" if call.get("IsLegacy")
                                                             else "Network Adapter")),
                               is_legacy=bool(call.get("IsLegacy")))
@@ -602,14 +605,17 @@ def _snapshots(ctx: CmdletContext, call: BoundCall, vm_keys: tuple[str, ...], na
                 if s.id == str(obj.get("Id")):
                     pairs.append((vm, s))
         return pairs
-    name = call.get(name_key)
+    # -Name is a string[] on Remove-VMSnapshot: each name is one pattern (not the list's str()).
+    names: list[str | None] = [str(n) for n in as_list(call.get(name_key))] if call.has(name_key) else [None]
     for vm in resolve_vms(ctx, call, vm_keys):
-        found = w.hv.find_snapshots(vm, str(name) if name is not None else None)
-        if call.has("Id"):
-            found = [s for s in found if s.id == str(call.get("Id"))]
-        pairs.extend((vm, s) for s in found)
-    if not pairs and required and (name is not None) and not P.has_wildcard(str(name)):
-        ctx.write_error(T.snapshot_not_found())
+        for name in names:
+            found = w.hv.find_snapshots(vm, name)
+            if call.has("Id"):
+                found = [s for s in found if s.id == str(call.get("Id"))]
+            pairs.extend((vm, s) for s in found if (vm, s) not in pairs)
+    exact = [n for n in names if n is not None and not P.has_wildcard(n)]
+    if not pairs and required and exact:
+        ctx.write_error(T.snapshot_not_matched())
     return pairs
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from labctl.sim.cmdlets.base import BoundCall, CmdletContext, cmdlet
@@ -16,7 +17,6 @@ from labctl.sim.cmdlets.hvobjects import (
     netnat_obj,
     switch_obj,
 )
-from labctl.sim.errors import PSError
 from labctl.sim.model import paths as P
 from labctl.sim.model import texts as T
 from labctl.sim.model.network import VMSwitch
@@ -34,10 +34,7 @@ def _switches(ctx: CmdletContext, call: BoundCall, key: str = "Name") -> list[VM
         ids = {str(i) for i in as_list(call.get("Id"))}
         found = [s for s in net.switches.values() if s.id in ids]
         if not found:
-            # Text, id and category from canonical/multipass#1323 (Get-VMSwitch -Id).
-            ctx.write_error(PSError("No Ethernet switch could be found matching the specified criteria.",
-                                    "ObjectNotFound", "ObjectNotFound", target=sorted(ids)[0],
-                                    exception_type=T.VE))
+            ctx.write_error(T.switch_id_not_found())
         return found
     if not call.has(key):
         stype = call.get("SwitchType")
@@ -75,11 +72,15 @@ def new_vm_switch(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
 def remove_vm_switch(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
     for sw in _switches(ctx, call):
-        for vm in w.vms.values():
-            for ad in vm.network_adapters:
-                if ad.switch_id == sw.id:
-                    ad.switch_id = None
-                    ad.switch_name = None
+        attached = [(vm, ad) for vm in w.vms.values() for ad in vm.network_adapters if ad.switch_id == sw.id]
+        # A VM with a worker process (not Off or Saved) holds a port on the switch: Hyper-V refuses
+        # (AutomatedLab#164); the adapters of VMs that are off are merely disconnected.
+        if any(vm.state not in ("Off", "Saved") for vm, _ in attached):
+            ctx.write_error(T.switch_in_use(sw.name))
+            continue
+        for _, ad in attached:
+            ad.switch_id = None
+            ad.switch_name = None
         w.network.remove_switch(sw)
         w.dirty = True
         ctx.spend("host", "remove_vm_switch")
@@ -113,7 +114,7 @@ def get_net_nat(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     for name in as_list(call.get("Name")):
         found = w.network.find_nats(str(name))
         if not found and not P.has_wildcard(str(name)):
-            ctx.write_error(T.cim_not_found("Get-NetNat", "MSFT_NetNat", "Name", str(name)))
+            ctx.write_error(T.cdxml_not_found("Get-NetNat", "MSFT_NetNat", "Name", str(name)))
         out.extend(netnat_obj(w, n) for n in found)
     return out
 
@@ -139,7 +140,7 @@ def remove_net_nat(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
         for name in as_list(call.get("Name")):
             found = w.network.find_nats(str(name))
             if not found and not P.has_wildcard(str(name)):
-                ctx.write_error(T.cim_not_found("Remove-NetNat", "MSFT_NetNat", "Name", str(name)))
+                ctx.write_error(T.cdxml_not_found("Remove-NetNat", "MSFT_NetNat", "Name", str(name)))
             targets.extend(found)
     else:
         targets = list(w.network.nats)
@@ -147,6 +148,10 @@ def remove_net_nat(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
         w.network.remove_nat(nat)
         w.dirty = True
     return []
+
+
+# The CDXML class of the *-NetNatStaticMapping cmdlets (the target of their CIM errors; unconfirmed).
+_MAPPING_CLASS = "root/StandardCimv2/MSFT_NetNatStaticMapping"
 
 
 def _mapping_obj(nat_name: str, m: dict[str, Any]) -> PSObj:
@@ -172,14 +177,15 @@ def add_net_nat_static_mapping(ctx: CmdletContext, call: BoundCall) -> Iterable[
     name = str(call.get("NatName"))
     nat = next((n for n in w.network.nats if n.name.lower() == name.lower()), None)
     if nat is None:
-        raise T.netnat_invalid("Add-NetNatStaticMapping")
+        raise T.cim_method_failed("The parameter is incorrect.", 87, "Add-NetNatStaticMapping", "InvalidArgument",
+                                  _MAPPING_CLASS)
     proto = name_of(call.get("Protocol") or "TCP")
     ext_port = int(call.get("ExternalPort"))
     for m in nat.static_mappings:
         if m["protocol"].upper() == proto.upper() and m["external_port"] == ext_port:
             # Two mappings of one external port: ERROR_ALREADY_EXISTS (unconfirmed id).
-            raise PSError("The object already exists.", "Windows System Error 5010,Add-NetNatStaticMapping",
-                          "NotSpecified", target="MSFT_NetNatStaticMapping", exception_type=T.CIM, bare=True)
+            raise T.cim_method_failed("The object already exists.", 5010, "Add-NetNatStaticMapping", "NotSpecified",
+                                      _MAPPING_CLASS)
     any_ip = "0.0.0.0"  # noqa: S104 - WinNAT's "any external address", not a socket bind
     m = {"id": len(nat.static_mappings), "protocol": proto.upper(),
          "external_ip": str(call.get("ExternalIPAddress") or any_ip), "external_port": ext_port,
@@ -210,7 +216,7 @@ def remove_net_nat_static_mapping(ctx: CmdletContext, call: BoundCall) -> Iterab
         wanted = {(n.name.lower(), m["id"]) for n in w.network.nats if any(P.wildcard_match(p, n.name) for p in names)
                   for m in n.static_mappings if not ids or m["id"] in ids}
         if not wanted:
-            ctx.write_error(T.cim_not_found("Remove-NetNatStaticMapping", "MSFT_NetNatStaticMapping", "NatName",
+            ctx.write_error(T.cdxml_not_found("Remove-NetNatStaticMapping", "MSFT_NetNatStaticMapping", "NatName",
                                             names[0]))
     for nat in w.network.nats:
         keep = []
@@ -259,7 +265,7 @@ def get_net_firewall_rule(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
             for pat in as_list(call.get(key)):
                 found = [r for r in rules if P.wildcard_match(str(pat), r[field])]
                 if not found and not P.has_wildcard(str(pat)):
-                    ctx.write_error(T.cim_not_found("Get-NetFirewallRule", "MSFT_NetFirewallRule", key, str(pat)))
+                    ctx.write_error(T.cdxml_not_found("Get-NetFirewallRule", "MSFT_NetFirewallRule", key, str(pat)))
                 out.extend(r for r in found if r not in out)
             rules = out
     if call.has("Group"):
@@ -294,23 +300,21 @@ def new_net_firewall_rule(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
 @cmdlet("Get-NetIPAddress")
 def get_net_ip_address(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
-    addrs = list(w.network.addresses)
-    for key, attr in (("InterfaceAlias", "interface_alias"), ("IPAddress", "ip")):
-        if call.has(key):
-            pats = [str(x) for x in as_list(call.get(key))]
-            addrs = [a for a in addrs if any(P.wildcard_match(p, getattr(a, attr)) for p in pats)]
-            if not addrs:
-                ctx.write_error(T.cim_not_found("Get-NetIPAddress", "MSFT_NetIPAddress", key, pats[0]))
-                return []
-    if call.has("InterfaceIndex"):
-        idx = {int(i) for i in as_list(call.get("InterfaceIndex"))}
-        addrs = [a for a in addrs if a.interface_index in idx]
-    if call.has("AddressFamily"):
-        fams = {name_of(f).lower() for f in as_list(call.get("AddressFamily"))}
-        addrs = [a for a in addrs if a.family.lower() in fams]
-    if call.has("PrefixLength"):
-        lens = {int(x) for x in as_list(call.get("PrefixLength"))}
-        addrs = [a for a in addrs if a.prefix_length in lens]
+    # Filters in the order of the cmdlet's CDXML queryable properties (the WQL lists them so: InterfaceAlias
+    # before AddressFamily in PlagueHO/LoopbackAdapter#1). Type and AddressState are constant in the model:
+    # every address is a preferred unicast one.
+    filters = [
+        _Filter("IPAddress", call.get("IPAddress"), lambda a: a.ip),
+        _Filter("InterfaceIndex", call.get("InterfaceIndex"), lambda a: a.interface_index, wildcards=False),
+        _Filter("InterfaceAlias", call.get("InterfaceAlias"), lambda a: a.interface_alias),
+        _Filter("AddressFamily", call.get("AddressFamily"), lambda a: a.family, wildcards=False),
+        _Filter("Type", call.get("Type"), lambda a: "Unicast", wildcards=False),
+        _Filter("PrefixLength", call.get("PrefixLength"), lambda a: a.prefix_length, wildcards=False),
+        _Filter("PrefixOrigin", call.get("PrefixOrigin"), lambda a: a.prefix_origin, wildcards=False),
+        _Filter("SuffixOrigin", call.get("SuffixOrigin"), lambda a: a.suffix_origin, wildcards=False),
+        _Filter("AddressState", call.get("AddressState"), lambda a: "Preferred", wildcards=False),
+    ]
+    addrs = _cdxml_query(ctx, "Get-NetIPAddress", T.NETIP_CLASS, w.network.addresses, filters)
     return [netip_obj(w, a) for a in addrs]
 
 
@@ -346,7 +350,7 @@ def remove_net_ip_address(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
             idx = {int(x) for x in as_list(call.get("InterfaceIndex"))}
             targets = [a for a in targets if a.interface_index in idx]
     if not targets:
-        ctx.write_error(T.cim_not_found("Remove-NetIPAddress", "MSFT_NetIPAddress", "IPAddress",
+        ctx.write_error(T.cdxml_not_found("Remove-NetIPAddress", "MSFT_NetIPAddress", "IPAddress",
                                         str(call.get("IPAddress"))))
     for a in targets:
         w.network.remove_ip_address(a)
@@ -363,18 +367,101 @@ def get_net_adapter(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     ads = list(w.network.adapters)
     if call.get("Physical"):
         ads = [a for a in ads if a.switch_id is None]
-    if call.has("Name"):
-        out: list[Any] = []
-        for name in as_list(call.get("Name")):
-            found = [a for a in ads if P.wildcard_match(str(name), a.name)]
-            if not found and not P.has_wildcard(str(name)):
-                ctx.write_error(T.cim_not_found("Get-NetAdapter", "MSFT_NetAdapter", "Name", str(name)))
-            out.extend(a for a in found if a not in out)
-        ads = out
-    if call.has("InterfaceIndex"):
-        idx = {int(i) for i in as_list(call.get("InterfaceIndex"))}
-        ads = [a for a in ads if a.interface_index in idx]
-    if call.has("InterfaceDescription"):
-        pats = [str(x) for x in as_list(call.get("InterfaceDescription"))]
-        ads = [a for a in ads if any(P.wildcard_match(p, a.interface_description) for p in pats)]
-    return [netadapter_obj(w, a) for a in ads]
+    filters = [
+        _Filter("Name", call.get("Name"), lambda a: a.name),
+        _Filter("InterfaceDescription", call.get("InterfaceDescription"), lambda a: a.interface_description),
+        _Filter("InterfaceIndex", call.get("InterfaceIndex"), lambda a: a.interface_index, wildcards=False),
+    ]
+    return [netadapter_obj(w, a) for a in _cdxml_query(ctx, "Get-NetAdapter", "ROOT/StandardCimv2/MSFT_NetAdapter",
+                                                       ads, filters)]
+
+
+# --- CDXML queries -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Filter:
+    """One queryable property of a CDXML Get-* cmdlet and the values the call gave it."""
+
+    prop: str
+    values: Any  # the parameter's value (a list, one value, or None when not given)
+    get: Callable[[Any], Any]  # the property of a model object
+    wildcards: bool = True  # string properties take wildcard patterns (WQL LIKE); numbers and enums do not
+
+    def __post_init__(self) -> None:
+        self.values = as_list(self.values)
+
+    def match(self, value: Any, item: Any) -> bool:
+        actual = self.get(item)
+        if self.wildcards:
+            return P.wildcard_match(str(value), str(actual))
+        if isinstance(value, PSEnum) or isinstance(actual, str):
+            return name_of(value).lower() == str(actual).lower()
+        return bool(int(value) == int(actual))
+
+    def reports(self, value: Any) -> bool:
+        """A value that matches nothing is an error unless it is a wildcard pattern (BehaviorOnNoMatch.Default)."""
+        return not (self.wildcards and P.has_wildcard(str(value)))
+
+    def wql(self) -> str:
+        """The WQL condition PowerShell's CimQuery builds: ((P LIKE 'v') OR (P = 2))."""
+        parts = []
+        for v in self.values:
+            if self.wildcards:
+                parts.append(f"({self.prop} LIKE {_wql_string(_like_operand(str(v)))})")
+            elif isinstance(v, PSEnum):
+                parts.append(f"({self.prop} = {v.value})")
+            elif isinstance(v, bool):
+                parts.append(f"({self.prop} = {'TRUE' if v else 'FALSE'})")
+            else:
+                parts.append(f"({self.prop} = {v})")
+        return " OR ".join(parts)
+
+
+def _wql_string(text: str) -> str:
+    """A WQL string literal (backslash and quote escaped, as CimQuery.ObjectToWqlLiteral)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _like_operand(pattern: str) -> str:
+    """A PowerShell wildcard pattern as a WQL LIKE operand (* -> %, ? -> _, literal % and _ bracketed)."""
+    out = []
+    chars = iter(pattern)
+    for c in chars:
+        if c == "`":
+            c = next(chars, "")
+            out.append({"%": "[%]", "_": "[_]", "[": "[[]"}.get(c, c))
+        elif c == "*":
+            out.append("%")
+        elif c == "?":
+            out.append("_")
+        elif c in "%_":
+            out.append(f"[{c}]")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _cdxml_query(ctx: CmdletContext, cmdlet: str, class_path: str, items: Iterable[Any],
+                 filters: list[_Filter]) -> list[Any]:
+    """The objects all given filters match, and the not-found errors of PowerShell's cmdletization.
+
+    One filter: each of its values that matched nothing is an error naming that property and value. Several
+    filters (one WQL query): when nothing matched at all, one error that quotes the query
+    (PowerShell's ClientSideQuery.GenerateNotFoundErrors). Wildcard patterns alone never report.
+    """
+    items = list(items)
+    active = [f for f in filters if f.values]
+    out = [it for it in items if all(any(f.match(v, it) for v in f.values) for f in active)]
+    if len(active) == 1:
+        f = active[0]
+        for v in f.values:
+            if f.reports(v) and not any(f.match(v, it) for it in items):
+                ctx.write_error(T.cdxml_not_found(cmdlet, class_path.rsplit("/", 1)[-1], f.prop, name_of(v)))
+    elif len(active) > 1 and not out and any(f.reports(v) for f in active for v in f.values):
+        class_name = class_path.rsplit("/", 1)[-1]
+        where = " AND ".join(f"({f.wql()})" for f in active)
+        # Only the text of the error message; nothing runs this query.
+        wql = f"SELECT * FROM {class_name}  WHERE {where}"  # noqa: S608
+        ctx.write_error(T.cdxml_query_not_found(cmdlet, class_path, wql))
+    return out

@@ -1,4 +1,4 @@
-"""PowerShell Direct and guest file copy: Invoke-Command, New/Get/Remove-PSSession, Copy-VMFile.
+"""PowerShell Direct and guest file copy: Invoke-Command, New/Get/Remove/Enter-PSSession, Copy-VMFile.
 
 The host reaches a guest over VMBus, so these cmdlets act on the guest model, never on a network.
 Errors follow Windows PowerShell 5.1 (the host's endpoint) and the Hyper-V module:
@@ -46,6 +46,18 @@ MSG_SESSION_NOT_OPEN = ("Because the session state for session {0}, {1}, {2} is 
                         "cannot run a command  in the session.  The session state is {3}.")
 MSG_NO_SESSION_ID = "The remote session with the session ID {0} is not available."
 MSG_NO_SESSION_NAME = "The remote session with the name {0} is not available."
+MSG_NO_SESSION_INSTANCE = "Remote session is not available for {0}."  # RemoteRunspaceNotAvailableForSpecifiedRunspaceId
+# Enter-PSSession resolves -VMName/-VMId with Get-VM itself and has its own texts (no VM name in them).
+MSG_VMNAME_NO_VM = "The input VMName parameter does not resolve to any virtual machine."
+MSG_VMNAME_MULTIPLE = "The input VMName parameter resolves to multiple virtual machines."
+MSG_VMID_INVALID = "The input VMId parameter does not resolve to a single virtual machine."
+# The host's WinRM endpoint is itself a remote session: its host (ServerRemoteHost) cannot push a runspace
+# for -ComputerName/-ConnectionUri/-Session..., only for VM and container sessions.
+MSG_NO_PUSH_IN_SESSION = ("You are currently in a Windows PowerShell PSSession and cannot use the Enter-PSSession "
+                          "cmdlet to enter another PSSession.")
+MSG_INTERACTIVE_NOT_MODELLED = ("The PowerShell Direct session to {0} opened, but an interactive session "
+                                "(Enter-PSSession) is not modelled by the simulator; use Invoke-Command -VMName or "
+                                "New-PSSession.")
 MSG_NOT_MODELLED = ("The simulated guest runs only the labctl guest steps it models; this script is not "
                     "modelled by the simulator.")
 
@@ -83,11 +95,16 @@ def _broken(vm_name: str, message: str, exception_type: str) -> PSError:
                    exception_type=exception_type, bare=True)
 
 
+# New-PSSession's open failures name the RemoteRunspace that failed as their target (its ToString is the
+# type name; CategoryInfo shows "(System.Manageme....RemoteRunspace:RemoteRunspace)").
+REMOTE_RUNSPACE = "System.Management.Automation.RemoteRunspace"
+
+
 def _open_failed(vm_name: str, message: str, exception_type: str, prefix: bool) -> PSError:
     """New-PSSession's failed open; data-structure errors carry "[vm] " in their details."""
     text = f"[{vm_name}] {message}" if prefix else message
-    return PSError(text, "PSSessionOpenFailed", "OpenError", target=vm_name,
-                   exception_type=exception_type, bare=True)
+    return PSError(text, "PSSessionOpenFailed", "OpenError", target=REMOTE_RUNSPACE,
+                   exception_type=exception_type, bare=True, target_type="RemoteRunspace")
 
 
 def _not_modelled(script: str) -> PSError:
@@ -222,8 +239,10 @@ def _run_step(ctx: CmdletContext, vm: Any, script: str, args: list[Any], runspac
     out: list[Any] = []
     for o in outputs:
         if isinstance(o, PSError):
-            # A step's non-terminating error in output order (e.g. a native command's stderr lines).
-            o.target = o.target if o.target is not None else vm.name
+            # A step's non-terminating error in output order (e.g. a native command's stderr lines). A guest
+            # cmdlet's own ErrorRecord (its activity is set) arrives as it was written: no target stays "(:)".
+            if o.target is None and o.activity is None:
+                o.target = vm.name
             ctx.write_error(o)
             continue
         out.append(_tag(o, vm.name, runspace_id, show))
@@ -427,8 +446,16 @@ def _select_sessions(ctx: CmdletContext, call: BoundCall) -> list[DirectSession]
             picked.extend(m for m in match if m not in picked)
         return picked
     if call.has("InstanceId"):
-        wanted = {str(i).lower() for i in _as_list(call.get("InstanceId"))}
-        return [s for s in sessions if s.instance_id.lower() in wanted]
+        picked = []
+        for inst in _as_list(call.get("InstanceId")):
+            match = [s for s in sessions if s.instance_id.lower() == str(inst).lower()]
+            if not match and call.parameter_set == "InstanceId":
+                # Only the local session table is searched (the -ComputerName... sets ask the remote end).
+                ctx.write_error(PSError(MSG_NO_SESSION_INSTANCE.format(inst),
+                                        "RemoteRunspaceNotAvailableForSpecifiedRunspaceId", "InvalidArgument",
+                                        target=inst, exception_type=_ARG_EXC, target_type="Guid"))
+            picked.extend(m for m in match if m not in picked)
+        return picked
     if call.has("VMName"):
         return [s for s in sessions
                 if any(P.wildcard_match(str(n), s.vm_name) for n in _as_list(call.get("VMName")))]
@@ -463,6 +490,66 @@ def remove_pssession(ctx: CmdletContext, call: BoundCall) -> list[Any]:
     for sess in _select_sessions(ctx, call):
         ctx.session.ps_sessions.pop(sess.id, None)
     return []
+
+
+def _enter_vm(ctx: CmdletContext, call: BoundCall) -> Any:
+    """The VM of Enter-PSSession -VMName/-VMId (errors written, None when there is none to enter)."""
+    world = ctx.world
+    if call.parameter_set == "VMId":
+        key = str(call.get("VMId")).lower()
+        vms = [v for v in world.vms.values() if str(v.id).lower() == key]
+        if len(vms) != 1:
+            ctx.write_error(PSError(MSG_VMID_INVALID, "InvalidVMId", "InvalidArgument", exception_type=_ARG_EXC))
+            return None
+    else:
+        vms = world.find_vms(str(call.get("VMName")))
+        if len(vms) != 1:
+            ctx.write_error(PSError(MSG_VMNAME_NO_VM if not vms else MSG_VMNAME_MULTIPLE,
+                                    "InvalidVMNameNoVM" if not vms else "InvalidVMNameMultipleVM",
+                                    "InvalidArgument", exception_type=_ARG_EXC))
+            return None
+    vm = vms[0]
+    if vm.state != "Running":
+        ctx.write_error(PSError(MSG_VM_NOT_RUNNING.format(vm.name), "InvalidVMState", "InvalidArgument",
+                                exception_type=_ARG_EXC))
+        return None
+    return vm
+
+
+@cmdlet("Enter-PSSession")
+def enter_pssession(ctx: CmdletContext, call: BoundCall) -> list[Any]:
+    """Enter-PSSession as the host's endpoint answers it (EnterPSSessionCommand, Windows PowerShell 5.1).
+
+    -VMName/-VMId: the VM must resolve through Get-VM and run; a failed open is CreateRemoteRunspaceForVMFailed
+    with the open's exception (PSDirectException for a refused credential, InvalidArgument; otherwise the
+    PSRemotingDataStructureException, InvalidOperation), target none. Every other set is refused because the
+    caller already is in a remote session. A session that opens would be pushed as an interactive session,
+    which the simulator does not model (a terminating NotImplemented error, never a silent success).
+    Logic from EnterPSSessionCommand (PowerShell/PowerShell's PushRunspaceCommand.cs, which 5.1 shares), records
+    from the psdirect transcripts (tests/sim/transcripts/psdirect).
+    """
+    if call.parameter_set not in ("VMName", "VMId"):
+        if call.parameter_set == "ContainerId":
+            raise PSError("The simulated host models Enter-PSSession only for its virtual machines (-VMName, "
+                          "-VMId).", "ParameterSetNotModelled", "NotImplemented",
+                          exception_type="System.NotImplementedException", terminating=True)
+        ctx.write_error(PSError(MSG_NO_PUSH_IN_SESSION, "RemoteHostDoesNotSupportPushRunspace", "InvalidArgument",
+                                exception_type=_ARG_EXC))
+        return []
+    vm = _enter_vm(ctx, call)
+    if vm is None:
+        return []
+    problem = _open_problem(ctx, vm, call.get("Credential"))
+    if problem is None and _rebooted_by_fault(ctx, vm):
+        problem = (MSG_SESSION_ENDED, _PROTO_EXC)
+    if problem is not None:
+        message, exc = problem
+        ctx.write_error(PSError(message, "CreateRemoteRunspaceForVMFailed",
+                                "InvalidArgument" if exc == _PSDIRECT_EXC else "InvalidOperation",
+                                exception_type=exc))
+        return []
+    raise PSError(MSG_INTERACTIVE_NOT_MODELLED.format(vm.name), "InteractiveSessionNotModelled", "NotImplemented",
+                  target=vm.name, exception_type="System.NotImplementedException", terminating=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,16 +4,25 @@ Every step checks before acting (a second run reports ``Changed = $false``) and 
 shipped script does: its script runs with ``$ErrorActionPreference = 'Stop'``, so a refusal from
 Windows or Docker ends the step with that refusal's text. A ``throw "text"`` in a script is an
 ErrorRecord whose FullyQualifiedErrorId is the text itself (``script_error``).
+
+The steps that run docker read its output as text. Version 1 of each such script reads it in the guest's OEM
+code page (Windows PowerShell 5.1's default ``[Console]::OutputEncoding``), so docker's UTF-8 arrives garbled
+past ASCII; version 2 (Invoke-NativeCommand in templates/guest/lib/native.ps1, and exec.ps1) sets UTF-8 first
+(model/codepages.py). Both versions stay modelled: ``native_step`` registers a model for each with the
+console code page it reads with.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from labctl.sim.errors import PSError, command_not_found
 from labctl.sim.model import containers as C
 from labctl.sim.model import docker_cli as D
+from labctl.sim.model import guest_commands as G
+from labctl.sim.model.codepages import UTF8, oem_code_page, read_native_lines, read_native_text
 from labctl.sim.model.guest_steps import custom_object, guest_step
 from labctl.sim.values import PSEnum, PSObj, SecureText
 
@@ -22,8 +31,8 @@ if TYPE_CHECKING:
 
 _RUNTIME_EXC = "System.Management.Automation.RuntimeException"
 MSG_EXEC_NOT_MODELLED = ("The simulated guest does not model this PowerShell command: {cmd}. labctl exec on the "
-                         "simulator runs docker commands, hostname, Get-Service, Get-WindowsFeature and cmd /c ver; "
-                         "anything else is not modelled by the simulator.")
+                         "simulator runs docker commands, hostname, Get-Service, Get-WindowsFeature, "
+                         "Install-WindowsFeature and cmd /c ver; anything else is not modelled by the simulator.")
 
 
 def script_error(text: str) -> PSError:
@@ -51,6 +60,30 @@ def _text(value: Any) -> str:
 
 def _step(name: str, changed: bool, reboot: bool, facts: dict[str, Any]) -> list[Any]:
     return [custom_object(Step=name, Changed=changed, RebootNeeded=reboot, Facts=facts)]
+
+
+NativeStepFn = Callable[["World", Any, Any, list[Any], int], list[Any]]
+
+
+def native_step(name: str) -> Callable[[NativeStepFn], NativeStepFn]:
+    """Register a step that reads native output: ``fn(world, vm, guest, args, console_code_page)``.
+
+    Version 1 reads with the guest's OEM code page, version 2 (which sets [Console]::OutputEncoding to UTF-8
+    before running docker) with UTF-8.
+    """
+
+    def deco(fn: NativeStepFn) -> NativeStepFn:
+        def v1(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any]:
+            return fn(world, vm, guest, args, oem_code_page(guest))
+
+        def v2(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any]:
+            return fn(world, vm, guest, args, UTF8)
+
+        guest_step(name)(v1)
+        guest_step(name, versions=("2",))(v2)
+        return fn
+
+    return deco
 
 
 # --------------------------------------------------------------------------------------------- features
@@ -81,20 +114,20 @@ def _docker_ready_or_throw(world: World, vm: Any, guest: Any) -> None:
         raise command_not_found("docker")
     if not C.daemon_running(world, vm, guest):
         d = C.host_of(guest).docker or {}
-        api = C.api_version_for(str(d.get("version", "")))
-        raise script_error(D.connect_error(api, "GET", "version"))
+        # docker version's error as the installed client prints it (the text depends on its release).
+        raise script_error(D.connect_error(str(d.get("version", "")), "GET", "version"))
 
 
-def _cli_or_throw(world: World, vm: Any, guest: Any, argv: list[str]) -> D.CliResult:
+def _cli_or_throw(world: World, vm: Any, guest: Any, argv: list[str], cp: int) -> D.CliResult:
     res = D.docker(world, vm, guest, argv)
     if res.exit_code != 0:
-        detail = " ".join(line for line in res.stderr if line) or "no error output"
+        detail = " ".join(line for line in read_native_lines(res.stderr, cp) if line) or "no error output"
         raise script_error(f"docker {' '.join(argv)} failed with exit code {res.exit_code}: {detail}")
     return res
 
 
-@guest_step("docker-install")
-def docker_install(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any]:
+@native_step("docker-install")
+def docker_install(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> list[Any]:
     """Verify the zip, expand it, PATH, daemon.json, register and (re)start the service, wait for docker."""
     zip_path = str(_arg(args, 0, ""))
     sha = str(_arg(args, 1, ""))
@@ -113,7 +146,7 @@ def docker_install(world: World, vm: Any, guest: Any, args: list[Any]) -> list[A
         hint = (" Install the Containers feature (container-features) and restart the guest first."
                 if res.error == C.MSG_NO_CONTAINERS_FEATURE else "")
         raise script_error(f"The docker service did not answer within {timeout} s (service status: "
-                           f"{res.service_status}). dockerd: {res.error}{hint}")
+                           f"{res.service_status}). dockerd: {read_native_text(res.error, cp)}{hint}")
     return _step("docker-install", res.changed, False,
                  {"ClientVersion": res.client_version, "ServerVersion": res.server_version,
                   "ServiceStatus": res.service_status, "NatSubnet": res.nat_subnet})
@@ -137,8 +170,8 @@ def _image_fact(img: dict[str, Any], name: str) -> dict[str, Any]:
     return {"Name": name, "Id": img["id"], "Size": int(img["size"]), "OsVersion": img["os_version"]}
 
 
-@guest_step("image-pull")
-def image_pull(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any]:
+@native_step("image-pull")
+def image_pull(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> list[Any]:
     """docker image inspect each image; docker pull the missing ones."""
     _docker_ready_or_throw(world, vm, guest)
     ch = C.host_of(guest)
@@ -147,7 +180,7 @@ def image_pull(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any]:
     for name in _strings(_arg(args, 0, [])):
         img = C.find_image(ch, name)
         if img is None:
-            _cli_or_throw(world, vm, guest, ["pull", name])
+            _cli_or_throw(world, vm, guest, ["pull", name], cp)
             img = C.find_image(ch, name)
             changed = True
         assert img is not None
@@ -155,8 +188,8 @@ def image_pull(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any]:
     return _step("image-pull", changed, False, {"Images": facts})
 
 
-@guest_step("image-save")
-def image_save(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any]:
+@native_step("image-save")
+def image_save(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> list[Any]:
     """docker save -o $Path $Image unless $Path exists."""
     image = str(_arg(args, 0, ""))
     path = str(_arg(args, 1, ""))
@@ -169,13 +202,13 @@ def image_save(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any]:
             size = len(existing)
         return _step("image-save", False, False, {"Path": path, "Size": size})
     _docker_ready_or_throw(world, vm, guest)
-    _cli_or_throw(world, vm, guest, ["save", "-o", path, image])
+    _cli_or_throw(world, vm, guest, ["save", "-o", path, image], cp)
     saved = C.find_image(C.host_of(guest), image)
     return _step("image-save", True, False, {"Path": path, "Size": int(saved["size"]) if saved else 0})
 
 
-@guest_step("image-load")
-def image_load(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any]:
+@native_step("image-load")
+def image_load(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> list[Any]:
     """docker load -i $Path unless the image is present."""
     image = str(_arg(args, 0, ""))
     path = str(_arg(args, 1, ""))
@@ -184,7 +217,7 @@ def image_load(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any]:
     img = C.find_image(ch, image)
     if img is not None:
         return _step("image-load", False, False, {"Id": img["id"]})
-    _cli_or_throw(world, vm, guest, ["load", "-i", path])
+    _cli_or_throw(world, vm, guest, ["load", "-i", path], cp)
     img = C.find_image(ch, image)
     if img is None:
         raise script_error(f"docker load -i {path} did not provide {image}: the archive holds another image.")
@@ -199,9 +232,9 @@ def _ver_run(world: World, vm: Any, guest: Any, image: str, isolation: str) -> C
     return C.run_container(world, vm, guest, opts)
 
 
-def _run_error(out: C.RunOutcome) -> str:
+def _run_error(out: C.RunOutcome, cp: int) -> str:
     """docker's error lines of a failed run (from "docker: ..." on), without the pull's progress."""
-    lines = list(out.stderr)
+    lines = read_native_lines(list(out.stderr), cp)
     start = next((i for i, line in enumerate(lines) if line.startswith("docker:")), 0)
     return "\n".join(lines[start:])
 
@@ -214,8 +247,8 @@ def _kernel_build(lines: list[str]) -> int | None:
     return None
 
 
-@guest_step("verify-isolation")
-def verify_isolation(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any]:
+@native_step("verify-isolation")
+def verify_isolation(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> list[Any]:
     """docker run --rm --isolation=process|hyperv $Image cmd /c ver; failures are reported, not thrown."""
     image = str(_arg(args, 0, ""))
     _docker_ready_or_throw(world, vm, guest)
@@ -223,14 +256,15 @@ def verify_isolation(world: World, vm: Any, guest: Any, args: list[Any]) -> list
     for key, isolation in (("Process", "process"), ("HyperV", "hyperv")):
         out = _ver_run(world, vm, guest, image, isolation)
         ok = out.exit_code == 0
-        text = "\n".join(line for line in out.stdout if line.startswith("Microsoft Windows")) if ok else ""
-        facts[key] = {"Ok": ok, "Output": text, "Error": None if ok else _run_error(out),
+        stdout = read_native_lines(list(out.stdout), cp)
+        text = "\n".join(line for line in stdout if line.startswith("Microsoft Windows")) if ok else ""
+        facts[key] = {"Ok": ok, "Output": text, "Error": None if ok else _run_error(out, cp),
                       "Seconds": round(out.seconds, 3)}
     return _step("verify-isolation", False, False, facts)
 
 
-@guest_step("isolation-demo")
-def isolation_demo(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any]:
+@native_step("isolation-demo")
+def isolation_demo(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> list[Any]:
     """Measure $Image and $OlderImage under process and Hyper-V isolation (labctl demo isolation)."""
     image = str(_arg(args, 0, ""))
     older = str(_arg(args, 1, ""))
@@ -244,7 +278,7 @@ def isolation_demo(world: World, vm: Any, guest: Any, args: list[Any]) -> list[A
         for isolation in ("process", "hyperv"):
             out = _ver_run(world, vm, guest, name, isolation)
             ok = out.exit_code == 0
-            error = None if ok else _run_error(out)
+            error = None if ok else _run_error(out, cp)
             overhead = 0
             if ok and out.container is not None:
                 overhead = C.uvm_overhead_mb(out.container)
@@ -262,12 +296,13 @@ def isolation_demo(world: World, vm: Any, guest: Any, args: list[Any]) -> list[A
 # --------------------------------------------------------------------------------------------- docker-cli / exec
 
 
-@guest_step("docker-cli")
-def docker_cli(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any]:
+@native_step("docker-cli")
+def docker_cli(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> list[Any]:
     """& docker @Arguments: ExitCode, Output, Error (a failing docker is reported, not thrown)."""
     argv = _strings(_arg(args, 0, []))
     res = D.docker(world, vm, guest, argv)
-    return [custom_object(ExitCode=res.exit_code, Output=list(res.stdout), Error=list(res.stderr))]
+    return [custom_object(ExitCode=res.exit_code, Output=read_native_lines(list(res.stdout), cp),
+                          Error=read_native_lines(list(res.stderr), cp))]
 
 
 def tokenize(command: str) -> list[str]:
@@ -379,8 +414,8 @@ def _named_args(words: list[str], param: str) -> list[str]:
     return vals
 
 
-@guest_step("exec")
-def exec_command(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any]:
+@native_step("exec")
+def exec_command(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> list[Any]:
     """labctl exec: the user's command text, for the commands the simulated guest models."""
     command = str(_arg(args, 0, "")).strip()
     words = tokenize(command)
@@ -393,8 +428,8 @@ def exec_command(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any
     head = words[0].lower()
     if head in ("docker", "docker.exe"):
         res = D.docker(world, vm, guest, words[1:])
-        outputs: list[Any] = list(res.stdout)
-        outputs.extend(native_errors(res.stderr))
+        outputs: list[Any] = read_native_lines(list(res.stdout), cp)
+        outputs.extend(native_errors(read_native_lines(list(res.stderr), cp)))
         return outputs
     if head in ("hostname", "hostname.exe") and len(words) == 1:
         return [guest.computer_name or ""]
@@ -421,6 +456,10 @@ def exec_command(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any
     if head == "get-windowsfeature":
         wanted = _named_args(words[1:], "Name")
         return [_feature_obj(r) for r in C.feature_rows(guest, wanted or None)]
+    # Catalog cmdlets with a guest model (Install-WindowsFeature ...), bound with their parameter sets.
+    modelled = G.run_command_line(world, vm, guest, command)
+    if modelled is not None:
+        return modelled
     raise PSError(MSG_EXEC_NOT_MODELLED.format(cmd=command), "CommandNotModelled", "NotImplemented",
                   target=command, exception_type="System.NotImplementedException", bare=True, terminating=True)
 

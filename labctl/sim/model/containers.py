@@ -11,14 +11,19 @@ What Windows and Docker refuse, this model refuses with their text (sources in c
 - Install-WindowsFeature Hyper-V on a VM without ExposeVirtualizationExtensions (prerequisite check);
 - a feature is InstallPending until the guest reboots;
 - dockerd does not start without the Containers feature (hns/vmcompute missing);
-- process isolation needs image build == host build (WS2025 also runs ltsc2022): 0xc0370101;
+- process isolation needs image build == host build (WS2025 also runs ltsc2022): HCS refuses to create the
+  compute system ("The container operating system does not match the host operating system.", 0xc0370101);
 - Hyper-V isolation needs the Hyper-V feature and a hypervisor (the VM's virtualization extensions);
-  an older image works, a newer one never (and a newer image cannot even be pulled).
+  an older image works, a newer one never (and a newer image cannot even be pulled);
+- an image in use is not removed (moby's image_delete.go conflicts), a running container is not committed or
+  (process isolation) paused.
 
-Container processes are modeled, not run: ``cmd /c ver`` prints the kernel build the container sees
-(the image's under Hyper-V isolation, the guest's under process isolation), ``cmd /c echo``,
-``hostname``, ``ping``, interactive shells. Durations (container starts, pulls, installs) are accounted
-on the world clock.
+The HCS texts follow the engine version the guest runs (moby vendors hcsshim: ``hcsshim::`` operation names
+through 20.10, ``hcs::`` from 23.0, the command line in CreateProcess errors from 25.0). Container processes
+are modeled, not run (labctl.sim.model.container_procs): ``cmd /c ver`` prints the kernel build the container
+sees (the image's under Hyper-V isolation, the guest's under process isolation), ``ipconfig`` its address on the
+nat network, ``hostname`` its id prefix. Durations (container starts, pulls, installs) are accounted on the world
+clock.
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from labctl.sim.errors import PSError
+from labctl.sim.model import container_procs as P
 from labctl.sim.model import registry as R
+from labctl.sim.model.container_procs import ProcessRun
 
 if TYPE_CHECKING:
     from labctl.sim.model.world import World
@@ -72,16 +79,30 @@ FIREWALL_RULE = "labctl Docker TLS"
 MSG_NO_CONTAINERS_FEATURE = ("failed to start daemon: a required service is not installed, ensure the Containers "
                              "feature is installed: failed to open service hns: The specified service does not "
                              "exist as an installed service.")
-# 0xc0370101 through hcsshim's error format (docker/for-win#12651, hyperv-facts.md).
-MSG_OS_MISMATCH = ("container {id} encountered an error during hcsshim::System::Start: failure in a Windows system "
-                   "call: The container operating system does not match the host operating system. (0xc0370101)")
-# HCS_E_HYPERV_NOT_INSTALLED 0xc0370102 as dockerd reports it (moby/moby#40792, docker/for-win#6227); the
-# "(extra info: ...)" JSON that follows on a real host is abbreviated here.
-MSG_HYPERV_NOT_INSTALLED = ("hcsshim::CreateComputeSystem {id}: The virtual machine could not be started because a "
-                            "required feature is not installed.")
-# Hyper-V installed but no hypervisor running (extensions turned off later): moby/moby#27198, docker/for-win#1477.
-MSG_NO_HYPERVISOR = ("container {id} encountered an error during CreateContainer: failure in a Windows system "
-                     "call: No hypervisor is present on this system. (0xc0351000)")
+# HCS refusals as dockerd reports them (hcsshim's SystemError: "<op> <id>: <message>" and its event lines), see
+# hcs_system_error. Process isolation of an image of another build: microsoft/Windows-Containers#399 (Docker 24),
+# dr1rrb/docker-plex-win#4 (Windows Server 2022).
+MSG_OS_MISMATCH = "The container operating system does not match the host operating system."
+# HCS_E_HYPERV_NOT_INSTALLED 0xc0370102 (moby/moby#40792, docker/for-win#6227).
+MSG_HYPERV_NOT_INSTALLED = "The virtual machine could not be started because a required feature is not installed."
+# Hyper-V installed but no hypervisor running (extensions turned off later), with HCS's event
+# (microsoft/navcontainerhelper#283, Docker 18.09: "CreateComputeSystem <id>: No hypervisor is present ..."); with
+# the operation named as the installed engine's hcsshim names it (no transcript of Docker 20.10+: unconfirmed).
+MSG_NO_HYPERVISOR = "No hypervisor is present on this system."
+EVENT_NO_HYPERVISOR = ("[Event Detail: Cannot start Hyper-V Container '{id}' since the hypervisor is not running in "
+                       "the host. Provider: 17103e3f-3c6e-4677-bb17-3b267eb5be57 EventID: 12001]")
+# A program missing from the image, in a utility VM: vmcomputeagent's events (jenkinsci/workflow-basic-steps-plugin
+# PR 203; the same lines with other addresses in docker/for-win#6551). The return addresses and the thread id are
+# those of the transcript: they vary per Windows build and run.
+EVENTS_NOT_FOUND_UVM = [
+    "[Event Detail:  Provider: 00000000-0000-0000-0000-000000000000]",
+    "[Event Detail:  Provider: 00000000-0000-0000-0000-000000000000]",
+    "[Event Detail: onecore\\vm\\compute\\management\\orchestration\\vmhostedcontainer\\processmanagement.cpp(173)"
+    "\\vmcomputeagent.exe!00007FF7FC739F4B: (caller: 00007FF7FC6EE13A) Exception(6) tid(39c) 80070002 The system "
+    "cannot find the file specified.\n    CallContext:[\\Bridge_ProcessMessage\\VmHostedContainer_ExecuteProcess]\n"
+    " Provider: 00000000-0000-0000-0000-000000000000]",
+]
+MSG_FILE_NOT_FOUND = "The system cannot find the file specified."
 # docker CLI's TTY check (cli/command/streams/in.go CheckTty, the Windows variant). PowerShell Direct gives
 # a native command a redirected stdin, so -t with -i is refused there.
 MSG_NOT_A_TTY = "the input device is not a TTY.  If you are using mintty, try prefixing the command with 'winpty'"
@@ -129,6 +150,38 @@ def api_version_for(version: str) -> str:
     """The Engine API version a Docker release speaks ("27.3.1" -> "1.47")."""
     parts = version.split(".")
     return _API_VERSIONS.get(".".join(parts[:2]), "1.47")
+
+
+def engine_release(version: str) -> tuple[int, int]:
+    """"27.3.1" -> (27, 3); an unparsable version counts as the newest modelled one."""
+    m = re.match(r"^(\d+)\.(\d+)", version.strip())
+    return (int(m.group(1)), int(m.group(2))) if m else (99, 0)
+
+
+def hcs_op(version: str, op: str) -> str:
+    """hcsshim's name for an HCS operation in the engine ``version``: moby through 20.10 vendors hcsshim with
+    "hcsshim::" names (vendor/github.com/Microsoft/hcsshim/internal/hcs/system.go), 23.0 and later "hcs::"."""
+    return ("hcsshim::" if engine_release(version) < (23, 0) else "hcs::") + op
+
+
+def hcs_system_error(version: str, op: str, cid: str, message: str, events: list[str] | tuple[str, ...] = ()) -> str:
+    """hcs.SystemError.Error(): "<op> <id>: <message>", then one line per HCS error event.
+
+    (20.10.0 to 20.10.6 also appended the HCS document as "(extra info: ...)": not modelled, the sim's 20.10 is
+    20.10.7 or later.)"""
+    return "\n".join([f"{hcs_op(version, op)} {cid}: {message}", *events])
+
+
+def hcs_container_error(version: str, cid: str, op: str, message: str, code: int, command_line: str | None = None,
+                        events: list[str] | tuple[str, ...] = ()) -> str:
+    """hcsshim.ContainerError.Error() for a Win32 error: "container <id> encountered an error during <op>: failure
+    in a Windows system call: <message> (0x<code>)" and the events. From moby 25.0 (hcsshim 0.11) a failed
+    CreateProcess names the command line after the operation (docker/cli#6347)."""
+    name = hcs_op(version, op)
+    if command_line is not None and engine_release(version) >= (25, 0):
+        name += f": {command_line}"
+    return "\n".join([f"container {cid} encountered an error during {name}: failure in a Windows system call: "
+                      f"{message} (0x{code:x})", *events])
 
 
 def _go_version_for(version: str) -> str:
@@ -684,9 +737,10 @@ class DockerEngine:
             out.append({
                 "Id": c["id"], "Names": ["/" + c["name"]], "Image": c["image_ref"], "ImageID": c["image_id"],
                 "Command": " ".join(c["command"]), "Created": int(c["created"]), "Ports": [], "Labels": {},
-                "State": c["state"], "Status": container_status(c, now),
+                "State": "paused" if c.get("paused") else c["state"], "Status": container_status(c, now),
                 "HostConfig": {"NetworkMode": "nat", "Isolation": c["isolation"]},
-                "NetworkSettings": {"Networks": {"nat": {"IPAddress": c.get("ip", ""), "Gateway": "",
+                "NetworkSettings": {"Networks": {"nat": {"IPAddress": c.get("ip", ""),
+                                                         "Gateway": ch.nat_gateway(self.vm),
                                                          "NetworkID": network_id(self.vm)}}},
                 "Mounts": [],
             })
@@ -728,16 +782,33 @@ def network_id(vm: Any) -> str:
     return hashlib.sha256(f"nat-network|{vm.id}".encode()).hexdigest()
 
 
+def operating_system(build: int) -> str:
+    """dockerd's OperatingSystem on Windows (moby pkg/parsers/operatingsystem windows_os_string.go): "Microsoft
+    Windows Server", " Version " and the registry's DisplayVersion (ReleaseId before 20H2) when there is one,
+    " (OS Build <build>.<UBR>)"; e.g. "Microsoft Windows Server Version 21H2 (OS Build 20348.1970)"
+    (microsoft/Windows-Containers#374)."""
+    release = _OS_RELEASE_NAMES.get(build)
+    version = f" Version {release}" if release else ""
+    return f"Microsoft Windows Server{version} (OS Build {build}.{guest_revision(build)})"
+
+
+def insecure_registry_cidrs(version: str) -> list[str]:
+    """Loopback registries dockerd trusts without TLS: 127.0.0.0/8, and ::1/128 from 28.0 (moby registry/config.go)."""
+    return ["::1/128", "127.0.0.0/8"] if engine_release(version) >= (28, 0) else ["127.0.0.0/8"]
+
+
 def engine_info(world: World, vm: Any, ch: ContainerHost, version: str) -> dict[str, Any]:
     """The /info document (also what `docker info` prints)."""
     guest = vm.guest
     build = int(guest.os_build or 0)
-    states = [c["state"] for c in ch.containers.values()]
+    states = ["paused" if c.get("paused") else c["state"] for c in ch.containers.values()]
     return {
         "ID": hashlib.sha256(f"engine|{vm.id}".encode()).hexdigest()[:36],
-        "Containers": len(states), "ContainersRunning": states.count("running"), "ContainersPaused": 0,
-        "ContainersStopped": len(states) - states.count("running"), "Images": len(ch.images),
-        "Driver": "windowsfilter", "DriverStatus": [],
+        "Containers": len(states), "ContainersRunning": states.count("running"),
+        "ContainersPaused": states.count("paused"),
+        "ContainersStopped": len(states) - states.count("running") - states.count("paused"),
+        "Images": len(ch.images),
+        "Driver": "windowsfilter", "DriverStatus": [["Windows", ""]],
         "Plugins": {"Volume": ["local"],
                     "Network": ["ics", "internal", "l2bridge", "l2tunnel", "nat", "null", "overlay", "private",
                                 "transparent"],
@@ -748,11 +819,10 @@ def engine_info(world: World, vm: Any, ch: ContainerHost, version: str) -> dict[
         "IPv4Forwarding": True, "Debug": False, "NFd": -1, "NGoroutines": 30,
         "SystemTime": epoch_to_iso(world.clock.now()), "LoggingDriver": "json-file", "CgroupDriver": "",
         "KernelVersion": kernel_version(build),
-        "OperatingSystem": f"Microsoft Windows Server Version {_OS_RELEASE_NAMES.get(build, '')} "
-                           f"(OS Build {build}.{guest_revision(build)})",
+        "OperatingSystem": operating_system(build),
         "OSVersion": f"10.0.{build}", "OSType": "windows", "Architecture": "x86_64",
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"InsecureRegistryCIDRs": ["::1/128", "127.0.0.0/8"], "Mirrors": []},
+        "RegistryConfig": {"InsecureRegistryCIDRs": insecure_registry_cidrs(version), "Mirrors": []},
         "NCPU": int(getattr(vm, "processor_count", 1) or 1), "MemTotal": int(getattr(vm, "memory_startup", 0) or 0),
         "DockerRootDir": DOCKER_ROOT, "Name": guest.computer_name or "", "Labels": [],
         "ExperimentalBuild": False, "ServerVersion": version, "Runtimes": {}, "DefaultRuntime": "",
@@ -764,7 +834,8 @@ def engine_info(world: World, vm: Any, ch: ContainerHost, version: str) -> dict[
 def container_status(c: dict[str, Any], now: float) -> str:
     """docker ps STATUS."""
     if c["state"] == "running":
-        return "Up " + human_duration(now - float(c.get("started") or now))
+        up = "Up " + human_duration(now - float(c.get("started") or now))
+        return f"{up} (Paused)" if c.get("paused") else up
     if c["state"] == "created":
         return "Created"
     return f"Exited ({c.get('exit_code', 0)}) {human_duration(now - float(c.get('finished') or now))} ago"
@@ -773,52 +844,116 @@ def container_status(c: dict[str, Any], now: float) -> str:
 # --------------------------------------------------------------------------------------------- images
 
 
+def _ref_key(ref: str) -> str | None:
+    """The reference store's key for ``ref`` ("repo:tag" or "repo@digest", tag "latest" when absent), None for an
+    id or an unparsable reference."""
+    try:
+        repo, tag, digest = R.parse_reference(ref.strip())
+    except R.ReferenceError:
+        return None
+    if not repo:
+        return None
+    return f"{repo}@{digest}" if digest and not tag else f"{repo}:{tag or 'latest'}"
+
+
 def find_image(ch: ContainerHost, ref: str) -> dict[str, Any] | None:
-    """A local image by reference (repo[:tag]) or by id / id prefix."""
+    """A local image as dockerd's GetImage finds it: by reference (repo[:tag], repo@digest), else by image id or a
+    unique id prefix (daemon/images/image.go)."""
     text = ref.strip()
-    hexpart = text[7:] if text.startswith("sha256:") else text
-    if re.fullmatch(r"[0-9a-f]{4,64}", hexpart):
+    key = _ref_key(text)
+    if key is not None:
         for img in ch.images.values():
-            if img["id"][7:].startswith(hexpart):
+            if key in img["tags"] or key in img.get("digests", []):
                 return img
-    repo, tag = R.split_reference(text)
-    full = f"{repo}:{tag}" if not tag.startswith("@") else f"{repo}{tag}"
-    for img in ch.images.values():
-        if full in img["tags"] or full in img.get("digests", []):
-            return img
+    hexpart = text[7:] if text.startswith("sha256:") else text
+    if re.fullmatch(r"[0-9a-f]{1,64}", hexpart):
+        matches = [img for img in ch.images.values() if img["id"][7:].startswith(hexpart)]
+        if len(matches) == 1:
+            return matches[0]
     return None
 
 
-# Where Windows' docker keeps image layers (data-root\windowsfilter): placeholders that take the image's
-# modeled size in the guest volume, so a full disk refuses a pull or a load as on a real guest.
+def no_such_image(ref: str) -> str:
+    """ErrImageDoesNotExist as moby prints it: the reference in its familiar form, a tagless name with
+    ":latest" (reference.TagNameOnly), an id as given (daemon/images/errors.go)."""
+    text = ref.strip()
+    try:
+        repo, tag, digest = R.parse_reference(text)
+    except R.ReferenceError:
+        return f"No such image: {text}"
+    if not repo:
+        return f"No such image: {digest}"
+    if digest and not tag:
+        return f"No such image: {R.familiar(repo)}@{digest}"
+    return f"No such image: {R.familiar(repo)}:{tag or 'latest'}"
+
+
+# Where Windows' docker keeps image layers (data-root\windowsfilter): one placeholder per layer that takes the
+# layer's modeled size in the guest volume (shared by every image built on it), so a full disk refuses a pull or a
+# load as on a real guest.
 LAYER_DIR = "\\ProgramData\\docker\\windowsfilter"
 
 
-def layer_path(image_id: str) -> str:
-    return f"{LAYER_DIR}\\{image_id.removeprefix('sha256:')[:64]}\\layer.vhd"
+def layer_path(layer_id: str) -> str:
+    return f"{LAYER_DIR}\\{layer_id.removeprefix('sha256:')[:64]}\\layer.vhd"
 
 
 NO_SPACE = "failed to register layer: There is not enough space on the disk."  # wording unconfirmed
 
 
-def reserve_image_space(world: World, vm: Any, image_id: str, size: int, *, pulling: bool) -> None:
-    """Account an image's layers on the guest's system disk. A full disk fails the pull in its progress
-    stream (RegistryError, like the other pull failures) or the load (DockerError)."""
+def image_layers(img: dict[str, Any]) -> list[list[Any]]:
+    """[layer id, bytes] from the bottom up; an image recorded before layers were modeled is one layer."""
+    layers = img.get("layers")
+    if layers:
+        return [list(x) for x in layers]
+    return [[img["id"].removeprefix("sha256:"), int(img.get("size", 0))]]
+
+
+def _layers_in_use(ch: ContainerHost, but: str | None = None) -> set[str]:
+    return {str(layer) for img in ch.images.values() if img["id"] != but for layer, _ in image_layers(img)}
+
+
+def reserve_image_space(world: World, vm: Any, layer_id: str, size: int, *, pulling: bool) -> None:
+    """Account a layer on the guest's system disk. A full disk fails the pull in its progress stream
+    (RegistryError, like the other pull failures) or the load (DockerError)."""
     try:
-        world.storage.write_placeholder(vm.hard_drives[0], layer_path(image_id), size)
+        world.storage.write_placeholder(vm.hard_drives[0], layer_path(layer_id), size)
     except PSError:
         if pulling:
             raise R.RegistryError(NO_SPACE, before_stream=False) from None
         raise DockerError(f"Error response from daemon: {NO_SPACE}", 1) from None
 
 
-def release_image_space(world: World, vm: Any, image_id: str) -> None:
-    """docker rmi: the layers' space is free again in the guest (the VHD file does not shrink)."""
-    world.storage.delete_file(vm.hard_drives[0], layer_path(image_id))
+def release_image_space(world: World, vm: Any, ch: ContainerHost, img: dict[str, Any]) -> list[str]:
+    """An image is deleted: its layers no other image uses are freed (the VHD file does not shrink). Returns their
+    ids, top layer first (as dockerd lists what it deleted)."""
+    keep = _layers_in_use(ch, but=img["id"])
+    freed = [str(layer) for layer, _ in reversed(image_layers(img)) if str(layer) not in keep]
+    for layer in freed:
+        world.storage.delete_file(vm.hard_drives[0], layer_path(layer))
+    return freed
+
+
+_DEFAULT_CONFIG: dict[str, Any] = {"Cmd": ["c:\\windows\\system32\\cmd.exe"], "Entrypoint": None, "User": ""}
+
+
+def image_config(img: dict[str, Any] | None) -> dict[str, Any]:
+    return dict((img or {}).get("config") or _DEFAULT_CONFIG)
+
+
+def image_family(img: dict[str, Any] | None, ref: str = "") -> str:
+    """The base image family (nanoserver / servercore) an image was built on."""
+    fam = (img or {}).get("family")
+    if fam:
+        return str(fam)
+    text = " ".join([ref, *((img or {}).get("tags") or [])]).lower()
+    return P.NANOSERVER if "nanoserver" in text else P.SERVERCORE
 
 
 def _store_image(ch: ContainerHost, image_id: str, tag: str | None, os_version: str, size: int, created: str,
-                 digest: str | None = None, parent: str = "") -> dict[str, Any]:
+                 digest: str | None = None, parent: str = "", *, layers: list[list[Any]] | None = None,
+                 config: dict[str, Any] | None = None, family: str | None = None,
+                 apps: list[str] | None = None) -> dict[str, Any]:
     """Add (or retag) an image; a tag moves from any other image, as in docker."""
     if tag:
         for other in ch.images.values():
@@ -827,7 +962,8 @@ def _store_image(ch: ContainerHost, image_id: str, tag: str | None, os_version: 
     img = ch.images.get(image_id)
     if img is None:
         img = {"id": image_id, "tags": [], "digests": [], "os_version": os_version, "size": size,
-               "created": created, "parent": parent}
+               "created": created, "parent": parent, "layers": layers or [[image_id.removeprefix("sha256:"), size]],
+               "config": config or dict(_DEFAULT_CONFIG), "family": family or "", "apps": list(apps or [])}
         ch.images[image_id] = img
     if tag and tag not in img["tags"]:
         img["tags"].append(tag)
@@ -845,8 +981,17 @@ class PullResult:
     lines: list[str]
 
 
+def _family_of(repo: str) -> tuple[str, list[str]]:
+    if repo == R.NANOSERVER:
+        return P.NANOSERVER, []
+    if repo == R.IIS:
+        return P.SERVERCORE, ["servicemonitor"]
+    return P.SERVERCORE, []
+
+
 def pull_image(world: World, vm: Any, guest: Any, ref: str) -> PullResult:
-    """docker pull: resolve through the registry, download once, store locally. Raises R.RegistryError."""
+    """docker pull: resolve through the registry, download the layers the host lacks, store locally. Raises
+    R.RegistryError."""
     ch = host_of(guest)
     repo, tag = R.split_reference(ref)
     path = R.familiar(repo).split("/", 1)[-1] if repo.startswith(R.MCR) else \
@@ -859,23 +1004,27 @@ def pull_image(world: World, vm: Any, guest: Any, ref: str) -> PullResult:
     if existing is not None and existing["id"] == manifest.image_id:
         lines += [f"Digest: {manifest.digest}", f"Status: Image is up to date for {shown}"]
         return PullResult(existing, False, lines)
-    have = ch.images.get(manifest.image_id)
-    if have is None:
-        for layer in manifest.layer_ids:
-            lines += [f"{layer[:12]}: Pulling fs layer"]
-        for layer in manifest.layer_ids:
-            lines += [f"{layer[:12]}: Download complete", f"{layer[:12]}: Pull complete"]
-        reserve_image_space(world, vm, manifest.image_id, manifest.size, pulling=True)
-        key = "image_pull_servercore" if repo == R.SERVERCORE else "image_pull_nanoserver"
-        spend(world, vm.name, key)
-        R.count_pull(world.counters, manifest)
-    else:
-        for layer in manifest.layer_ids:
-            lines += [f"{layer[:12]}: Already exists"]
+    have_image = ch.images.get(manifest.image_id)
+    present = _layers_in_use(ch)
+    new = [(layer, size) for layer, size in manifest.layers if layer not in present]
+    # A layer the host has (the base image's, under an image built on it) is not downloaded again.
+    lines += [f"{layer[:12]}: Already exists" for layer, _ in manifest.layers if layer in present]
+    lines += [f"{layer[:12]}: Pulling fs layer" for layer, _ in new]
+    for layer, _ in new:
+        lines += [f"{layer[:12]}: Download complete", f"{layer[:12]}: Pull complete"]
+    for layer, size in new:
+        reserve_image_space(world, vm, layer, size, pulling=True)
+    if new:
+        key = "image_pull_servercore" if repo in (R.SERVERCORE, R.IIS) else "image_pull_nanoserver"
+        downloaded = sum(size for _, size in new)
+        spend(world, vm.name, key, downloaded / manifest.size)
+        R.count_pull(world.counters, manifest, downloaded)
+    family, apps = _family_of(repo)
     img = _store_image(ch, manifest.image_id, f"{repo}:{tag}", manifest.os_version, manifest.size,
-                       manifest.created, digest_ref)
+                       manifest.created, digest_ref, layers=[[layer, size] for layer, size in manifest.layers],
+                       config=dict(manifest.config), family=family, apps=apps)
     lines += [f"Digest: {manifest.digest}", f"Status: Downloaded newer image for {shown}"]
-    return PullResult(img, have is None, lines)
+    return PullResult(img, have_image is None, lines)
 
 
 def image_name(img: dict[str, Any]) -> str:
@@ -886,13 +1035,17 @@ def image_name(img: dict[str, Any]) -> str:
     return img["id"][7:19]
 
 
+def image_children(ch: ContainerHost, img: dict[str, Any]) -> list[dict[str, Any]]:
+    """Images whose parent is ``img`` (committed from one of its containers)."""
+    return [other for other in ch.images.values() if other.get("parent") == img["id"]]
+
+
 def save_image(world: World, vm: Any, guest: Any, ref: str, path: str) -> int:
     """docker save -o path ref: a small real tar (manifest.json, config, placeholder layer); returns modeled size."""
     ch = host_of(guest)
     img = find_image(ch, ref)
     if img is None:
-        repo, tag = R.split_reference(ref)
-        raise DockerError(f"Error response from daemon: No such image: {R.familiar(repo)}:{tag}", 1)
+        raise DockerError(f"Error response from daemon: {no_such_image(ref)}", 1)
     data = image_tar(img, [t for t in img["tags"]] or [])
     _write_guest(world, vm, path, data)
     return int(img["size"])
@@ -902,8 +1055,11 @@ def image_tar(img: dict[str, Any], tags: list[str]) -> bytes:
     """The docker-save layout (manifest.json, <id>.json, repositories, one layer) with modeled metadata."""
     hex_id = img["id"][7:]
     layer_dir = hashlib.sha256(f"layer|{hex_id}".encode()).hexdigest()
+    cfg = image_config(img)
     config = {"architecture": "amd64", "os": "windows", "os.version": img["os_version"],
-              "created": img["created"], "config": {"Cmd": ["c:\\windows\\system32\\cmd.exe"]},
+              "created": img["created"],
+              "config": {k: v for k, v in (("Cmd", cfg.get("Cmd")), ("Entrypoint", cfg.get("Entrypoint")),
+                                           ("User", cfg.get("User"))) if v},
               "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_dir}"]}}
     familiar_tags = []
     for t in tags:
@@ -916,6 +1072,7 @@ def image_tar(img: dict[str, Any], tags: list[str]) -> bytes:
         repositories.setdefault(repo, {})[tag] = hex_id
     # Not part of docker's format (docker ignores unknown files): the modeled size of the real tar.
     sim = {"simulated": True, "size": int(img["size"]), "digests": list(img.get("digests", [])),
+           "layers": image_layers(img), "family": image_family(img), "apps": list(img.get("apps", [])),
            "note": "labctl simulator: layer contents are placeholders; sizes are modeled"}
     layer = b"SIMULATED Windows base layer " + img["os_version"].encode() + b"\r\n"
     buf = io.BytesIO()
@@ -952,9 +1109,13 @@ def read_image_tar(data: bytes) -> tuple[dict[str, Any], list[str]]:
                           1) from None
     hex_id = str(entry["Config"]).removesuffix(".json")
     size = int(sim.get("size") or len(data))
+    cfg = config.get("config") or {}
     img = {"id": f"sha256:{hex_id}", "tags": [], "digests": list(sim.get("digests", [])),
            "os_version": str(config.get("os.version", "")), "size": size,
-           "created": str(config.get("created", "1970-01-01T00:00:00Z")), "parent": ""}
+           "created": str(config.get("created", "1970-01-01T00:00:00Z")), "parent": "",
+           "layers": [list(x) for x in sim.get("layers") or [[hex_id, size]]],
+           "config": {"Cmd": cfg.get("Cmd"), "Entrypoint": cfg.get("Entrypoint"), "User": cfg.get("User", "")},
+           "family": str(sim.get("family", "")), "apps": list(sim.get("apps", []))}
     return img, [str(t) for t in entry.get("RepoTags") or []]
 
 
@@ -966,7 +1127,10 @@ def load_image(world: World, vm: Any, guest: Any, path: str) -> list[str]:
         raise DockerError(f"open {path}: The system cannot find the file specified.", 1)
     img, tags = read_image_tar(data)
     if img["id"] not in ch.images:
-        reserve_image_space(world, vm, img["id"], int(img["size"]), pulling=False)
+        present = _layers_in_use(ch)
+        for layer, size in image_layers(img):
+            if str(layer) not in present:
+                reserve_image_space(world, vm, str(layer), int(size), pulling=False)
     spend(world, vm.name, "image_extract_per_gb", factor=img["size"] / 1e9)
     lines = []
     stored = None
@@ -975,7 +1139,9 @@ def load_image(world: World, vm: Any, guest: Any, path: str) -> list[str]:
         if t:
             repo, tag = R.split_reference(t)
             full = f"{repo}:{tag}"
-        stored = _store_image(ch, img["id"], full, img["os_version"], img["size"], img["created"])
+        stored = _store_image(ch, img["id"], full, img["os_version"], img["size"], img["created"],
+                              layers=img["layers"], config=img["config"], family=img["family"] or None,
+                              apps=img["apps"])
         lines.append(f"Loaded image: {t}" if t else f"Loaded image ID: {img['id']}")
     if stored is not None:
         for d in img["digests"]:
@@ -988,13 +1154,14 @@ def load_image(world: World, vm: Any, guest: Any, path: str) -> list[str]:
 
 
 class DockerError(Exception):
-    """A docker CLI failure: the stderr text and the exit code."""
+    """A docker CLI failure: the stderr text and the exit code (``not_found``: the daemon answered 404)."""
 
-    def __init__(self, text: str, exit_code: int, stdout: list[str] | None = None) -> None:
+    def __init__(self, text: str, exit_code: int, stdout: list[str] | None = None, *, not_found: bool = False) -> None:
         super().__init__(text)
         self.text = text
         self.exit_code = exit_code
         self.stdout = list(stdout or [])
+        self.not_found = not_found
 
 
 @dataclass
@@ -1011,6 +1178,9 @@ class RunOptions:
     isolation: str | None = None
     env: list[str] = field(default_factory=list)
     ports: list[str] = field(default_factory=list)
+    entrypoint: str | None = None  # --entrypoint: replaces the image's ENTRYPOINT and drops its CMD
+    hostname: str | None = None
+    user: str | None = None
 
 
 @dataclass
@@ -1056,21 +1226,28 @@ def process_compatible(image_b: int, host_b: int) -> bool:
     return image_b == host_b or (host_b == 26100 and image_b == 20348)
 
 
+def engine_version_of(guest: Any) -> str:
+    return str((host_of(guest).docker or {}).get("version", ""))
+
+
 def check_start(world: World, vm: Any, guest: Any, c: dict[str, Any], img: dict[str, Any]) -> str | None:
-    """Why HCS refuses to start this container, or None."""
+    """Why HCS refuses to create this container's compute system, or None (dockerd's text for it)."""
     ch = host_of(guest)
+    version = engine_version_of(guest)
     host_b = int(guest.os_build or 0)
     img_b = image_build(img)
+
+    def refuse(message: str, events: tuple[str, ...] = ()) -> str:
+        return hcs_system_error(version, "CreateComputeSystem", c["id"], message, events)
+
     if c["isolation"] == "process":
-        if not process_compatible(img_b, host_b):
-            return MSG_OS_MISMATCH.format(id=c["id"])
-        return None
+        return None if process_compatible(img_b, host_b) else refuse(MSG_OS_MISMATCH)
     if not ch.installed("Hyper-V"):
-        return MSG_HYPERV_NOT_INSTALLED.format(id=c["id"])
+        return refuse(MSG_HYPERV_NOT_INSTALLED)
     if not getattr(vm, "expose_virtualization_extensions", False):
-        return MSG_NO_HYPERVISOR.format(id=c["id"])
+        return refuse(MSG_NO_HYPERVISOR, (EVENT_NO_HYPERVISOR.format(id=c["id"]),))
     if img_b > host_b:
-        return MSG_OS_MISMATCH.format(id=c["id"])  # a newer image never runs, not even in a utility VM
+        return refuse(MSG_OS_MISMATCH)  # a newer image never runs, not even in a utility VM
     return None
 
 
@@ -1087,153 +1264,138 @@ def uvm_overhead_mb(c: dict[str, Any]) -> int:
     return UVM_OVERHEAD_MB.get(repo, UVM_OVERHEAD_DEFAULT_MB) if c["isolation"] == "hyperv" else 0
 
 
-@dataclass
-class ProcessRun:
-    """The modeled result of a command inside a container."""
-
-    output: list[str]
-    exit_code: int
-    long_running: bool = False
-    not_found: bool = False  # the executable is not in the image (HCS CreateProcess fails)
-    not_modelled: bool = False  # a real command the simulator does not model
-
-
-def run_process(guest: Any, c: dict[str, Any], img: dict[str, Any], argv: list[str], *, stdin_open: bool,
-                detached: bool) -> ProcessRun:
-    """Model a command line inside the container."""
+def container_view(vm: Any, guest: Any, c: dict[str, Any], img: dict[str, Any]) -> P.ContainerView:
+    """What the container's processes see of it (kernel, name, user, network endpoint, other processes)."""
+    ch = host_of(guest)
     build, rev = kernel_seen(guest, c, img)
-    banner = [f"Microsoft Windows [Version 10.0.{build}.{rev}]", "(c) Microsoft Corporation. All rights reserved.",
-              ""]
-    words = [a for a in argv]
-    if not words:
-        words = ["c:\\windows\\system32\\cmd.exe"]
-    exe = words[0].lower().replace("/", "\\").rsplit("\\", 1)[-1].removesuffix(".exe")
-    rest = words[1:]
-    is_nano = R.split_reference(c["image_ref"])[0] == R.NANOSERVER or "nanoserver" in c["image_ref"].lower()
-    if exe == "cmd":
-        if rest and rest[0].lower() in ("/c", "/k", "/s"):
-            # cmd joins the rest into one command line: `cmd /c "echo hi"` == `cmd /c echo hi`.
-            inner = " ".join(rest[1:]).split()
-            if not inner:
-                return ProcessRun([], 0)
-            sub = inner[0].lower()
-            if sub == "ver":
-                return ProcessRun(["", f"Microsoft Windows [Version 10.0.{build}.{rev}]"], 0)
-            if sub == "echo":
-                return ProcessRun([" ".join(inner[1:])], 0)
-            return run_process(guest, c, img, inner, stdin_open=stdin_open, detached=detached)
-        # An interactive shell: it lives as long as its stdin stays open.
-        if stdin_open and detached:
-            return ProcessRun([*banner, "C:\\>"], 0, long_running=True)
-        return ProcessRun([*banner, "C:\\>"], 0)
-    if exe == "ver":
-        return ProcessRun(["", f"Microsoft Windows [Version 10.0.{build}.{rev}]"], 0)
-    if exe == "hostname":
-        return ProcessRun([c["id"][:12]], 0)
-    if exe in ("powershell", "pwsh"):
-        if is_nano and exe == "powershell":
-            return ProcessRun([], 127, not_found=True)
-        if not rest:
-            if stdin_open and detached:
-                return ProcessRun(["Windows PowerShell", "Copyright (C) Microsoft Corporation. All rights reserved.",
-                                   ""], 0, long_running=True)
-            return ProcessRun(["Windows PowerShell", "Copyright (C) Microsoft Corporation. All rights reserved.",
-                               "", "PS C:\\> "], 0)
-        text = " ".join(rest).lower()
-        if "[environment]::osversion" in text:
-            return ProcessRun(["", "Platform ServicePack Version      VersionString",
-                               "-------- ----------- -------      -------------",
-                               f" Win32NT             10.0.{build}.0 Microsoft Windows NT 10.0.{build}.0", ""], 0)
-        if "start-sleep" in text:
-            return ProcessRun([], 0, long_running=True)
-        return ProcessRun([not_modelled_process(words)], 125, not_modelled=True)
-    if exe == "ping":
-        host = next((a for a in rest if not a.startswith(("-", "/")) and not a.isdigit()), "localhost")
-        if any(a.lower() in ("-t", "/t") for a in rest):
-            return ProcessRun([f"Pinging {host} [::1] with 32 bytes of data:", "Reply from ::1: time<1ms"], 0,
-                              long_running=True)
-        n = 4
-        for i, a in enumerate(rest):
-            if a.lower() in ("-n", "/n") and i + 1 < len(rest) and rest[i + 1].isdigit():
-                n = int(rest[i + 1])
-        return ProcessRun([f"Pinging {host} [::1] with 32 bytes of data:"] + ["Reply from ::1: time<1ms"] * n
-                          + ["", "Ping statistics for ::1:",
-                             f"    Packets: Sent = {n}, Received = {n}, Lost = 0 (0% loss),"], 0)
-    if exe in ("timeout", "waitfor"):
-        return ProcessRun([], 0, long_running=True)
-    return ProcessRun([not_modelled_process(words)], 125, not_modelled=True)
+    return P.ContainerView(
+        id=c["id"], hostname=c.get("hostname") or c["id"][:12],
+        user=c.get("user") or image_config(img).get("User") or "ContainerAdministrator",
+        family=c.get("family") or image_family(img, c.get("image_ref", "")), build=build, revision=rev,
+        ip=c.get("ip", ""), prefix_length=ipaddress.ip_network(ch.nat_subnet(vm)).prefixlen,
+        gateway=ch.nat_gateway(vm), apps=tuple(c.get("apps") or img.get("apps") or ()),
+        processes=tuple(c.get("processes") or ()))
 
 
-def not_modelled_process(argv: list[str]) -> str:
-    return (f"The simulated container does not model the command: {' '.join(argv)}. It models cmd /c ver, "
-            f"cmd /c echo, hostname, ping, timeout, cmd, and powershell (servercore) with no command, "
-            f"[Environment]::OSVersion or Start-Sleep; anything else is not modelled by the simulator.")
+def run_process(vm: Any, guest: Any, c: dict[str, Any], img: dict[str, Any], argv: list[str], *,
+                stdin_waits: bool) -> ProcessRun:
+    """Model a command line inside the container (``stdin_waits``: its stdin stays open with no writer)."""
+    return P.run_command(container_view(vm, guest, c, img), argv, stdin_waits=stdin_waits)
 
 
-def create_process_error(c: dict[str, Any]) -> str:
-    """HCS CreateProcess failure for an executable missing from the image (hcsshim error format)."""
-    return (f"container {c['id']} encountered an error during hcsshim::System::CreateProcess: failure in a Windows "
-            f"system call: The system cannot find the file specified. (0x2)")
+def command_line(argv: list[str]) -> str:
+    """The CreateProcess command line dockerd builds from the container's arguments (each escaped as
+    windows.EscapeArg does: quoted when it holds a space or a tab, backslashes before a quote doubled)."""
+    out = []
+    for arg in argv:
+        if arg and not any(ch in arg for ch in ' \t"'):
+            out.append(arg)
+            continue
+        escaped = re.sub(r'(\\*)"', lambda m: m.group(1) * 2 + '\\"', arg)
+        escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)
+        out.append(f'"{escaped}"')
+    return " ".join(out)
 
 
-def _ip_for(vm: Any, ch: ContainerHost) -> str:
+def create_process_error(c: dict[str, Any], version: str = "") -> str:
+    """HCS CreateProcess failure for an executable missing from the image; in a utility VM HCS adds
+    vmcomputeagent's event lines."""
+    events = tuple(EVENTS_NOT_FOUND_UVM) if c.get("isolation") == "hyperv" else ()
+    return hcs_container_error(version, c["id"], "System::CreateProcess", MSG_FILE_NOT_FOUND, 2,
+                               command_line(list(c["command"])), events)
+
+
+def _allocate_ip(vm: Any, ch: ContainerHost, c: dict[str, Any]) -> str:
+    """HNS gives the endpoint a free address of the nat subnet (.1 is the host's, the gateway)."""
     net = ipaddress.ip_network(ch.nat_subnet(vm))
-    return str(net.network_address + 2 + (ch.seq % 4000))
+    used = {o.get("ip") for o in ch.containers.values() if o["state"] == "running" and o["id"] != c["id"]}
+    for offset in range(2, net.num_addresses - 1):
+        candidate = str(net.network_address + offset)
+        if candidate not in used:
+            return candidate
+    return str(net.network_address + 2)
 
 
-def start_container(world: World, vm: Any, guest: Any,
-                    c: dict[str, Any]) -> tuple[ProcessRun | None, str | None, float]:
-    """Start a created/exited container: (process result, HCS error, modeled seconds)."""
+def start_container(world: World, vm: Any, guest: Any, c: dict[str, Any], *,
+                    stdin_attached: bool = False) -> tuple[ProcessRun | None, str | None, float]:
+    """Start a created/exited container: (process result, HCS error, modeled seconds).
+
+    ``stdin_attached``: the docker client feeds the process's stdin (run -i, start -ai); over PowerShell Direct that
+    stdin is empty, so a shell reading it ends at once. A container created with -i but started without its stdin
+    attached keeps a stdin nobody writes to: its shell waits.
+    """
     ch = host_of(guest)
     img = ch.images.get(c["image_id"])
     if img is None:  # the image was force-removed: docker keeps the layers while a container uses them
         img = {"id": c["image_id"], "os_version": c.get("os_version", "10.0.0.0"), "tags": [], "size": 0,
-               "created": epoch_to_iso(0)}
+               "created": epoch_to_iso(0), "family": c.get("family", ""), "apps": c.get("apps", [])}
     error = check_start(world, vm, guest, c, img)
     key = "container_start_hyperv" if c["isolation"] == "hyperv" else "container_start_process"
     # A refused start fails early (HCS validates before the utility VM boots): a fifth of a start.
     seconds = spend(world, vm.name, key, 0.2 if error else 1.0)
     if error:
-        c.update(state="created" if c["state"] == "created" else c["state"])
         return None, error, seconds
-    run = run_process(guest, c, img, c["command"], stdin_open=c["interactive"], detached=c["detach"])
+    c["ip"] = _allocate_ip(vm, ch, c)
+    run = run_process(vm, guest, c, img, c["command"], stdin_waits=bool(c["interactive"]) and not stdin_attached)
     if run.not_found:
-        return run, create_process_error(c), seconds
+        return run, create_process_error(c, engine_version_of(guest)), seconds
     if run.not_modelled:
         return run, run.output[0], seconds
     now = world.clock.now()
     c["started"] = now
-    c["ip"] = _ip_for(vm, ch)
     c["logs"] = list(c.get("logs", [])) + run.output
     if run.long_running:
-        c.update(state="running", exit_code=0, finished=None,
+        c.update(state="running", exit_code=0, finished=None, paused=False,
                  processes=[c["command"][0] if c["command"] else "cmd.exe"])
     else:
         c.update(state="exited", exit_code=run.exit_code, finished=now, processes=[])
     return run, None, seconds
 
 
+def invalid_isolation(version: str, isolation: str) -> str:
+    """dockerd's answer to an unknown --isolation (runconfig/hostconfig_windows.go validateIsolation, checked when
+    it decodes the create request): 17.06 to 28.x "Invalid isolation: %q. Windows supports ...", 29.0 reworded."""
+    if engine_release(version) >= (29, 0):
+        return f"invalid isolation ({isolation}): Windows supports 'default', 'process', or 'hyperv'"
+    return f"Invalid isolation: {json.dumps(isolation)}. Windows supports 'default', 'process', or 'hyperv'"
+
+
+def _daemon_error_lines(text: str, *, with_help: bool) -> list[str]:
+    """docker run's reportError: "docker: <err>." (one final period), "See 'docker run --help'." for errors before
+    the container ran; an error of several lines stays several lines."""
+    lines = f"docker: {text.rstrip('.')}.".split("\n")
+    return [*lines, "See 'docker run --help'."] if with_help else lines
+
+
+def effective_command(img: dict[str, Any] | None, opts: RunOptions) -> tuple[list[str], list[str]]:
+    """(entrypoint, cmd) of a new container: --entrypoint replaces the image's ENTRYPOINT and drops its CMD
+    (docker run reference); arguments after the image replace CMD."""
+    cfg = image_config(img)
+    if opts.entrypoint is not None:
+        return ([opts.entrypoint] if opts.entrypoint else []), list(opts.command)
+    return list(cfg.get("Entrypoint") or []), list(opts.command) or list(cfg.get("Cmd") or [])
+
+
 def run_container(world: World, vm: Any, guest: Any, opts: RunOptions) -> RunOutcome:
-    """docker run: resolve/pull the image, create, start, attach or detach, --rm."""
+    """docker run: create (the daemon validates, finds or pulls the image, reserves the name), start, attach or
+    detach, --rm. The order is dockerd's (daemon/create.go): a bad option before the image, the image before the
+    name."""
     ch = host_of(guest)
+    version = engine_version_of(guest)
     stdout: list[str] = []
     stderr: list[str] = []
-    if opts.tty and opts.interactive:
+    if opts.tty and opts.interactive and not opts.detach:
         return RunOutcome(1, [], [MSG_NOT_A_TTY], None, 0.0, MSG_NOT_A_TTY)
+    try:
+        R.parse_reference(opts.image, engine_release(version))
+    except R.ReferenceError as exc:  # the client parses the reference before it sends anything
+        return RunOutcome(125, [], _daemon_error_lines(exc.text, with_help=True), None, 0.0, exc.text)
     isolation = (opts.isolation or "default").lower()
     if isolation not in ("default", "process", "hyperv"):
-        # moby daemon_windows.go verifyPlatformContainerSettings (wording from memory: unconfirmed).
-        msg = (f"Error response from daemon: Invalid isolation: \"{opts.isolation}\" - windows daemon supports "
-               f"'default', 'process', or 'hyperv'")
-        return RunOutcome(125, [], [f"docker: {msg}.", "See 'docker run --help'."], None, 0.0, msg)
+        msg = f"Error response from daemon: {invalid_isolation(version, opts.isolation or '')}"
+        return RunOutcome(125, [], _daemon_error_lines(msg, with_help=True), None, 0.0, msg)
     if isolation == "default":
         isolation = ch.default_isolation()
-    if opts.name and any(c["name"] == opts.name for c in ch.containers.values()):
-        other = next(c for c in ch.containers.values() if c["name"] == opts.name)
-        msg = (f"Error response from daemon: Conflict. The container name \"/{opts.name}\" is already in use by "
-               f"container \"{other['id']}\". You have to remove (or rename) that container to be able to reuse "
-               f"that name")
-        return RunOutcome(125, [], [f"docker: {msg}.", "See 'docker run --help'."], None, 0.0, msg)
     img = find_image(ch, opts.image)
     if img is None:
         repo, tag = R.split_reference(opts.image)
@@ -1244,23 +1406,35 @@ def run_container(world: World, vm: Any, guest: Any, opts: RunOptions) -> RunOut
             text = f"Error response from daemon: {exc.text}" if exc.before_stream else exc.text
             if not exc.before_stream:
                 stderr.append(f"{tag}: Pulling from {repo.split('/', 1)[-1]}")
-            return RunOutcome(125, stdout, [*stderr, f"docker: {text}.", "See 'docker run --help'."], None, 0.0,
-                              text)
+            return RunOutcome(125, stdout, [*stderr, *_daemon_error_lines(text, with_help=True)], None, 0.0, text)
         # docker run writes the pull's progress to stderr (cli/command/container/create.go: pullOut is Err()):
         # stdout carries only the container's output.
         stderr.extend(pulled.lines)
         img = pulled.image
+    if opts.name and any(c["name"] == opts.name for c in ch.containers.values()):
+        other = next(c for c in ch.containers.values() if c["name"] == opts.name)
+        msg = (f"Error response from daemon: Conflict. The container name \"/{opts.name}\" is already in use by "
+               f"container \"{other['id']}\". You have to remove (or rename) that container to be able to reuse "
+               f"that name")
+        return RunOutcome(125, stdout, [*stderr, *_daemon_error_lines(msg, with_help=True)], None, 0.0, msg)
+    entrypoint, cmd = effective_command(img, opts)
+    if not entrypoint and not cmd:
+        msg = "Error response from daemon: No command specified"  # daemon/create.go (no CMD or ENTRYPOINT)
+        return RunOutcome(125, stdout, [*stderr, *_daemon_error_lines(msg, with_help=True)], None, 0.0, msg)
     cid = _new_id(vm, ch, opts.image)
     c: dict[str, Any] = {
         "id": cid, "name": opts.name or _random_name(cid, ch), "image_ref": opts.image, "image_id": img["id"],
-        "os_version": img["os_version"], "command": list(opts.command) or ["c:\\windows\\system32\\cmd.exe"],
+        "os_version": img["os_version"], "command": entrypoint + cmd, "entrypoint": entrypoint, "cmd": cmd,
         "created": world.clock.now(), "started": None, "finished": None, "state": "created", "exit_code": 0,
         "isolation": isolation, "interactive": opts.interactive, "tty": opts.tty, "detach": opts.detach,
+        # cli/command/container/opts.go: stdin attached in the foreground is closed when the client lets go.
+        "stdin_once": opts.interactive and not opts.detach,
         "auto_remove": opts.remove, "logs": [], "env": list(opts.env), "ports": list(opts.ports),
-        "processes": [], "ip": "",
+        "processes": [], "ip": "", "hostname": opts.hostname or cid[:12], "user": opts.user or "",
+        "family": image_family(img, opts.image), "apps": list(img.get("apps", [])), "paused": False,
     }
     ch.containers[cid] = c
-    run, error, seconds = start_container(world, vm, guest, c)
+    run, error, seconds = start_container(world, vm, guest, c, stdin_attached=opts.interactive and not opts.detach)
     if error and run is not None and run.not_modelled:
         ch.containers.pop(cid, None)  # the simulator could not run it: leave nothing behind
         return RunOutcome(125, stdout, [*stderr, error], None, seconds, error)
@@ -1269,9 +1443,10 @@ def run_container(world: World, vm: Any, guest: Any, opts: RunOptions) -> RunOut
             ch.containers.pop(cid, None)
         if opts.detach:
             stdout.append(cid)
-        code = 127 if run is not None and run.not_found else 125
-        return RunOutcome(code, stdout, [*stderr, f"docker: Error response from daemon: {error}."], c, seconds,
-                          error)
+        # cli/command/container/run.go runStartContainerErr: 127 when the program is not found.
+        code = 127 if MSG_FILE_NOT_FOUND.lower() in error.lower() else 125
+        return RunOutcome(code, stdout, [*stderr, *_daemon_error_lines(f"Error response from daemon: {error}",
+                                                                      with_help=False)], c, seconds, error)
     assert run is not None
     if opts.detach:
         stdout.append(cid)
@@ -1302,17 +1477,21 @@ def find_container(ch: ContainerHost, ref: str) -> dict[str, Any] | None:
 
 
 def exec_in(world: World, vm: Any, guest: Any, c: dict[str, Any], argv: list[str], interactive: bool) -> ProcessRun:
-    """docker exec: a new process in a running container (same kernel as the container's)."""
+    """docker exec: a new process in a running container (same kernel as the container's). Its stdin, when -i
+    attaches it, is the docker client's (empty over PowerShell Direct)."""
     ch = host_of(guest)
-    img = ch.images.get(c["image_id"]) or {"os_version": c.get("os_version", "10.0.0.0"), "tags": []}
-    return run_process(guest, c, img, argv, stdin_open=interactive, detached=False)
+    img = ch.images.get(c["image_id"]) or {"os_version": c.get("os_version", "10.0.0.0"), "tags": [],
+                                            "family": c.get("family", ""), "apps": c.get("apps", [])}
+    return run_process(vm, guest, c, img, argv, stdin_waits=False)
 
 
 def commit_container(world: World, vm: Any, guest: Any, c: dict[str, Any], ref: str | None) -> str:
-    """docker commit: a new image from the container's filesystem (Windows refuses a running container)."""
+    """docker commit: a new image from the container's filesystem and configuration (its command becomes the
+    image's CMD/ENTRYPOINT). Windows refuses a running (or paused) container."""
     ch = host_of(guest)
     if c["state"] == "running":
-        # moby daemon/commit.go: "%+v does not support commit of a running container" (runtime.GOOS).
+        # moby daemon/commit.go: "%+v does not support commit of a running container" (runtime.GOOS); a paused
+        # container is running too.
         raise DockerError("Error response from daemon: windows does not support commit of a running container", 1)
     base = ch.images.get(c["image_id"])
     os_version = base["os_version"] if base else c.get("os_version", "")
@@ -1323,6 +1502,167 @@ def commit_container(world: World, vm: Any, guest: Any, c: dict[str, Any], ref: 
         repo, t = R.split_reference(ref)
         tag = f"{repo}:{t}"
     # A committed Windows container layer holds the scratch changes: a few MB (estimate).
-    _store_image(ch, new_id, tag, os_version, size + 4_200_000, epoch_to_iso(world.clock.now()),
-                 parent=c["image_id"])
+    own_layer, own_size = hashlib.sha256(f"layer|{new_id}".encode()).hexdigest(), 4_200_000
+    layers: list[list[Any]] = [*(image_layers(base) if base else []), [own_layer, own_size]]
+    reserve_image_space(world, vm, own_layer, own_size, pulling=False)
+    cfg = image_config(base)
+    cfg.update(Entrypoint=list(c.get("entrypoint") or []) or None, Cmd=list(c.get("cmd", c["command"])) or None)
+    if c.get("user"):
+        cfg["User"] = c["user"]
+    _store_image(ch, new_id, tag, os_version, size + own_size, epoch_to_iso(world.clock.now()), parent=c["image_id"],
+                 layers=layers, config=cfg, family=c.get("family") or image_family(base, c.get("image_ref", "")),
+                 apps=list(c.get("apps") or (base or {}).get("apps") or []))
     return new_id
+
+
+def pause_container(guest: Any, c: dict[str, Any]) -> None:
+    """docker pause: only a Hyper-V isolated container can be paused (libcontainerd/local/local_windows.go returns
+    containerd's ErrNotImplemented for a process-isolated one; daemon/pause.go wraps it)."""
+    if c["state"] != "running":
+        raise DockerError(f"Error response from daemon: container {c['id']} is not running", 1)
+    if c.get("paused"):
+        raise DockerError(f"Error response from daemon: Container {c['id']} is already paused", 1)
+    if c["isolation"] != "hyperv":
+        raise DockerError(f"Error response from daemon: cannot pause container {c['id']}: not implemented", 1)
+    c["paused"] = True
+
+
+def unpause_container(guest: Any, c: dict[str, Any]) -> None:
+    """docker unpause (daemon/unpause.go)."""
+    if not c.get("paused"):
+        raise DockerError(f"Error response from daemon: Container {c['id']} is not paused", 1)
+    c["paused"] = False
+
+
+# --------------------------------------------------------------------------------------------- image removal
+
+
+class _Conflict(Exception):
+    def __init__(self, text: str, *, hard: bool = False, used: bool = False) -> None:
+        super().__init__(text)
+        self.text = text
+        self.hard = hard
+        self.used = used
+
+
+def _truncate(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def _image_conflict(ch: ContainerHost, img: dict[str, Any], *, hard: bool, soft: bool,
+                    active_reference: bool) -> _Conflict | None:
+    """checkImageDeleteConflict (daemon/images/image_delete.go): child images and running containers are hard
+    conflicts, stopped containers and remaining references soft ones (-f overrides those)."""
+
+    def conflict(reason: str, is_hard: bool, used: bool) -> _Conflict:
+        force = "cannot be forced" if is_hard else "must be forced"
+        return _Conflict(f"conflict: unable to delete {_truncate(img['id'])} ({force}) - {reason}", hard=is_hard,
+                         used=used)
+
+    users = [c for c in ch.containers.values() if c["image_id"] == img["id"]]
+    if hard and image_children(ch, img):
+        return conflict("image has dependent child images", True, False)
+    running = [c for c in users if c["state"] == "running"]
+    if hard and running:
+        return conflict(f"image is being used by running container {running[0]['id'][:12]}", True, True)
+    stopped = [c for c in users if c["state"] != "running"]
+    if soft and stopped:
+        return conflict(f"image is being used by stopped container {stopped[0]['id'][:12]}", False, True)
+    if active_reference and (img["tags"] or img.get("digests")):
+        return conflict("image is referenced in multiple repositories", False, False)
+    return None
+
+
+def _single_reference(img: dict[str, Any]) -> bool:
+    """isSingleReference: at most one tag, and every reference within that tag's repository."""
+    refs = [(t.rpartition(":")[0], False) for t in img["tags"]] + \
+           [(d.partition("@")[0], True) for d in img.get("digests", [])]
+    if len(refs) <= 1:
+        return len(refs) == 1
+    tagged = [repo for repo, digest in refs if not digest]
+    if len(tagged) > 1:
+        return False
+    canonical = {repo for repo, digest in refs if digest}
+    single = tagged[0] if tagged else refs[0][0]
+    return len(canonical) == 1 and single in canonical
+
+
+def _untag_all(img: dict[str, Any], records: list[str]) -> None:
+    for t in list(img["tags"]):
+        repo, _, tag = t.rpartition(":")
+        img["tags"].remove(t)
+        records.append(f"Untagged: {R.familiar(repo)}:{tag}")
+    for d in list(img.get("digests", [])):
+        repo, _, dg = d.partition("@")
+        img["digests"].remove(d)
+        records.append(f"Untagged: {R.familiar(repo)}@{dg}")
+
+
+def _delete_helper(world: World, vm: Any, ch: ContainerHost, img: dict[str, Any], records: list[str], *,
+                   force: bool, prune: bool, quiet: bool) -> None:
+    """imageDeleteHelper: delete the image (and prune its untagged, unused parents) unless a conflict stops it; a
+    quiet deletion (after untagging) stops silently where the image stays useful."""
+    conflict = _image_conflict(ch, img, hard=True, soft=not force, active_reference=not force)
+    if conflict is not None:
+        dangling = not (img["tags"] or img.get("digests") or image_children(ch, img))
+        if quiet and (not dangling or conflict.used):
+            return
+        raise conflict
+    parent = img.get("parent") or ""
+    _untag_all(img, records)
+    del ch.images[img["id"]]
+    records.append(f"Deleted: {img['id']}")
+    records.extend(f"Deleted: sha256:{layer}" for layer in release_image_space(world, vm, ch, img))
+    if prune and parent and parent in ch.images:
+        _delete_helper(world, vm, ch, ch.images[parent], records, force=False, prune=True, quiet=True)
+
+
+def remove_image(world: World, vm: Any, guest: Any, ref: str, *, force: bool, prune: bool = True) -> list[str]:
+    """DELETE /images/<ref> as dockerd answers it (daemon/images/image_delete.go ImageDelete): the "Untagged:" and
+    "Deleted:" records, or DockerError with the conflict or not-found text."""
+    ch = host_of(guest)
+    text = ref.strip()
+    try:
+        R.parse_reference(text, engine_release(engine_version_of(guest)))
+    except R.ReferenceError as exc:
+        raise DockerError(f"Error response from daemon: {exc.text}", 1) from None
+    img = find_image(ch, text)
+    if img is None:
+        raise DockerError(f"Error response from daemon: {no_such_image(text)}", 1, not_found=True)
+    records: list[str] = []
+    hexid = img["id"].removeprefix("sha256:")
+    by_id = img["id"].startswith(text) or hexid.startswith(text)
+    try:
+        if not by_id:
+            key = _ref_key(text)
+            assert key is not None
+            users = [c for c in ch.containers.values() if c["image_id"] == img["id"]]
+            if not force and _single_reference(img) and users:
+                # Untagging would leave the image dangling under a container: docker wants -f for that.
+                raise _Conflict(f"conflict: unable to remove repository reference {json.dumps(text)} (must force) - "
+                                f"container {users[0]['id'][:12]} is using its referenced image {hexid[:12]}")
+            repo = key.partition("@")[0] if "@" in key else key.rpartition(":")[0]
+            if key in img["tags"]:
+                img["tags"].remove(key)
+                records.append(f"Untagged: {R.familiar(repo)}:{key.rpartition(':')[2]}")
+                # The tag was the repository's last: its digest references go too.
+                if not any(t.rpartition(":")[0] == repo for t in img["tags"]):
+                    for d in [d for d in img.get("digests", []) if d.partition("@")[0] == repo]:
+                        img["digests"].remove(d)
+                        records.append(f"Untagged: {R.familiar(repo)}@{d.partition('@')[2]}")
+            else:
+                img["digests"].remove(key)
+                records.append(f"Untagged: {R.familiar(repo)}@{key.partition('@')[2]}")
+            if img["tags"] or img.get("digests"):
+                return records
+            _delete_helper(world, vm, ch, img, records, force=force, prune=prune, quiet=True)
+            return records
+        if _single_reference(img):
+            conflict = _image_conflict(ch, img, hard=True, soft=not force, active_reference=False)
+            if conflict is not None:
+                raise conflict
+            _untag_all(img, records)
+        _delete_helper(world, vm, ch, img, records, force=force, prune=prune, quiet=False)
+    except _Conflict as exc:
+        raise DockerError(f"Error response from daemon: {exc.text}", 1) from None
+    return records

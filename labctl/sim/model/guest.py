@@ -124,6 +124,9 @@ class Guest:
         self.rdp_enabled = False  # fDenyTSConnections defaults to true on Windows Server
         # The display language of the image (firewall group names are shown, and matched, in it).
         self.ui_culture = DEFAULT_CULTURE
+        # The answer file's SystemLocale ("language for non-Unicode programs"), None for the image's default:
+        # it sets the OEM code page native programs' output is decoded with (model/codepages.py).
+        self.system_locale: str | None = None
         # Firewall rule groups by id -> all rules enabled. A fresh Windows Server enables the WinRM
         # group (Enable-PSRemoting is the default since 2012) and not Remote Desktop.
         self.firewall_groups = {g.group_id: g.group_id == "@FirewallAPI.dll,-30267" for g in FIREWALL_GROUPS}
@@ -431,6 +434,7 @@ class Guest:
             self.accounts[acct.lower()] = {"name": acct, **hash_password(pw.reveal())}
         if cfg.time_zone:
             self.time_zone = cfg.time_zone
+        self.system_locale = cfg.system_locale
         if cfg.rdp_enabled is not None:
             self.rdp_enabled = cfg.rdp_enabled
         self.registered_owner = cfg.registered_owner
@@ -472,6 +476,7 @@ class Guest:
             "time_zone": self.time_zone,
             "rdp_enabled": self.rdp_enabled,
             "ui_culture": self.ui_culture,
+            "system_locale": self.system_locale,
             "firewall_groups": dict(self.firewall_groups),
             "psremoting_enabled": self.psremoting_enabled,
             "registered_owner": self.registered_owner,

@@ -111,12 +111,12 @@ def integration_not_found(culture: str, host_build: int) -> str:
     German from two transcripts: a 2016 host (PlagueHO/LabBuilder#183) prefixed it with "Ein Parameter ist
     ungültig." (An invalid parameter was specified), a 2021 one (tabs-not-spaces/Intune.HV.Tools#24) did not;
     where the prefix went is not known, so it is kept up to build 14393 (2016). The English text is their
-    translation back (unconfirmed).
+    translation back (unconfirmed); the English prefix "A parameter is invalid." is seen on 2012 R2.
     """
     text = {
         "de-DE": "Es wurde keine Integrationskomponente mit dem angegebenen Namen gefunden.",
     }.get(culture, "No integration component with the given name was found.")
     if host_build <= 14393:
-        text = ("Ein Parameter ist ungültig. " if culture == "de-DE" else "An invalid parameter was specified. ") \
+        text = ("Ein Parameter ist ungültig. " if culture == "de-DE" else "A parameter is invalid. ") \
             + text
     return text

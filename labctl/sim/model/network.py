@@ -26,6 +26,16 @@ from labctl.sim.model import texts as T
 from labctl.sim.model.host import HostConfig
 
 
+def _nat_invalid() -> PSError:
+    """New-NetNat refused: 'The parameter is incorrect.' (Virtualization-Documentation#361)."""
+    return T.cim_method_failed("The parameter is incorrect.", 87, "New-NetNat", "InvalidArgument", T.NETNAT_CLASS)
+
+
+def _netip_failed(message: str, win32_error: int, category: str) -> PSError:
+    """New-NetIPAddress refused (Virtualization-Documentation#338, WgServerforWindows#160)."""
+    return T.cim_method_failed(message, win32_error, "New-NetIPAddress", category, T.NETIP_CLASS)
+
+
 @dataclass
 class VMSwitch:
     """A Hyper-V virtual switch."""
@@ -149,14 +159,14 @@ class Network:
             phys = self.adapter_by_alias(net_adapter_name)
             if phys is None or phys.switch_id is not None:
                 raise PSError(f'Hyper-V was unable to find a network adapter with name "{net_adapter_name}".',
-                              "InvalidParameter", "InvalidArgument", target=net_adapter_name,
-                              exception_type=T.VE)  # unconfirmed text
+                              "InvalidParameter", "InvalidArgument",
+                              exception_type=T.VE)  # unconfirmed text; no target, as Hyper-V's records
             if any(s.net_adapter_name and s.net_adapter_name.lower() == net_adapter_name.lower()
                    for s in self.switches.values()):
                 raise PSError("Failed while adding virtual Ethernet switch connections.\nExternal Ethernet "
                               f"adapter '{phys.interface_description}' is already bound to the Microsoft "
-                              "Virtual Switch protocol.", "Unspecified", "NotSpecified", target=name,
-                              exception_type=T.VE)  # unconfirmed text
+                              "Virtual Switch protocol.", "Unspecified", "NotSpecified",
+                              exception_type=T.VE)  # unconfirmed text; no target, as Hyper-V's records
             stype = "External"
             amos = True if allow_management_os is None else allow_management_os
         else:
@@ -221,22 +231,20 @@ class Network:
         try:
             addr = ipaddress.ip_address(ip)
         except ValueError:
-            raise PSError("The parameter is incorrect.", "Windows System Error 87,New-NetIPAddress",
-                          "InvalidArgument", target="MSFT_NetIPAddress", exception_type=T.CIM, bare=True)
+            raise _netip_failed("The parameter is incorrect.", 87, "InvalidArgument") from None
         ad = self.adapter_by_alias(alias) if alias is not None else (
             self.adapter_by_index(index) if index is not None else None)
         if ad is None:
             what, value = ("InterfaceAlias", alias) if alias is not None else ("InterfaceIndex", str(index))
-            raise T.cim_not_found("New-NetIPAddress", "MSFT_NetIPInterface", what, str(value))
+            raise T.cdxml_not_found("New-NetIPAddress", "MSFT_NetIPInterface", what, str(value))
         max_len = 128 if addr.version == 6 else 32
         if not 0 <= int(prefix_length) <= max_len:
-            raise PSError("The parameter is incorrect.", "Windows System Error 87,New-NetIPAddress",
-                          "InvalidArgument", target="MSFT_NetIPAddress", exception_type=T.CIM, bare=True)
+            raise _netip_failed("The parameter is incorrect.", 87, "InvalidArgument")
         for a in self.addresses:
             if ipaddress.ip_address(a.ip) == addr:
                 if a.interface_index == ad.interface_index:
-                    raise T.netip_exists()
-                raise T.netip_object_exists()
+                    raise _netip_failed("Instance MSFT_NetIPAddress already exists", 87, "InvalidArgument")
+                raise _netip_failed("The object already exists.", 5010, "NotSpecified")
         # A manual address replaces the vNIC's link-local autoconfiguration (as Windows does).
         self.addresses = [a for a in self.addresses
                           if not (a.interface_index == ad.interface_index and a.suffix_origin == "Link")]
@@ -257,19 +265,19 @@ class Network:
         try:
             net = ipaddress.ip_network(internal_prefix, strict=False)
         except ValueError:
-            raise T.netnat_invalid()
+            raise _nat_invalid() from None
         for nat in self.nats:
             if nat.internal_prefix and ipaddress.ip_network(nat.internal_prefix, strict=False).overlaps(net):
-                raise T.netnat_invalid()
+                raise _nat_invalid()
         for a in self.addresses:
             if a.family == "IPv4" and a.prefix_origin != "WellKnown" and a.suffix_origin != "Link":
                 ad = self.adapter_by_index(a.interface_index)
                 is_external = ad is not None and (ad.switch_id is None or self.switches.get(
                     ad.switch_id, VMSwitch("", "Internal")).switch_type == "External")
                 if is_external and a.network.overlaps(net):
-                    raise T.netnat_invalid()
+                    raise _nat_invalid()
         if any(n.name.lower() == name.lower() for n in self.nats):
-            raise T.netnat_invalid()
+            raise _nat_invalid()
         return self._add_nat(NetNat(name, str(internal_prefix), external_prefix))
 
     def _add_nat(self, nat: NetNat) -> NetNat:
@@ -290,9 +298,9 @@ class Network:
         """New-NetFirewallRule: rule names (ids) are unique in a store."""
         if any(r["name"].lower() == rule["name"].lower() for r in self.firewall_rules):
             # ERROR_ALREADY_EXISTS through CIM (text is Win32's; category unconfirmed).
-            raise PSError("Cannot create a file when that file already exists.",
-                          "Windows System Error 183,New-NetFirewallRule", "NotSpecified",
-                          target="MSFT_NetFirewallRule", exception_type=T.CIM, bare=True)
+            raise T.cim_method_failed("Cannot create a file when that file already exists.", 183,
+                                      "New-NetFirewallRule", "NotSpecified",
+                                      "ROOT/StandardCimv2/MSFT_NetFirewallRule")
         self.firewall_rules.append(rule)
         return rule
 

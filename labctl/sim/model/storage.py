@@ -647,21 +647,24 @@ class Storage:
             self._ensure_inner_dirs(vhd, loc.inner)
             vhd.data_write_id = str(uuid.uuid4())
 
+    def _file_in_use(self, path: str) -> PSError:
+        return T.remove_item_failed(path, T.file_in_use_text(path), directory=False)
+
     def remove(self, loc: Location) -> None:
-        """Remove a file or an (empty or recursed) directory; open VHD files refuse."""
+        """Remove a file or an (empty or recursed) directory; open VHD files refuse (nothing is removed)."""
         self._check_writable(loc, "RemoveFileSystemItemIOError")
         if loc.vhd_key is None:
             k = P.key(loc.path)
             if k in self.files:
                 if k in self.vhds and self.is_open(k):
-                    raise T.file_in_use_remove(loc.path)
+                    raise self._file_in_use(loc.path)
                 del self.files[k]
                 self.vhds.pop(k, None)
                 return
             prefix = k.rstrip("\\") + "\\"
             for fk in [fk for fk in self.files if fk.startswith(prefix)]:
                 if fk in self.vhds and self.is_open(fk):
-                    raise T.file_in_use_remove(self.files[fk].path)
+                    raise self._file_in_use(self.files[fk].path)
             for fk in [fk for fk in self.files if fk.startswith(prefix)]:
                 del self.files[fk]
                 self.vhds.pop(fk, None)
@@ -682,6 +685,36 @@ class Storage:
             else:
                 vhd.dirs.pop(dk, None)
         vhd.data_write_id = str(uuid.uuid4())
+
+    def remove_tree(self, loc: Location) -> list[PSError]:
+        """Remove-Item -Recurse of a directory as FileSystemProvider.RemoveDirectoryInfoItem does it: child
+        directories first, then files, each failure one error and the removal going on; a directory left with
+        anything in it then fails with "The directory is not empty." (aspnet/dnvm#457)."""
+        self._check_writable(loc, "RemoveFileSystemItemIOError")
+        if loc.vhd_key is not None:
+            self.remove(loc)  # a mounted volume's files are never held open by another process here
+            return []
+        errors: list[PSError] = []
+        self._remove_host_dir(P.key(loc.path), loc.path, errors)
+        return errors
+
+    def _remove_host_dir(self, k: str, path: str, errors: list[PSError]) -> bool:
+        prefix = k.rstrip("\\") + "\\"
+        emptied = True
+        for dk in sorted(d for d in self.dirs if d.startswith(prefix) and "\\" not in d[len(prefix):]):
+            emptied &= self._remove_host_dir(dk, self.dirs[dk], errors)
+        for fk in sorted(f for f in self.files if f.startswith(prefix) and "\\" not in f[len(prefix):]):
+            if fk in self.vhds and self.is_open(fk):
+                errors.append(self._file_in_use(self.files[fk].path))
+                emptied = False
+                continue
+            del self.files[fk]
+            self.vhds.pop(fk, None)
+        if not emptied:
+            errors.append(T.remove_item_failed(path, T.DIRECTORY_NOT_EMPTY, directory=True))
+            return False
+        self.dirs.pop(k, None)
+        return True
 
     # --- persistence ---------------------------------------------------------------------------
 

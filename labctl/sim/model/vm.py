@@ -205,12 +205,14 @@ class Hypervisor:
         if switch_name:
             switches = world.network.find_switches(switch_name)
             if not switches:
-                raise T.switch_not_found(switch_name)
+                raise T.switch_argument_not_found(switch_name)
             switch_id = switches[0].id
         if vhd_path is not None:
             vhd_full = P.normalize(vhd_path)
             if world.storage.get_vhd(vhd_full) is None:
-                raise T.not_a_vhd(vhd_full)
+                # Hyper-V fails attaching the disk to the new VM, not with Get-VHD's "not an existing
+                # virtual hard disk file" (PS-AutoLab-Env#159).
+                raise T.device_add_failed(name)
         vm = VM(name=name, generation=generation, version=version, created=world.clock.now())
         vm.memory_startup = int(memory_startup) if memory_startup else DEFAULT_MEMORY
         if path:
@@ -392,7 +394,7 @@ class Hypervisor:
             return True
         self._check_disks(vm)
         if vm.memory_startup > self.memory_available():
-            raise T.not_enough_memory(vm.name, vm.id, vm.memory_startup // MB)
+            raise T.start_out_of_memory(vm.name, vm.id, vm.memory_startup // MB)
         for ad in vm.network_adapters:
             if ad.dynamic_mac and ad.mac_address == DYNAMIC_MAC:
                 ad.mac_address = self.world.allocate_mac()
@@ -495,7 +497,7 @@ class Hypervisor:
     def connect_adapter(self, vm: VM, adapter: VMNetworkAdapter, switch_name: str) -> None:
         switches = self.world.network.find_switches(switch_name)
         if not switches:
-            raise T.switch_not_found(switch_name)
+            raise T.switch_argument_not_found(switch_name)
         adapter.switch_name = switches[0].name
         adapter.switch_id = switches[0].id
 
@@ -523,7 +525,7 @@ class Hypervisor:
         if vm.checkpoint_type == "Disabled":
             raise PSError(f"Checkpoint operation for '{vm.name}' failed. (Virtual machine ID {vm.id.upper()})\n"
                           f"Checkpoints are disabled for '{vm.name}'.", "InvalidOperation", "InvalidOperation",
-                          target=vm.name, exception_type=T.VE)  # unconfirmed
+                          exception_type=T.VE)  # unconfirmed text; no target, as Hyper-V's records
         now = self.world.clock.now()
         stamp = self.world.clock_text(now)
         snap_type = "Production" if vm.checkpoint_type in ("Production", "ProductionOnly") else "Standard"

@@ -20,7 +20,6 @@ import psrpcore.types as pst
 
 from labctl.sim.errors import PSError
 from labctl.sim.values import (
-    PRESENT,
     Byte,
     Credential,
     Int64,
@@ -129,9 +128,9 @@ def _properties(obj: pst.PSObject, depth: int) -> dict[str, Any]:
 
 
 def argument(name: str | None, value: Any) -> Any:
-    """A command argument: a named parameter sent without value (``-Force``) is a switch."""
-    if name is not None and value is None:
-        return PRESENT
+    """A command argument. A named parameter always comes with a value: a switch (``-Force``) is sent with
+    $null, and the engine binds that $null as it is (CommandParameter.ToCommandParameterInternal makes a
+    parameter *with* an argument; a switch given $null is present, any other parameter gets $null)."""
     return to_neutral(value)
 
 

@@ -26,9 +26,24 @@ function Invoke-NativeCommand {
         })
     $stdout = [System.Collections.Generic.List[string]]::new()
     $stderr = [System.Collections.Generic.List[string]]::new()
-    & $FilePath @escaped 2>&1 | ForEach-Object {
-        if ($_ -is [System.Management.Automation.ErrorRecord]) { $stderr.Add($_.ToString()) }
-        else { $stdout.Add([string]$_) }
+    # Windows PowerShell 5.1 decodes a native program's stdout and stderr with [Console]::OutputEncoding, the
+    # OEM code page (437, 850, ...) in a PowerShell Direct session, but docker.exe and dockerd.exe write UTF-8:
+    # without this, every non-ASCII character (a label, a container's output, a localized error) arrives
+    # garbled ('é' as two OEM characters). ($OutputEncoding is the other direction: text piped TO a program.)
+    # UTF8Encoding without a BOM; the session's own encoding is put back afterwards. A session without a
+    # console (WinRM) refuses the change ("The handle is invalid."): its output then stays as it was.
+    $consoleEncoding = [Console]::OutputEncoding
+    try { [Console]::OutputEncoding = [System.Text.UTF8Encoding]::new($false) }
+    catch { $consoleEncoding = $null }
+    try {
+        & $FilePath @escaped 2>&1 | ForEach-Object {
+            if ($_ -is [System.Management.Automation.ErrorRecord]) { $stderr.Add($_.ToString()) }
+            else { $stdout.Add([string]$_) }
+        }
+        $exitCode = $LASTEXITCODE
     }
-    [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = $stdout.ToArray(); Error = $stderr.ToArray() }
+    finally {
+        if ($null -ne $consoleEncoding) { [Console]::OutputEncoding = $consoleEncoding }
+    }
+    [pscustomobject]@{ ExitCode = $exitCode; Output = $stdout.ToArray(); Error = $stderr.ToArray() }
 }
