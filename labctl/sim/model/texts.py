@@ -109,12 +109,6 @@ def switch_not_found(name: str, error_id: str = "InvalidParameter") -> PSError:
                    error_id, "InvalidArgument", target=name, exception_type=VE)
 
 
-def snapshot_not_found() -> PSError:
-    """hyperv-facts.md: 'Unable to find a snapshot matching the given criteria.' (id/category unconfirmed)."""
-    return PSError("Unable to find a snapshot matching the given criteria.", "InvalidParameter",
-                   "InvalidArgument", exception_type=VE)
-
-
 def gen2_boot_device(device: str) -> PSError:
     """New-VM -Generation 2 -BootDevice IDE/Floppy/LegacyNetworkAdapter (unconfirmed text)."""
     return PSError(
@@ -128,12 +122,6 @@ def unsupported_version(version: str) -> PSError:
         f"The configuration version '{version}' is not supported on this host. Use Get-VMHostSupportedVersion "
         "to list the supported versions.",
         "InvalidParameter", "InvalidArgument", target=version, exception_type=VE)
-
-
-def adapter_not_found(vm_name: str) -> PSError:
-    """No network adapter matched (unconfirmed text)."""
-    return PSError(f'Hyper-V was unable to find a network adapter for virtual machine "{vm_name}".',
-                   "InvalidParameter", "InvalidArgument", target=vm_name, exception_type=VE)
 
 
 def integration_service_not_found(culture: str = "en-US", host_build: int = 26100) -> PSError:
@@ -262,27 +250,6 @@ def directory_not_empty(path: str) -> PSError:
 # --- NetNat / NetTCPIP (CDXML: the FQID suffix is the cmdlet name) -----------------------------
 
 
-def netnat_invalid(cmdlet: str = "New-NetNat") -> PSError:
-    """Second / overlapping NAT: 'The parameter is incorrect.' InvalidArgument,
-    'Windows System Error 87,New-NetNat' (Virtualization-Documentation#361)."""
-    return PSError("The parameter is incorrect.", f"Windows System Error 87,{cmdlet}", "InvalidArgument",
-                   target="MSFT_NetNat", exception_type=CIM, bare=True)
-
-
-def netip_exists(cmdlet: str = "New-NetIPAddress") -> PSError:
-    """Address already on the host: 'Instance MSFT_NetIPAddress already exists' InvalidArgument,
-    'Windows System Error 87,New-NetIPAddress' (Virtualization-Documentation#338)."""
-    return PSError("Instance MSFT_NetIPAddress already exists", f"Windows System Error 87,{cmdlet}",
-                   "InvalidArgument", target="MSFT_NetIPAddress", exception_type=CIM, bare=True)
-
-
-def netip_object_exists(cmdlet: str = "New-NetIPAddress") -> PSError:
-    """Overlapping prefix on another interface: 'The object already exists.' NotSpecified,
-    'Windows System Error 5010,New-NetIPAddress' (WgServerforWindows#160)."""
-    return PSError("The object already exists.", f"Windows System Error 5010,{cmdlet}", "NotSpecified",
-                   target="MSFT_NetIPAddress", exception_type=CIM, bare=True)
-
-
 def cim_not_found(cmdlet: str, class_name: str, what: str, value: str) -> PSError:
     """CDXML Get-* with no match: "No MSFT_X objects found with property 'P' equal to 'V'."
     ObjectNotFound, 'CmdletizationQuery_NotFound_P,Cmdlet'."""
@@ -295,9 +262,9 @@ def cim_not_found(cmdlet: str, class_name: str, what: str, value: str) -> PSErro
 # --- Hyper-V and networking records as the transcript corpus shows them -----------------------------
 # (tests/sim/transcripts/hyperv, networking). Hyper-V's VirtualizationException records carry no target
 # object ("CategoryInfo : ObjectNotFound: (:) [Set-VM]"); only Get-VM's own name lookup names one. These
-# supersede vm_not_found (for every cmdlet but Get-VM), not_enough_memory, snapshot_not_found,
-# adapter_not_found, switch_not_found (for a switch named as another cmdlet's argument), netnat_invalid,
-# netip_exists, netip_object_exists and cim_not_found, whose records differ from the transcripts.
+# supersede vm_not_found (for every cmdlet but Get-VM), not_enough_memory,
+# switch_not_found (for a switch named as another cmdlet's argument),
+# and cim_not_found, whose records differ from the transcripts.
 
 VIAE = "Microsoft.HyperV.PowerShell.VirtualizationInvalidArgumentException"
 VOFE = "Microsoft.HyperV.PowerShell.VirtualizationOperationFailedException"
