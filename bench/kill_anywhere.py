@@ -24,7 +24,7 @@ from hostview import inventory, shape  # noqa: E402
 from killpoints import POINTS, kill_up_at  # noqa: E402
 from simhost import labctl, make_lab, sim_transport  # noqa: E402
 
-from labctl.sim.server import Simulator  # noqa: E402
+from hvsim.server import Simulator  # noqa: E402
 
 
 def main() -> None:

@@ -28,11 +28,11 @@ from typing import Any
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from labctl.sim.cmdlets.base import Session
-from labctl.sim.errors import command_not_found
-from labctl.sim.runtime import RawCommand
-from labctl.sim.server import Simulator
-from labctl.sim.values import PSEnum, PSObj
+from hvsim.cmdlets.base import Session
+from hvsim.errors import command_not_found
+from hvsim.runtime import RawCommand
+from hvsim.server import Simulator
+from hvsim.values import PSEnum, PSObj
 
 
 class EchoRuntime:

@@ -56,7 +56,7 @@ class Served:
         self._transport: PsrpTransport | None = None
 
     def control(self) -> Any:
-        from labctl.sim.control import ControlClient
+        from hvsim.control import ControlClient
 
         return ControlClient.from_state_dir(self.state)
 

@@ -38,7 +38,7 @@ class HostConnection:
     transport: PsrpTransport
     endpoint: Endpoint
     simulated: bool
-    simulator: Any = None  # labctl.sim.server.Simulator when embedded here
+    simulator: Any = None  # hvsim.server.Simulator when embedded here
     _lock_fd: int | None = field(default=None, repr=False)
 
     @property
@@ -48,9 +48,9 @@ class HostConnection:
 
     def sim_report(self) -> dict[str, Any] | None:
         """The simulator's clock report (how long a real host would have taken), when embedded."""
-        if self.simulator is None or self.simulator.clock is None:
+        if self.simulator is None:
             return None
-        report: dict[str, Any] = self.simulator.clock.report()
+        report: dict[str, Any] | None = self.simulator.clock_report()
         return report
 
     def _let_joined_clients_finish(self) -> None:
@@ -76,11 +76,8 @@ JOINED_MAX_WAIT_SECONDS = 600.0
 
 def _wait_for_joined(simulator: Any, idle: float = JOINED_IDLE_SECONDS,
                      limit: float = JOINED_MAX_WAIT_SECONDS) -> None:
-    service = simulator.service
-    if service is None:
-        return
     deadline = time.monotonic() + limit
-    while time.monotonic() < deadline and service.active_shells(idle) > 0:
+    while time.monotonic() < deadline and simulator.active_shells(idle) > 0:
         time.sleep(0.2)
 
 
@@ -108,7 +105,7 @@ def connect_sim(state_dir: Path, *, workers: int, profile: str | None = None) ->
                                endpoint=str(state_dir)) from exc
         endpoint = _sim_endpoint(info)
         return HostConnection(PsrpTransport(endpoint, size=workers, policy=_policy), endpoint, simulated=True)
-    from labctl.sim.server import Simulator  # started in-process; reached only over WinRM below
+    from hvsim.server import Simulator  # started in-process; reached only over WinRM below
 
     sim = Simulator(state_dir, profile=profile or os.environ.get("LABCTL_SIM_PROFILE", "instant"),
                     speedup=float(os.environ.get("LABCTL_SIM_SPEEDUP", "1")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_is_clean() -> None:
     # Through this interpreter (ruff is a test extra), so an unactivated venv does not skip it.
-    result = _run(sys.executable, "-m", "ruff", "check", "labctl", "tests", "bench")
+    result = _run(sys.executable, "-m", "ruff", "check", "labctl", "hvsim", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -24,27 +25,50 @@ def test_mypy_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _imports(path: Path) -> list[str]:
+    """Every module a file imports, at top level or inside a function (the import graph, not a grep)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append(node.module)
+    return found
+
+
+# What labctl may use of the simulator: its server API (start it in-process) and its control client
+# (the control endpoint over HTTP). Everything else of hvsim is reached over the wire.
+HVSIM_PUBLIC = ("hvsim.server", "hvsim.control")
+
+
 def test_architecture_boundaries() -> None:
-    """Only transport imports pypsrp; only cli imports click and rich; the simulator imports no labctl
-    outside labctl/sim; the pure core (lab, render, engine/plan) imports neither pypsrp, click nor the sim."""
+    """Only transport imports pypsrp; only cli imports click and rich; hvsim imports nothing of labctl; labctl
+    uses only hvsim's public API; the pure core (lab, render, engine/plan) imports neither pypsrp, click nor hvsim."""
     offenders: list[str] = []
-    for path in (REPO / "labctl").rglob("*.py"):
+    for path in [*(REPO / "labctl").rglob("*.py"), *(REPO / "hvsim").rglob("*.py")]:
         rel = path.relative_to(REPO).as_posix()
-        text = path.read_text(encoding="utf-8")
-        imports = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(("import ", "from "))]
+        imports = _imports(path)
 
         def uses(mod: str, imports: list[str] = imports) -> bool:
-            return any(ln.startswith((f"import {mod}", f"from {mod}")) for ln in imports)
+            return any(name == mod or name.startswith(mod + ".") for name in imports)
 
-        if uses("pypsrp") and not rel.startswith("labctl/transport/"):
+        if uses("pypsrp") and not rel.startswith(("labctl/transport/",)):
             offenders.append(f"{rel} imports pypsrp")
         if (uses("click") or uses("rich")) and not rel.startswith("labctl/cli/"):
             offenders.append(f"{rel} imports click/rich")
-        if rel.startswith("labctl/sim/"):
-            outside = [ln for ln in imports if ln.startswith(("from labctl", "import labctl"))
-                       and not ln.startswith(("from labctl.sim", "import labctl.sim"))]
-            offenders += [f"{rel}: {ln}" for ln in outside]
+        if rel.startswith("hvsim/") and uses("labctl"):
+            offenders.append(f"{rel} imports labctl")
+        if rel.startswith("labctl/"):
+            inner = [m for m in imports if (m == "hvsim" or m.startswith("hvsim.")) and m not in HVSIM_PUBLIC]
+            offenders += [f"{rel} imports {m} (labctl may use only {', '.join(HVSIM_PUBLIC)})" for m in inner]
         if rel.startswith(("labctl/lab/", "labctl/render/", "labctl/engine/plan.py")) and (
-                uses("labctl.sim") or uses("pypsrp") or uses("labctl.transport.psrp")):
+                uses("hvsim") or uses("pypsrp") or uses("labctl.transport.psrp")):
             offenders.append(f"{rel} is pure core but imports I/O layers")
     assert not offenders, "\n".join(offenders)
+
+
+def test_the_architecture_test_sees_lazy_imports(tmp_path: Path) -> None:
+    probe = tmp_path / "m.py"
+    probe.write_text("def f():\n    from hvsim.model.host import HostConfig\n    import labctl.errors\n")
+    assert _imports(probe) == ["hvsim.model.host", "labctl.errors"]

@@ -22,7 +22,7 @@ STATE_OPTION = click.option(
 
 
 def _client(state_dir: Path) -> Any:
-    from labctl.sim.control import ControlClient, ControlError
+    from hvsim.control import ControlClient, ControlError
 
     try:
         return ControlClient.from_state_dir(state_dir)
@@ -32,7 +32,7 @@ def _client(state_dir: Path) -> Any:
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from labctl.sim.control import ControlError
+    from hvsim.control import ControlError
 
     try:
         return fn(*args, **kwargs)
@@ -60,9 +60,9 @@ _UNITS = {"KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 
 def parse_host_settings(items: tuple[str, ...]) -> dict[str, Any]:
     """KEY=VALUE pairs: sizes ("256GiB", PowerShell's GB = GiB), integers, true/false, or text."""
-    from labctl.sim.model.host import HostConfig
+    from hvsim.server import host_setting_names
 
-    known = set(HostConfig.__dataclass_fields__)
+    known = set(host_setting_names())
     result: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -110,7 +110,7 @@ def serve_cmd(state_dir: Path, port: int, http_port: int, profile: str, speedup:
     """Run a simulated Hyper-V host in the foreground until Ctrl-C."""
     import logging
 
-    from labctl.sim.server import BANNER, Simulator
+    from hvsim.server import BANNER, Simulator
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labctl.sim.faults import FaultRule
+from hvsim.faults import FaultRule
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner, Result
 from hostview import inventory, shape
 
+from hvsim.server import Simulator
 from labctl.cli.main import cli
 from labctl.lab import sim_state_dir
-from labctl.sim.server import Simulator
 from labctl.transport.base import Invocation, Pipeline, Secret
 from labctl.transport.psrp import Endpoint, PsrpTransport
 

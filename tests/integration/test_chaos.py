@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from labharness import ServedSim, make_lab, run
 
-from labctl.sim.faults import FaultRule
+from hvsim.faults import FaultRule
 
 RATE = 0.05
 MIX = {"drop_connection": 0.4, "http_500": 0.3, "wsman_fault": 0.3}

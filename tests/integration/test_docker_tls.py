@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from labharness import REPO, Lab, ServedSim, make_lab, run
 
-from labctl.sim.server import Simulator
+from hvsim.server import Simulator
 from labctl.tls import LabPki
 
 DOCKER = shutil.which("docker")

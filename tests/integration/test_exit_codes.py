@@ -17,9 +17,9 @@ import pytest
 from killpoints import KillPoint, wait_for
 from labharness import REPO, Lab, ServedSim, make_lab, run
 
+from hvsim.faults import FaultRule
 from labctl import errors
 from labctl.cli.common import exit_code_for
-from labctl.sim.faults import FaultRule
 
 GUEST = "Gu3st-Passw0rd!"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from labharness import REPO, Lab, ServedSim, copy_templates, make_lab, run
 
-from labctl.sim.faults import FaultRule
+from hvsim.faults import FaultRule
 
 TWO_VMS = """\
 name: twovm

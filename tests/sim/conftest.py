@@ -22,11 +22,11 @@ from pypsrp.powershell import RunspacePool
 from pypsrp.wsman import WSMan
 from simwire import TRANSPORTS, connect
 
-from labctl.sim.cmdlets.base import Session
-from labctl.sim.errors import PSError, command_not_found
-from labctl.sim.runtime import RawCommand
-from labctl.sim.server import Simulator
-from labctl.sim.values import Int64, PSEnum, PSObj, TimeSpan, UInt64
+from hvsim.cmdlets.base import Session
+from hvsim.errors import PSError, command_not_found
+from hvsim.runtime import RawCommand
+from hvsim.server import Simulator
+from hvsim.values import Int64, PSEnum, PSObj, TimeSpan, UInt64
 
 
 class Call:
@@ -105,7 +105,7 @@ def _big(call: Call) -> list[Any]:
 
 
 class FakeRuntime:
-    """Same run() signature as labctl.sim.runtime.Runtime; dispatches to small Python commands."""
+    """Same run() signature as hvsim.runtime.Runtime; dispatches to small Python commands."""
 
     def __init__(self, extra: dict[str, FakeCommand] | None = None) -> None:
         self.calls: list[RawCommand] = []

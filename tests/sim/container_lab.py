@@ -11,12 +11,12 @@ from typing import Any
 
 from guest_world import cred, make_vm, new_world
 
-from labctl.sim.cmdlets.base import Session
-from labctl.sim.errors import PSError
-from labctl.sim.model.containers import simulated_docker_zip
-from labctl.sim.model.world import World
-from labctl.sim.runtime import RawCommand, Runtime
-from labctl.sim.values import ScriptBlock
+from hvsim.cmdlets.base import Session
+from hvsim.errors import PSError
+from hvsim.model.containers import simulated_docker_zip
+from hvsim.model.world import World
+from hvsim.runtime import RawCommand, Runtime
+from hvsim.values import ScriptBlock
 
 DOCKER_VERSION = "27.3.1"
 ZIP_PATH = f"C:\\labctl\\docker-{DOCKER_VERSION}.zip"

@@ -7,15 +7,15 @@ from typing import Any
 
 from unattend_samples import PASSWORD, VALID
 
-from labctl.sim.catalog import CmdletSpec
-from labctl.sim.clock import Clock
-from labctl.sim.cmdlets.base import REGISTRY, BoundCall, CmdletContext, Session
-from labctl.sim.counters import Counters
-from labctl.sim.errors import PSError
-from labctl.sim.faults import FaultPlan
-from labctl.sim.model.guest import ANSWER_FILE
-from labctl.sim.model.world import World
-from labctl.sim.values import Credential, ScriptBlock, SecureText
+from hvsim.catalog import CmdletSpec
+from hvsim.clock import Clock
+from hvsim.cmdlets.base import REGISTRY, BoundCall, CmdletContext, Session
+from hvsim.counters import Counters
+from hvsim.errors import PSError
+from hvsim.faults import FaultPlan
+from hvsim.model.guest import ANSWER_FILE
+from hvsim.model.world import World
+from hvsim.values import Credential, ScriptBlock, SecureText
 
 BASE = "C:\\LabBases\\WS2022-Core.vhdx"
 MAC = "00155D380100"
@@ -95,7 +95,7 @@ class Harness:
     session: Session = field(default_factory=lambda: Session("Administrator"))
 
     def call(self, cmdlet: str, **params: Any) -> tuple[list[Any], list[PSError]]:
-        import labctl.sim.cmdlets.remoting  # noqa: F401  (registers the handlers)
+        import hvsim.cmdlets.remoting  # noqa: F401  (registers the handlers)
 
         spec = CmdletSpec(cmdlet, TYPES[cmdlet], "", None, {})
         sink = Sink()

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from labctl.sim.catalog import CmdletSpec
-from labctl.sim.clock import Clock
-from labctl.sim.cmdlets.base import REGISTRY, BoundCall, CmdletContext, Session
-from labctl.sim.counters import Counters
-from labctl.sim.errors import PSError
-from labctl.sim.faults import FaultPlan
-from labctl.sim.model.world import World
+from hvsim.catalog import CmdletSpec
+from hvsim.clock import Clock
+from hvsim.cmdlets.base import REGISTRY, BoundCall, CmdletContext, Session
+from hvsim.counters import Counters
+from hvsim.errors import PSError
+from hvsim.faults import FaultPlan
+from hvsim.model.world import World
 
 GB = 1024**3
 MB = 1024**2
@@ -46,11 +46,11 @@ class FakeSink:
 def call(world: World, name: str, sink: FakeSink | None = None, error_action: str = "Continue",
          **params: Any) -> tuple[list[Any], FakeSink]:
     """Run the registered handler for ``name`` with hand-bound parameters."""
-    import labctl.sim.cmdlets.files
-    import labctl.sim.cmdlets.host
-    import labctl.sim.cmdlets.hyperv
-    import labctl.sim.cmdlets.network
-    import labctl.sim.cmdlets.vhd  # noqa: F401  (registration)
+    import hvsim.cmdlets.files
+    import hvsim.cmdlets.host
+    import hvsim.cmdlets.hyperv
+    import hvsim.cmdlets.network
+    import hvsim.cmdlets.vhd  # noqa: F401  (registration)
 
     sink = sink or FakeSink()
     reg = REGISTRY[name.lower()]

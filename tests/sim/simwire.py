@@ -7,7 +7,7 @@ from typing import Any
 
 from pypsrp.wsman import WSMan
 
-from labctl.sim.server import Simulator
+from hvsim.server import Simulator
 
 TRANSPORTS = ("https-basic", "https-ntlm", "http-ntlm")
 

@@ -16,7 +16,7 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import TaggedValue
 from simwire import connect
 
-from labctl.sim.server import Simulator
+from hvsim.server import Simulator
 
 BASE = r"C:\LabBases\WS2022-Core.vhdx"
 DISK = r"C:\Labs\acc\vm1.vhdx"

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from labctl.sim.binding import _check_null, _is_mandatory_anywhere, bind, bind_call, convert, parse_type, validate
-from labctl.sim.catalog import load_catalog
-from labctl.sim.errors import PSError
-from labctl.sim.values import PRESENT, Credential, PSEnum, PSObj, ScriptBlock, SecureText, UInt64
+from hvsim.binding import _check_null, _is_mandatory_anywhere, bind, bind_call, convert, parse_type, validate
+from hvsim.catalog import load_catalog
+from hvsim.errors import PSError
+from hvsim.values import PRESENT, Credential, PSEnum, PSObj, ScriptBlock, SecureText, UInt64
 
 CASES_DIR = Path(__file__).parent / "cases" / "binding"
 CATALOG = load_catalog()
@@ -128,7 +128,7 @@ def test_credential_given_a_user_name_cannot_prompt_over_remoting() -> None:
 def test_securestring_from_plain_string_fails() -> None:
     spec = CATALOG.get("Invoke-Command")
     assert spec is not None
-    from labctl.sim.catalog.spec import ParamSpec
+    from hvsim.catalog.spec import ParamSpec
     p = ParamSpec("Password", "securestring")
     with pytest.raises(PSError) as info:
         convert("x", p)

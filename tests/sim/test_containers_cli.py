@@ -10,9 +10,9 @@ from typing import Any
 from container_lab import NANO_2019, NANO_2022, Lab
 from pypsrp.powershell import PowerShell, RunspacePool
 
-from labctl.sim.model.containers import simulated_docker_zip
-from labctl.sim.model.docker_cli import table
-from labctl.sim.server import Simulator
+from hvsim.model.containers import simulated_docker_zip
+from hvsim.model.docker_cli import table
+from hvsim.server import Simulator
 
 TTY = "the input device is not a TTY.  If you are using mintty, try prefixing the command with 'winpty'"
 

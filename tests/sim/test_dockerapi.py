@@ -30,8 +30,8 @@ from guest_world import make_vm
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from labctl.sim import mirror as mirror_mod
-from labctl.sim.server import Simulator
+from hvsim import mirror as mirror_mod
+from hvsim.server import Simulator
 from labctl.tls import CertPair, LabPki, create_ca, issue_client_cert
 
 GUEST_IP = "10.0.0.5"  # the VALID answer file's static address

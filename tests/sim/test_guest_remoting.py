@@ -9,11 +9,11 @@ import pytest
 from guest_world import MAC, Harness, cred, make_vm, new_world, script
 from unattend_samples import PASSWORD, document, shell_oobe, shell_specialize
 
-from labctl.sim.errors import PSError
-from labctl.sim.faults import FaultRule
-from labctl.sim.model.guest import ANSWER_FILE
-from labctl.sim.model.guest_steps import GUEST_STEPS, find_step, guest_step, parse_header
-from labctl.sim.values import PSObj, ScriptBlock
+from hvsim.errors import PSError
+from hvsim.faults import FaultRule
+from hvsim.model.guest import ANSWER_FILE
+from hvsim.model.guest_steps import GUEST_STEPS, find_step, guest_step, parse_header
+from hvsim.values import PSObj, ScriptBlock
 
 ENDED = "An error has occurred which Windows PowerShell cannot handle. A remote session might have ended."
 

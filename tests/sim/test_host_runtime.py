@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 from model_helpers import GB, FakeSink, make_world
 
-import labctl.sim.cmdlets.files
-import labctl.sim.cmdlets.host
-import labctl.sim.cmdlets.hyperv
-import labctl.sim.cmdlets.network
-import labctl.sim.cmdlets.vhd  # noqa: F401  (registers the handlers)
-from labctl.sim.cmdlets.base import Session
-from labctl.sim.errors import PSError
-from labctl.sim.runtime import RawCommand, Runtime
-from labctl.sim.values import PRESENT, Int64
+import hvsim.cmdlets.files
+import hvsim.cmdlets.host
+import hvsim.cmdlets.hyperv
+import hvsim.cmdlets.network
+import hvsim.cmdlets.vhd  # noqa: F401  (registers the handlers)
+from hvsim.cmdlets.base import Session
+from hvsim.errors import PSError
+from hvsim.runtime import RawCommand, Runtime
+from hvsim.values import PRESENT, Int64
 
 BASE = "C:\\LabBases\\WS2022-Core.vhdx"
 

@@ -7,12 +7,12 @@ from typing import Any
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import TaggedValue
 
-import labctl.sim.cmdlets.files
-import labctl.sim.cmdlets.host
-import labctl.sim.cmdlets.hyperv
-import labctl.sim.cmdlets.network
-import labctl.sim.cmdlets.vhd  # noqa: F401  (registers the handlers the runtime dispatches to)
-from labctl.sim.server import Simulator
+import hvsim.cmdlets.files
+import hvsim.cmdlets.host
+import hvsim.cmdlets.hyperv
+import hvsim.cmdlets.network
+import hvsim.cmdlets.vhd  # noqa: F401  (registers the handlers the runtime dispatches to)
+from hvsim.server import Simulator
 
 GB = 1024**3
 BASE = "C:\\LabBases\\WS2022-Core.vhdx"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from model_helpers import GB, MB, make_world
 
-from labctl.sim.errors import PSError
-from labctl.sim.model import texts as T
+from hvsim.errors import PSError
+from hvsim.model import texts as T
 
 BASE = "C:\\LabBases\\WS2022-Core.vhdx"
 

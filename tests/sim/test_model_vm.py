@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from model_helpers import GB, MB, make_world
 
-from labctl.sim.errors import PSError
-from labctl.sim.model.vm import VM
-from labctl.sim.model.world import World
+from hvsim.errors import PSError
+from hvsim.model.vm import VM
+from hvsim.model.world import World
 
 BASE = "C:\\LabBases\\WS2022-Core.vhdx"
 

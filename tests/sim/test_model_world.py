@@ -7,10 +7,10 @@ from pathlib import Path
 
 from model_helpers import GB, make_world
 
-from labctl.sim.clock import Clock
-from labctl.sim.counters import Counters
-from labctl.sim.faults import FaultPlan
-from labctl.sim.model.world import World
+from hvsim.clock import Clock
+from hvsim.counters import Counters
+from hvsim.faults import FaultPlan
+from hvsim.model.world import World
 
 BASE = "C:\\LabBases\\WS2022-Core.vhdx"
 

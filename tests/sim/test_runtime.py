@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from model_helpers import FakeSink
 
-from labctl.sim.clock import Clock
-from labctl.sim.cmdlets.base import BoundCall, CmdletContext, Registration, Session
-from labctl.sim.counters import Counters
-from labctl.sim.errors import PSError
-from labctl.sim.faults import FaultPlan, FaultRule
-from labctl.sim.model.world import World
-from labctl.sim.runtime import RawCommand, Runtime
-from labctl.sim.values import PRESENT, PSObj
+from hvsim.clock import Clock
+from hvsim.cmdlets.base import BoundCall, CmdletContext, Registration, Session
+from hvsim.counters import Counters
+from hvsim.errors import PSError
+from hvsim.faults import FaultPlan, FaultRule
+from hvsim.model.world import World
+from hvsim.runtime import RawCommand, Runtime
+from hvsim.values import PRESENT, PSObj
 
 VM_TYPES = ["Microsoft.HyperV.PowerShell.VirtualMachine", "Microsoft.HyperV.PowerShell.VirtualMachineBase",
             "System.Object"]

@@ -27,9 +27,9 @@ from pypsrp.serializer import TaggedValue
 from pypsrp.wsman import WSMan
 from unattend_samples import PASSWORD
 
-from labctl.sim.errors import CATEGORIES
-from labctl.sim.model import containers as C
-from labctl.sim.server import Simulator
+from hvsim.errors import CATEGORIES
+from hvsim.model import containers as C
+from hvsim.server import Simulator
 
 # The harness talks to the simulator's self-signed certificate unverified (the test is about answers, not TLS).
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")

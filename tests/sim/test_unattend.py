@@ -21,7 +21,7 @@ from unattend_samples import (
     tcpip,
 )
 
-from labctl.sim.model import unattend as U
+from hvsim.model import unattend as U
 
 PATH = r"C:\Windows\Panther\unattend.xml"
 

@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 from model_helpers import FakeSink
 
-import labctl.sim.cmdlets.utility  # noqa: F401  (registers the handlers)
-from labctl.sim.clock import Clock
-from labctl.sim.cmdlets.base import REGISTRY, BoundCall, CmdletContext, Registration, Session
-from labctl.sim.counters import Counters
-from labctl.sim.errors import PSError
-from labctl.sim.faults import FaultPlan
-from labctl.sim.model.world import World
-from labctl.sim.runtime import RawCommand, Runtime
-from labctl.sim.values import PSEnum, PSObj
+import hvsim.cmdlets.utility  # noqa: F401  (registers the handlers)
+from hvsim.clock import Clock
+from hvsim.cmdlets.base import REGISTRY, BoundCall, CmdletContext, Registration, Session
+from hvsim.counters import Counters
+from hvsim.errors import PSError
+from hvsim.faults import FaultPlan
+from hvsim.model.world import World
+from hvsim.runtime import RawCommand, Runtime
+from hvsim.values import PSEnum, PSObj
 
 VM = "Microsoft.HyperV.PowerShell.VirtualMachine"
 

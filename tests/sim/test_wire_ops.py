@@ -15,9 +15,9 @@ import requests
 from pypsrp.exceptions import WinRMTransportError, WSManFaultError
 from pypsrp.powershell import PowerShell, RunspacePool
 
-from labctl.sim.control import ControlClient, ControlError
-from labctl.sim.faults import FaultRule
-from labctl.sim.server import Simulator
+from hvsim.control import ControlClient, ControlError
+from hvsim.faults import FaultRule
+from hvsim.server import Simulator
 
 REPO = Path(__file__).resolve().parents[2]
 

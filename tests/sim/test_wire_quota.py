@@ -7,7 +7,7 @@ from pypsrp.exceptions import WSManFaultError
 from pypsrp.powershell import RunspacePool
 from simwire import connect
 
-from labctl.sim.server import Simulator
+from hvsim.server import Simulator
 
 
 def test_max_shells_per_user(sim: Simulator) -> None:

@@ -16,8 +16,8 @@ from pypsrp.exceptions import AuthenticationError, WinRMTransportError
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from labctl.sim.server import Simulator
-from labctl.sim.wsman.soap import WSManFault, parse_request
+from hvsim.server import Simulator
+from hvsim.wsman.soap import WSManFault, parse_request
 
 NS_S = "http://www.w3.org/2003/05/soap-envelope"
 NS_A = "http://schemas.xmlsoap.org/ws/2004/08/addressing"

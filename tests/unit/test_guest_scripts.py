@@ -31,9 +31,9 @@ import pytest
 import tree_sitter_powershell as tsp
 from tree_sitter import Language, Node, Parser
 
+from hvsim.catalog import Catalog, load_catalog
+from hvsim.catalog.spec import COMMON_PARAMETERS
 from labctl.guest.steps import expand_includes
-from labctl.sim.catalog import Catalog, load_catalog
-from labctl.sim.catalog.spec import COMMON_PARAMETERS
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACT = REPO / "docs" / "guest-steps.md"

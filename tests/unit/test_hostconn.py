@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 
 from labctl.hostconn import _wait_for_joined
 
 
-class FakeService:
+class FakeSimulator:
     def __init__(self, busy_calls: int) -> None:
         self.busy_calls = busy_calls
         self.calls = 0
@@ -19,20 +18,20 @@ class FakeService:
 
 
 def test_waits_while_another_client_is_active_then_stops() -> None:
-    service = FakeService(busy_calls=3)
+    simulator = FakeSimulator(busy_calls=3)
     start = time.monotonic()
-    _wait_for_joined(SimpleNamespace(service=service), idle=1.0, limit=10.0)
-    assert service.calls == 4 and time.monotonic() - start < 5
+    _wait_for_joined(simulator, idle=1.0, limit=10.0)
+    assert simulator.calls == 4 and time.monotonic() - start < 5
 
 
 def test_gives_up_after_the_limit() -> None:
-    service = FakeService(busy_calls=10**6)
+    simulator = FakeSimulator(busy_calls=10**6)
     start = time.monotonic()
-    _wait_for_joined(SimpleNamespace(service=service), idle=1.0, limit=0.5)
+    _wait_for_joined(simulator, idle=1.0, limit=0.5)
     assert 0.4 < time.monotonic() - start < 3
 
 
 def test_no_other_client_means_no_wait() -> None:
-    service = FakeService(busy_calls=0)
-    _wait_for_joined(SimpleNamespace(service=service))
-    assert service.calls == 1
+    simulator = FakeSimulator(busy_calls=0)
+    _wait_for_joined(simulator)
+    assert simulator.calls == 1

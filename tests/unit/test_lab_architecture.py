@@ -9,7 +9,7 @@ import pytest
 
 LABCTL = Path(__file__).resolve().parents[2] / "labctl"
 FORBIDDEN = ("pypsrp", "psrpcore", "spnego", "click", "rich", "requests", "httpx", "socket", "subprocess",
-             "labctl.sim", "labctl.cli", "labctl.transport", "labctl.engine", "labctl.hyperv", "labctl.app")
+             "hvsim", "labctl.cli", "labctl.transport", "labctl.engine", "labctl.hyperv", "labctl.app")
 FILES = sorted([*(LABCTL / "lab").glob("*.py"), *(LABCTL / "render").glob("*.py")])
 
 

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 GOLDEN_FILE = Path(__file__).resolve().parent / "golden" / "quickstart-qs-dc01.xml"
 PASSWORD = "Lab-Test-Pa55word!"
 
-sim_unattend = pytest.importorskip("labctl.sim.model.unattend")
+sim_unattend = pytest.importorskip("hvsim.model.unattend")
 
 
 def _broken_cases() -> dict[str, tuple[object, str]]:

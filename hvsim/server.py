@@ -1,0 +1,330 @@
+"""The simulator process: a SIMULATED Hyper-V host listening for WinRM on loopback.
+
+``Simulator(state_dir).start()`` assembles the clock, fault plan, counters, the persisted World,
+the Runtime and two listeners, like a Windows host configured for remoting:
+
+- HTTPS (Basic or Negotiate/NTLM) with a self-signed certificate kept in ``STATE/tls``;
+- HTTP (Negotiate/NTLM with WinRM message encryption only).
+
+At first start it makes the host identity (host name, local administrator and a random password,
+``STATE/host.json``, mode 0600) and the certificate; later starts reuse them. ``STATE/endpoint.json``
+(mode 0600) tells clients where and how to connect, and says ``"simulated": true``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import pkgutil
+import secrets
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from hvsim.clock import Clock
+from hvsim.cmdlets.base import Session, StreamSink
+from hvsim.control import ControlService
+from hvsim.counters import Counters
+from hvsim.dockerapi import DockerApiManager
+from hvsim.faults import FaultPlan
+from hvsim.mirror import Mirror
+from hvsim.model.world import World
+from hvsim.runtime import RawCommand, Runtime
+from hvsim.wsman.auth import HostCredentials, NtlmUserStore
+from hvsim.wsman.server import CONTROL_PATH, WSMAN_PATH, Listener, ListenerConfig, WSManApp
+from hvsim.wsman.service import WSManService
+from hvsim.wsman.tls import Certificate, ensure_certificate
+
+log = logging.getLogger(__name__)
+
+BANNER = "SIMULATED Hyper-V host (labctl simulator) - not a real Windows machine"
+
+
+class RuntimeLike(Protocol):
+    """Anything with Runtime.run's signature (tests pass fakes)."""
+
+    def run(self, statements: list[list[RawCommand]], input: list[Any], sink: StreamSink,
+            session: Session) -> None: ...
+
+
+def write_private_json(path: Path, value: Any) -> None:
+    """Atomic write of a JSON file readable by its owner only (0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(value, fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_host_identity(state_dir: Path) -> HostCredentials:
+    """STATE/host.json: made at first start (random password), reused afterwards."""
+    path = state_dir / "host.json"
+    if path.is_file():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return HostCredentials(str(data["hostname"]), str(data["username"]), str(data["password"]))
+    creds = HostCredentials(
+        hostname=f"SIMHV-{secrets.token_hex(3).upper()}",
+        username="Administrator",
+        password=secrets.token_urlsafe(18),
+    )
+    write_private_json(path, {"hostname": creds.hostname, "username": creds.username,
+                              "password": creds.password, "simulated": True})
+    return creds
+
+
+def load_handlers() -> list[str]:
+    """Import every module of hvsim.cmdlets so its @cmdlet handlers register.
+
+    A module that fails to import (work in progress) is logged and skipped: its cmdlets then
+    answer as not modelled instead of taking the whole simulator down.
+    """
+    import hvsim.cmdlets as package
+
+    loaded = []
+    for info in pkgutil.iter_modules(package.__path__):
+        name = f"{package.__name__}.{info.name}"
+        try:
+            importlib.import_module(name)
+            loaded.append(name)
+        except Exception as exc:
+            log.warning("cmdlet handlers in %s not loaded: %s: %s", name, type(exc).__name__, exc)
+    return loaded
+
+
+class _RuntimeHost:
+    """Runs a pipeline through the runtime, then persists the world when it changed."""
+
+    def __init__(self, runtime: RuntimeLike, world: World, after: Callable[[], None] | None = None) -> None:
+        self._runtime = runtime
+        self._world = world
+        self._after = after  # runs after every pipeline (the Docker API listeners follow NAT mappings)
+
+    def run_pipeline(self, statements: list[list[RawCommand]], input: list[Any], sink: Any,
+                     session: Session) -> None:
+        try:
+            self._runtime.run(statements, input, sink, session)
+        finally:
+            self.persist()
+            if self._after is not None:
+                self._after()
+
+    def persist(self) -> None:
+        if not getattr(self._world, "dirty", False):
+            return
+        with self._world.lock:
+            if self._world.dirty:
+                try:
+                    self._world.save()
+                except Exception as exc:
+                    log.error("saving the simulated host state failed: %s", type(exc).__name__)
+
+
+def host_setting_names() -> list[str]:
+    """The names ``host_config`` (``labctl sim serve --host-setting``) accepts."""
+    from hvsim.model.host import HostConfig
+
+    return sorted(HostConfig.__dataclass_fields__)
+
+
+class Simulator:
+    """A simulated Hyper-V host reachable over WinRM on 127.0.0.1."""
+
+    def __init__(self, state_dir: Path | str, port: int = 0, profile: str = "instant", speedup: float = 1.0,
+                 seed: int = 0, *, http_port: int = 0, host: str = "127.0.0.1",
+                 runtime: RuntimeLike | None = None, basic_auth: bool = True,
+                 host_config: dict[str, Any] | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        # Host settings (memory, CPU vendor, build...) for a new state; a saved state keeps its own.
+        self.host_config = dict(host_config or {})
+        self.host = host
+        self._https_port = port
+        self._http_port = http_port
+        self.profile = profile
+        self.speedup = speedup
+        self.seed = seed
+        self.basic_auth = basic_auth
+        self._runtime_override = runtime
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+        self._started = False
+        self.clock: Clock | None = None
+        self.faults: FaultPlan | None = None
+        self.counters: Counters | None = None
+        self.world: World | None = None
+        self.runtime: RuntimeLike | None = None
+        self.service: WSManService | None = None
+        self.credentials: HostCredentials | None = None
+        self.certificate: Certificate | None = None
+        self.docker_api: DockerApiManager | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Simulator:
+        with self._lock:
+            if self._started:
+                return self
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.state_dir, 0o700)
+            self.clock = Clock(profile=self.profile, speedup=self.speedup)
+            self.faults = FaultPlan(self.seed)
+            self.counters = Counters()
+            self.world = World.open(self.state_dir, self.clock, self.faults, self.counters, self.host_config)
+            if self._runtime_override is None:
+                load_handlers()
+            self.runtime = self._runtime_override or Runtime(self.world)
+            self.credentials = load_host_identity(self.state_dir)
+            self.certificate = ensure_certificate(self.state_dir / "tls", self.credentials.hostname)
+            NtlmUserStore.get().register(self.credentials)
+            self.docker_api = DockerApiManager(self.world, self.host)
+            host = _RuntimeHost(self.runtime, self.world, self.docker_api.reconcile)
+            self.service = WSManService(host, self.counters, self.faults, machine=self.credentials.hostname)
+            control = ControlService(self)
+            app = WSManApp(self.service, self.credentials, self.counters, self.faults, control.handle,
+                           Mirror().handle)
+            https = ListenerConfig("https", self.certificate.server_context(), allow_basic=self.basic_auth,
+                                   require_encryption=False)
+            http = ListenerConfig("http", None, allow_basic=False, require_encryption=True)
+            try:
+                self._listeners = [Listener(self.host, self._https_port, https, app),
+                                   Listener(self.host, self._http_port, http, app)]
+            except OSError:
+                self._teardown()
+                raise
+            for listener in self._listeners:
+                listener.start()
+            self.docker_api.start()
+            self._started = True
+            self.write_endpoint()
+            log.info("%s: %s", BANNER, self.https_uri)
+            return self
+
+    def stop(self) -> None:
+        with self._lock:
+            if not self._started:
+                return
+            self._started = False
+            self._teardown()
+
+    def _teardown(self) -> None:
+        if self.docker_api is not None:
+            self.docker_api.stop()
+        for listener in self._listeners:
+            try:
+                listener.stop()
+            except Exception as exc:
+                log.warning("stopping a listener failed: %s", type(exc).__name__)
+        self._listeners = []
+        if self.service is not None:
+            self.service.close()
+        if self.world is not None:
+            with self.world.lock:
+                if self.world.dirty:
+                    self.world.save()
+        if self.credentials is not None:
+            NtlmUserStore.get().unregister(self.credentials)
+
+    # -- the public API an embedding process uses (labctl's hostconn) ------------------------------------
+
+    def clock_report(self) -> dict[str, Any] | None:
+        """The modeled-time report (what a real host would have taken), or None before start."""
+        return self.clock.report() if self.clock is not None else None
+
+    def active_shells(self, idle_seconds: float) -> int:
+        """Shells that were used within ``idle_seconds`` (another client still working), 0 when stopped."""
+        return self.service.active_shells(idle_seconds) if self.service is not None else 0
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ endpoints
+    def _require(self) -> None:
+        if not self._started:
+            raise RuntimeError("the simulator is not running")
+
+    @property
+    def https_port(self) -> int:
+        self._require()
+        return self._listeners[0].port
+
+    @property
+    def http_port(self) -> int:
+        self._require()
+        return self._listeners[1].port
+
+    @property
+    def https_uri(self) -> str:
+        return f"https://{self.host}:{self.https_port}{WSMAN_PATH}"
+
+    @property
+    def http_uri(self) -> str:
+        return f"http://{self.host}:{self.http_port}{WSMAN_PATH}"
+
+    @property
+    def control_uri(self) -> str:
+        return f"https://{self.host}:{self.https_port}{CONTROL_PATH}"
+
+    @property
+    def username(self) -> str:
+        self._require()
+        assert self.credentials is not None
+        return self.credentials.principal
+
+    @property
+    def password(self) -> str:
+        self._require()
+        assert self.credentials is not None
+        return self.credentials.password
+
+    @property
+    def cert_path(self) -> Path:
+        self._require()
+        assert self.certificate is not None
+        return self.certificate.cert_path
+
+    @property
+    def fingerprint(self) -> str:
+        self._require()
+        assert self.certificate is not None
+        return self.certificate.sha256
+
+    @property
+    def endpoint_file(self) -> Path:
+        return self.state_dir / "endpoint.json"
+
+    def endpoint(self) -> dict[str, Any]:
+        """What endpoint.json holds."""
+        return {
+            "simulated": True,
+            "description": BANNER,
+            "hostname": self.credentials.hostname if self.credentials else None,
+            "https_uri": self.https_uri,
+            "http_uri": self.http_uri,
+            "control_uri": self.control_uri,
+            "username": self.username,
+            "password": self.password,
+            "certificate": str(self.cert_path),
+            "sha256_fingerprint": self.fingerprint,
+            "fingerprint": self.fingerprint,  # same value; the name labctl.hostconn reads
+            "pid": os.getpid(),
+        }
+
+    def write_endpoint(self) -> None:
+        write_private_json(self.endpoint_file, self.endpoint())
+
+    def __repr__(self) -> str:
+        state = f"https={self.https_uri}" if self._started else "stopped"
+        return f"Simulator({str(self.state_dir)!r}, {state}, SIMULATED)"
