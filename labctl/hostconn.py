@@ -7,7 +7,6 @@ another labctl process already serves that state, that one is used through its e
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from labctl.errors import ConnectError
+from labctl.fslock import Busy, ExclusiveLock
 from labctl.lab.model import ResolvedLab, ResolvedRemoteHost, ResolvedSimHost
 from labctl.secrets import Prompt, resolve_secret
 from labctl.transport.base import Invocation, RetryPolicy, Secret
@@ -39,7 +39,7 @@ class HostConnection:
     endpoint: Endpoint
     simulated: bool
     simulator: Any = None  # hvsim.server.Simulator when embedded here
-    _lock_fd: int | None = field(default=None, repr=False)
+    _lock: ExclusiveLock | None = field(default=None, repr=False)
 
     @property
     def description(self) -> str:
@@ -62,10 +62,9 @@ class HostConnection:
             if not self.transport.cancel.is_set():  # on Ctrl-C our own workers' shells would look busy
                 self._let_joined_clients_finish()
             self.simulator.stop()
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 # Another labctl process may have joined the simulator this one serves (`labctl status` while `up` runs):
@@ -91,12 +90,10 @@ def _sim_endpoint(info: dict[str, Any]) -> Endpoint:
 def connect_sim(state_dir: Path, *, workers: int, profile: str | None = None) -> HostConnection:
     """Serve the simulator state in this process, or join the process that already serves it."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    lock_path = state_dir / "serve.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    lock = ExclusiveLock(state_dir / "serve.lock", "labctl (embedded simulator)")
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
+        lock.acquire()
+    except Busy:
         endpoint_file = state_dir / "endpoint.json"
         try:
             info = json.loads(endpoint_file.read_text(encoding="utf-8"))
@@ -109,10 +106,14 @@ def connect_sim(state_dir: Path, *, workers: int, profile: str | None = None) ->
 
     sim = Simulator(state_dir, profile=profile or os.environ.get("LABCTL_SIM_PROFILE", "instant"),
                     speedup=float(os.environ.get("LABCTL_SIM_SPEEDUP", "1")))
-    sim.start()
+    try:
+        sim.start()
+    except BaseException:
+        lock.release()
+        raise
     endpoint = _sim_endpoint(sim.endpoint())
     return HostConnection(PsrpTransport(endpoint, size=workers, policy=_policy), endpoint, simulated=True,
-                          simulator=sim, _lock_fd=fd)
+                          simulator=sim, _lock=lock)
 
 
 def connect(lab: ResolvedLab, *, workers: int = 4, prompt: Prompt | None = None) -> HostConnection:

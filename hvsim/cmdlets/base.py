@@ -77,11 +77,9 @@ class CmdletContext:
     call_warning_action: str = "Continue"
     input_object: Any = None  # the current pipeline input object (process-record semantics)
     all_input: list[Any] = field(default_factory=list)  # for handlers registered collects_input
-    errors_written: int = 0
 
     def write_error(self, err: PSError) -> None:
         """A non-terminating error; -ErrorAction Stop turns it terminating."""
-        self.errors_written += 1
         if self.call_error_action == "Stop":
             err.terminating = True
             raise err

@@ -21,7 +21,7 @@ from hvsim.values import Byte, Int64, PSEnum, PSObj, TimeSpan, UInt32, UInt64
 
 if TYPE_CHECKING:
     from hvsim.model.network import NetAdapter, NetIPAddress, NetNat, VMSwitch
-    from hvsim.model.storage import Entry, Storage, Vhd
+    from hvsim.model.storage import Entry, Vhd
     from hvsim.model.vm import VM, Snapshot, VMNetworkAdapter
     from hvsim.model.world import World
 
@@ -581,5 +581,3 @@ def vm_from_obj(world: World, obj: Any) -> VM | None:
     return None
 
 
-def storage_of(ctx: CmdletContext) -> Storage:
-    return ctx.world.storage

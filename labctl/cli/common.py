@@ -35,7 +35,6 @@ from labctl.errors import (
 )
 
 # Exit codes (documented in the README).
-EXIT_OK = 0
 EXIT_FAILED = 1  # one or more VMs failed at a stage; the others finished
 EXIT_USAGE = 2  # bad command line, or the lab file is invalid
 EXIT_REFUSED = 3  # preflight: the host cannot take the lab; nothing was changed

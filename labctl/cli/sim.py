@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import re
 import signal
 import sys
@@ -13,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from labctl.fslock import Busy, ExclusiveLock
 
 EXIT_CONNECT = 4  # same meaning as labctl.cli.common.EXIT_CONNECT: the simulator could not be reached
 
@@ -116,24 +116,23 @@ def serve_cmd(state_dir: Path, port: int, http_port: int, profile: str, speedup:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One process serves a state directory at a time (the same lock labctl takes for `host: sim`).
     state_dir.mkdir(parents=True, exist_ok=True)
-    lock_fd = os.open(state_dir / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    lock = ExclusiveLock(state_dir / "serve.lock", "labctl sim serve")
     try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(lock_fd)
+        lock.acquire()
+    except Busy:
         click.echo(f"error: {state_dir} is already served by another process (see its endpoint.json)", err=True)
         sys.exit(EXIT_CONNECT)
     try:
         host_config = parse_host_settings(host_settings)
     except ValueError as exc:
-        os.close(lock_fd)
+        lock.release()
         raise click.BadParameter(str(exc), param_hint="--host-setting") from exc
     sim = Simulator(state_dir, port=port, http_port=http_port, profile=profile, speedup=speedup, seed=seed,
                     host_config=host_config)
     try:
         sim.start()
     except OSError as exc:
-        os.close(lock_fd)
+        lock.release()
         click.echo(f"error: cannot listen: {exc}", err=True)
         sys.exit(EXIT_CONNECT)
     stop = threading.Event()
@@ -161,8 +160,7 @@ def serve_cmd(state_dir: Path, port: int, http_port: int, profile: str, speedup:
             pass
     finally:
         sim.stop()
-        fcntl.flock(lock_fd, fcntl.LOCK_UN)
-        os.close(lock_fd)
+        lock.release()
         click.echo("simulator stopped; state kept in " + str(state_dir))
 
 

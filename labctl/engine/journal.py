@@ -133,21 +133,10 @@ class Journal:
         with self._lock:
             return stage in self._data["vms"].get(name, {}).get("stages", [])
 
-    def reset_stages(self, name: str, keep: tuple[str, ...] = ()) -> None:
-        with self._lock:
-            entry = self._data["vms"].get(name)
-            if entry:
-                entry["stages"] = [s for s in entry["stages"] if s in keep]
-                self._save()
-
     def forget_vm(self, name: str) -> None:
         with self._lock:
             if self._data["vms"].pop(name, None) is not None:
                 self._save()
-
-    def is_empty(self) -> bool:
-        with self._lock:
-            return not self._data["vms"] and not self._data["host"]
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -2,45 +2,32 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-import socket
 from pathlib import Path
 from types import TracebackType
 
 from labctl.errors import LockError
+from labctl.fslock import Busy, ExclusiveLock
 
 
 class LabLock:
-    """An exclusive, non-blocking flock on .labctl/<lab>/lock; released by the OS if we die."""
+    """An exclusive, non-blocking lock on .labctl/<lab>/lock (labctl/fslock.py); released by the OS if we die."""
 
     def __init__(self, path: Path, action: str) -> None:
         self.path = path
         self.action = action
-        self._fd: int | None = None
+        self._lock = ExclusiveLock(path, action)
 
     def __enter__(self) -> LabLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or None
-            os.close(fd)
+            self._lock.acquire()
+        except Busy as busy:
             raise LockError(
-                f"another labctl run holds the lab lock ({holder or 'unknown holder'})",
-                lock_path=str(self.path), holder=holder,
+                f"another labctl run holds the lab lock ({busy.holder or 'unknown holder'})",
+                lock_path=str(self.path), holder=busy.holder,
                 hint="wait for it to finish; the lock is released automatically when that process exits",
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{self.action} pid={os.getpid()} host={socket.gethostname()}\n".encode(), 0)
-        self._fd = fd
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        self._lock.release()

@@ -9,7 +9,6 @@ BUILD_STAGES = ("disk", "answer-file", "vm", "configure", "start")
 READY_STAGES = ("running", "heartbeat", "ip", "logon", "cleanup")
 # After readiness, a VM with the container-host role becomes a Windows container host (labctl.engine.bootstrap).
 BOOTSTRAP_STAGES = ("features", "docker", "images", "verify")
-ALL_STAGES = BUILD_STAGES + READY_STAGES
 
 DEFAULT_TIMEOUTS: dict[str, float] = {
     "running": 120.0,

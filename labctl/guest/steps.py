@@ -74,5 +74,3 @@ def load_host_step(name: str, templates: Path = TEMPLATES) -> GuestStep:
     return load_step(name, templates, "host")
 
 
-def all_steps(templates: Path = TEMPLATES, kind: str = "guest") -> list[GuestStep]:
-    return [parse_step(p, kind) for p in sorted((templates / kind).glob("*.ps1"))]

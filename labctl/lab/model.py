@@ -73,10 +73,8 @@ Fingerprint = Annotated[str, Field(
     description="Pinned server certificate: sha256:AB:CD:... (32 bytes)")]
 SecretFrom = Literal["keyring", "prompt"]
 Role = Literal["container-host"]
-KNOWN_ROLES: tuple[str, ...] = ("container-host",)
 Isolation = Literal["process", "hyperv"]
 ContainerImage = Literal["nanoserver", "servercore"]
-CONTAINER_IMAGE_KINDS: tuple[str, ...] = ("nanoserver", "servercore")
 # Microsoft's base images: the tag (ltsc2019/2022/2025) comes from the VM image's container_tag, so a guest
 # always gets the image of its own build (process isolation needs container build == host build).
 CONTAINER_REGISTRY = "mcr.microsoft.com/windows"

@@ -11,6 +11,7 @@ from types import ModuleType
 
 import pytest
 
+from hvsim.model import unattend as sim_unattend
 from labctl.lab import resolve_lab
 from labctl.render import check_unattend, render_unattend
 
@@ -18,7 +19,6 @@ REPO = Path(__file__).resolve().parents[2]
 GOLDEN_FILE = Path(__file__).resolve().parent / "golden" / "quickstart-qs-dc01.xml"
 PASSWORD = "Lab-Test-Pa55word!"
 
-sim_unattend = pytest.importorskip("hvsim.model.unattend")
 
 
 def _broken_cases() -> dict[str, tuple[object, str]]:
