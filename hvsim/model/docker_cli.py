@@ -105,6 +105,38 @@ _VALUE_FLAGS = {"--name": "name", "--isolation": "isolation", "-e": "env", "--en
                 "--user": "user", "-u": "user", "--label": "label", "-l": "label"}
 
 
+# Flags the real docker CLI (27.x) has for the commands modelled here, beyond the ones modelled: the simulator
+# must not call them unknown (docker would accept them); it says they are not modelled instead.
+_REAL_FLAGS: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
+    "run": "--add-host --annotation -a --attach --blkio-weight --cap-add --cap-drop --cgroup-parent --cgroupns "
+           "--cidfile --cpu-count --cpu-percent --cpu-period --cpu-quota --cpu-shares -c --cpuset-cpus "
+           "--cpuset-mems --detach-keys --device --disable-content-trust --dns --dns-option --dns-search "
+           "--domainname --env-file --expose --gpus --group-add --health-cmd --health-interval --health-retries "
+           "--health-start-period --health-timeout --init --io-maxbandwidth --io-maxiops --ip --ip6 --ipc "
+           "--label-file --link --log-driver --log-opt --mac-address --memory-reservation --memory-swap "
+           "--mount --network-alias --no-healthcheck --oom-kill-disable --pid --pids-limit --platform "
+           "--privileged -P --publish-all --pull -q --quiet --read-only --restart --runtime --security-opt "
+           "--shm-size --sig-proxy --stop-signal --stop-timeout --storage-opt --tmpfs --ulimit --userns --uts "
+           "--volume-driver --volumes-from",
+    "ps": "-f --filter --format -n --last -l --latest -s --size",
+    "images": "--digests -f --filter --format --tree",
+    "start": "--detach-keys --checkpoint --checkpoint-dir",
+    "attach": "--detach-keys",
+    "exec": "-d --detach --detach-keys -e --env --env-file --privileged -u --user -w --workdir",
+    "logs": "--details --since -n --tail --until",
+    "rm": "-l --link",
+    "pull": "--platform --disable-content-trust -a --all-tags",
+    "search": "--format",
+    "commit": "",
+    "rmi": "",
+}.items()}
+
+
+def _not_modelled_flag(cmd: str, flag: str) -> _Usage:
+    return _Usage(f"docker {cmd} {flag}: a real docker flag that the simulated guest does not model; it is not "
+                  "modelled by the simulator.", 1)
+
+
 def parse_flags(cmd: str, args: list[str], bools: dict[str, str], values: dict[str, str],
                 stop_at_positional: bool = True) -> tuple[dict[str, Any], list[str]]:
     """docker's pflag parsing: combined short flags (-dit), --flag=value, flags stop at the first positional."""
@@ -131,6 +163,8 @@ def parse_flags(cmd: str, args: list[str], bools: dict[str, str], values: dict[s
                     i += 1
                     val = args[i]
                 opts.setdefault(values[name], []).append(val)
+            elif name in _REAL_FLAGS.get(cmd, frozenset()):
+                raise _not_modelled_flag(cmd, name)
             else:
                 raise _Usage(f"unknown flag: {name}\nSee 'docker {cmd} --help'.")
         elif a.startswith("-") and len(a) > 1:
@@ -150,6 +184,8 @@ def parse_flags(cmd: str, args: list[str], bools: dict[str, str], values: dict[s
                         val = args[i]
                     opts.setdefault(values[flag], []).append(val.removeprefix("="))
                     break
+                elif flag in _REAL_FLAGS.get(cmd, frozenset()):
+                    raise _not_modelled_flag(cmd, flag)
                 else:
                     raise _Usage(f"unknown shorthand flag: '{letters[j]}' in {a}\nSee 'docker {cmd} --help'.")
                 j += 1

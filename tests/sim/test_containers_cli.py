@@ -88,6 +88,11 @@ def test_docker_cli_walkthrough() -> None:
     unknown = lab.docker("h1", "run", "--bogus", NANO_2019)
     assert (unknown.get("ExitCode"), unknown.get("Error")) == (125, ["unknown flag: --bogus",
                                                                      "See 'docker run --help'."])
+    # A flag real docker has but the simulator does not model is said to be that, never "unknown".
+    for args in (("ps", "--format", "{{.Names}}"), ("ps", "-s"), ("run", "--mount=type=bind", NANO_2019)):
+        real = lab.docker("h1", *args)
+        assert real.get("ExitCode") == 1, args
+        assert "not modelled by the simulator" in real.get("Error")[0] and "unknown" not in real.get("Error")[0]
     missing = lab.docker("h1", "attach", "nosuch")
     assert missing.get("Error") == ["Error response from daemon: No such container: nosuch"]
 
