@@ -27,12 +27,13 @@ from labctl.engine.status import VmStatus, lab_status
 from labctl.errors import PlanError, RemoteCommandError
 from labctl.guest.readiness import Timeouts
 from labctl.hostconn import HostConnection, connect
+from labctl.hyperv import ops
 from labctl.hyperv.facts import HostFacts, Ownership, host_facts_pipeline, parse_host_facts
 from labctl.lab import GENERATED_PASSWORD_FILE, guest_password_source
 from labctl.lab.model import ResolvedLab, ResolvedVm
 from labctl.render import render_unattend
 from labctl.secrets import Prompt, resolve_secret
-from labctl.transport.base import Credential, Invocation, Pipeline, Secret
+from labctl.transport.base import Credential, Pipeline, Secret
 
 GUEST_ADMIN = "Administrator"
 
@@ -80,7 +81,7 @@ class Session:
         """Host facts, and the host folder of each VM (by id) for ownership by location."""
         facts = parse_host_facts(self.conn.transport.invoke(host_facts_pipeline()))
         paths: dict[str, str] = {}
-        res = self.conn.transport.invoke(Invocation("Get-VM"))
+        res = self.conn.transport.invoke(ops.list_vms())
         for obj in res.objects():
             paths[str(obj.get("Id"))] = str(obj.get("Path") or "")
         return facts, paths
@@ -89,7 +90,7 @@ class Session:
         bases = sorted({vm.base_disk for vm in self.want.vms})
         if not bases:
             return {}
-        res = self.conn.transport.invoke(Pipeline.of(*[Invocation("Test-Path", {"Path": b}) for b in bases]))
+        res = self.conn.transport.invoke(Pipeline.of(*[ops.test_path(b) for b in bases]))
         return {b: bool(v) for b, v in zip(bases, res.output, strict=False)}
 
     def plan(self) -> tuple[Plan, HostFacts]:

@@ -16,9 +16,10 @@ from typing import Any
 
 from labctl.errors import ConnectError
 from labctl.fslock import Busy, ExclusiveLock
+from labctl.hyperv import ops
 from labctl.lab.model import ResolvedLab, ResolvedRemoteHost, ResolvedSimHost
 from labctl.secrets import Prompt, resolve_secret
-from labctl.transport.base import Invocation, RetryPolicy, Secret
+from labctl.transport.base import RetryPolicy, Secret
 from labctl.transport.psrp import Endpoint, PsrpTransport
 
 _policy = RetryPolicy()
@@ -144,5 +145,5 @@ def connect(lab: ResolvedLab, *, workers: int = 4, prompt: Prompt | None = None)
 
 def is_simulated(transport: PsrpTransport) -> bool:
     """Whether the host says it is a labctl simulator (its Win32_ComputerSystem model)."""
-    res = transport.invoke(Invocation("Get-CimInstance", {"ClassName": "Win32_ComputerSystem"}))
+    res = transport.invoke(ops.computer_system())
     return any("SIMULATED" in str(o.get("Model") or "").upper() for o in res.objects())

@@ -72,3 +72,16 @@ def test_the_architecture_test_sees_lazy_imports(tmp_path: Path) -> None:
     probe = tmp_path / "m.py"
     probe.write_text("def f():\n    from hvsim.model.host import HostConfig\n    import labctl.errors\n")
     assert _imports(probe) == ["hvsim.model.host", "labctl.errors"]
+
+
+def test_every_host_call_is_built_in_hyperv() -> None:
+    """Host calls are facts and operations of labctl/hyperv (parameterized invocations); nothing else builds one."""
+    offenders = []
+    for path in (REPO / "labctl").rglob("*.py"):
+        rel = path.relative_to(REPO).as_posix()
+        if rel.startswith(("labctl/hyperv/", "labctl/transport/")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Invocation":
+                offenders.append(f"{rel}:{node.lineno}")
+    assert not offenders, "Invocation(...) outside labctl/hyperv: " + ", ".join(offenders)

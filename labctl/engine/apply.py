@@ -33,7 +33,7 @@ from labctl.guest.readiness import CAUSES, Timeouts
 from labctl.guest.steps import load_step
 from labctl.hyperv import ops
 from labctl.hyperv.facts import Ownership, attached_disk_number, parse_adapter, parse_vm
-from labctl.transport.base import Cancel, Credential, Invocation, RemoteObject, Result, Transport
+from labctl.transport.base import Cancel, Credential, RemoteObject, Result, Transport
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ class Applier:
         return f"{self.root}\\{vm.name}.vhdx"
 
     def _find_vm(self, vm: DesiredVm) -> RemoteObject | None:
-        res = self.t.invoke(Invocation("Get-VM", {"Name": vm.name, "ErrorAction": "SilentlyContinue"}))
+        res = self.t.invoke(ops.find_vm(vm.name))
         for obj in res.objects():
             fact = parse_vm(obj)
             if is_ours(fact, self.owner, self.root, str(obj.get("Path") or "")):
@@ -446,7 +446,7 @@ class Applier:
 
     def _stage_ip(self, vm: DesiredVm) -> bool:
         def probe() -> tuple[bool, str]:
-            res = self.t.invoke(Invocation("Get-VMNetworkAdapter", {"VMName": vm.name}))
+            res = self.t.invoke(ops.vm_adapters(vm.name))
             ips = [ip for o in res.objects() for ip in parse_adapter(o).ips]
             return vm.ip in ips, f"reported {', '.join(ips) or 'no address'}"
         return self._poll(vm, "ip", probe)

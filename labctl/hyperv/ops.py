@@ -134,6 +134,21 @@ def find_vm(name: str) -> Invocation:
     return Invocation("Get-VM", {"Name": name, "ErrorAction": "SilentlyContinue"})
 
 
+def list_vms() -> Invocation:
+    """Every VM on the host (for ownership by location: each VM's Path)."""
+    return Invocation("Get-VM")
+
+
+def vm_adapters(name: str) -> Invocation:
+    """A VM's network adapters (their IPAddresses come from the guest's KVP exchange)."""
+    return Invocation("Get-VMNetworkAdapter", {"VMName": name})
+
+
+def computer_system() -> Invocation:
+    """Win32_ComputerSystem: its Model says whether the host is a labctl simulator."""
+    return Invocation("Get-CimInstance", {"ClassName": "Win32_ComputerSystem"})
+
+
 def find_vm_by_id(vm_id: str) -> Invocation:
     return Invocation("Get-VM", {"Id": vm_id, "ErrorAction": "SilentlyContinue"})
 
