@@ -10,8 +10,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from labctl.engine.journal import atomic_write
 from labctl.errors import SecretError
+from labctl.fsio import atomic_write
 from labctl.lab.secrets import sim_guest_password
 from labctl.transport.base import Secret
 
