@@ -8,7 +8,8 @@ import sys
 import click
 
 from labctl.cli.common import EXIT_USAGE, handle_errors, out
-from labctl.lab import lab_json_schema, resolve_lab, validate
+from labctl.lab import resolve_lab, validate
+from labctl.lab.schema import schema_text
 from labctl.render import check_lab_templates
 
 
@@ -20,7 +21,8 @@ from labctl.render import check_lab_templates
 def validate_cmd(lab_file: str | None, as_json: bool, schema: bool) -> None:
     """Check LAB_FILE (and its answer-file templates) without touching any host."""
     if schema:
-        out.print_json(json.dumps(lab_json_schema()))
+        # click.echo, not rich: byte for byte what schemas/lab.schema.json holds (redirect it there to refresh it).
+        click.echo(schema_text(), nl=False)
         return
     if lab_file is None:
         raise click.UsageError("give a LAB_FILE (or --schema)")

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_committed_schema_is_current() -> None:
     assert SCHEMA_PATH == REPO / "schemas" / "lab.schema.json"
     assert SCHEMA_PATH.read_text(encoding="utf-8") == schema_text(), \
-        "regenerate with: python -m labctl.lab.schema"
+        "regenerate with: labctl validate --schema > schemas/lab.schema.json"
 
 
 def test_schema_shape() -> None:
@@ -41,3 +41,14 @@ def test_schema_refuses_an_unknown_key() -> None:
     bad = {"name": "x", "network": {"subnet": "10.0.0.0/24"}, "vms": [{"name": "a", "procesors": 2}]}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, lab_json_schema())
+
+
+def test_validate_schema_prints_exactly_the_committed_file() -> None:
+    # What the docs tell a maintainer to run: `labctl validate --schema > schemas/lab.schema.json`.
+    from click.testing import CliRunner
+
+    from labctl.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["validate", "--schema"])
+    assert result.exit_code == 0, result.output
+    assert result.output == SCHEMA_PATH.read_text(encoding="utf-8")
