@@ -31,9 +31,9 @@ def vm_id_line(vm_name: str, vm_id: str) -> str:
     return f"'{vm_name}' failed to start. (Virtual machine ID {vm_id.upper()})"
 
 
-def not_enough_memory(vm_name: str, vm_id: str, startup_mb: int) -> PSError:
+def start_out_of_memory(vm_name: str, vm_id: str, startup_mb: int) -> PSError:
     """Start-VM beyond host memory. Text, id and category from multipass#3345, minikube#13922/#18049
-    transcripts: CategoryInfo 'FromStdErr: (:) [Start-VM], VirtualizationException',
+    transcripts: CategoryInfo 'FromStdErr: (:) [Start-VM], VirtualizationException' (no target),
     FullyQualifiedErrorId 'OutOfMemory,Microsoft.HyperV.PowerShell.Commands.StartVM'."""
     vid = vm_id.upper()
     msg = (
@@ -47,7 +47,7 @@ def not_enough_memory(vm_name: str, vm_id: str, startup_mb: int) -> PSError:
         f"'{vm_name}' could not initialize memory: Not enough memory resources are available to "
         f"complete this operation. (0x8007000E). (Virtual machine ID {vid})"
     )
-    return PSError(msg, "OutOfMemory", "FromStdErr", target=vm_name, exception_type=VE)
+    return PSError(msg, "OutOfMemory", "FromStdErr", exception_type=VE)
 
 
 def start_attachment_failed(vm_name: str, vm_id: str, path: str, reason: str, code: str) -> PSError:
@@ -262,7 +262,7 @@ def cim_not_found(cmdlet: str, class_name: str, what: str, value: str) -> PSErro
 # --- Hyper-V and networking records as the transcript corpus shows them -----------------------------
 # (tests/sim/transcripts/hyperv, networking). Hyper-V's VirtualizationException records carry no target
 # object ("CategoryInfo : ObjectNotFound: (:) [Set-VM]"); only Get-VM's own name lookup names one. These
-# supersede vm_not_found (for every cmdlet but Get-VM), not_enough_memory,
+# supersede vm_not_found (for every cmdlet but Get-VM),
 # switch_not_found (for a switch named as another cmdlet's argument),
 # and cim_not_found, whose records differ from the transcripts.
 
@@ -280,14 +280,6 @@ def vm_name_not_found(name: str) -> PSError:
     Lability#294, Set-VMProcessor MicrosoftDocs/WSL#796)."""
     return PSError(f'Hyper-V was unable to find a virtual machine with name "{name}".', "ObjectNotFound",
                    "ObjectNotFound", exception_type=VE)
-
-
-def start_out_of_memory(vm_name: str, vm_id: str, startup_mb: int) -> PSError:
-    """Start-VM beyond host memory: not_enough_memory's text and id, with no target
-    ('FromStdErr: (:) [Start-VM]', minikube#18049)."""
-    err = not_enough_memory(vm_name, vm_id, startup_mb)
-    err.target = None
-    return err
 
 
 def firmware_generation1(vm_name: str) -> PSError:

@@ -33,6 +33,7 @@ from labctl.guest.readiness import CAUSES, Timeouts
 from labctl.guest.steps import load_step
 from labctl.hyperv import ops
 from labctl.hyperv.facts import Ownership, attached_disk_number, parse_adapter, parse_vm
+from labctl.render.check import answer_file_asks
 from labctl.transport.base import Cancel, Credential, RemoteObject, Result, Transport
 
 log = logging.getLogger(__name__)
@@ -333,6 +334,8 @@ class Applier:
         finally:
             dismount_disk(self.t, path)
         self._xml.pop(vm.name, None)
+        # What status can verify in the guest later: only what this answer file asked for is checked.
+        self.journal.record_vm(vm.name, answer_file_asks=answer_file_asks(xml))
         self.journal.stage_done(vm.name, "answer-file")
         return True
 

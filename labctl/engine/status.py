@@ -57,6 +57,11 @@ def _as_bool(value: Any) -> bool:
     return bool(value)
 
 
+# The firewall groups the guest probe reports, by id, with their English display names (what answer files
+# written for English Windows name them by; Microsoft's unattend reference gives the Remote Desktop id).
+_ENGLISH_GROUP_NAMES = {"@FirewallAPI.dll,-28752": "Remote Desktop",
+                        "@FirewallAPI.dll,-30267": "Windows Remote Management"}
+
 def vm_status(t: Transport, vm: DesiredVm, owner: Ownership, credential: Credential | None,
               journal_entry: dict[str, Any] | None = None) -> VmStatus:
     """Read one VM (and, when it is healthy and a credential is given, ask the guest)."""
@@ -102,15 +107,23 @@ def vm_status(t: Transport, vm: DesiredVm, owner: Ownership, credential: Credent
                 status.checks["answer file applied: computer name"] = \
                     str(info.get("ComputerName", "")).lower() == vm.name.lower()
                 status.checks["answer file removed"] = not _as_bool(info.get("AnswerFilePresent"))
-                status.checks["answer file applied: Remote Desktop enabled"] = _as_bool(info.get("RdpEnabled"))
+                asks = (journal_entry or {}).get("answer_file_asks") or {}
+                if asks.get("rdp") is True:
+                    status.checks["answer file applied: Remote Desktop enabled"] = _as_bool(info.get("RdpEnabled"))
+                wanted = {str(g).lower() for g in asks.get("firewall_groups") or []}
                 for group in info.get("FirewallGroups") or []:
-                    if isinstance(group, RemoteObject):
-                        # The answer file names groups by id; the guest shows them in its own language.
-                        shown = group.get("DisplayGroup")
-                        shown = shown[0] if isinstance(shown, list) and shown else shown
-                        label = f"{shown} ({group.get('Group')})" if shown else str(group.get("Group"))
-                        status.checks[f"answer file applied: firewall group {label}"] = \
-                            _as_bool(group.get("Enabled"))
+                    if not isinstance(group, RemoteObject):
+                        continue
+                    shown = group.get("DisplayGroup")
+                    shown = shown[0] if isinstance(shown, list) and shown else shown
+                    # The answer file may name a group by id or by a display name (the English one, or the
+                    # guest's own); the guest reports its id and its name in the guest's language.
+                    names = {str(group.get("Group")).lower(), str(shown or "").lower(),
+                             _ENGLISH_GROUP_NAMES.get(str(group.get("Group")), "").lower()}
+                    if not names & wanted:
+                        continue
+                    label = f"{shown} ({group.get('Group')})" if shown else str(group.get("Group"))
+                    status.checks[f"answer file applied: firewall group {label}"] = _as_bool(group.get("Enabled"))
         except LabctlError as err:
             status.problems.append(f"guest probe failed: {err.message}")
             status.checks["PowerShell Direct logon"] = False

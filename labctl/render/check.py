@@ -312,3 +312,21 @@ def _check_run_sync(comp: Element, where: str) -> list[str]:
             elif len(path) > 259:
                 out.append(f"{where}: {block} Path is {len(path)} characters; Setup allows 259")
     return out
+
+
+def answer_file_asks(xml_text: str) -> dict[str, object]:
+    """What a (checked) answer file asks the guest for that the guest probe can verify: Remote Desktop on
+    (fDenyTSConnections false) and the firewall groups it activates, as written (an id or a display name).
+    Pure; holds no secret (the password is never read)."""
+    root = SafeET.fromstring(xml_text)
+    rdp: bool | None = None
+    groups: list[str] = []
+    for el in root.iter():
+        name = _local(el.tag)
+        if name == "fDenyTSConnections":
+            rdp = _text(el).strip().lower() == "false"
+        elif name == "FirewallGroup":
+            group, active = _child(el, "Group"), _child(el, "Active")
+            if group is not None and _text(active).strip().lower() != "false":
+                groups.append(_text(group).strip())
+    return {"rdp": rdp, "firewall_groups": groups}

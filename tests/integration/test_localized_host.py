@@ -104,3 +104,25 @@ def test_firewall_groups_by_english_name_work_on_an_english_guest(tmp_path: Path
         assert checks["qs-dc01"][f"answer file applied: firewall group Remote Desktop ({RDP})"] is True
     finally:
         served.close()
+
+
+def test_status_checks_only_what_the_answer_file_asked_for(tmp_path: Path) -> None:
+    # A user's own template that leaves Remote Desktop off and names no firewall group: nothing to fail.
+    lab = make_lab(tmp_path)
+    templates = copy_templates(lab)
+    path = templates / "unattend" / "default.xml.j2"
+    text = path.read_text()
+    start, end = text.index("    <component name=\"Networking-MPSSVC-Svc\""), text.index("</FirewallGroups>")
+    text = text[:start] + text[text.index("</component>", end) + len("</component>\n"):]
+    path.write_text(text.replace("<fDenyTSConnections>false</fDenyTSConnections>",
+                                 "<fDenyTSConnections>true</fDenyTSConnections>"))
+    _plain_vms(lab)
+    served = ServedSim(lab.sim_state)
+    try:
+        assert run("up", str(lab.file)).exit_code == 0
+        status = run("status", str(lab.file), "--json")
+        assert status.exit_code == 0, status.output
+        for vm in json.loads(status.output)["vms"]:
+            assert not [k for k in vm["checks"] if "firewall" in k or "Remote Desktop" in k], vm["checks"]
+    finally:
+        served.close()

@@ -59,3 +59,10 @@ def test_both_refuse(case: str) -> None:
     text = mutate(GOLDEN_FILE.read_text(encoding="utf-8"))  # type: ignore[operator]
     assert check_unattend(text) != []
     assert not sim_unattend.validate(text).valid
+
+
+def test_answer_file_asks_reads_rdp_and_firewall_groups_as_written() -> None:
+    from labctl.render.check import answer_file_asks
+
+    asks = answer_file_asks(GOLDEN_FILE.read_text(encoding="utf-8"))
+    assert asks == {"rdp": True, "firewall_groups": ["@FirewallAPI.dll,-28752", "@FirewallAPI.dll,-30267"]}
