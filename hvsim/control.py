@@ -12,6 +12,7 @@ GET         /faults             rules and the log of fired faults
 POST        /faults             add a rule: {"kind", "match", "after", "times", "probability", "params"}
 DELETE      /faults             clear the rules; optional {"seed": N} reseeds the plan
 GET         /clock              modeled time report
+GET         /shells             open WinRM shells: id, owner, seconds since last use
 ==========  ==================  ==========================================================
 """
 
@@ -45,6 +46,8 @@ class _Sim(Protocol):
     seed: int
 
     def endpoint(self) -> dict[str, Any]: ...
+
+    def shells(self) -> list[dict[str, Any]]: ...
 
 
 class ControlError(Exception):
@@ -119,6 +122,8 @@ class ControlService:
             return 200, {"cleared": True, "seed": sim.faults.seed}
         if route == ("GET", "/clock"):
             return 200, sim.clock.report()
+        if route == ("GET", "/shells"):
+            return 200, {"shells": sim.shells()}
         return 404, {"error": f"no control operation {route[0]} {route[1]}"}
 
 
@@ -187,3 +192,10 @@ class ControlClient:
 
     def clock(self) -> dict[str, Any]:
         return dict(self._call("GET", "/clock"))
+
+    def shells(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/shells")["shells"])
+
+    def active_shells(self, idle_seconds: float) -> int:
+        """Shells used within the last ``idle_seconds`` (another client still at work)."""
+        return sum(1 for shell in self.shells() if float(shell["idle_seconds"]) < idle_seconds)

@@ -39,7 +39,8 @@ class HostConnection:
     transport: PsrpTransport
     endpoint: Endpoint
     simulated: bool
-    simulator: Any = None  # hvsim.server.Simulator when embedded here
+    simulator: Any = None  # hvsim.server.Simulator when embedded here: started and stopped, nothing more
+    control: Any = None  # hvsim.control.ControlClient of the embedded simulator: the clock and shells, over HTTPS
     _lock: ExclusiveLock | None = field(default=None, repr=False)
 
     @property
@@ -49,13 +50,18 @@ class HostConnection:
 
     def sim_report(self) -> dict[str, Any] | None:
         """The simulator's clock report (how long a real host would have taken), when embedded."""
-        if self.simulator is None:
+        if self.control is None:
             return None
-        report: dict[str, Any] | None = self.simulator.clock_report()
-        return report
+        from hvsim.control import ControlError
+
+        try:
+            return dict(self.control.clock())
+        except ControlError:
+            return None  # the report is a courtesy: a run that worked must not fail for it
 
     def _let_joined_clients_finish(self) -> None:
-        _wait_for_joined(self.simulator)
+        if self.control is not None:
+            _wait_for_joined(self.control)
 
     def close(self) -> None:
         self.transport.close()
@@ -74,10 +80,17 @@ JOINED_IDLE_SECONDS = 10.0
 JOINED_MAX_WAIT_SECONDS = 600.0
 
 
-def _wait_for_joined(simulator: Any, idle: float = JOINED_IDLE_SECONDS,
+def _wait_for_joined(control: Any, idle: float = JOINED_IDLE_SECONDS,
                      limit: float = JOINED_MAX_WAIT_SECONDS) -> None:
+    from hvsim.control import ControlError
+
     deadline = time.monotonic() + limit
-    while time.monotonic() < deadline and simulator.active_shells(idle) > 0:
+    while time.monotonic() < deadline:
+        try:
+            if control.active_shells(idle) == 0:
+                return
+        except ControlError:
+            return
         time.sleep(0.2)
 
 
@@ -103,7 +116,8 @@ def connect_sim(state_dir: Path, *, workers: int, profile: str | None = None) ->
                                endpoint=str(state_dir)) from exc
         endpoint = _sim_endpoint(info)
         return HostConnection(PsrpTransport(endpoint, size=workers, policy=_policy), endpoint, simulated=True)
-    from hvsim.server import Simulator  # started in-process; reached only over WinRM below
+    from hvsim.control import ControlClient
+    from hvsim.server import Simulator  # started in-process; reached only over the wire below
 
     sim = Simulator(state_dir, profile=profile or os.environ.get("LABCTL_SIM_PROFILE", "instant"),
                     speedup=float(os.environ.get("LABCTL_SIM_SPEEDUP", "1")))
@@ -112,9 +126,11 @@ def connect_sim(state_dir: Path, *, workers: int, profile: str | None = None) ->
     except BaseException:
         lock.release()
         raise
-    endpoint = _sim_endpoint(sim.endpoint())
+    info = sim.endpoint()
+    endpoint = _sim_endpoint(info)
+    control = ControlClient(info["control_uri"], info["username"], info["password"], info["certificate"])
     return HostConnection(PsrpTransport(endpoint, size=workers, policy=_policy), endpoint, simulated=True,
-                          simulator=sim, _lock=lock)
+                          simulator=sim, control=control, _lock=lock)
 
 
 def connect(lab: ResolvedLab, *, workers: int = 4, prompt: Prompt | None = None) -> HostConnection:

@@ -183,6 +183,13 @@ class WSManService:
             shells = list(self._shells.values())
         return sum(1 for shell in shells for run in list(shell.runs.values()) if run.submitted and not run.finished)
 
+    def shell_activity(self) -> list[dict[str, Any]]:
+        """Each open shell: its id, owner and seconds since it was last used."""
+        now = time.monotonic()
+        with self._lock:
+            return [{"id": s.id, "owner": s.owner, "idle_seconds": round(now - s.last_activity, 3)}
+                    for s in self._shells.values()]
+
     def active_shells(self, within: float) -> int:
         """Shells used in the last ``within`` seconds (clients still at work)."""
         cutoff = time.monotonic() - within

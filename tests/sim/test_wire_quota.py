@@ -34,6 +34,18 @@ def test_active_shells_counts_clients_at_work(sim: Simulator) -> None:
     assert sim.service.active_shells(5.0) == 0
 
 
+def test_control_endpoint_reports_open_shells_over_https(sim: Simulator) -> None:
+    from hvsim.control import ControlClient
+
+    control = ControlClient.from_state_dir(sim.state_dir)
+    assert control.shells() == [] and control.active_shells(5.0) == 0
+    with RunspacePool(connect(sim, "https-basic")):
+        [shell] = control.shells()
+        assert shell["owner"].lower().endswith(sim.username.lower().split("\\")[-1])
+        assert control.active_shells(5.0) == 1 and control.active_shells(0.0) == 0
+    assert control.active_shells(5.0) == 0
+
+
 def test_a_shell_past_its_idle_timeout_is_gone_with_windows_fault(sim: Simulator) -> None:
     import time
 
