@@ -33,7 +33,7 @@ MIX = {"drop_connection": 0.4, "http_500": 0.3, "wsman_fault": 0.3}
 
 def remote_lab(served: Served, name: str) -> str:
     ep = json.loads((served.state / "endpoint.json").read_text())
-    text = (REPO / "labs" / "quickstart.yaml").read_text().replace("name: quickstart", f"name: {name}")
+    text = (REPO / "labctl" / "resources" / "labs" / "quickstart.yaml").read_text().replace("name: quickstart", f"name: {name}")
     return text.replace("host: sim", (
         "host:\n"
         f"  uri: {ep['https_uri']}\n"

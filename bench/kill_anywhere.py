@@ -31,7 +31,7 @@ def main() -> None:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     rows = []
     with tempfile.TemporaryDirectory(prefix="labctl-kill-") as tmp:
-        lab, state = make_lab(Path(tmp), "quickstart", (REPO / "labs" / "quickstart.yaml").read_text())
+        lab, state = make_lab(Path(tmp), "quickstart", (REPO / "labctl" / "resources" / "labs" / "quickstart.yaml").read_text())
         os.environ["LABCTL_CACHE_DIR"] = str(Path(tmp) / "cache")
         state.mkdir(parents=True)
         lock = os.open(state / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)

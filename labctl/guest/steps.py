@@ -17,8 +17,9 @@ from functools import cache
 from pathlib import Path
 
 from labctl.errors import TemplateError
+from labctl.resources import resource_dir
 
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+TEMPLATES = resource_dir("templates")
 _HEADER = re.compile(r"^# labctl-(?P<kind>step|host-step): (?P<name>[a-z0-9-]+) (?P<version>\d+)\s*$")
 _KINDS = {"guest": "step", "host": "host-step"}
 _INCLUDE = re.compile(r"^# labctl-include: (?P<file>[a-z0-9-]+\.ps1)\s*$", re.MULTILINE)

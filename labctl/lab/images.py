@@ -4,7 +4,7 @@ Where images are searched (first hit per id wins, so a lab can add or override a
   1. directories given explicitly (the CLI's --images-dir), and only those when given;
   2. ``images/`` beside the lab file (a lab kept on its own with its images);
   3. ``images/`` in the lab file's parent directory (the repository layout: labs/ next to images/);
-  4. the ``images/`` of the labctl source tree this package was loaded from.
+  4. the catalog shipped inside labctl (labctl/resources/images, in a checkout and in a wheel).
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from pydantic import ValidationError
 from labctl.errors import LabFileError, Problem
 from labctl.lab.load import problems_from_validation, read_yaml
 from labctl.lab.model import ImageEntry
+from labctl.resources import resource_dir
 
-# labctl/lab/images.py -> repository root (a source checkout or an editable install).
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-BUNDLED_IMAGES_DIR = PACKAGE_ROOT / "images"
+BUNDLED_IMAGES_DIR = resource_dir("images")
 
 
 def search_dirs(kind: str, bundled: Path, lab_file: str | Path | None = None,

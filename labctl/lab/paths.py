@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from labctl.lab.images import PACKAGE_ROOT, search_dirs
+from labctl.lab.images import search_dirs
+from labctl.resources import resource_dir
 
-BUNDLED_TEMPLATES_DIR = PACKAGE_ROOT / "templates"
+BUNDLED_TEMPLATES_DIR = resource_dir("templates")
 STATE_DIR_NAME = ".labctl"
 
 

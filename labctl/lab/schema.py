@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from labctl.lab.images import PACKAGE_ROOT
+from labctl.resources import resource_dir
 from labctl.lab.model import LabFile
 
 SCHEMA_ID = "https://labctl.dev/schemas/lab.schema.json"
-SCHEMA_PATH = PACKAGE_ROOT / "schemas" / "lab.schema.json"
+SCHEMA_PATH = resource_dir("schemas") / "lab.schema.json"
 
 
 def lab_json_schema() -> dict[str, Any]:

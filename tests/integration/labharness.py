@@ -44,7 +44,7 @@ class Lab:
 def make_lab(tmp_path: Path, source: str = "quickstart.yaml", text: str | None = None) -> Lab:
     labs = tmp_path / "labs"
     labs.mkdir(parents=True, exist_ok=True)
-    body = text if text is not None else (REPO / "labs" / source).read_text()
+    body = text if text is not None else (REPO / "labctl" / "resources" / "labs" / source).read_text()
     path = labs / Path(source).name
     path.write_text(body)
     name = next(line.split(":", 1)[1].strip() for line in body.splitlines() if line.startswith("name:"))
@@ -94,7 +94,7 @@ class ServedSim:
                    guest_password_env: str = "LABCTL_GUEST_PASSWORD") -> str:
         """A shipped lab's text aimed at this simulator as a remote host (uri, NTLM, pinned certificate)."""
         ep = self.sim.endpoint()
-        text = (REPO / "labs" / source).read_text()
+        text = (REPO / "labctl" / "resources" / "labs" / source).read_text()
         if name is not None:
             text = re.sub(r"^name: .*$", f"name: {name}", text, count=1, flags=re.MULTILINE)
         return text.replace("host: sim", (
@@ -126,5 +126,5 @@ def served(quickstart: Lab) -> Iterator[ServedSim]:
 def copy_templates(lab: Lab) -> Path:
     """A templates/ directory beside the lab's labs/ folder, so a test can add its own."""
     dest = lab.dir / "templates"
-    shutil.copytree(REPO / "templates", dest, dirs_exist_ok=True)
+    shutil.copytree(REPO / "labctl" / "resources" / "templates", dest, dirs_exist_ok=True)
     return dest

@@ -154,7 +154,7 @@ def test_killed_during_the_bootstrap_resumes_without_repeating_steps(quickstart:
 
 
 def test_hyperv_isolation_without_virtualization_extensions_fails_at_features(tmp_path: Path) -> None:
-    text = (REPO / "labs" / "isolation-demo.yaml").read_text()
+    text = (REPO / "labctl" / "resources" / "labs" / "isolation-demo.yaml").read_text()
     lab = make_lab(tmp_path, "isolation-demo.yaml", text.replace("roles: [container-host]", "roles: []"))
     served = ServedSim(lab.sim_state)
     try:

@@ -50,7 +50,7 @@ def tls_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Ser
             pytest.fail(f"host ports {PORTS} are in use on this machine: stop what holds them "
                         "(another simulator serving a docker_tls lab) and run again")
         time.sleep(0.5)
-    text = (REPO / "labs" / "quickstart.yaml").read_text()
+    text = (REPO / "labctl" / "resources" / "labs" / "quickstart.yaml").read_text()
     text = text.replace("  roles: [container-host]\n", "  roles: [container-host]\n  docker_tls: true\n")
     lab = make_lab(tmp_path_factory.mktemp("docker-tls"), text=text)
     served = ServedSim(lab.sim_state)

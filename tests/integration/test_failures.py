@@ -78,7 +78,7 @@ def test_validate_lists_every_problem_with_its_line() -> None:
 
 
 def test_validate_accepts_the_shipped_labs() -> None:
-    for lab in sorted((REPO / "labs").glob("*.yaml")):
+    for lab in sorted((REPO / "labctl" / "resources" / "labs").glob("*.yaml")):
         result = run("validate", str(lab))
         assert result.exit_code == 0, (lab, result.output)
 

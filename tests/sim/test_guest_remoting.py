@@ -403,7 +403,7 @@ def test_shipped_guest_scripts_are_modelled() -> None:
     # Every script labctl ships (templates/guest) must have a model here, at the same version.
     from pathlib import Path
 
-    guest_dir = Path(__file__).parents[2] / "templates" / "guest"
+    guest_dir = Path(__file__).parents[2] / "labctl" / "resources" / "templates" / "guest"
     scripts = sorted(guest_dir.glob("*.ps1"))
     assert scripts, f"no guest scripts in {guest_dir}"
     for path in scripts:

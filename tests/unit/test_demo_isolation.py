@@ -111,7 +111,7 @@ def test_an_unknown_vm_names_the_lab_vms(lab_of: Callable[[str], ResolvedLab]) -
 
 
 def test_the_shipped_demo_lab_fits_the_demo() -> None:
-    lab = resolve_lab(str(Path(__file__).resolve().parents[2] / "labs" / "isolation-demo.yaml"))
+    lab = resolve_lab(str(Path(__file__).resolve().parents[2] / "labctl" / "resources" / "labs" / "isolation-demo.yaml"))
     vm = choose_vm(lab)
     assert vm.isolation == HYPERV and vm.nested and vm.memory_bytes >= 8 * 1024**3
     assert images_for(vm.image.container_tag) == (f"{NANO}:ltsc2025", f"{NANO}:ltsc2019")

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _lab(tmp_path: Path, docker_tls: bool) -> Path:
-    text = (REPO / "labs" / "quickstart.yaml").read_text()
+    text = (REPO / "labctl" / "resources" / "labs" / "quickstart.yaml").read_text()
     if docker_tls:
         text = text.replace("  roles: [container-host]\n", "  roles: [container-host]\n  docker_tls: true\n")
     folder = tmp_path / "my labs"  # a space: the printed lines must quote paths

@@ -37,7 +37,7 @@ from labctl.guest.steps import expand_includes
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACT = REPO / "docs" / "guest-steps.md"
-TEMPLATES = REPO / "templates"
+TEMPLATES = REPO / "labctl" / "resources" / "templates"
 SCRIPTS = sorted((TEMPLATES / "guest").glob("*.ps1")) + sorted((TEMPLATES / "host").glob("*.ps1"))
 HEADERS = {"guest": "step", "host": "host-step"}
 LIBS = sorted((TEMPLATES / "guest" / "lib").glob("*.ps1")) + sorted((TEMPLATES / "host" / "lib").glob("*.ps1"))

@@ -133,5 +133,5 @@ def test_image_reference() -> None:
 def test_shipped_labs_are_container_hosts() -> None:
     repo = Path(__file__).resolve().parents[2]
     for name in ("quickstart", "isolation-demo"):
-        lab = resolve_lab(repo / "labs" / f"{name}.yaml")
+        lab = resolve_lab(repo / "labctl" / "resources" / "labs" / f"{name}.yaml")
         assert all(vm.container_host and vm.container_images for vm in lab.vms), name

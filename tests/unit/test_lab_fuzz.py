@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from labctl.cli.main import cli
 
 REPO = Path(__file__).resolve().parents[2]
-SEEDS = [p.read_text(encoding="utf-8") for p in sorted((REPO / "labs").glob("*.yaml"))]
+SEEDS = [p.read_text(encoding="utf-8") for p in sorted((REPO / "labctl" / "resources" / "labs").glob("*.yaml"))]
 
 odd_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 scalars = st.one_of(

@@ -86,7 +86,7 @@ def test_load_lab_raises_with_all_problems() -> None:
     assert "hunter2" not in str(info.value)
 
 
-@pytest.mark.parametrize("lab", sorted((REPO / "labs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("lab", sorted((REPO / "labctl" / "resources" / "labs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_labs_are_valid(lab: Path) -> None:
     assert validate(lab) == []
 

@@ -22,7 +22,7 @@ GOLDEN_FILE = GOLDEN / "quickstart-qs-dc01.xml"
 
 @pytest.fixture(scope="module")
 def quickstart() -> ResolvedLab:
-    return resolve_lab(REPO / "labs" / "quickstart.yaml")
+    return resolve_lab(REPO / "labctl" / "resources" / "labs" / "quickstart.yaml")
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ def _broken_cases() -> dict[str, tuple[object, str]]:
     return dict(module.BROKEN)
 
 
-@pytest.mark.parametrize("lab_file", sorted((REPO / "labs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("lab_file", sorted((REPO / "labctl" / "resources" / "labs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_vm_is_accepted_by_both(lab_file: Path) -> None:
     lab = resolve_lab(lab_file)
     for vm in lab.vms:
