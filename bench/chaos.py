@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from labctl.resources import resource_dir
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from simhost import Served, labctl, make_lab
 
@@ -33,7 +35,7 @@ MIX = {"drop_connection": 0.4, "http_500": 0.3, "wsman_fault": 0.3}
 
 def remote_lab(served: Served, name: str) -> str:
     ep = json.loads((served.state / "endpoint.json").read_text())
-    text = (REPO / "labctl" / "resources" / "labs" / "quickstart.yaml").read_text().replace("name: quickstart", f"name: {name}")
+    text = (resource_dir("labs") / "quickstart.yaml").read_text().replace("name: quickstart", f"name: {name}")
     return text.replace("host: sim", (
         "host:\n"
         f"  uri: {ep['https_uri']}\n"

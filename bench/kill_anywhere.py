@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from labctl.resources import resource_dir
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(REPO / "tests" / "integration"), str(HERE)]
@@ -31,7 +33,7 @@ def main() -> None:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     rows = []
     with tempfile.TemporaryDirectory(prefix="labctl-kill-") as tmp:
-        lab, state = make_lab(Path(tmp), "quickstart", (REPO / "labctl" / "resources" / "labs" / "quickstart.yaml").read_text())
+        lab, state = make_lab(Path(tmp), "quickstart", (resource_dir("labs") / "quickstart.yaml").read_text())
         os.environ["LABCTL_CACHE_DIR"] = str(Path(tmp) / "cache")
         state.mkdir(parents=True)
         lock = os.open(state / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)

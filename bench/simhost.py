@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from labctl.transport.base import Secret
+from labctl.secret import Secret
 from labctl.transport.psrp import Endpoint, PsrpTransport
 
 # The one inventory the tests compare too (tests/integration/hostview.py).

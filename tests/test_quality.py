@@ -70,8 +70,8 @@ def test_architecture_boundaries() -> None:
 
 def test_the_architecture_test_sees_lazy_imports(tmp_path: Path) -> None:
     probe = tmp_path / "m.py"
-    probe.write_text("def f():\n    from hvsim.model.host import HostConfig\n    import labctl.errors\n")
-    assert _imports(probe) == ["hvsim.model.host", "labctl.errors"]
+    probe.write_text("def f():\n    from hvsim.hyperv.models.host import HostConfig\n    import labctl.errors\n")
+    assert _imports(probe) == ["hvsim.hyperv.models.host", "labctl.errors"]
 
 
 def test_every_host_call_is_built_in_hyperv() -> None:
@@ -85,3 +85,53 @@ def test_every_host_call_is_built_in_hyperv() -> None:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Invocation":
                 offenders.append(f"{rel}:{node.lineno}")
     assert not offenders, "Invocation(...) outside labctl/hyperv: " + ", ".join(offenders)
+
+
+# labctl's layers, top to bottom: a module may import its own layer and the layers below it, never above.
+# The cli parses and presents: below it, only the application layer and the error tree (plus the data types
+# it prints: a plan, a remote object).
+LAYERS = ("labctl.cli", "labctl.app", "labctl.engine", "labctl.hyperv", "labctl.transport")
+CLI_MAY_USE = ("labctl.cli", "labctl.app", "labctl.errors", "labctl.redact", "labctl.engine.plan",
+               "labctl.transport.base")
+
+
+def _layer(module: str) -> int | None:
+    for index, layer in enumerate(LAYERS):
+        if module == layer or module.startswith(layer + "."):
+            return index
+    return None
+
+
+def _modules_used(path: Path) -> list[str]:
+    """Like _imports, with ``from labctl import app`` read as labctl.app (a submodule, not a name)."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                sub = REPO.joinpath(*f"{node.module}.{alias.name}".split("."))
+                found.append(f"{node.module}.{alias.name}" if sub.is_dir() or sub.with_suffix(".py").is_file()
+                             else node.module)
+    return found
+
+
+def test_labctl_layers_point_down() -> None:
+    """cli -> app -> engine -> hyperv -> transport; the pure core (lab, render) and helpers use no layer."""
+    offenders: list[str] = []
+    for path in (REPO / "labctl").rglob("*.py"):
+        rel = path.relative_to(REPO).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
+        own = _layer(rel)
+        for mod in _modules_used(path):
+            if not mod.startswith("labctl"):
+                continue
+            theirs = _layer(mod)
+            if rel.startswith("labctl.cli") and not mod.startswith(CLI_MAY_USE):
+                offenders.append(f"{rel} imports {mod}: the CLI goes through labctl.app")
+            elif theirs is not None and (own is None and rel.startswith(("labctl.lab", "labctl.render"))):
+                offenders.append(f"{rel} (pure core) imports {mod}")
+            elif theirs is not None and own is not None and theirs < own:
+                offenders.append(f"{rel} imports {mod}, a layer above it")
+            elif theirs is not None and theirs <= 1 and own is None:
+                offenders.append(f"{rel} imports {mod}: only the cli uses the application layer")
+    assert not offenders, "\n".join(offenders)

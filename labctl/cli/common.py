@@ -159,6 +159,6 @@ class StageProgress:
 
 def load_lab_or_exit(path: str) -> Any:
     """The resolved lab; a bad file raises LabFileError (every problem, file:line: field)."""
-    from labctl.lab import resolve_lab
+    from labctl.app import labfile
 
-    return resolve_lab(path)
+    return labfile.load(path)

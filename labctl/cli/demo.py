@@ -1,4 +1,4 @@
-"""labctl demo: demonstrations run inside a lab's guests (labctl/demo/)."""
+"""labctl demo: demonstrations run inside a lab's guests (labctl/app/isolation_demo.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from labctl.app import isolation_demo as isolation
+from labctl.app.isolation_demo import Comparison, IsolationDemo, IsolationRun
 from labctl.cli.common import EXIT_FAILED, err, handle_errors, load_lab_or_exit, out, prompt_secret
-from labctl.demo import isolation
-from labctl.demo.isolation import Comparison, IsolationDemo, IsolationRun
 
 
 @click.group("demo")

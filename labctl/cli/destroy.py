@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from labctl import app
+from labctl.app.destroy import destroy_lab
 from labctl.cli.common import StageProgress, handle_errors, load_lab_or_exit, out, prompt_secret
 from labctl.errors import DestroyIncompleteError
 
@@ -23,7 +23,7 @@ def destroy_cmd(lab_file: str, yes: bool) -> None:
             raise click.UsageError("destroy asks for confirmation; pass --yes when there is no terminal")
         click.confirm(f"Remove lab {lab.name} ({len(lab.vms)} VMs) and everything it created?", abort=True)
     progress = StageProgress([vm.name for vm in lab.vms])
-    report, host = app.destroy_lab(lab, progress, prompt_secret if sys.stdin.isatty() else None)
+    report, host = destroy_lab(lab, progress, prompt_secret if sys.stdin.isatty() else None)
     if report.nothing_to_do:
         out.print(f"Nothing to remove: lab {lab.name} has nothing on {host}.")
     elif report.removed:

@@ -7,7 +7,7 @@ import sys
 import click
 from rich.text import Text
 
-from labctl import guestops
+from labctl.app import guest
 from labctl.cli.common import EXIT_FAILED, err, handle_errors, load_lab_or_exit, out, prompt_secret
 from labctl.cli.exec import GUEST_ARGS, guest_words
 from labctl.cli.guestio import print_command_error, print_errors, print_simulated_note
@@ -33,21 +33,21 @@ def docker_cmd(lab_file: str, vm: str, arguments: tuple[str, ...]) -> None:
     Exit code: docker's own, or 1 when docker could not be run in the guest (stderr says why).
     """
     lab = load_lab_or_exit(lab_file)
-    target = guestops.find_vm(lab, vm)
+    target = guest.find_vm(lab, vm)
     words = guest_words(arguments)
     if not words:
         raise click.UsageError("give docker's arguments after --, e.g. -- ps -a")
-    words, dropped_tty = guestops.without_tty(words)
+    words, dropped_tty = guest.without_tty(words)
     if dropped_tty:
         err.print(Text("note: PowerShell Direct gives docker no terminal, where it refuses -it (\"the input device "
                        "is not a TTY\"): -t dropped, -i kept", style="dim"))
     try:
-        run = guestops.run_step(lab, target, "docker-cli", [words],
+        run = guest.run_step(lab, target, "docker-cli", [words],
                                 prompt=prompt_secret if sys.stdin.isatty() else None)
     except RemoteCommandError as exc:
         print_command_error(exc, lab_file)
         sys.exit(EXIT_FAILED)
-    result = guestops.parse_docker(run.output)
+    result = guest.parse_docker(run.output)
     print_errors(run.errors, run.warnings, lab_file)
     if result is None:
         if not run.errors:

@@ -3,23 +3,18 @@
 ``eval $(labctl env LAB VM)`` sets DOCKER_HOST (the host address and NAT-mapped port labctl published),
 DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH (the lab's client certificate directory), as ``docker-machine env``
 did; ``--unset`` prints the lines that clear them. ``--context`` writes a docker context instead (Docker's
-recommended way, labctl/dockerctx.py); ``--context --unset`` removes it. It reads the lab journal only:
+recommended way, labctl/docker_context.py); ``--context --unset`` removes it. It reads the lab journal only:
 nothing is sent to the host.
 """
 
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
-from typing import Any
 
 import click
 
-from labctl import dockerctx
-from labctl.app import journal_path
+from labctl.app import docker_env
 from labctl.cli.common import handle_errors, load_lab_or_exit
-from labctl.engine.journal import Journal
-from labctl.errors import LabctlError, LabUsageError
 
 SHELLS = ("bash", "fish", "powershell")
 VARIABLES = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
@@ -61,34 +56,6 @@ def unset_lines(shell: str, lab_file: str, vm: str) -> list[str]:
     return [f"unset {' '.join(VARIABLES)}", "# Run this command to configure your shell:", f"# eval $({me})"]
 
 
-def docker_tls_entry(lab: Any, vm_name: str) -> tuple[str, dict[str, Any]]:
-    """(the VM's name as the lab spells it, its journal ``docker_tls`` record); LabUsageError if it has none."""
-    try:
-        vm = lab.vm(vm_name)
-    except KeyError:
-        names = ", ".join(v.name for v in lab.vms)
-        raise LabUsageError(f"lab {lab.name} has no VM named {vm_name!r}; its VMs: {names}", field="vms",
-                            hint=f"name one of the VMs of {lab.source}") from None
-    path = journal_path(lab)
-    try:
-        record = Journal.open(path, lab.name).vm(vm.name).get("docker_tls") if path.exists() else None
-    except (OSError, ValueError) as exc:  # unreadable or another lab's journal: say which file
-        raise LabctlError(f"cannot read the lab journal {path}: {exc}",
-                          hint="labctl up rewrites it; labctl status shows what the host has") from exc
-    if not record:
-        if not getattr(vm, "docker_tls", False):
-            raise LabUsageError(f"{vm.name} has no Docker API over TLS: the lab does not ask for it",
-                                field="docker_tls",
-                                hint=f"set docker_tls: true for {vm.name} (or in defaults) in {lab.source}, "
-                                     "then run labctl up")
-        raise LabUsageError(f"{vm.name} has no Docker API over TLS yet: labctl up has not published it",
-                            field="docker_tls", hint=f"run labctl up {lab.source} (it finishes the docker stage)")
-    cert_path = Path(str(record.get("cert_path", "")))
-    if not (cert_path / "cert.pem").is_file():
-        raise LabUsageError(f"the client certificate of lab {lab.name} is missing from {cert_path}",
-                            field="docker_tls", hint=f"run labctl up {lab.source} to make it again")
-    return vm.name, dict(record)
-
 
 @click.command("env")
 @click.argument("lab_file", type=click.Path(exists=True, dir_okay=False))
@@ -117,7 +84,7 @@ def env_cmd(lab_file: str, vm: str, shell: str, as_context: bool, unset: bool) -
         except KeyError:
             name = vm  # undoing needs no lab VM: the lab file may have dropped it since
         if as_context:
-            done = dockerctx.remove_context(lab.name, name)
+            done = docker_env.remove_context(lab, name)
             if done.action == "absent":
                 click.echo(f"no docker context {done.name}: nothing to remove")
             else:
@@ -127,16 +94,15 @@ def env_cmd(lab_file: str, vm: str, shell: str, as_context: bool, unset: bool) -
         for line in unset_lines(shell, lab_file, name):
             click.echo(line)
         return
-    name, record = docker_tls_entry(lab, vm)
     if as_context:
-        done = dockerctx.write_context(lab.name, name, f"tcp://{record['host']}:{int(record['port'])}",
-                                       Path(str(record["cert_path"])))
-        click.echo(f"{done.action} docker context {done.name} (tcp://{record['host']}:{int(record['port'])}, TLS)")
+        done, host = docker_env.write_context(lab, vm)
+        click.echo(f"{done.action} docker context {done.name} ({host}, TLS)")
         if not done.current:
             click.echo(f"use it with: docker --context {done.name} ps   or make it the default: "
                        f"docker context use {done.name}")
         return
-    docker_host = f"tcp://{record['host']}:{int(record['port'])}"
+    name, record = docker_env.docker_tls_entry(lab, vm)
+    docker_host = docker_env.docker_host(record)
     # click.echo, not rich: these lines are evaluated by a shell and must come out byte for byte.
     for line in env_lines(shell, docker_host, str(record["cert_path"]), lab_file, name):
         click.echo(line)

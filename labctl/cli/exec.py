@@ -6,9 +6,10 @@ import sys
 
 import click
 
-from labctl import guestops
+from labctl.app import guest
 from labctl.cli.common import EXIT_FAILED, handle_errors, load_lab_or_exit, prompt_secret
 from labctl.cli.guestio import print_blocks, print_command_error, print_errors, print_simulated_note
+from labctl.cli.psformat import shape_output
 from labctl.errors import RemoteCommandError
 
 # Everything after VM belongs to the guest command, options included (`-Name x` is PowerShell's, not ours).
@@ -38,16 +39,16 @@ def exec_cmd(lab_file: str, vm: str, command: tuple[str, ...]) -> None:
     Exit code 0, or 1 when the command failed (an error was written or thrown).
     """
     lab = load_lab_or_exit(lab_file)
-    target = guestops.find_vm(lab, vm)
+    target = guest.find_vm(lab, vm)
     text = " ".join(guest_words(command)).strip()
     if not text:
         raise click.UsageError("give the PowerShell command after --, e.g. -- hostname")
     try:
-        run = guestops.run_step(lab, target, "exec", [text], prompt=prompt_secret if sys.stdin.isatty() else None)
+        run = guest.run_step(lab, target, "exec", [text], prompt=prompt_secret if sys.stdin.isatty() else None)
     except RemoteCommandError as exc:
         print_command_error(exc, lab_file)
         sys.exit(EXIT_FAILED)
-    print_blocks(guestops.shape_output(run.output))
+    print_blocks(shape_output(run.output))
     print_errors(run.errors, run.warnings, lab_file)
     print_simulated_note(run.simulated)
     if run.failed:

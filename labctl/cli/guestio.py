@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 
 from labctl.cli.common import err, out
+from labctl.cli.psformat import Block, TextBlock, block_lines
 from labctl.errors import RemoteCommandError
-from labctl.guestops import Block, TextBlock, block_lines
 from labctl.transport.base import RemoteError
 
 # Host-side refusals of Invoke-Command -VMName that mean the VM is not there or not running.

@@ -6,13 +6,15 @@ import os
 
 import click
 
-from labctl import hostconn
+from labctl.app import connection
 from labctl.cli import logs
+from labctl.cli.completion import completion_cmd
 from labctl.cli.demo import demo_group
 from labctl.cli.destroy import destroy_cmd
 from labctl.cli.docker import docker_cmd
 from labctl.cli.env import env_cmd
 from labctl.cli.exec import exec_cmd
+from labctl.cli.init import init_cmd
 from labctl.cli.plan import plan_cmd
 from labctl.cli.render import render_cmd
 from labctl.cli.sim import sim_group
@@ -39,11 +41,11 @@ def cli(log_level: str, retry_budget: float) -> None:
     6 a host command failed; 75 the host kept failing transiently (run again); 130 interrupted.
     """
     logs.configure(log_level)
-    hostconn.set_retry_budget(retry_budget)
+    connection.set_retry_budget(retry_budget)
 
 
-for _command in (up_cmd, plan_cmd, status_cmd, destroy_cmd, validate_cmd, render_cmd, sim_group,
-                 exec_cmd, docker_cmd, demo_group, env_cmd):
+for _command in (init_cmd, up_cmd, plan_cmd, status_cmd, destroy_cmd, validate_cmd, render_cmd, sim_group,
+                 exec_cmd, docker_cmd, demo_group, env_cmd, completion_cmd):
     cli.add_command(_command)
 
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from labctl import app
+from labctl.app.up import plan_only
 from labctl.cli.common import EXIT_REFUSED, handle_errors, load_lab_or_exit, prompt_secret
 from labctl.cli.up import print_plan
 
@@ -17,7 +17,7 @@ from labctl.cli.up import print_plan
 def plan_cmd(lab_file: str) -> None:
     """Compare LAB_FILE with the host and print the plan; changes nothing."""
     lab = load_lab_or_exit(lab_file)
-    the_plan, host, simulated = app.plan_only(lab, prompt_secret if sys.stdin.isatty() else None)
+    the_plan, host, simulated = plan_only(lab, prompt_secret if sys.stdin.isatty() else None)
     print_plan(the_plan, host, simulated)
     if the_plan.refusals:
         sys.exit(EXIT_REFUSED)

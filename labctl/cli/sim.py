@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import signal
 import sys
 import threading
@@ -12,33 +11,12 @@ from typing import Any
 
 import click
 
-from labctl.fslock import Busy, ExclusiveLock
-
-EXIT_CONNECT = 4  # same meaning as labctl.cli.common.EXIT_CONNECT: the simulator could not be reached
+from labctl.app import sim as sim_app
+from labctl.cli.common import handle_errors
 
 STATE_OPTION = click.option(
     "--state", "state_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
     help="The simulator's state directory (certificate, credentials, endpoint.json, host state).")
-
-
-def _client(state_dir: Path) -> Any:
-    from hvsim.control import ControlClient, ControlError
-
-    try:
-        return ControlClient.from_state_dir(state_dir)
-    except ControlError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONNECT)
-
-
-def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from hvsim.control import ControlError
-
-    try:
-        return fn(*args, **kwargs)
-    except ControlError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONNECT)
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
@@ -52,37 +30,6 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
         except ValueError:
             out[key] = raw
     return out
-
-
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KIB|MIB|GIB|TIB)$", re.IGNORECASE)
-_UNITS = {"KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
-
-
-def parse_host_settings(items: tuple[str, ...]) -> dict[str, Any]:
-    """KEY=VALUE pairs: sizes ("256GiB", PowerShell's GB = GiB), integers, true/false, or text."""
-    from hvsim.server import host_setting_names
-
-    known = set(host_setting_names())
-    result: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key, raw = key.strip(), raw.strip()
-        if not sep or not key:
-            raise ValueError(f"{item!r}: use KEY=VALUE")
-        if key not in known:
-            raise ValueError(f"unknown host setting {key!r}; known: {', '.join(sorted(known))}")
-        size = _SIZE.match(raw)
-        value: Any
-        if size:
-            value = int(float(size.group(1)) * _UNITS[size.group(2).upper().replace("I", "")])
-        elif raw.isdigit():
-            value = int(raw)
-        elif raw.lower() in ("true", "false"):
-            value = raw.lower() == "true"
-        else:
-            value = raw
-        result[key] = value
-    return result
 
 
 @click.group("sim")
@@ -105,91 +52,74 @@ def sim_group() -> None:
               help="A fact of a new simulated host, e.g. memory_capacity=256GiB, cpu_vendor=AuthenticAMD, "
               "os_build=20348, logical_processor_count=8, c_volume_free=50GB, ui_culture=de-DE (repeatable).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
+@handle_errors
 def serve_cmd(state_dir: Path, port: int, http_port: int, profile: str, speedup: float, seed: int,
               host_settings: tuple[str, ...], verbose: bool) -> None:
     """Run a simulated Hyper-V host in the foreground until Ctrl-C."""
     import logging
 
-    from hvsim.server import BANNER, Simulator
-
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # One process serves a state directory at a time (the same lock labctl takes for `host: sim`).
-    state_dir.mkdir(parents=True, exist_ok=True)
-    lock = ExclusiveLock(state_dir / "serve.lock", "labctl sim serve")
     try:
-        lock.acquire()
-    except Busy:
-        click.echo(f"error: {state_dir} is already served by another process (see its endpoint.json)", err=True)
-        sys.exit(EXIT_CONNECT)
-    try:
-        host_config = parse_host_settings(host_settings)
+        host_config = sim_app.parse_host_settings(host_settings)
     except ValueError as exc:
-        lock.release()
         raise click.BadParameter(str(exc), param_hint="--host-setting") from exc
-    sim = Simulator(state_dir, port=port, http_port=http_port, profile=profile, speedup=speedup, seed=seed,
-                    host_config=host_config)
-    try:
-        sim.start()
-    except OSError as exc:
-        lock.release()
-        click.echo(f"error: cannot listen: {exc}", err=True)
-        sys.exit(EXIT_CONNECT)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: Any) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    click.echo("=" * 72)
-    click.echo(f"  {BANNER}")
-    click.echo("=" * 72)
-    click.echo(f"  HTTPS (Basic/NTLM):             {sim.https_uri}")
-    click.echo(f"  HTTP  (NTLM + encryption only): {sim.http_uri}")
-    click.echo(f"  user:                           {sim.username}")
-    click.echo(f"  password:                       in {sim.endpoint_file} (mode 0600)")
-    click.echo(f"  certificate:                    {sim.cert_path}")
-    click.echo(f"  SHA-256 fingerprint:            {sim.fingerprint}")
-    click.echo(f"  profile:                        {profile} (speedup {speedup}), fault seed {seed}")
-    click.echo(f"  state:                          {state_dir}")
-    click.echo("Press Ctrl-C to stop.", nl=True)
-    sys.stdout.flush()
-    try:
+    with sim_app.serve(state_dir, port=port, http_port=http_port, profile=profile, speedup=speedup, seed=seed,
+                       host_config=host_config) as served:
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+        click.echo("=" * 72)
+        click.echo(f"  {served.banner}")
+        click.echo("=" * 72)
+        click.echo(f"  HTTPS (Basic/NTLM):             {served.https_uri}")
+        click.echo(f"  HTTP  (NTLM + encryption only): {served.http_uri}")
+        click.echo(f"  user:                           {served.username}")
+        click.echo(f"  password:                       in {served.endpoint_file} (readable by you only)")
+        click.echo(f"  certificate:                    {served.cert_path}")
+        click.echo(f"  SHA-256 fingerprint:            {served.fingerprint}")
+        click.echo(f"  profile:                        {profile} (speedup {speedup}), fault seed {seed}")
+        click.echo(f"  state:                          {state_dir}")
+        click.echo("Press Ctrl-C to stop.", nl=True)
+        sys.stdout.flush()
         while not stop.wait(0.5):
             pass
-    finally:
-        sim.stop()
-        lock.release()
-        click.echo("simulator stopped; state kept in " + str(state_dir))
+    click.echo("simulator stopped; state kept in " + str(state_dir))
 
 
 @sim_group.command("reset")
 @STATE_OPTION
 @click.option("--seed", default=None, type=int, help="Reseed the fault plan.")
+@handle_errors
 def reset_cmd(state_dir: Path, seed: int | None) -> None:
     """Reset a running simulator to a fresh host (also clears faults and counters)."""
-    client = _client(state_dir)
-    _call(client.reset, seed)
+    client = sim_app.control(state_dir)
+    sim_app.call(client.reset, seed)
     click.echo("simulated host reset")
 
 
 @sim_group.command("counters")
 @STATE_OPTION
 @click.option("--reset", "reset", is_flag=True, help="Zero the counters after reading them.")
+@handle_errors
 def counters_cmd(state_dir: Path, reset: bool) -> None:
     """Print a running simulator's counters as JSON."""
-    client = _client(state_dir)
-    click.echo(json.dumps(_call(client.counters), indent=2, sort_keys=True))
+    client = sim_app.control(state_dir)
+    click.echo(json.dumps(sim_app.call(client.counters), indent=2, sort_keys=True))
     if reset:
-        _call(client.reset_counters)
+        sim_app.call(client.reset_counters)
 
 
 @sim_group.command("clock")
 @STATE_OPTION
+@handle_errors
 def clock_cmd(state_dir: Path) -> None:
     """Print the modeled-time report of a running simulator."""
-    click.echo(json.dumps(_call(_client(state_dir).clock), indent=2, sort_keys=True))
+    click.echo(json.dumps(sim_app.call(sim_app.control(state_dir).clock), indent=2, sort_keys=True))
 
 
 @sim_group.group("fault")
@@ -209,12 +139,13 @@ def fault_group() -> None:
               help="Fire on the N-th matching event.")
 @click.option("--times", default=1, show_default=True, type=click.IntRange(min=0), help="How often (0: always).")
 @click.option("--probability", default=None, type=click.FloatRange(0, 1), help="Fire at random instead.")
+@handle_errors
 def fault_add_cmd(state_dir: Path, kind: str, match: tuple[str, ...], params: tuple[str, ...], after: int,
                   times: int, probability: float | None) -> None:
     """Add a fault rule."""
-    client = _client(state_dir)
+    client = sim_app.control(state_dir)
     match_map = {k: str(v) for k, v in _pairs(match, "--match").items()}
-    result = _call(client.add_fault, kind, match_map, after=after, times=times, probability=probability,
+    result = sim_app.call(client.add_fault, kind, match_map, after=after, times=times, probability=probability,
                    **_pairs(params, "--param"))
     click.echo(json.dumps(result, indent=2, sort_keys=True))
 
@@ -222,14 +153,16 @@ def fault_add_cmd(state_dir: Path, kind: str, match: tuple[str, ...], params: tu
 @fault_group.command("clear")
 @STATE_OPTION
 @click.option("--seed", default=None, type=int, help="Reseed the fault plan.")
+@handle_errors
 def fault_clear_cmd(state_dir: Path, seed: int | None) -> None:
     """Remove every fault rule."""
-    _call(_client(state_dir).clear_faults, seed)
+    sim_app.call(sim_app.control(state_dir).clear_faults, seed)
     click.echo("faults cleared")
 
 
 @fault_group.command("list")
 @STATE_OPTION
+@handle_errors
 def fault_list_cmd(state_dir: Path) -> None:
     """Show the fault rules and the faults that fired."""
-    click.echo(json.dumps(_call(_client(state_dir).faults), indent=2, sort_keys=True))
+    click.echo(json.dumps(sim_app.call(sim_app.control(state_dir).faults), indent=2, sort_keys=True))

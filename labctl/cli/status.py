@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from labctl import app
+from labctl.app.status import status as lab_status
 from labctl.cli.common import EXIT_FAILED, handle_errors, load_lab_or_exit, out, prompt_secret
 
 
@@ -43,7 +43,7 @@ def _fmt_uptime(seconds: float) -> str:
 def status_cmd(lab_file: str, as_json: bool, no_guest: bool) -> None:
     """Show the state of every VM of LAB_FILE. Exit code 1 when a VM is not healthy."""
     lab = load_lab_or_exit(lab_file)
-    rows, host, simulated = app.status(lab, guest=not no_guest,
+    rows, host, simulated = lab_status(lab, guest=not no_guest,
                                        prompt=prompt_secret if sys.stdin.isatty() else None)
     if as_json:
         out.print_json(json.dumps({"lab": lab.name, "host": host, "simulated": simulated,

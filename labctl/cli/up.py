@@ -9,8 +9,9 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from labctl import app
+from labctl.app import up as up_case
 from labctl.cli.common import EXIT_FAILED, StageProgress, handle_errors, load_lab_or_exit, out, prompt_secret
+from labctl.engine.plan import Plan
 from labctl.errors import ApplyError
 
 
@@ -27,7 +28,7 @@ def _parse_timeouts(values: tuple[str, ...]) -> dict[str, float]:
     return result
 
 
-def print_plan(the_plan: app.Plan, host: str, simulated: bool) -> None:
+def print_plan(the_plan: Plan, host: str, simulated: bool) -> None:
     """What will be added, changed and removed."""
     out.print(f"Plan for {host}{' [SIMULATED]' if simulated else ''}:")
     marks = {"add": "+", "change": "~", "start": ">", "remove": "-", "keep": "="}
@@ -56,12 +57,12 @@ def up_cmd(lab_file: str, max_workers: int, dry_run: bool, timeouts: tuple[str, 
            as_json: bool) -> None:
     """Create or converge the lab in LAB_FILE on its host."""
     lab = load_lab_or_exit(lab_file)
-    options = app.UpOptions(max_workers=max_workers, dry_run=dry_run, timeout_scale=timeout_scale,
+    options = up_case.UpOptions(max_workers=max_workers, dry_run=dry_run, timeout_scale=timeout_scale,
                             timeouts=_parse_timeouts(timeouts))
     progress = StageProgress([vm.name for vm in lab.vms])
     prompt = prompt_secret if sys.stdin.isatty() else None
     with progress.show():
-        result = app.up(lab, options, progress if not as_json else None, prompt)
+        result = up_case.up(lab, options, progress if not as_json else None, prompt)
     if dry_run:
         print_plan(result.plan, result.host, result.simulated)
         return

@@ -7,10 +7,8 @@ import sys
 
 import click
 
+from labctl.app import labfile
 from labctl.cli.common import EXIT_USAGE, handle_errors, out
-from labctl.lab import resolve_lab, validate
-from labctl.lab.schema import schema_text
-from labctl.render import check_lab_templates
 
 
 @click.command("validate")
@@ -22,17 +20,13 @@ def validate_cmd(lab_file: str | None, as_json: bool, schema: bool) -> None:
     """Check LAB_FILE (and its answer-file templates) without touching any host."""
     if schema:
         # click.echo, not rich: byte for byte what schemas/lab.schema.json holds (redirect it there to refresh it).
-        click.echo(schema_text(), nl=False)
+        click.echo(labfile.schema(), nl=False)
         return
     if lab_file is None:
         raise click.UsageError("give a LAB_FILE (or --schema)")
-    problems = [str(p) for p in validate(lab_file)]
-    records = [{"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p in validate(lab_file)]
-    if not problems:
-        for err in check_lab_templates(resolve_lab(lab_file)):
-            problems.append(f"{lab_file}: vms: {err.vm}: template {err.template}: {err.message}")
-            records.append({"file": lab_file, "line": None, "field": f"vms.{err.vm}.template",
-                            "message": err.message})
+    found = labfile.problems(lab_file)
+    problems = [p.text for p in found]
+    records = [{"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p in found]
     if as_json:
         out.print_json(json.dumps({"file": lab_file, "valid": not problems, "problems": records}))
     elif problems:

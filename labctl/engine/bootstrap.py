@@ -6,7 +6,7 @@ done, so a rerun after a kill resumes at the first incomplete one and never repe
 - ``features``: the container-features guest step installs Containers (and Hyper-V where Hyper-V isolated
   containers can run); when Windows asks for a reboot, the host restarts the VM, the readiness stages
   (heartbeat, ip, logon) run again, and the step runs once more to confirm.
-- ``docker``: Docker's static zip reaches the host once per lab (labctl.dockerzip, then 1 MiB chunks,
+- ``docker``: Docker's static zip reaches the host once per lab (labctl.docker.release, then 1 MiB chunks,
   SHA-256 checked), each guest gets it by Copy-VMFile; with ``docker_tls`` the guest gets a server
   certificate from the lab PKI and the host publishes its port 2376 through the lab NAT; then
   docker-install with a daemon.json built here.
@@ -33,12 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labctl import dockerzip
+from labctl.docker import release
 from labctl.engine.plan import DesiredVm
 from labctl.errors import LabctlError, RemoteCommandError, StageError, TransientError
 from labctl.guest.steps import load_host_step
 from labctl.hyperv import ops
-from labctl.transport.base import RemoteObject, Sensitive
+from labctl.secret import Sensitive
+from labctl.transport.base import RemoteObject
 
 if TYPE_CHECKING:
     from labctl.engine.apply import Applier
@@ -103,7 +104,7 @@ def tls_host_port(vm: DesiredVm) -> int:
 class BootstrapContext:
     """What the bootstrap needs beyond the lab: where Docker comes from and how users reach the host."""
 
-    zip_source: dockerzip.ZipSource
+    zip_source: release.ZipSource
     pki_dir: Path
     simulated: bool
     # The names users connect to the host by (certificates name them; the first is recorded for clients).
@@ -301,7 +302,7 @@ class Bootstrapper:
         src = self.ctx.zip_source
         progress = self.a.progress
         progress.stage("host", "docker", "start", f"docker-{src.version}.zip from {src.describe()}")
-        local = dockerzip.fetch(src, self.ctx.cache_dir)
+        local = release.fetch(src, self.ctx.cache_dir)
         host_path = f"{self.a.root}\\{local.file_name}"
         t = self.a.t
         current = self._host_hash(host_path)
@@ -386,7 +387,7 @@ class Bootstrapper:
         return True
 
     def _docker_tls(self, vm: DesiredVm) -> None:
-        from labctl.tls import LabPki  # the PKI is only needed by labs that ask Docker over TLS
+        from labctl.docker.pki import LabPki
 
         self._progress(vm, "docker", "TLS certificates for the Docker API")
         pki = LabPki(self.ctx.pki_dir, self.a.lab.name)
@@ -399,7 +400,7 @@ class Bootstrapper:
         self._step(vm, "docker", "docker-tls", [ca.cert_pem, pair.cert_pem, Sensitive(pair.key_pem.reveal())])
 
     def _publish_tls(self, vm: DesiredVm) -> None:
-        from labctl.tls import LabPki
+        from labctl.docker.pki import LabPki
 
         lab = self.a.lab
         if not lab.nat:

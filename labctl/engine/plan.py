@@ -61,7 +61,7 @@ class DesiredVm:
 
 @dataclass(frozen=True)
 class DockerWish:
-    """Docker's static zip for the container hosts (see labctl.dockerzip)."""
+    """Docker's static zip for the container hosts (see labctl.docker.release)."""
 
     version: str
     url: str

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from labctl.transport.base import SWITCH, Credential, Invocation, Pipeline, ScriptBlock, Sensitive
+from labctl.secret import Sensitive
+from labctl.transport.base import SWITCH, Credential, Invocation, Pipeline, ScriptBlock
 
 ANSWER_FILE = r"Windows\Panther\unattend.xml"
 # The Guest Service Interface's component GUID, the tail of its VMIntegrationComponent.Id

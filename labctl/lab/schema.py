@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from labctl.resources import resource_dir
 from labctl.lab.model import LabFile
+from labctl.resources import resource_dir
 
 SCHEMA_ID = "https://labctl.dev/schemas/lab.schema.json"
 SCHEMA_PATH = resource_dir("schemas") / "lab.schema.json"

@@ -1,4 +1,4 @@
-"""labctl's own check of an answer file against the rules Windows Setup applies (hyperv-facts.md, unattend).
+"""labctl's own check of an answer file against the rules Windows Setup applies (docs/facts.md, "unattend.xml").
 
 Windows rejects an answer file it cannot parse, a component or setting in a pass it does not belong to, or
 malformed values, and then stops at "The answer file is invalid." with the VM stuck; this check catches the

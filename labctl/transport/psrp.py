@@ -35,6 +35,7 @@ from pypsrp.wsman import WSMan
 from requests.adapters import HTTPAdapter
 
 from labctl.errors import AnswerLostError, AuthError, ConnectError, Interrupted, RemoteCommandError, TransientError
+from labctl.secret import Secret, Sensitive
 from labctl.transport.base import (
     Cancel,
     Credential,
@@ -45,8 +46,6 @@ from labctl.transport.base import (
     Result,
     RetryPolicy,
     ScriptBlock,
-    Secret,
-    Sensitive,
     Switch,
 )
 

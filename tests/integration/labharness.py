@@ -18,7 +18,9 @@ from hostview import inventory, shape
 from hvsim.server import Simulator
 from labctl.cli.main import cli
 from labctl.lab import sim_state_dir
-from labctl.transport.base import Invocation, Pipeline, Secret
+from labctl.resources import resource_dir
+from labctl.secret import Secret
+from labctl.transport.base import Invocation, Pipeline
 from labctl.transport.psrp import Endpoint, PsrpTransport
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +46,7 @@ class Lab:
 def make_lab(tmp_path: Path, source: str = "quickstart.yaml", text: str | None = None) -> Lab:
     labs = tmp_path / "labs"
     labs.mkdir(parents=True, exist_ok=True)
-    body = text if text is not None else (REPO / "labctl" / "resources" / "labs" / source).read_text()
+    body = text if text is not None else (resource_dir("labs") / source).read_text()
     path = labs / Path(source).name
     path.write_text(body)
     name = next(line.split(":", 1)[1].strip() for line in body.splitlines() if line.startswith("name:"))
@@ -94,7 +96,7 @@ class ServedSim:
                    guest_password_env: str = "LABCTL_GUEST_PASSWORD") -> str:
         """A shipped lab's text aimed at this simulator as a remote host (uri, NTLM, pinned certificate)."""
         ep = self.sim.endpoint()
-        text = (REPO / "labctl" / "resources" / "labs" / source).read_text()
+        text = (resource_dir("labs") / source).read_text()
         if name is not None:
             text = re.sub(r"^name: .*$", f"name: {name}", text, count=1, flags=re.MULTILINE)
         return text.replace("host: sim", (
@@ -126,5 +128,5 @@ def served(quickstart: Lab) -> Iterator[ServedSim]:
 def copy_templates(lab: Lab) -> Path:
     """A templates/ directory beside the lab's labs/ folder, so a test can add its own."""
     dest = lab.dir / "templates"
-    shutil.copytree(REPO / "labctl" / "resources" / "templates", dest, dirs_exist_ok=True)
+    shutil.copytree(resource_dir("templates"), dest, dirs_exist_ok=True)
     return dest

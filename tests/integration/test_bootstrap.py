@@ -14,6 +14,7 @@ from typing import Any
 from labharness import REPO, Lab, ServedSim, make_lab, run
 
 from labctl.engine.journal import Journal
+from labctl.resources import resource_dir
 from labctl.transport.base import SWITCH, Invocation
 
 NANO = "mcr.microsoft.com/windows/nanoserver:ltsc2022"
@@ -154,7 +155,7 @@ def test_killed_during_the_bootstrap_resumes_without_repeating_steps(quickstart:
 
 
 def test_hyperv_isolation_without_virtualization_extensions_fails_at_features(tmp_path: Path) -> None:
-    text = (REPO / "labctl" / "resources" / "labs" / "isolation-demo.yaml").read_text()
+    text = (resource_dir("labs") / "isolation-demo.yaml").read_text()
     lab = make_lab(tmp_path, "isolation-demo.yaml", text.replace("roles: [container-host]", "roles: []"))
     served = ServedSim(lab.sim_state)
     try:

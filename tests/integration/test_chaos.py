@@ -11,6 +11,7 @@ import pytest
 from labharness import ServedSim, make_lab, run
 
 from hvsim.faults import FaultRule
+from labctl.resources import resource_dir
 
 RATE = 0.05
 MIX = {"drop_connection": 0.4, "http_500": 0.3, "wsman_fault": 0.3}
@@ -54,7 +55,7 @@ def test_a_host_that_cannot_be_reached_fails_fast_with_exit_4(tmp_path: Path) ->
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    text = (Path(__file__).resolve().parents[2] / "labctl" / "resources" / "labs" / "quickstart.yaml").read_text().replace(
+    text = (resource_dir("labs") / "quickstart.yaml").read_text().replace(
         "host: sim", f"host:\n  uri: https://127.0.0.1:{port}/wsman\n  auth: ntlm\n  username: admin\n"
                      "  password_env: LABCTL_TEST_HOST_PASSWORD\n  verify: false\n")
     text += "guest_password_env: LABCTL_GUEST_PASSWORD\n"

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labharness import REPO, Lab, ServedSim, make_lab, run
+from labharness import Lab, ServedSim, make_lab, run
 
 from hvsim.server import Simulator
-from labctl.tls import LabPki
+from labctl.docker.pki import LabPki
+from labctl.resources import resource_dir
 
 DOCKER = shutil.which("docker")
 BASH = shutil.which("bash")
@@ -50,7 +51,7 @@ def tls_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Ser
             pytest.fail(f"host ports {PORTS} are in use on this machine: stop what holds them "
                         "(another simulator serving a docker_tls lab) and run again")
         time.sleep(0.5)
-    text = (REPO / "labctl" / "resources" / "labs" / "quickstart.yaml").read_text()
+    text = (resource_dir("labs") / "quickstart.yaml").read_text()
     text = text.replace("  roles: [container-host]\n", "  roles: [container-host]\n  docker_tls: true\n")
     lab = make_lab(tmp_path_factory.mktemp("docker-tls"), text=text)
     served = ServedSim(lab.sim_state)

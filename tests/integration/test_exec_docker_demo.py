@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labharness import REPO, Lab, make_lab, run
+from labharness import Lab, make_lab, run
+
+from labctl.resources import resource_dir
 
 VM = "iso-host01"
 IMAGE = "mcr.microsoft.com/windows/nanoserver:ltsc2025"
@@ -179,7 +181,7 @@ def test_demo_isolation_json_has_the_same_data(lab: Lab) -> None:
 
 
 def test_demo_refuses_a_lab_without_a_nested_container_host(tmp_path: Path) -> None:
-    text = (REPO / "labctl" / "resources" / "labs" / "quickstart.yaml").read_text().replace("  processors: 2\n",
+    text = (resource_dir("labs") / "quickstart.yaml").read_text().replace("  processors: 2\n",
                                                                   "  processors: 2\n  nested: false\n")
     quick = make_lab(tmp_path, "quickstart.yaml", text)  # refused before connecting
     result = run("demo", "isolation", str(quick.file))

@@ -20,6 +20,7 @@ from labharness import REPO, Lab, ServedSim, make_lab, run
 from hvsim.faults import FaultRule
 from labctl import errors
 from labctl.cli.common import exit_code_for
+from labctl.resources import resource_dir
 
 GUEST = "Gu3st-Passw0rd!"
 
@@ -136,7 +137,7 @@ def _interrupt(proc: subprocess.Popen[str], within: float = 15.0) -> tuple[int, 
 
 
 def test_ctrl_c_while_connecting_exits_130_not_unreachable(tmp_path: Path, silent_server: int) -> None:
-    text = (REPO / "labctl" / "resources" / "labs" / "quickstart.yaml").read_text().replace(
+    text = (resource_dir("labs") / "quickstart.yaml").read_text().replace(
         "host: sim", f"host:\n  uri: https://127.0.0.1:{silent_server}/wsman\n  auth: ntlm\n  username: admin\n"
                      "  password_env: LABCTL_TEST_HOST_PASSWORD\n  verify: false\n")
     lab = make_lab(tmp_path, "quickstart.yaml", text + "guest_password_env: LABCTL_GUEST_PASSWORD\n")

@@ -11,6 +11,7 @@ import pytest
 from labharness import REPO, Lab, ServedSim, copy_templates, make_lab, run
 
 from hvsim.faults import FaultRule
+from labctl.resources import resource_dir
 
 TWO_VMS = """\
 name: twovm
@@ -78,7 +79,7 @@ def test_validate_lists_every_problem_with_its_line() -> None:
 
 
 def test_validate_accepts_the_shipped_labs() -> None:
-    for lab in sorted((REPO / "labctl" / "resources" / "labs").glob("*.yaml")):
+    for lab in sorted((resource_dir("labs")).glob("*.yaml")):
         result = run("validate", str(lab))
         assert result.exit_code == 0, (lab, result.output)
 
@@ -123,7 +124,7 @@ def test_preflight_refuses_a_host_that_cannot_nest_and_changes_nothing(quickstar
 
 
 def test_host_settings_of_sim_serve_are_parsed_with_units() -> None:
-    from labctl.cli.sim import parse_host_settings
+    from labctl.app.sim import parse_host_settings
 
     assert parse_host_settings(("memory_capacity=256GiB", "cpu_vendor=AuthenticAMD", "os_build=20348")) == {
         "memory_capacity": 256 * 1024**3, "cpu_vendor": "AuthenticAMD", "os_build": 20348}

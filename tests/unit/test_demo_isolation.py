@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from labctl.demo import isolation
-from labctl.demo.isolation import (
+from labctl.app import isolation_demo as isolation
+from labctl.app.guest import StepRun
+from labctl.app.isolation_demo import (
     HYPERV,
     PROCESS,
     choose_vm,
@@ -20,9 +21,9 @@ from labctl.demo.isolation import (
     shape,
 )
 from labctl.errors import LabUsageError, RemoteCommandError, StageError
-from labctl.guestops import StepRun
 from labctl.lab import resolve_lab
 from labctl.lab.model import ResolvedLab
+from labctl.resources import resource_dir
 from labctl.transport.base import RemoteError, RemoteObject
 
 NANO = "mcr.microsoft.com/windows/nanoserver"
@@ -111,7 +112,7 @@ def test_an_unknown_vm_names_the_lab_vms(lab_of: Callable[[str], ResolvedLab]) -
 
 
 def test_the_shipped_demo_lab_fits_the_demo() -> None:
-    lab = resolve_lab(str(Path(__file__).resolve().parents[2] / "labctl" / "resources" / "labs" / "isolation-demo.yaml"))
+    lab = resolve_lab(str(resource_dir("labs") / "isolation-demo.yaml"))
     vm = choose_vm(lab)
     assert vm.isolation == HYPERV and vm.nested and vm.memory_bytes >= 8 * 1024**3
     assert images_for(vm.image.container_tag) == (f"{NANO}:ltsc2025", f"{NANO}:ltsc2019")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from labctl.dockerzip import ZipSource
+from labctl.docker.release import ZipSource
 from labctl.engine import apply as apply_mod
 from labctl.engine import bootstrap as boot
 from labctl.engine.apply import Applier, ApplyOptions
@@ -23,6 +23,7 @@ from labctl.guest.readiness import Timeouts
 from labctl.guest.steps import GuestStep
 from labctl.hyperv import ops
 from labctl.hyperv.facts import Ownership
+from labctl.secret import Secret, Sensitive
 from labctl.transport.base import (
     Cancel,
     Credential,
@@ -32,8 +33,6 @@ from labctl.transport.base import (
     Result,
     RetryPolicy,
     ScriptBlock,
-    Secret,
-    Sensitive,
 )
 
 NANO = "mcr.microsoft.com/windows/nanoserver:ltsc2022"
@@ -399,7 +398,7 @@ def test_status_parses_docker_version_and_images() -> None:
 
 
 def test_a_real_host_needs_the_zips_sha256(tmp_path: Path) -> None:
-    from labctl.app import docker_refusals
+    from labctl.app.up import docker_refusals
     from labctl.lab import resolve_lab
 
     text = ("name: real\nhost: {uri: hv01.example.com, username: admin, password_env: HV_PW}\n"

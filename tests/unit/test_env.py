@@ -10,18 +10,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from labctl.app import journal_path
+from labctl.app.session import journal_path
 from labctl.cli.env import env_lines
 from labctl.cli.main import cli
+from labctl.docker.pki import LabPki
 from labctl.engine.journal import Journal
 from labctl.lab import resolve_lab
-from labctl.tls import LabPki
+from labctl.resources import resource_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _lab(tmp_path: Path, docker_tls: bool) -> Path:
-    text = (REPO / "labctl" / "resources" / "labs" / "quickstart.yaml").read_text()
+    text = (resource_dir("labs") / "quickstart.yaml").read_text()
     if docker_tls:
         text = text.replace("  roles: [container-host]\n", "  roles: [container-host]\n  docker_tls: true\n")
     folder = tmp_path / "my labs"  # a space: the printed lines must quote paths

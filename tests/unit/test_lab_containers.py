@@ -9,6 +9,7 @@ import pytest
 
 from labctl.lab import resolve_lab, validate
 from labctl.lab.model import DEFAULT_DOCKER_VERSION, container_cidr, container_image_ref
+from labctl.resources import resource_dir
 
 WriteLab = Callable[..., Path]
 
@@ -131,7 +132,6 @@ def test_image_reference() -> None:
 
 
 def test_shipped_labs_are_container_hosts() -> None:
-    repo = Path(__file__).resolve().parents[2]
     for name in ("quickstart", "isolation-demo"):
-        lab = resolve_lab(repo / "labctl" / "resources" / "labs" / f"{name}.yaml")
+        lab = resolve_lab(resource_dir("labs") / f"{name}.yaml")
         assert all(vm.container_host and vm.container_images for vm in lab.vms), name

@@ -22,6 +22,7 @@ from labctl.lab import (
     static_mac,
 )
 from labctl.lab.model import ResolvedLab
+from labctl.resources import resource_dir
 
 WriteLab = Callable[..., Path]
 REPO = Path(__file__).resolve().parents[2]
@@ -127,7 +128,7 @@ def test_expand_of_loaded_lab_equals_resolve(write_lab: WriteLab) -> None:
 
 
 def test_quickstart() -> None:
-    r = resolve_lab(REPO / "labctl" / "resources" / "labs" / "quickstart.yaml")
+    r = resolve_lab(resource_dir("labs") / "quickstart.yaml")
     assert [v.name for v in r.vms] == ["qs-dc01", "qs-node01"]
     assert {(v.image.id, v.memory, v.processors) for v in r.vms} == {("ws2022-core", "4GiB", 2)}
     assert r.network.subnet == "10.10.0.0/24" and r.host.kind == "sim"
@@ -135,10 +136,10 @@ def test_quickstart() -> None:
 
 
 def test_classroom_and_isolation_demo() -> None:
-    cls = resolve_lab(REPO / "labctl" / "resources" / "labs" / "classroom.yaml")
+    cls = resolve_lab(resource_dir("labs") / "classroom.yaml")
     students = [v for v in cls.vms if v.group == "students"]
     assert len(students) == 12 and students[-1].name == "cls-st12" and students[-1].ip == "10.30.0.112"
-    demo = resolve_lab(REPO / "labctl" / "resources" / "labs" / "isolation-demo.yaml")
+    demo = resolve_lab(resource_dir("labs") / "isolation-demo.yaml")
     (vm,) = demo.vms
     assert (vm.image.id, vm.memory, vm.isolation, vm.nested) == ("ws2025-core", "8GiB", "hyperv", True)
     assert vm.image.build == 26100 and vm.image.container_tag == "ltsc2025"

@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labctl.cli.main import cli
+from labctl.resources import resource_dir
 
 REPO = Path(__file__).resolve().parents[2]
-SEEDS = [p.read_text(encoding="utf-8") for p in sorted((REPO / "labctl" / "resources" / "labs").glob("*.yaml"))]
+SEEDS = [p.read_text(encoding="utf-8") for p in sorted((resource_dir("labs")).glob("*.yaml"))]
 
 odd_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 scalars = st.one_of(

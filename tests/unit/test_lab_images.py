@@ -8,12 +8,13 @@ import pytest
 
 from labctl.lab import catalog_for, format_size, image_search_dirs, load_catalog, parse_size, validate
 from labctl.lab.sizes import SizeError
+from labctl.resources import resource_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_shipped_catalog() -> None:
-    cat = catalog_for(REPO / "labctl" / "resources" / "labs" / "quickstart.yaml")
+    cat = catalog_for(resource_dir("labs") / "quickstart.yaml")
     assert cat.problems == []
     assert cat.ids() == ["ws2019-core", "ws2022-core", "ws2025-core"]
     builds = {i.id: (i.build, i.container_tag, i.base_disk, i.generation) for i in cat}
@@ -31,7 +32,7 @@ def test_search_order_lab_dir_first(tmp_path: Path) -> None:
     (tmp_path / "images").mkdir()
     lab = tmp_path / "labs" / "x.yaml"
     dirs = image_search_dirs(lab)
-    assert dirs[0] == (tmp_path / "images").resolve() and dirs[-1] == (REPO / "labctl" / "resources" / "images").resolve()
+    assert dirs[0] == (tmp_path / "images").resolve() and dirs[-1] == (resource_dir("images")).resolve()
     assert image_search_dirs(lab, [tmp_path]) == [tmp_path.resolve()]
 
 

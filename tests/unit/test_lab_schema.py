@@ -10,12 +10,13 @@ import yaml
 
 from labctl.lab import lab_json_schema
 from labctl.lab.schema import SCHEMA_PATH, schema_text
+from labctl.resources import resource_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_committed_schema_is_current() -> None:
-    assert SCHEMA_PATH == REPO / "labctl" / "resources" / "schemas" / "lab.schema.json"
+    assert resource_dir("schemas") / "lab.schema.json" == SCHEMA_PATH
     assert SCHEMA_PATH.read_text(encoding="utf-8") == schema_text(), \
         "regenerate with: labctl validate --schema > schemas/lab.schema.json"
 
@@ -30,7 +31,7 @@ def test_schema_shape() -> None:
     assert "GiB" in memory  # sizes are strings with units
 
 
-@pytest.mark.parametrize("lab", sorted((REPO / "labctl" / "resources" / "labs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("lab", sorted((resource_dir("labs")).glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_labs_fit_the_schema(lab: Path) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.validate(yaml.safe_load(lab.read_text(encoding="utf-8")), lab_json_schema())

@@ -9,6 +9,7 @@ import pytest
 
 from labctl.errors import LabFileError
 from labctl.lab import load_lab, validate, validate_text
+from labctl.resources import resource_dir
 
 DATA = Path(__file__).resolve().parent / "data"
 WriteLab = Callable[..., Path]
@@ -86,7 +87,7 @@ def test_load_lab_raises_with_all_problems() -> None:
     assert "hunter2" not in str(info.value)
 
 
-@pytest.mark.parametrize("lab", sorted((REPO / "labctl" / "resources" / "labs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("lab", sorted((resource_dir("labs")).glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_labs_are_valid(lab: Path) -> None:
     assert validate(lab) == []
 

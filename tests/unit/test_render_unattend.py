@@ -12,6 +12,7 @@ from labctl.errors import TemplateError
 from labctl.lab import resolve_lab
 from labctl.lab.model import ResolvedLab
 from labctl.render import REDACTED, check_lab_templates, check_unattend, encode_unattend_password, render_unattend
+from labctl.resources import resource_dir
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 REPO = Path(__file__).resolve().parents[2]
@@ -22,7 +23,7 @@ GOLDEN_FILE = GOLDEN / "quickstart-qs-dc01.xml"
 
 @pytest.fixture(scope="module")
 def quickstart() -> ResolvedLab:
-    return resolve_lab(REPO / "labctl" / "resources" / "labs" / "quickstart.yaml")
+    return resolve_lab(resource_dir("labs") / "quickstart.yaml")
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest
 from hvsim.model import unattend as sim_unattend
 from labctl.lab import resolve_lab
 from labctl.render import check_unattend, render_unattend
+from labctl.resources import resource_dir
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN_FILE = Path(__file__).resolve().parent / "golden" / "quickstart-qs-dc01.xml"
@@ -29,7 +30,7 @@ def _broken_cases() -> dict[str, tuple[object, str]]:
     return dict(module.BROKEN)
 
 
-@pytest.mark.parametrize("lab_file", sorted((REPO / "labctl" / "resources" / "labs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("lab_file", sorted((resource_dir("labs")).glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_vm_is_accepted_by_both(lab_file: Path) -> None:
     lab = resolve_lab(lab_file)
     for vm in lab.vms:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from labctl.transport.base import SWITCH, Credential, Invocation, Pipeline, ScriptBlock, Secret, Sensitive
+from labctl.secret import Secret, Sensitive
+from labctl.transport.base import SWITCH, Credential, Invocation, Pipeline, ScriptBlock
 from labctl.transport.psrp import _to_wire
 
 

@@ -16,18 +16,11 @@ import pytest
 from click.testing import CliRunner, Result
 from test_demo_isolation import MISMATCH, REMOTING, recorded_2025
 
-from labctl import guestops
+from labctl.app import guest as guestops
+from labctl.app.guest import StepRun, parse_docker
 from labctl.cli.main import cli
+from labctl.cli.psformat import RecordBlock, TableBlock, TextBlock, block_lines, shape_output
 from labctl.errors import RemoteCommandError
-from labctl.guestops import (
-    RecordBlock,
-    StepRun,
-    TableBlock,
-    TextBlock,
-    block_lines,
-    parse_docker,
-    shape_output,
-)
 from labctl.lab.model import ResolvedLab, ResolvedVm
 from labctl.transport.base import RemoteError, RemoteObject
 
@@ -144,7 +137,7 @@ class Recorder:
 
 def _cli(monkeypatch: pytest.MonkeyPatch, recorder: Recorder, *args: str) -> Result:
     monkeypatch.setattr(guestops, "run_step", recorder)
-    monkeypatch.setattr("labctl.demo.isolation.guest_session", recorder.session)
+    monkeypatch.setattr("labctl.app.isolation_demo.guest_session", recorder.session)
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 

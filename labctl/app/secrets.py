@@ -13,7 +13,7 @@ from pathlib import Path
 from labctl.errors import SecretError
 from labctl.fsio import atomic_write
 from labctl.lab.secrets import sim_guest_password
-from labctl.transport.base import Secret
+from labctl.secret import Secret
 
 Prompt = Callable[[str], str]
 

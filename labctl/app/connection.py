@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labctl.app.secrets import Prompt, resolve_secret
 from labctl.errors import ConnectError
 from labctl.fslock import Busy, ExclusiveLock
 from labctl.hyperv import ops
 from labctl.lab.model import ResolvedLab, ResolvedRemoteHost, ResolvedSimHost
-from labctl.secrets import Prompt, resolve_secret
-from labctl.transport.base import RetryPolicy, Secret
+from labctl.secret import Secret
+from labctl.transport.base import RetryPolicy
 from labctl.transport.psrp import Endpoint, PsrpTransport
 
 _policy = RetryPolicy()

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from labctl import dockerzip
-from labctl.dockerzip import DockerZipError, ZipSource
+from labctl.docker import release
+from labctl.docker.release import DockerZipError, ZipSource
 
 ZIP = b"PK\x03\x04" + bytes(range(256)) * 9000  # a bit over 2 MiB: more than one read chunk
 SHA = hashlib.sha256(ZIP).hexdigest()
@@ -72,10 +72,10 @@ def served() -> Iterator[Served]:
 
 def test_download_verifies_and_caches(served: Served, tmp_path: Path) -> None:
     src = ZipSource(version="27.3.1", url=served.url + "/docker-27.3.1.zip", sha256=SHA.upper())
-    first = dockerzip.fetch(src, tmp_path)
+    first = release.fetch(src, tmp_path)
     assert first.path.read_bytes() == ZIP and first.sha256 == SHA and first.size == len(ZIP)
     assert first.file_name == "docker-27.3.1.zip"
-    second = dockerzip.fetch(src, tmp_path)
+    second = release.fetch(src, tmp_path)
     assert second.path == first.path
     assert served.hits == ["/docker-27.3.1.zip"]  # the second fetch came from the cache
     assert [p.name for p in tmp_path.iterdir()] == [first.path.name]  # no temporary file left
@@ -85,7 +85,7 @@ def test_checksum_mismatch_names_expected_actual_and_source(served: Served, tmp_
     wrong = "0" * 64
     url = served.url + "/docker-27.3.1.zip"
     with pytest.raises(DockerZipError) as info:
-        dockerzip.fetch(ZipSource(version="27.3.1", url=url, sha256=wrong), tmp_path)
+        release.fetch(ZipSource(version="27.3.1", url=url, sha256=wrong), tmp_path)
     message = info.value.message
     assert wrong in message and SHA in message and url in message
     assert list(tmp_path.iterdir()) == []  # nothing half-written stays in the cache
@@ -93,33 +93,33 @@ def test_checksum_mismatch_names_expected_actual_and_source(served: Served, tmp_
 
 def test_a_tampered_cache_file_is_fetched_again(served: Served, tmp_path: Path) -> None:
     src = ZipSource(version="27.3.1", url=served.url + "/docker-27.3.1.zip", sha256=SHA)
-    zipped = dockerzip.fetch(src, tmp_path)
+    zipped = release.fetch(src, tmp_path)
     zipped.path.write_bytes(b"truncated")
-    again = dockerzip.fetch(src, tmp_path)
+    again = release.fetch(src, tmp_path)
     assert again.path.read_bytes() == ZIP
     assert len(served.hits) == 2
 
 
 def test_http_error_is_reported(served: Served, tmp_path: Path) -> None:
     with pytest.raises(DockerZipError, match="HTTP 404"):
-        dockerzip.fetch(ZipSource(version="9.9.9", url=served.url + "/docker-9.9.9.zip", sha256=SHA), tmp_path)
+        release.fetch(ZipSource(version="9.9.9", url=served.url + "/docker-9.9.9.zip", sha256=SHA), tmp_path)
 
 
 def test_local_path_is_copied_and_hashed(tmp_path: Path) -> None:
     local = tmp_path / "mine.zip"
     local.write_bytes(ZIP)
     cache = tmp_path / "cache"
-    zipped = dockerzip.fetch(ZipSource(version="27.3.1", path=local), cache)
+    zipped = release.fetch(ZipSource(version="27.3.1", path=local), cache)
     assert zipped.sha256 == SHA and zipped.path.parent == cache and zipped.path.read_bytes() == ZIP
     with pytest.raises(DockerZipError, match="expected " + "1" * 64):
-        dockerzip.fetch(ZipSource(version="27.3.1", path=local, sha256="1" * 64), cache)
+        release.fetch(ZipSource(version="27.3.1", path=local, sha256="1" * 64), cache)
     with pytest.raises(DockerZipError, match="cannot read"):
-        dockerzip.fetch(ZipSource(version="27.3.1", path=tmp_path / "missing.zip"), cache)
+        release.fetch(ZipSource(version="27.3.1", path=tmp_path / "missing.zip"), cache)
 
 
 def test_cache_dir_follows_the_environment(tmp_path: Path) -> None:
-    assert dockerzip.cache_dir({"LABCTL_CACHE_DIR": str(tmp_path)}) == tmp_path / "docker"
-    assert dockerzip.cache_dir({}) == Path.home() / ".cache" / "labctl" / "docker"
+    assert release.cache_dir({"LABCTL_CACHE_DIR": str(tmp_path)}) == tmp_path / "docker"
+    assert release.cache_dir({}) == Path.home() / ".cache" / "labctl" / "docker"
 
 
 def _self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, str]:
@@ -145,11 +145,11 @@ def test_simulator_mirror_with_a_pinned_certificate(tmp_path: Path) -> None:
     gen = _serve(files, ctx)
     served = next(gen)
     try:
-        src = dockerzip.mirror_source("27.3.1", served.url + "/wsman", fingerprint)
+        src = release.mirror_source("27.3.1", served.url + "/wsman", fingerprint)
         assert src.placeholder and src.url == served.url + "/labctl-sim/mirror/docker/docker-27.3.1.zip"
-        zipped = dockerzip.fetch(src, tmp_path / "cache")
+        zipped = release.fetch(src, tmp_path / "cache")
         assert zipped.sha256 == SHA and zipped.placeholder
         with pytest.raises(DockerZipError):  # another certificate than the pinned one is refused
-            dockerzip.fetch(dockerzip.mirror_source("27.3.1", served.url, "00" * 32), tmp_path / "other")
+            release.fetch(release.mirror_source("27.3.1", served.url, "00" * 32), tmp_path / "other")
     finally:
         next(gen, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from labctl.hostconn import _wait_for_joined
+from labctl.app.connection import _wait_for_joined
 
 
 class FakeSimulator:

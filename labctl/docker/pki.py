@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from labctl.transport.base import Secret
+from labctl.secret import Secret
 
 log = logging.getLogger(__name__)
 

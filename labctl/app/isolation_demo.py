@@ -18,16 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from labctl.app.guest import StepRun, find_vm, guest_session, visible_properties
+from labctl.app.secrets import Prompt
 from labctl.errors import LabUsageError, RemoteCommandError, StageError
-from labctl.guestops import StepRun, find_vm, guest_session, visible_properties
 from labctl.lab.model import ResolvedLab, ResolvedVm, container_image_ref
-from labctl.secrets import Prompt
 from labctl.transport.base import RemoteObject
 
 STEP = "isolation-demo"
 # Windows Server LTSC container tags, oldest first, and the build each runs.
 LTSC_BUILDS: dict[str, int] = {"ltsc2019": 17763, "ltsc2022": 20348, "ltsc2025": 26100}
-# Older tags a host still runs process-isolated (hyperv-facts.md, "Version compatibility": WS2025 runs
+# Older tags a host still runs process-isolated (docs/facts.md, "Version compatibility": WS2025 runs
 # ltsc2022 process-isolated), so they cannot show the refusal the demo is about.
 PROCESS_COMPATIBLE: dict[str, frozenset[str]] = {"ltsc2025": frozenset({"ltsc2022"})}
 PROCESS = "process"

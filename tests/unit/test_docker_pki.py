@@ -1,4 +1,4 @@
-"""The lab PKI (labctl.tls): chains, names, key usages, file modes, reissue, and keys kept out of sight."""
+"""The lab PKI (labctl.docker.pki): chains, names, key usages, file modes, reissue, and keys kept out of sight."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from labctl import tls
-from labctl.tls import CertPair, LabPki, create_ca, issue_client_cert, issue_server_cert, signed_by
+from labctl.docker import pki as tls
+from labctl.docker.pki import CertPair, LabPki, create_ca, issue_client_cert, issue_server_cert, signed_by
 
 
 def _mode(path: Path) -> int:

@@ -1,0 +1,93 @@
+"""An open lab: the connection to its host, its journal and ownership, and the guests' credential.
+
+The shared ground of the use cases (labctl.app.up, .status, .destroy, .guest): nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from labctl.app.connection import HostConnection, connect
+from labctl.app.secrets import Prompt, resolve_secret
+from labctl.engine.journal import Journal
+from labctl.engine.plan import DesiredLab, DesiredVm, DockerWish, Plan, plan
+from labctl.hyperv import ops
+from labctl.hyperv.facts import HostFacts, Ownership, host_facts_pipeline, parse_host_facts
+from labctl.lab import GENERATED_PASSWORD_FILE, guest_password_source
+from labctl.lab.model import ResolvedLab
+from labctl.secret import Secret
+from labctl.transport.base import Pipeline
+
+GUEST_ADMIN = "Administrator"
+
+
+def desired(lab: ResolvedLab) -> DesiredLab:
+    """The engine's view of a resolved lab."""
+    net = lab.network
+    return DesiredLab(
+        name=lab.name, switch=net.switch, subnet=net.subnet, gateway=net.gateway, nat=net.nat,
+        nat_name=net.nat_name,
+        vms=tuple(DesiredVm(
+            name=vm.name, image=vm.image.id, base_disk=vm.image.base_disk, build=vm.image.build,
+            processors=vm.processors, memory=vm.memory_bytes, mac=vm.mac, ip=vm.ip,
+            prefix_length=vm.prefix_length, roles=tuple(vm.roles), nested=vm.nested, isolation=vm.isolation,
+            container_images=tuple(vm.container_image_refs), docker_tls=vm.docker_tls, index=vm.index,
+        ) for vm in lab.vms),
+        docker=DockerWish(version=lab.docker.version, url=lab.docker.url, path=lab.docker.path,
+                          sha256=lab.docker.sha256),
+        container_cidr=net.container_cidr,
+    )
+
+def journal_path(lab: ResolvedLab) -> Path:
+    return Path(lab.state_dir) / "journal.json"
+
+def guest_password(lab: ResolvedLab, prompt: Prompt | None = None) -> Secret:
+    """The guests' Administrator password from the lab's declared source."""
+    src = guest_password_source(lab, os.environ)
+    return resolve_secret(src.kind, src.name, what="guest Administrator password", prompt=prompt,
+                          generated_path=Path(lab.state_dir) / GENERATED_PASSWORD_FILE)
+
+@dataclass
+class Session:
+    """An open lab: its host connection, journal and ownership."""
+
+    lab: ResolvedLab
+    conn: HostConnection
+    journal: Journal
+    owner: Ownership
+    want: DesiredLab
+
+    def facts(self) -> tuple[HostFacts, dict[str, str]]:
+        """Host facts, and the host folder of each VM (by id) for ownership by location."""
+        facts = parse_host_facts(self.conn.transport.invoke(host_facts_pipeline()))
+        paths: dict[str, str] = {}
+        res = self.conn.transport.invoke(ops.list_vms())
+        for obj in res.objects():
+            paths[str(obj.get("Id"))] = str(obj.get("Path") or "")
+        return facts, paths
+
+    def base_disks_present(self) -> dict[str, bool]:
+        bases = sorted({vm.base_disk for vm in self.want.vms})
+        if not bases:
+            return {}
+        res = self.conn.transport.invoke(Pipeline.of(*[ops.test_path(b) for b in bases]))
+        return {b: bool(v) for b, v in zip(bases, res.output, strict=False)}
+
+    def plan(self) -> tuple[Plan, HostFacts]:
+        facts, paths = self.facts()
+        return plan(self.want, facts, self.owner, self.journal.snapshot(), paths,
+                    self.base_disks_present()), facts
+
+@contextmanager
+def open_lab(lab: ResolvedLab, *, workers: int = 4, prompt: Prompt | None = None) -> Iterator[Session]:
+    """Connect to the lab's host and open its journal."""
+    conn = connect(lab, workers=workers, prompt=prompt)
+    try:
+        journal = Journal.open(journal_path(lab), lab.name)
+        yield Session(lab, conn, journal, Ownership(lab.name, journal.lab_id), desired(lab))
+    finally:
+        conn.close()

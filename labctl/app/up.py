@@ -1,0 +1,117 @@
+"""The use cases that make the host match a lab file: up, and plan (what up would do)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from labctl.app.connection import HostConnection
+from labctl.app.secrets import Prompt
+from labctl.app.session import GUEST_ADMIN, guest_password, open_lab
+from labctl.docker import release
+from labctl.engine.apply import Applier, ApplyOptions, ApplyReport
+from labctl.engine.bootstrap import BootstrapContext
+from labctl.engine.lock import LabLock
+from labctl.engine.plan import DesiredVm, Plan
+from labctl.engine.progress import Progress
+from labctl.errors import PlanError
+from labctl.guest.readiness import Timeouts
+from labctl.lab.model import ResolvedLab, ResolvedVm
+from labctl.render import render_unattend
+from labctl.secret import Secret
+from labctl.transport.base import Credential
+
+
+@dataclass
+class UpResult:
+    plan: Plan
+    report: ApplyReport | None
+    elapsed: float
+    simulated: bool
+    host: str
+    sim_clock: dict[str, Any] | None = None
+    dry_run: bool = False
+
+@dataclass
+class UpOptions:
+    max_workers: int = 4
+    dry_run: bool = False
+    timeout_scale: float = 1.0
+    timeouts: dict[str, float] = field(default_factory=dict)
+
+def docker_refusals(lab: ResolvedLab, simulated: bool) -> list[str]:
+    """Why the container hosts' Docker cannot be installed from this lab file on this host (preflight)."""
+    if simulated or not any(vm.container_host for vm in lab.vms):
+        return []
+    if lab.docker.sha256 is None and lab.docker.path is None:
+        return [f"docker.sha256 is required for a real host: labctl installs {lab.docker.url} as a service in "
+                "every container host and must know the file it expects (or give docker.path, a local copy)"]
+    return []
+
+def bootstrap_context(lab: ResolvedLab, conn: HostConnection) -> BootstrapContext | None:
+    """How this run gets Docker and names the host, or None when the lab has no container host."""
+    if not any(vm.container_host for vm in lab.vms):
+        return None
+    d = lab.docker
+    if d.path is not None:
+        source = release.ZipSource(version=d.version, path=Path(d.path), sha256=d.sha256)
+    elif conn.simulated:
+        # A simulated host needs no network: its mirror serves the (placeholder) zip and its checksum.
+        source = release.mirror_source(d.version, conn.endpoint.uri, conn.endpoint.fingerprint)
+    else:
+        source = release.ZipSource(version=d.version, url=d.url, sha256=d.sha256)
+    if conn.simulated:
+        addresses: tuple[str, ...] = ("127.0.0.1", "localhost")
+    else:
+        addresses = (urlsplit(conn.endpoint.uri).hostname or "localhost",)
+    return BootstrapContext(zip_source=source, pki_dir=Path(lab.state_dir) / "docker", simulated=conn.simulated,
+                            host_addresses=addresses)
+
+def answer_file_for(lab: ResolvedLab, password: Secret) -> Callable[[DesiredVm], str]:
+    by_name: dict[str, ResolvedVm] = {vm.name: vm for vm in lab.vms}
+
+    def render(vm: DesiredVm) -> str:
+        return render_unattend(lab, by_name[vm.name], password.reveal())
+
+    return render
+
+def up(lab: ResolvedLab, options: UpOptions, progress: Progress | None = None,
+       prompt: Prompt | None = None) -> UpResult:
+    """Make the host match the lab: plan, refuse on preflight problems, apply."""
+    start = time.monotonic()
+    with LabLock(Path(lab.state_dir) / "lock", "up"):
+        password = guest_password(lab, prompt)
+        renderer = answer_file_for(lab, password)
+        with open_lab(lab, workers=options.max_workers, prompt=prompt) as s:
+            the_plan, _facts = s.plan()
+            the_plan.refusals += docker_refusals(lab, s.conn.simulated)
+            result = UpResult(the_plan, None, 0.0, s.conn.simulated, s.conn.description, dry_run=options.dry_run)
+            if the_plan.refusals:
+                raise PlanError("the host cannot take this lab:\n  - " + "\n  - ".join(the_plan.refusals),
+                                check="preflight", hint="fix these, then run up again; nothing was changed")
+            if options.dry_run:
+                result.elapsed = time.monotonic() - start
+                return result
+            timeouts = Timeouts(scale=options.timeout_scale)
+            timeouts.values.update(options.timeouts)
+            applier = Applier(
+                s.conn.transport, s.want, the_plan, s.journal, s.owner, renderer,
+                lambda vm: Credential(GUEST_ADMIN, password), progress,
+                ApplyOptions(max_workers=options.max_workers, timeouts=timeouts),
+                bootstrap_context(lab, s.conn),
+            )
+            result.report = applier.run()
+            result.sim_clock = s.conn.sim_report()
+        result.elapsed = time.monotonic() - start
+        return result
+
+def plan_only(lab: ResolvedLab, prompt: Prompt | None = None) -> tuple[Plan, str, bool]:
+    """The plan, without changing anything (no lock needed: it only reads)."""
+    with open_lab(lab, workers=1, prompt=prompt) as s:
+        the_plan, _ = s.plan()
+        the_plan.refusals += docker_refusals(lab, s.conn.simulated)
+        return the_plan, s.conn.description, s.conn.simulated
