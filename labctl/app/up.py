@@ -18,8 +18,8 @@ from labctl.engine.bootstrap import BootstrapContext
 from labctl.engine.lock import LabLock
 from labctl.engine.plan import DesiredVm, Plan
 from labctl.engine.progress import Progress
+from labctl.engine.stages import Timeouts
 from labctl.errors import PlanError
-from labctl.guest.readiness import Timeouts
 from labctl.lab.model import ResolvedLab, ResolvedVm
 from labctl.render import render_unattend
 from labctl.secret import Secret

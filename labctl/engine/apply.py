@@ -13,28 +13,27 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypeVar
 
 from labctl.engine.bootstrap import BootstrapContext, Bootstrapper
-from labctl.engine.destroy import dismount_disk, remove_lab_vm
+from labctl.engine.context import StageContext
+from labctl.engine.destroy import remove_lab_vm
 from labctl.engine.journal import Journal
 from labctl.engine.parallel import run_parallel
-from labctl.engine.plan import DesiredLab, DesiredVm, Plan, is_ours
+from labctl.engine.plan import DesiredLab, DesiredVm, Plan
 from labctl.engine.progress import NoProgress, Progress
+from labctl.engine.stages import BOOT_WAITS, BOOTSTRAP_STAGES, STAGES, Stage, Timeouts, cause_of
+from labctl.engine.vmstages import ReadinessStages
 from labctl.errors import (
     Interrupted,
     LabctlError,
-    RemoteCommandError,
     StageError,
-    TemplateError,
     TransientError,
 )
-from labctl.guest.readiness import CAUSES, Timeouts
-from labctl.guest.steps import load_step
 from labctl.hyperv import ops
-from labctl.hyperv.facts import Ownership, attached_disk_number, parse_adapter, parse_vm
-from labctl.render.check import answer_file_asks
-from labctl.transport.base import Cancel, Credential, RemoteObject, Result, Transport
+from labctl.hyperv.facts import Ownership
+from labctl.transport.base import Cancel, Credential, RemoteObject, Transport
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +104,6 @@ class Applier:
         self.plan = plan
         self.journal = journal
         self.owner = owner
-        self.answer_file = answer_file
-        self.credential = credential
         self.progress = progress or NoProgress()
         self.options = options or ApplyOptions()
         self.root = plan.disk_root
@@ -115,21 +112,25 @@ class Applier:
         self.resume_budget = (self.options.resume_budget if self.options.resume_budget is not None
                               else 2 * transport.policy.budget_seconds)
         self._report_lock = threading.Lock()
-        self._xml: dict[str, str] = {}
+        self.context = StageContext(transport, lab, journal, owner, self.root, self.progress, credential,
+                                    self.options.timeouts.of, cause_of, self.options.poll_min, self.options.poll_max)
+        self.ready = ReadinessStages(self.context, answer_file)
         # Container hosts get the bootstrap stages after readiness; without a context (no container host
         # in the lab, or a caller that only wants readiness) the chain ends at "ready".
-        self.bootstrap = Bootstrapper(self, bootstrap) if bootstrap is not None else None
-        self._notes: list[str] = []
+        boot_waits = [(stage.name, getattr(self.ready, stage.fn)) for stage in BOOT_WAITS]
+        self.bootstrap = (Bootstrapper(self.context, bootstrap, boot_waits) if bootstrap is not None else None)
 
     def note(self, text: str) -> None:
         """Something the run's report should tell the user (once)."""
-        with self._report_lock:
-            if text not in self._notes:
-                self._notes.append(text)
+        self.context.note(text)
+
+    def _runner(self, stage: Stage) -> ReadinessStages | Bootstrapper | None:
+        """The object whose method runs ``stage`` (its phase's)."""
+        return self.bootstrap if stage.phase == "bootstrap" else self.ready
 
     # -- entry point -----------------------------------------------------------------------
     def run(self) -> ApplyReport:
-        report = ApplyReport(notes=self._notes)
+        report = ApplyReport(notes=self.context.notes)
         self.journal.persist()
         self._host_steps(report)
         for outcome in run_parallel(list(self.lab.vms), lambda vm: self._vm_chain(vm, report),
@@ -236,26 +237,16 @@ class Applier:
             if change is not None and change.action == "keep":
                 self.progress.stage(vm.name, "ready", "skip", "up to date")
                 return VmOutcome(vm.name, True, "ready", time.monotonic() - start)
-            stages: list[tuple[str, Callable[[DesiredVm], bool]]] = [
-                ("render", self._stage_render),
-                ("disk", self._stage_disk),
-                ("answer-file", self._stage_answer_file),
-                ("vm", self._stage_vm),
-                ("configure", self._stage_configure),
-                ("start", self._stage_start),
-                ("running", self._stage_running),
-                ("heartbeat", self._stage_heartbeat),
-                ("ip", self._stage_ip),
-                ("logon", self._stage_logon),
-                ("cleanup", self._stage_cleanup),
-            ]
-            if vm.container_host and self.bootstrap is not None:
-                stages += self.bootstrap.stages()
-            for stage, fn in stages:
-                if stage == "features":
+            bootstrapping = vm.container_host and self.bootstrap is not None
+            for row in STAGES:
+                if row.phase == "bootstrap" and not bootstrapping:
+                    break
+                stage = row.name
+                if row.phase == "bootstrap" and stage == BOOTSTRAP_STAGES[0]:
                     self.journal.stage_done(vm.name, "ready")  # readiness reached; the bootstrap follows
                 self.progress.stage(vm.name, stage, "start")
-                did = self.resumable(vm.name, stage, lambda fn=fn: fn(vm))  # type: ignore[misc]
+                runner = self._runner(row)
+                did = self.resumable(vm.name, stage, partial(getattr(runner, row.fn), vm))
                 changed = changed or bool(did)
                 self.progress.stage(vm.name, stage, "done" if did else "skip")
             self.journal.stage_done(vm.name, "ready")
@@ -275,221 +266,3 @@ class Applier:
                                  cause=getattr(err, "fqid", None) or None, hint=err.hint)
             self.progress.stage(vm.name, stage, "failed", err.message)
             return VmOutcome(vm.name, False, stage, time.monotonic() - start, err, changed)
-
-    def _disk_path(self, vm: DesiredVm) -> str:
-        return f"{self.root}\\{vm.name}.vhdx"
-
-    def _find_vm(self, vm: DesiredVm) -> RemoteObject | None:
-        res = self.t.invoke(ops.find_vm(vm.name))
-        for obj in res.objects():
-            fact = parse_vm(obj)
-            if is_ours(fact, self.owner, self.root, str(obj.get("Path") or "")):
-                return obj
-        return None
-
-    def _stage_disk(self, vm: DesiredVm) -> bool:
-        path = self._disk_path(vm)
-        exists = self.t.invoke(ops.test_path(path)).output
-        if exists and exists[0] is True:
-            # Our lab folder carries the lab id: a disk there was made by an earlier run.
-            self.journal.record_vm(vm.name, disk=path)
-            return False
-        self.t.invoke(ops.create_differencing_disk(path, vm.base_disk), retry=False)
-        self.journal.record_vm(vm.name, disk=path)
-        self.journal.stage_done(vm.name, "disk")
-        return True
-
-    def _stage_render(self, vm: DesiredVm) -> bool:
-        """Render and check the answer file before this VM touches the host."""
-        if self.journal.has_stage(vm.name, "answer-file"):
-            return False
-        try:
-            self._xml[vm.name] = self.answer_file(vm)
-        except TemplateError as err:
-            raise StageError(f"{vm.name}: its answer file is invalid: {err.message}", vm=vm.name, stage="render",
-                             cause=err.message, hint=err.hint or f"fix template {err.template}") from err
-        return False
-
-    def _stage_answer_file(self, vm: DesiredVm) -> bool:
-        if self.journal.has_stage(vm.name, "answer-file") or self._find_vm(vm) is not None:
-            return False  # injected before the first boot only: setup won't read it again
-        path = self._disk_path(vm)
-        xml = self._xml.get(vm.name) or self.answer_file(vm)
-        # A run killed (or an answer lost) while the disk was mounted left it mounted: use that mount.
-        number = attached_disk_number(self.t.invoke(ops.get_vhd(path)))
-        if number is None:
-            number = attached_disk_number(self.t.invoke(ops.mount_disk(path), retry=False))
-        try:
-            if number is None:
-                raise StageError(f"{vm.name}: Mount-VHD returned no disk number for {path}", vm=vm.name,
-                                 stage="answer-file", cause="the disk did not attach to the host")
-            parts = self.t.invoke(ops.partitions_of(number)).objects()
-            letters = [str(p.get("DriveLetter")) for p in parts
-                       if p.get("DriveLetter") and str(p.get("DriveLetter")).strip("\x00 ")]
-            if not letters:
-                raise StageError(f"{vm.name}: the mounted disk {path} has no partition with a drive letter",
-                                 vm=vm.name, stage="answer-file",
-                                 hint="is the base image a sysprepped Windows system disk?")
-            self.t.invoke(ops.write_answer_file(letters[-1][:1], xml))
-        finally:
-            dismount_disk(self.t, path)
-        self._xml.pop(vm.name, None)
-        # What status can verify in the guest later: only what this answer file asked for is checked.
-        self.journal.record_vm(vm.name, answer_file_asks=answer_file_asks(xml))
-        self.journal.stage_done(vm.name, "answer-file")
-        return True
-
-    def _stage_vm(self, vm: DesiredVm) -> bool:
-        found = self._find_vm(vm)
-        if found is None:
-            # Not retried: a lost answer resumes this stage, which finds (adopts) the VM the call made.
-            self.t.invoke(ops.create_vm(vm.name, memory=vm.memory, vhd_path=self._disk_path(vm),
-                                        switch=self.lab.switch, path=self.root), retry=False)
-            found = self._find_vm(vm)
-            if found is None:
-                raise StageError(f"{vm.name}: New-VM returned but the VM is not there",
-                                 vm=vm.name, stage="vm")
-            self.journal.record_vm(vm.name, id=str(found.get("Id") or ""))
-            self.journal.stage_done(vm.name, "vm")
-            return True
-        self.journal.record_vm(vm.name, id=str(found.get("Id") or ""))
-        return False
-
-    def _stage_configure(self, vm: DesiredVm) -> bool:
-        found = self._find_vm(vm)
-        state = str(found.get("State")) if found is not None else ""
-        fact = parse_vm(found) if found is not None else None
-        needs = (not self.journal.has_stage(vm.name, "configure")
-                 or (fact is not None and (fact.processor_count != vm.processors
-                                           or fact.memory_startup != vm.memory)))
-        if not needs:
-            return False
-        if state not in ("Off", ""):
-            # Processor and memory changes, and exposing virtualization extensions, need the VM off.
-            self.power_down(vm)
-        self.t.invoke(ops.configure_vm(vm.name, processors=vm.processors, memory=vm.memory, mac=vm.mac,
-                                       notes=self.owner.tag()))
-        self.journal.stage_done(vm.name, "configure")
-        return True
-
-    def _stage_start(self, vm: DesiredVm) -> bool:
-        found = self._find_vm(vm)
-        if found is not None and str(found.get("State")) == "Running":
-            return False
-        self.t.invoke(ops.start_vm(vm.name))
-        self.journal.stage_done(vm.name, "start")
-        return True
-
-    def _poll(self, vm: DesiredVm, stage: str, probe: Callable[[], tuple[bool, str]]) -> bool:
-        """Call ``probe`` until it says done or the stage's timeout passes."""
-        timeout = self.options.timeouts.of(stage)
-        deadline = time.monotonic() + timeout
-        delay = self.options.poll_min
-        last = ""
-        first = True
-        while True:
-            done, last = probe()
-            if done:
-                return not first
-            first = False
-            now = time.monotonic()
-            if now >= deadline:
-                raise StageError(
-                    f"{vm.name}: not ready at stage {stage} after {timeout:.0f} s ({last})",
-                    vm=vm.name, stage=stage, cause=CAUSES.get(stage),
-                    hint=f"likely cause: {CAUSES.get(stage, 'unknown')}",
-                )
-            if self.cancel.wait(min(delay, max(deadline - now, 0.0))):
-                raise Interrupted("interrupted")
-            delay = min(delay * 2, self.options.poll_max)
-
-    def power_down(self, vm: DesiredVm) -> None:
-        """Shut the guest down gracefully; turn the VM off only when the guest cannot shut down, and say so."""
-        if self.vm_state(vm) == "Running":
-            try:
-                self.t.invoke(ops.shutdown_vm(vm.name), retry=False)
-            except RemoteCommandError as err:
-                self.note(f"{vm.name}: the guest could not shut down ({err.message}); it was turned off")
-        if self.vm_state(vm) not in ("Off", ""):
-            self.t.invoke(ops.stop_vm(vm.name))
-
-    def vm_state(self, vm: DesiredVm) -> str:
-        """The VM's state as Get-VM reports it ("" when it is not there)."""
-        found = self._find_vm(vm)
-        return str(found.get("State")) if found is not None else ""
-
-    def wait_state(self, vm: DesiredVm, state: str, stage: str) -> None:
-        """Poll until the VM reports ``state`` (the stage's timeout applies)."""
-        def probe() -> tuple[bool, str]:
-            current = self.vm_state(vm)
-            return current == state, f"state {current or 'absent'}"
-        self._poll(vm, stage, probe)
-
-    def _vm_state(self, vm: DesiredVm) -> RemoteObject:
-        found = self._find_vm(vm)
-        if found is None:
-            raise StageError(f"{vm.name}: the VM disappeared from the host", vm=vm.name, stage="running")
-        return found
-
-    def _stage_running(self, vm: DesiredVm) -> bool:
-        def probe() -> tuple[bool, str]:
-            state = str(self._vm_state(vm).get("State"))
-            return state == "Running", f"state {state}"
-        return self._poll(vm, "running", probe)
-
-    def _stage_heartbeat(self, vm: DesiredVm) -> bool:
-        def probe() -> tuple[bool, str]:
-            obj = self._vm_state(vm)
-            heartbeat = str(obj.get("Heartbeat"))
-            if str(obj.get("State")) != "Running":
-                raise StageError(f"{vm.name}: the VM stopped while booting (state {obj.get('State')})",
-                                 vm=vm.name, stage="heartbeat", cause="the guest shut down or crashed")
-            return heartbeat == HEALTHY, f"heartbeat {heartbeat}"
-        return self._poll(vm, "heartbeat", probe)
-
-    def _stage_ip(self, vm: DesiredVm) -> bool:
-        def probe() -> tuple[bool, str]:
-            res = self.t.invoke(ops.vm_adapters(vm.name))
-            ips = [ip for o in res.objects() for ip in parse_adapter(o).ips]
-            return vm.ip in ips, f"reported {', '.join(ips) or 'no address'}"
-        return self._poll(vm, "ip", probe)
-
-    def _guest(self, vm: DesiredVm, step: str, arguments: list[object] | None = None) -> Result:
-        script = load_step(step).script
-        return self.t.invoke(ops.guest_invoke(vm.name, self.credential(vm), script, arguments or []))
-
-    def _stage_logon(self, vm: DesiredVm) -> bool:
-        def probe() -> tuple[bool, str]:
-            try:
-                res = self._guest(vm, "probe")
-            except RemoteCommandError as err:
-                # By the record's type, not its text: the host's messages are in its display language.
-                # PowerShell Direct reports a refused logon as a PSDirectException ("The credential is
-                # invalid." on an English host; transcripts in tests/sim/transcripts/psdirect).
-                if err.category == "PSDirectException" or "InvalidCredential" in err.fqid \
-                        or "AccessDenied" in err.fqid:
-                    raise StageError(f"{vm.name}: PowerShell Direct refused the credential: {err.message}",
-                                     vm=vm.name, stage="logon", cause=CAUSES["logon"],
-                                     hint="the guest was built with another Administrator password; destroy "
-                                     "and rebuild the VM, or set the password it was built with") from err
-                return False, err.message
-            info = res.objects()[0] if res.objects() else None
-            if info is None:
-                return False, "no answer from the probe"
-            name = str(info.get("ComputerName") or "")
-            if name.lower() != vm.name.lower():
-                raise StageError(f"{vm.name}: the guest calls itself {name!r}, not {vm.name!r}",
-                                 vm=vm.name, stage="logon",
-                                 cause="the answer file's ComputerName was not applied")
-            return True, "logged on"
-        self._poll(vm, "logon", probe)
-        return False
-
-    def _stage_cleanup(self, vm: DesiredVm) -> bool:
-        if self.journal.has_stage(vm.name, "cleanup"):
-            return False
-        res = self._guest(vm, "remove-answer-file")
-        self.journal.stage_done(vm.name, "cleanup")
-        info = res.objects()[0] if res.objects() else None
-        return bool(info.get("Changed")) if info is not None else False
-

@@ -28,7 +28,7 @@ import ipaddress
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +42,7 @@ from labctl.secret import Sensitive
 from labctl.transport.base import RemoteObject
 
 if TYPE_CHECKING:
-    from labctl.engine.apply import Applier
+    from labctl.engine.context import StageContext
 
 log = logging.getLogger(__name__)
 
@@ -179,26 +179,23 @@ def _plain(value: Any) -> Any:
 class Bootstrapper:
     """The bootstrap stages of every container host of one ``up`` run, and their lab-level shared state."""
 
-    STAGES = ("features", "docker", "images", "verify")
-
-    def __init__(self, applier: Applier, ctx: BootstrapContext) -> None:
-        self.a = applier
+    def __init__(self, stage: StageContext, ctx: BootstrapContext,
+                 boot_waits: Sequence[tuple[str, Callable[[DesiredVm], bool]]]) -> None:
+        """``boot_waits``: the readiness waits (name, function) a guest goes through again after a restart,
+        from the stage table."""
+        self.s = stage
         self.ctx = ctx
+        self.boot_waits = tuple(boot_waits)
         self._zip_lock = threading.Lock()
         self._zip: _HostZip | None = None
         self._zip_error: LabctlError | None = None
         self._images = _ImageShare()
 
-    def stages(self) -> list[tuple[str, Callable[[DesiredVm], bool]]]:
-        """(stage name, function) in order, for the Applier's chain."""
-        return [("features", self.stage_features), ("docker", self.stage_docker),
-                ("images", self.stage_images), ("verify", self.stage_verify)]
-
     # -- helpers ---------------------------------------------------------------------------------------
     def _step(self, vm: DesiredVm, stage: str, name: str, arguments: list[object]) -> RemoteObject:
         """Run guest step ``name``; its one result object (a missing one is a StageError)."""
         try:
-            res = self.a._guest(vm, name, arguments)
+            res = self.s.guest(vm, name, arguments)
         except RemoteCommandError as err:
             raise self._step_error(vm, stage, name, err) from err
         obj = next(iter(res.objects()), None)
@@ -223,17 +220,17 @@ class Bootstrapper:
                           cause=f"the guest step {name} failed ({err.fqid or 'no error id'})", hint=err.hint)
 
     def _progress(self, vm: DesiredVm, stage: str, detail: str) -> None:
-        self.a.progress.stage(vm.name, stage, "start", detail)
+        self.s.progress.stage(vm.name, stage, "start", detail)
 
     # -- features --------------------------------------------------------------------------------------
-    def stage_features(self, vm: DesiredVm) -> bool:
+    def features(self, vm: DesiredVm) -> bool:
         """Containers (+ Hyper-V) installed, with the reboot Windows asks for; True when anything changed."""
-        j = self.a.journal
+        j = self.s.journal
         if j.has_stage(vm.name, "features"):
             return False
         wanted = list(vm.windows_features)
         self._progress(vm, "features", ", ".join(wanted))
-        if self.a.vm_state(vm) == "Off":
+        if self.s.vm_state(vm) == "Off":
             # A run killed (or an answer lost) between the shutdown and the start of the restart below.
             self._boot_again(vm)
         obj = self._step(vm, "features", "container-features", [wanted])
@@ -268,18 +265,17 @@ class Bootstrapper:
         """
         self._progress(vm, "features", "shutting the guest down (Windows finishes configuring the features)")
         # Not retried: a lost answer resumes the stage, which finds the VM Off and starts it.
-        self.a.t.invoke(ops.shutdown_vm(vm.name), retry=False)
-        self.a.wait_state(vm, "Off", "features")
+        self.s.t.invoke(ops.shutdown_vm(vm.name), retry=False)
+        self.s.wait_state(vm, "Off", "features")
         self._boot_again(vm)
 
     def _boot_again(self, vm: DesiredVm) -> None:
         """Start-VM, then the same readiness waits as the first boot (without setup this time)."""
         self._progress(vm, "features", "starting the VM again")
-        self.a.t.invoke(ops.start_vm(vm.name), retry=False)
-        for stage, fn in (("running", self.a._stage_running), ("heartbeat", self.a._stage_heartbeat),
-                          ("ip", self.a._stage_ip), ("logon", self.a._stage_logon)):
-            self._progress(vm, "features", f"after the restart: {stage}")
-            fn(vm)
+        self.s.t.invoke(ops.start_vm(vm.name), retry=False)
+        for name, wait in self.boot_waits:
+            self._progress(vm, "features", f"after the restart: {name}")
+            wait(vm)
 
     # -- docker ----------------------------------------------------------------------------------------
     def _host_zip(self) -> _HostZip:
@@ -300,11 +296,11 @@ class Bootstrapper:
 
     def _send_zip(self) -> _HostZip:
         src = self.ctx.zip_source
-        progress = self.a.progress
+        progress = self.s.progress
         progress.stage("host", "docker", "start", f"docker-{src.version}.zip from {src.describe()}")
         local = release.fetch(src, self.ctx.cache_dir)
-        host_path = f"{self.a.root}\\{local.file_name}"
-        t = self.a.t
+        host_path = f"{self.s.root}\\{local.file_name}"
+        t = self.s.t
         current = self._host_hash(host_path)
         if current != local.sha256:
             progress.stage("host", "docker", "start", f"uploading {local.file_name} ({local.size // 1024} KiB)")
@@ -329,23 +325,23 @@ class Bootstrapper:
         if local.placeholder:
             note += " (the simulator's placeholder Docker binaries, from its mirror)"
         progress.stage("host", "docker", "done", note)
-        self.a.note(f"Docker {src.version}: " + ("the simulator's placeholder binaries (from its mirror); a real "
+        self.s.note(f"Docker {src.version}: " + ("the simulator's placeholder binaries (from its mirror); a real "
                                                 "host gets Docker's static zip" if local.placeholder
                                                 else f"{local.source} (SHA-256 {local.sha256[:16]}...)"))
         return _HostZip(host_path, local.sha256, local.placeholder)
 
     def _host_hash(self, path: str) -> str | None:
-        exists = self.a.t.invoke(ops.test_path(path)).output
+        exists = self.s.t.invoke(ops.test_path(path)).output
         if not (exists and exists[0] is True):
             return None
-        res = self.a.t.invoke(ops.file_hash(path))
+        res = self.s.t.invoke(ops.file_hash(path))
         obj = next(iter(res.objects()), None)
         value = obj.get("Hash") if obj is not None else None
         return str(value).lower() if value else None
 
     def _copy_to_guest(self, vm: DesiredVm, stage: str, source: str, destination: str) -> None:
         try:
-            res = self.a.t.invoke(ops.copy_vm_file(vm.name, source, destination))
+            res = self.s.t.invoke(ops.copy_vm_file(vm.name, source, destination))
         except RemoteCommandError as err:
             raise StageError(f"{vm.name}: {stage}: Copy-VMFile {source} failed: {err.message}", vm=vm.name,
                              stage=stage, cause=_GSI_CAUSE) from err
@@ -353,9 +349,9 @@ class Bootstrapper:
             raise StageError(f"{vm.name}: {stage}: Copy-VMFile {source} failed: {res.errors[0].message}",
                              vm=vm.name, stage=stage, cause=_GSI_CAUSE)
 
-    def stage_docker(self, vm: DesiredVm) -> bool:
+    def docker(self, vm: DesiredVm) -> bool:
         """Docker installed and running in the guest (with TLS and its host port when asked)."""
-        j = self.a.journal
+        j = self.s.journal
         if j.has_stage(vm.name, "docker"):
             return False
         zip_on_host = self._host_zip()
@@ -366,8 +362,8 @@ class Bootstrapper:
         if vm.docker_tls:
             self._docker_tls(vm)
         self._progress(vm, "docker", f"installing Docker {version}")
-        config = daemon_json(fixed_cidr=self.a.lab.container_cidr, tls=vm.docker_tls, isolation=vm.isolation)
-        wait = max(60, int(self.a.options.timeouts.of("docker")))
+        config = daemon_json(fixed_cidr=self.s.lab.container_cidr, tls=vm.docker_tls, isolation=vm.isolation)
+        wait = max(60, int(self.s.timeout_of("docker")))
         obj = self._step(vm, "docker", "docker-install", [guest_zip, zip_on_host.sha256, config, wait])
         facts = _get(obj, "Facts")
         status = str(_get(facts, "ServiceStatus") or "")
@@ -390,8 +386,8 @@ class Bootstrapper:
         from labctl.docker.pki import LabPki
 
         self._progress(vm, "docker", "TLS certificates for the Docker API")
-        pki = LabPki(self.ctx.pki_dir, self.a.lab.name)
-        ca = pki.ca(self.a.lab.name)
+        pki = LabPki(self.ctx.pki_dir, self.s.lab.name)
+        ca = pki.ca(self.s.lab.name)
         names = [vm.name, vm.ip, *self.ctx.host_addresses]
         ips = [n for n in names if _is_ip(n)]
         dns = [n for n in names if not _is_ip(n)]
@@ -402,12 +398,12 @@ class Bootstrapper:
     def _publish_tls(self, vm: DesiredVm) -> None:
         from labctl.docker.pki import LabPki
 
-        lab = self.a.lab
+        lab = self.s.lab
         if not lab.nat:
             raise StageError(f"{vm.name}: docker: docker_tls needs the lab NAT (network.nat: true) to publish "
                              "the Docker API on the host", vm=vm.name, stage="docker", cause="network.nat is false")
         port = tls_host_port(vm)
-        t = self.a.t
+        t = self.s.t
         res = t.invoke(ops.nat_static_mappings(lab.nat_name))
         mine = [o for o in res.objects() if int(o.get("ExternalPort") or 0) == port
                 and str(o.get("Protocol") or "TCP").upper() == "TCP"]
@@ -422,13 +418,13 @@ class Bootstrapper:
             self._progress(vm, "docker", f"publishing the Docker API on host port {port}")
             t.invoke(ops.add_nat_static_mapping(lab.nat_name, port, vm.ip, DOCKER_TLS_PORT), retry=False)
         pki = LabPki(self.ctx.pki_dir, lab.name)
-        self.a.journal.record_vm(vm.name, docker_tls={"host": self.ctx.host_addresses[0], "port": port,
+        self.s.journal.record_vm(vm.name, docker_tls={"host": self.ctx.host_addresses[0], "port": port,
                                                       "cert_path": str(pki.client_dir())})
 
     # -- images ----------------------------------------------------------------------------------------
-    def stage_images(self, vm: DesiredVm) -> bool:
+    def images(self, vm: DesiredVm) -> bool:
         """The VM's base images present, each pulled from the registry once per lab."""
-        j = self.a.journal
+        j = self.s.journal
         have = [str(r) for r in j.vm(vm.name).get("images") or []]
         if j.has_stage(vm.name, "images") and set(vm.container_images) <= set(have):
             return False  # (an image added to the lab file later is pulled by the next up)
@@ -442,16 +438,16 @@ class Bootstrapper:
         return True
 
     def _sharers(self, ref: str) -> list[DesiredVm]:
-        return [v for v in self.a.lab.vms if v.container_host and ref in v.container_images]
+        return [v for v in self.s.lab.vms if v.container_host and ref in v.container_images]
 
     def _image(self, vm: DesiredVm, ref: str) -> None:
         """Pull ``ref`` in this guest (first to need it: also keep a copy on the host) or load the host's copy."""
         tar = image_tar_name(ref)
         guest_tar = f"{GUEST_IMAGES}\\{tar}"
-        host_dir = f"{self.a.root}\\images"
+        host_dir = f"{self.s.root}\\images"
         host_tar = f"{host_dir}\\{tar}"
         with self._images.lock(ref):
-            shared = (self.a.journal.host_resource("images") or {}).get(ref)
+            shared = (self.s.journal.host_resource("images") or {}).get(ref)
             exported = bool(shared) and self._host_has(host_tar)
             if not exported:
                 self._progress(vm, "images", f"pulling {ref}")
@@ -461,23 +457,23 @@ class Bootstrapper:
                     # Other guests need it too: keep a copy on the host so they load it instead of pulling.
                     self._progress(vm, "images", f"saving {ref} for the other guests")
                     self._step(vm, "images", "image-save", [ref, guest_tar])
-                    self.a.t.invoke(ops.new_directory(host_dir))
+                    self.s.t.invoke(ops.new_directory(host_dir))
                     self._copy_from_guest(vm, guest_tar, host_tar)
-                    self.a.journal.merge_host("images", ref, {"path": host_tar, "pulled_by": vm.name})
+                    self.s.journal.merge_host("images", ref, {"path": host_tar, "pulled_by": vm.name})
                 return
         self._progress(vm, "images", f"loading {ref} (pulled once for the lab)")
         self._copy_to_guest(vm, "images", host_tar, guest_tar)
         self._step(vm, "images", "image-load", [ref, guest_tar])
 
     def _host_has(self, path: str) -> bool:
-        out = self.a.t.invoke(ops.test_path(path)).output
+        out = self.s.t.invoke(ops.test_path(path)).output
         return bool(out) and out[0] is True
 
     def _copy_from_guest(self, vm: DesiredVm, guest_path: str, host_path: str) -> None:
         script = load_host_step("copy-from-guest").script
         cause = "PowerShell Direct copy (Copy-Item -FromSession) failed; is there room in the lab folder on the host?"
         try:
-            res = self.a.t.invoke(ops.host_invoke(script, [vm.name, self.a.credential(vm), guest_path, host_path]))
+            res = self.s.t.invoke(ops.host_invoke(script, [vm.name, self.s.credential(vm), guest_path, host_path]))
         except RemoteCommandError as err:
             raise StageError(f"{vm.name}: images: copying {guest_path} to the host failed: {err.message}",
                              vm=vm.name, stage="images", cause=cause) from err
@@ -498,9 +494,9 @@ class Bootstrapper:
                                  f"{vm.build}", vm=vm.name, stage="images", cause=CAUSE_PROCESS_ISOLATION)
 
     # -- verify ----------------------------------------------------------------------------------------
-    def stage_verify(self, vm: DesiredVm) -> bool:
+    def verify(self, vm: DesiredVm) -> bool:
         """A container runs with process isolation (and Hyper-V isolation, judged for isolation: hyperv)."""
-        j = self.a.journal
+        j = self.s.journal
         if j.has_stage(vm.name, "verify"):
             return False
         if not vm.container_images:

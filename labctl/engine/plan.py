@@ -10,7 +10,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from labctl.guest.readiness import BOOTSTRAP_STAGES
+from labctl.engine.stages import BOOTSTRAP_STAGES
 from labctl.hyperv.facts import HostFacts, Ownership, VmFact
 
 GiB = 1024**3

@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from labctl.engine.plan import DesiredLab, DesiredVm
+from labctl.engine.stages import BOOTSTRAP_STAGES
 from labctl.errors import LabctlError
-from labctl.guest.readiness import BOOTSTRAP_STAGES
 from labctl.guest.steps import load_step
 from labctl.hyperv import ops
 from labctl.hyperv.facts import Ownership, parse_adapter, parse_vm

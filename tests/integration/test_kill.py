@@ -53,7 +53,7 @@ def test_a_kill_at_any_stage_is_destroyed_completely_and_a_rerun_converges(
 
 
 def test_kill_points_cover_every_stage() -> None:
-    from labctl.guest.readiness import BOOTSTRAP_STAGES, BUILD_STAGES
+    from labctl.engine.stages import BOOTSTRAP_STAGES, BUILD_STAGES
 
     covered = {p.stage.split(" ")[0] for p in POINTS}
     for stage in (*BUILD_STAGES, "readiness", *BOOTSTRAP_STAGES):

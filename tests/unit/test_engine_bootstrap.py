@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from labctl.docker.release import ZipSource
-from labctl.engine import apply as apply_mod
+from labctl.engine import context as stage_context
 from labctl.engine import bootstrap as boot
 from labctl.engine.apply import Applier, ApplyOptions
 from labctl.engine.bootstrap import BootstrapContext, daemon_json, image_tar_name
 from labctl.engine.journal import Journal
 from labctl.engine.plan import DesiredLab, DesiredVm, Plan
+from labctl.engine.stages import BOOTSTRAP_STAGES, BY_NAME, Timeouts
 from labctl.errors import RemoteCommandError, StageError
-from labctl.guest.readiness import Timeouts
 from labctl.guest.steps import GuestStep
 from labctl.hyperv import ops
 from labctl.hyperv.facts import Ownership
@@ -188,7 +188,7 @@ def fake_scripts(monkeypatch: pytest.MonkeyPatch) -> None:
         header = "labctl-host-step" if kind == "host" else "labctl-step"
         return GuestStep(name, 1, f"# {header}: {name} 1\n", Path(f"{name}.ps1"), kind)
 
-    monkeypatch.setattr(apply_mod, "load_step", load)
+    monkeypatch.setattr(stage_context, "load_step", load)
     monkeypatch.setattr(boot, "load_host_step", lambda name: load(name, kind="host"))
 
 
@@ -207,8 +207,8 @@ def _applier(tmp_path: Path, vms: list[DesiredVm], host: FakeHost, *, nat: bool 
 
 def _run(a: Applier, vm: DesiredVm) -> None:
     assert a.bootstrap is not None
-    for _stage, fn in a.bootstrap.stages():
-        fn(vm)
+    for stage in BOOTSTRAP_STAGES:
+        getattr(a.bootstrap, BY_NAME[stage].fn)(vm)
 
 
 def test_daemon_json() -> None:
@@ -349,12 +349,12 @@ def test_hyperv_isolation_failure_fails_a_hyperv_lab(tmp_path: Path) -> None:
     host = FakeHost(["vm0"])
     a = _applier(tmp_path, [vm], host)
     assert a.bootstrap is not None
-    a.bootstrap.stage_features(vm)
+    a.bootstrap.features(vm)
     host.guests["vm0"]["features"].discard("Hyper-V")  # e.g. removed by hand
-    a.bootstrap.stage_docker(vm)
-    a.bootstrap.stage_images(vm)
+    a.bootstrap.docker(vm)
+    a.bootstrap.images(vm)
     with pytest.raises(StageError) as info:
-        a.bootstrap.stage_verify(vm)
+        a.bootstrap.verify(vm)
     assert info.value.stage == "verify" and "0xc0370102" in info.value.message
     assert host.guests["vm0"]["daemon"]["exec-opts"] == ["isolation=hyperv"]
 
@@ -365,10 +365,10 @@ def test_sharers_wait_for_the_first_pull(tmp_path: Path) -> None:
     a = _applier(tmp_path, vms, host)
     assert a.bootstrap is not None
     for v in vms:
-        a.bootstrap.stage_features(v)
-        a.bootstrap.stage_docker(v)
-    a.bootstrap.stage_images(vms[1])
-    a.bootstrap.stage_images(vms[0])
+        a.bootstrap.features(v)
+        a.bootstrap.docker(v)
+    a.bootstrap.images(vms[1])
+    a.bootstrap.images(vms[0])
     assert ("vm1", "image-pull") in host.steps and ("vm0", "image-load") in host.steps
     assert ("vm0", "image-pull") not in host.steps
 
@@ -378,7 +378,7 @@ def test_script_block_is_sent_with_arguments(tmp_path: Path) -> None:
     host = FakeHost(["vm0"])
     a = _applier(tmp_path, [vm], host)
     assert a.bootstrap is not None
-    a.bootstrap.stage_features(vm)
+    a.bootstrap.features(vm)
     call = next(c for c in host.calls if c.command == "Invoke-Command")
     assert isinstance(call.parameters["ScriptBlock"], ScriptBlock)
     assert call.parameters["ArgumentList"] == [["Containers", "Hyper-V"]]
@@ -438,3 +438,18 @@ def test_an_image_added_later_is_planned_and_fetched(tmp_path: Path) -> None:
     again = _applier(tmp_path, [more], host)
     _run(again, more)
     assert host.guests["vm0"]["images"] == {NANO, "mcr.microsoft.com/windows/servercore:ltsc2022"}
+
+
+def test_the_stage_table_names_every_stage_method_and_only_those() -> None:
+    """Each row's function exists on its phase's class, and every public stage method has a row."""
+    from labctl.engine.bootstrap import Bootstrapper
+    from labctl.engine.stages import STAGES
+    from labctl.engine.vmstages import ReadinessStages
+
+    owner = {"build": ReadinessStages, "ready": ReadinessStages, "bootstrap": Bootstrapper}
+    for stage in STAGES:
+        assert callable(getattr(owner[stage.phase], stage.fn, None)), stage
+    rows = {(owner[s.phase], s.fn) for s in STAGES}
+    for cls in (ReadinessStages, Bootstrapper):
+        public = {n for n, v in vars(cls).items() if callable(v) and not n.startswith("_")}
+        assert public == {fn for c, fn in rows if c is cls}, cls
