@@ -23,8 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import logging
-import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from labctl.fsio import atomic_write, is_private, private_dir, protect
 from labctl.secret import Secret
 
 log = logging.getLogger(__name__)
@@ -239,34 +238,22 @@ def _dir_lock(directory: Path) -> threading.Lock:
 
 
 def _private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
+    return private_dir(path)
 
 
 def _write(path: Path, text: str, mode: int) -> None:
-    """Atomic write; the temporary file has ``mode`` before any byte is written (no window of 0644)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomic write; the file is private (``mode``) before any byte is written."""
+    atomic_write(path, text, mode, encoding="ascii")
 
 
 def _read_pair(cert_path: Path, key_path: Path) -> CertPair | None:
     """The pair stored in two files, or None when either is missing or unreadable as PEM."""
     if not (cert_path.is_file() and key_path.is_file()):
         return None
-    if key_path.stat().st_mode & 0o077:
+    if not is_private(key_path):
         # Someone loosened the mode: tighten it rather than leave a key readable by others.
         log.warning("%s was readable by others; mode set to 0600", key_path)
-        os.chmod(key_path, 0o600)
+        protect(key_path)
     pair = CertPair(cert_path.read_text(encoding="ascii"), Secret(key_path.read_text(encoding="ascii")))
     try:
         pair.certificate  # noqa: B018 - parse check

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import platformdirs
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -78,10 +79,12 @@ class DockerZip:
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The controller's Docker zip cache: ``$LABCTL_CACHE_DIR/docker``, else ``~/.cache/labctl/docker``."""
+    """The controller's Docker zip cache: ``$LABCTL_CACHE_DIR/docker``, else the OS's user cache folder
+    (``~/.cache/labctl`` on Linux, ``~/Library/Caches/labctl`` on macOS, ``%LOCALAPPDATA%\\labctl\\Cache`` on
+    Windows) ``/docker``."""
     env = os.environ if env is None else env
     root = env.get("LABCTL_CACHE_DIR")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "labctl"
+    base = Path(root).expanduser() if root else Path(platformdirs.user_cache_dir("labctl", appauthor=False))
     return base / "docker"
 
 
