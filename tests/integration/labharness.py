@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
+from clirun import labctl
 from hostview import inventory, shape
 
 from hvsim.server import Simulator
-from labctl.cli.main import cli
 from labctl.lab import sim_state_dir
 from labctl.resources import resource_dir
 from labctl.secret import Secret
@@ -60,7 +60,7 @@ def quickstart(tmp_path: Path) -> Lab:
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
     """Run the labctl CLI in this process (exceptions propagate as exit codes, as for a user)."""
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return labctl(*args, env=env)
 
 
 class ServedSim:

@@ -8,9 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from labctl.cli.main import cli
+from clirun import labctl
 
 pytestmark = pytest.mark.live
 
@@ -60,19 +58,18 @@ def test_round_trip_on_a_real_host(tmp_path: Path) -> None:
     labs.mkdir()
     lab = labs / f"{name}.yaml"
     lab.write_text(_lab_text(name))
-    runner = CliRunner()
     try:
-        up = runner.invoke(cli, ["up", str(lab)], catch_exceptions=False)
+        up = labctl("up", str(lab))
         assert up.exit_code == 0, up.output
-        status = runner.invoke(cli, ["status", str(lab), "--json"], catch_exceptions=False)
+        status = labctl("status", str(lab), "--json")
         data = json.loads(status.output)
         assert data["simulated"] is False
         for vm in data["vms"]:
             assert vm["healthy"], vm  # includes the container checks when the bootstrap ran
             assert vm["expose_virtualization_extensions"] and vm["mac_address_spoofing"]
             assert vm["expected_ip"] in vm["ips"]
-        again = runner.invoke(cli, ["up", str(lab)], catch_exceptions=False)
+        again = labctl("up", str(lab))
         assert again.exit_code == 0 and "Nothing to do" in again.output
     finally:
-        gone = runner.invoke(cli, ["destroy", str(lab), "--yes"], catch_exceptions=False)
+        gone = labctl("destroy", str(lab), "--yes")
         assert gone.exit_code == 0, gone.output

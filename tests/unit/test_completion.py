@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 import tree_sitter_powershell as tsp
-from click.testing import CliRunner
+from clirun import labctl
 from tree_sitter import Language, Parser
-
-from labctl.cli.main import cli
 
 LABCTL = Path(sys.executable).with_name("labctl")
 
@@ -25,19 +23,19 @@ def _complete(shell: str, words: str, cword: int) -> list[str]:
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "powershell"])
 def test_every_shell_gets_a_script_naming_labctl(shell: str) -> None:
-    result = CliRunner().invoke(cli, ["completion", shell])
+    result = labctl("completion", shell)
     assert result.exit_code == 0 and "labctl" in result.output and "_LABCTL_COMPLETE" in result.output
 
 
 def test_an_unknown_shell_is_a_usage_error() -> None:
-    result = CliRunner().invoke(cli, ["completion", "tcsh"])
+    result = labctl("completion", "tcsh")
     assert result.exit_code == 2 and "tcsh" in result.output
 
 
 def test_bash_completes_verbs_through_its_script(tmp_path: Path) -> None:
     """The script bash sources, driven as bash drives it: COMPREPLY after `labctl st<TAB>`."""
     script = tmp_path / "labctl.bash"
-    script.write_text(CliRunner().invoke(cli, ["completion", "bash"]).output)
+    script.write_text(labctl("completion", "bash").output)
     probe = (f"PATH={LABCTL.parent}:$PATH; source {script}; COMP_WORDS=(labctl st); COMP_CWORD=1; "
              "_labctl_completion labctl; printf '%s\\n' \"${COMPREPLY[@]}\"")
     done = subprocess.run([shutil.which("bash") or "bash", "--norc", "-c", probe], capture_output=True, text=True,
@@ -52,7 +50,7 @@ def test_powershell_protocol_answers_verbs_and_options() -> None:
 
 
 def test_the_powershell_script_parses() -> None:
-    text = CliRunner().invoke(cli, ["completion", "powershell"]).output
+    text = labctl("completion", "powershell").output
     tree = Parser(Language(tsp.language())).parse(text.encode())
     assert not tree.root_node.has_error
     assert "Register-ArgumentCompleter -Native -CommandName labctl" in text

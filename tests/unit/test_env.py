@@ -8,11 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
+from clirun import labctl
 
 from labctl.app.session import journal_path
 from labctl.cli.env import env_lines
-from labctl.cli.main import cli
 from labctl.docker.pki import LabPki
 from labctl.engine.journal import Journal
 from labctl.lab import resolve_lab
@@ -42,7 +42,7 @@ def _publish(lab_file: Path, vm: str, port: int) -> Path:
 
 
 def _env(*args: str) -> Result:
-    return CliRunner().invoke(cli, ["env", *args], catch_exceptions=False)
+    return labctl("env", *args)
 
 
 def test_bash_lines_eval_to_the_docker_environment(tmp_path: Path) -> None:

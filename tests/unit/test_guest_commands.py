@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
+from clirun import labctl
 from test_demo_isolation import MISMATCH, REMOTING, recorded_2025
 
 from labctl.app import guest as guestops
 from labctl.app.guest import StepRun, parse_docker
-from labctl.cli.main import cli
 from labctl.cli.psformat import RecordBlock, TableBlock, TextBlock, block_lines, shape_output
 from labctl.errors import RemoteCommandError
 from labctl.lab.model import ResolvedLab, ResolvedVm
@@ -138,7 +138,7 @@ class Recorder:
 def _cli(monkeypatch: pytest.MonkeyPatch, recorder: Recorder, *args: str) -> Result:
     monkeypatch.setattr(guestops, "run_step", recorder)
     monkeypatch.setattr("labctl.app.isolation_demo.guest_session", recorder.session)
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return labctl(*args)
 
 
 def test_exec_joins_the_words_into_one_command_argument(monkeypatch: pytest.MonkeyPatch, demo_lab: Path) -> None:

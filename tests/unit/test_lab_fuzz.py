@@ -15,11 +15,10 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from clirun import labctl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labctl.cli.main import cli
 from labctl.resources import resource_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,10 +109,9 @@ def _check(tmp: Path, data: bytes) -> None:
     path = tmp / "labs" / "lab [bold]:100:.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    runner = CliRunner()
     lines = data.count(b"\n") + 1
     for args in (["validate", "--json", str(path)], ["validate", str(path)], ["render", str(path)]):
-        result = runner.invoke(cli, args, catch_exceptions=True)
+        result = labctl(*args, catch_exceptions=True)
         shown = result.output
         assert result.exit_code in (0, 2), f"{args[:2]}: exit {result.exit_code}\n{shown}\n{result.exc_info}"
         assert "Traceback" not in shown
@@ -150,10 +148,10 @@ def test_any_lab_file_gets_a_clear_answer(data: bytes, tmp_path: Path) -> None:
 def test_the_reported_cases_get_a_line_and_no_traceback(data: bytes, tmp_path: Path) -> None:
     path = tmp_path / "lab.yaml"
     path.write_bytes(data)
-    result = CliRunner().invoke(cli, ["validate", "--json", str(path)])
+    result = labctl("validate", "--json", str(path), catch_exceptions=True)
     assert result.exit_code == 2, result.output
     problems = json.loads(result.stdout)["problems"]
     assert problems and all(p["line"] for p in problems), problems
-    text = CliRunner().invoke(cli, ["validate", str(path)]).output
+    text = labctl("validate", str(path), catch_exceptions=True).output
     assert re.search(re.escape(str(path)) + r":\d+: ", text), text
     assert "💯" not in text and "<unicode string>" not in text
