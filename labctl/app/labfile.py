@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from labctl.errors import LabUsageError
+from labctl.errors import LabUsageError, Problem
 from labctl.lab import resolve_lab, validate
 from labctl.lab.model import ResolvedLab, ResolvedVm
 from labctl.lab.schema import schema_text
@@ -16,24 +14,14 @@ def load(path: str) -> ResolvedLab:
     return resolve_lab(path)
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One problem of a lab file: where (file, line, field) and what."""
-
-    file: str
-    line: int | None
-    field: str
-    message: str
-    text: str  # as printed: file:line: field: message
-
-
-def problems(lab_file: str) -> list[Problem]:
-    """Every problem of ``lab_file`` at once; when the file itself is valid, its answer-file templates too."""
-    found = [Problem(p.file, p.line, p.field, p.message, str(p)) for p in validate(lab_file)]
+def problems(lab_file: str) -> list[tuple[Problem, str]]:
+    """Every problem of ``lab_file`` at once, each with the line to print; when the file itself is valid,
+    its answer-file templates too."""
+    found = [(p, str(p)) for p in validate(lab_file)]
     if not found:
         for err in check_lab_templates(resolve_lab(lab_file)):
-            found.append(Problem(lab_file, None, f"vms.{err.vm}.template", err.message,
-                                 f"{lab_file}: vms: {err.vm}: template {err.template}: {err.message}"))
+            found.append((Problem(lab_file, None, f"vms.{err.vm}.template", err.message),
+                          f"{lab_file}: vms: {err.vm}: template {err.template}: {err.message}"))
     return found
 
 

@@ -25,8 +25,8 @@ def validate_cmd(lab_file: str | None, as_json: bool, schema: bool) -> None:
     if lab_file is None:
         raise click.UsageError("give a LAB_FILE (or --schema)")
     found = labfile.problems(lab_file)
-    problems = [p.text for p in found]
-    records = [{"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p in found]
+    problems = [text for _, text in found]
+    records = [{"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p, _ in found]
     if as_json:
         out.print_json(json.dumps({"file": lab_file, "valid": not problems, "problems": records}))
     elif problems:
