@@ -1,11 +1,36 @@
 # labctl-step: container-features 1
-# Installs the Windows features a container host needs: Containers (every container host) and, for
-# Hyper-V isolation, Hyper-V. Never restarts the guest: it reports RebootNeeded and labctl restarts it.
+
+<#
+.SYNOPSIS
+    Installs the Windows features a container host needs.
+
+.DESCRIPTION
+    Installs the Windows features a container host needs: Containers (every container host) and, for
+    Hyper-V isolation, Hyper-V. Never restarts the guest: it reports RebootNeeded and labctl restarts it.
+    Features already installed (or installed and waiting for a restart) are left alone.
+
+.PARAMETER Features
+    The features to install: Containers, and optionally Hyper-V.
+
+.OUTPUTS
+    System.Management.Automation.PSCustomObject: Step, Changed, RebootNeeded and Facts (Installed: the
+    features in state Installed; Pending: those installed and waiting for a restart).
+
+.NOTES
+    A labctl guest step (docs/guest-steps.md). labctl runs it over PowerShell Direct,
+    Invoke-Command -VMName <vm> -ScriptBlock <this text> -ArgumentList <values>, with the values
+    positionally in the order of param(). The first line names the step and its version: labctl and its
+    simulator dispatch on it.
+#>
+
+#Requires -Version 5.1
+[CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)]
     [ValidateSet('Containers', 'Hyper-V')]
     [string[]] $Features
 )
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 # Install-WindowsFeature reports progress that nobody sees over PowerShell Direct; skipping it is faster.
 $ProgressPreference = 'SilentlyContinue'
@@ -18,7 +43,9 @@ if (-not (Get-Command -Name Get-WindowsFeature -ErrorAction SilentlyContinue)) {
 
 $wanted = @($Features | Select-Object -Unique)
 $current = @(Get-WindowsFeature -Name $wanted)
-$unknown = @($wanted | Where-Object { $current.Name -notcontains $_ })
+# Names by ForEach-Object, not $current.Name: strict mode refuses that member access when nothing was found.
+$currentNames = @($current | ForEach-Object { $_.Name })
+$unknown = @($wanted | Where-Object { $currentNames -notcontains $_ })
 if ($unknown.Count -gt 0) {
     throw "Windows feature(s) $($unknown -join ', ') are unknown to this server (Get-WindowsFeature returned nothing)."
 }

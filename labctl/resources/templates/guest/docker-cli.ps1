@@ -1,13 +1,38 @@
 # labctl-step: docker-cli 2
-# `labctl docker <vm> -- <arguments>`: runs docker in the guest with the user's arguments, one argument
-# each (no shell in between), and returns docker's exit code and its stdout and stderr lines. A non-zero
-# exit code is docker's answer, not a failure of this step. docker has no terminal here: commands that
-# need one (-it, attach) say so, and commands that never end (logs -f) keep the step running.
+
+<#
+.SYNOPSIS
+    Runs docker in the guest with the user's arguments (labctl docker).
+
+.DESCRIPTION
+    `labctl docker <vm> -- <arguments>`: runs docker in the guest with the user's arguments, one argument
+    each (no shell in between), and returns docker's exit code and its stdout and stderr lines. A non-zero
+    exit code is docker's answer, not a failure of this step. docker has no terminal here: commands that
+    need one (-it, attach) say so, and commands that never end (logs -f) keep the step running.
+    docker's output is read as UTF-8 (Invoke-NativeCommand).
+
+.PARAMETER Arguments
+    docker's arguments, one element each (an empty string is passed on as an empty argument).
+
+.OUTPUTS
+    System.Management.Automation.PSCustomObject: ExitCode, Output (string[]: stdout lines) and Error
+    (string[]: stderr lines). No Step/Changed: the output is docker's.
+
+.NOTES
+    A labctl guest step (docs/guest-steps.md). labctl runs it over PowerShell Direct,
+    Invoke-Command -VMName <vm> -ScriptBlock <this text> -ArgumentList <values>, with the values
+    positionally in the order of param() (the array is one element of -ArgumentList). The first line names
+    the step and its version: labctl and its simulator dispatch on it.
+#>
+
+#Requires -Version 5.1
+[CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)]
     [AllowEmptyString()]
     [string[]] $Arguments
 )
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
 # labctl-include: native.ps1

@@ -1,7 +1,46 @@
 # labctl-step: docker-install 2
-# Installs Docker from the static Windows zip (download.docker.com/win/static/stable/x86_64) that labctl
-# copied into the guest, configures it with daemon.json, registers and starts the docker service, and
-# waits until the daemon answers. Runs after container-features (and its restart).
+
+<#
+.SYNOPSIS
+    Installs Docker from the static Windows zip and starts the docker service.
+
+.DESCRIPTION
+    Installs Docker from the static Windows zip (download.docker.com/win/static/stable/x86_64) that labctl
+    copied into the guest, configures it with daemon.json, registers and starts the docker service, and
+    waits until the daemon answers. Runs after container-features (and its restart).
+
+    Checks before acting: a rerun with the same zip and daemon.json changes nothing. The installed zip's
+    SHA-256 is recorded in Program Files\docker\labctl-docker-zip.sha256; another zip is expanded over it (the
+    service is stopped first). It throws, before changing anything, when the Containers feature is not
+    Installed, or when DaemonJson is not JSON or names TLS files that do not exist (run docker-tls first);
+    it refuses a docker service that runs another dockerd.exe.
+
+.PARAMETER ZipPath
+    The docker zip in the guest (labctl copies it to C:\labctl\docker-<version>.zip with Copy-VMFile). Not
+    needed when the same zip is installed already.
+
+.PARAMETER Sha256
+    The zip's expected SHA-256 (64 hex digits).
+
+.PARAMETER DaemonJson
+    The text of %ProgramData%\docker\config\daemon.json, written as UTF-8 without a byte order mark.
+
+.PARAMETER TimeoutSeconds
+    How long to wait for the daemon to answer `docker version` once the service runs.
+
+.OUTPUTS
+    System.Management.Automation.PSCustomObject: Step, Changed, RebootNeeded and Facts (ClientVersion,
+    ServerVersion, ServiceStatus, NatSubnet: the subnet of docker's nat network).
+
+.NOTES
+    A labctl guest step (docs/guest-steps.md). labctl runs it over PowerShell Direct,
+    Invoke-Command -VMName <vm> -ScriptBlock <this text> -ArgumentList <values>, with the values
+    positionally in the order of param(). The first line names the step and its version: labctl and its
+    simulator dispatch on it.
+#>
+
+#Requires -Version 5.1
+[CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)]
     [ValidateNotNullOrEmpty()]
@@ -19,6 +58,7 @@ param(
     [ValidateRange(1, 86400)]
     [int] $TimeoutSeconds
 )
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 # Expand-Archive in Windows PowerShell 5.1 is several times slower while it reports progress.
 $ProgressPreference = 'SilentlyContinue'
@@ -49,9 +89,12 @@ try {
 } catch {
     throw "DaemonJson is not valid JSON ($($_.Exception.Message)); dockerd would not start with it."
 }
-# dockerd fails to start when daemon.json names TLS files that are not there yet.
+# dockerd fails to start when daemon.json names TLS files that are not there yet. A key daemon.json does not
+# set is looked up by name: strict mode refuses $config.$key for a property the object lacks.
 foreach ($key in 'tlscacert', 'tlscert', 'tlskey') {
-    $file = $config.$key
+    $file = $null
+    $setting = if ($null -ne $config) { $config.PSObject.Properties[$key] } else { $null }
+    if ($setting) { $file = $setting.Value }
     if ($file -and -not (Test-Path -LiteralPath $file -PathType Leaf)) {
         throw "daemon.json sets $key to '$file', which does not exist: run the docker-tls step before docker-install."
     }
@@ -184,7 +227,9 @@ while ($true) {
     }
     Start-Sleep -Seconds 1
 }
-$versions = ($answer.Output -join '').Split('|')
+# Client|Server. Assigned field by field: a missing one stays $null (strict mode refuses an index past the
+# end); any further field goes to $null.
+$clientVersion, $serverVersion, $null = ($answer.Output -join '').Split('|')
 
 # The nat network is the default network Windows containers join; its subnet must not overlap the lab's.
 $natSubnet = $null
@@ -192,9 +237,12 @@ $nat = Invoke-NativeCommand -FilePath $dockerExe -ArgumentList 'network', 'inspe
     '{{json .IPAM.Config}}', 'nat'
 if ($nat.ExitCode -eq 0) {
     $ipam = @(ConvertFrom-Json -InputObject ($nat.Output -join "`n"))
-    # 5.1's ConvertFrom-Json emits a JSON array as one object: ForEach-Object { $_ } unrolls it.
-    $natSubnet = $ipam | ForEach-Object { $_ } | Where-Object { $_.Subnet } | ForEach-Object { $_.Subnet } |
-        Select-Object -First 1
+    # 5.1's ConvertFrom-Json emits a JSON array as one object: ForEach-Object { $_ } unrolls it. An entry
+    # without Subnet (or the null docker prints for no IPAM config) is skipped: strict mode refuses reading
+    # a property it lacks.
+    $natSubnet = $ipam | ForEach-Object { $_ } |
+        Where-Object { $null -ne $_ -and $_.PSObject.Properties['Subnet'] -and $_.Subnet } |
+        ForEach-Object { $_.Subnet } | Select-Object -First 1
 }
 
 [pscustomobject]@{
@@ -202,8 +250,8 @@ if ($nat.ExitCode -eq 0) {
     Changed      = $changed
     RebootNeeded = $false
     Facts        = [pscustomobject]@{
-        ClientVersion = $versions[0]
-        ServerVersion = $versions[1]
+        ClientVersion = $clientVersion
+        ServerVersion = $serverVersion
         ServiceStatus = [string](Get-Service -Name docker).Status
         NatSubnet     = $natSubnet
     }

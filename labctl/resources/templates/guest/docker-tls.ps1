@@ -1,9 +1,42 @@
 # labctl-step: docker-tls 1
-# Gives dockerd its TLS identity (CA, server certificate and key in %ProgramData%\docker\certs.d, where
-# daemon.json's tlscacert/tlscert/tlskey point) and opens TCP 2376 inbound for clients with a
-# certificate from that CA. Run it before docker-install when daemon.json enables TLS (dockerd will not
-# start without the files); run again with new PEMs to rotate them (a running dockerd is restarted).
-# The key never leaves this script: no output, message or error record carries it.
+
+<#
+.SYNOPSIS
+    Gives dockerd its TLS identity and opens TCP 2376 for clients with a certificate from its CA.
+
+.DESCRIPTION
+    Gives dockerd its TLS identity (CA, server certificate and key in %ProgramData%\docker\certs.d, where
+    daemon.json's tlscacert/tlscert/tlskey point) and opens TCP 2376 inbound for clients with a
+    certificate from that CA. Run it before docker-install when daemon.json enables TLS (dockerd will not
+    start without the files); run again with new PEMs to rotate them (a running dockerd is restarted).
+
+    certs.d is restricted to SYSTEM and Administrators (protected ACL); a file is written only when its
+    bytes differ; the firewall rule (Name and DisplayName 'labctl Docker TLS') is recreated when it drifted.
+    The key never leaves this script: no output, message or error record carries it.
+
+.PARAMETER CaPem
+    The CA certificate (PEM text), written to ca.pem.
+
+.PARAMETER CertPem
+    The server certificate (PEM text), written to server-cert.pem.
+
+.PARAMETER KeyPem
+    The server's unencrypted private key (PEM text), written to server-key.pem. A secret: it is dropped from
+    $PSBoundParameters before anything can fail and appears in no output or message.
+
+.OUTPUTS
+    System.Management.Automation.PSCustomObject: Step, Changed, RebootNeeded and Facts (CertDir,
+    FirewallRule).
+
+.NOTES
+    A labctl guest step (docs/guest-steps.md). labctl runs it over PowerShell Direct,
+    Invoke-Command -VMName <vm> -ScriptBlock <this text> -ArgumentList <values>, with the values
+    positionally in the order of param(). The first line names the step and its version: labctl and its
+    simulator dispatch on it.
+#>
+
+#Requires -Version 5.1
+[CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)]
     [ValidateNotNullOrEmpty()]
@@ -17,6 +50,7 @@ param(
     [ValidateNotNullOrEmpty()]
     [string] $KeyPem
 )
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
 # Error records go back to the host with their InvocationInfo, whose BoundParameters is the dictionary

@@ -1,12 +1,38 @@
 # labctl-step: exec 2
-# `labctl exec <vm> -- <command>`: runs the user's PowerShell command text in the guest, as they typed it.
-# Running that text is the point of this step (the user's explicit intent), so it is compiled with
-# [scriptblock]::Create and invoked; its output is the step's output, its errors the step's errors.
+
+<#
+.SYNOPSIS
+    Runs the user's PowerShell command text in the guest (labctl exec).
+
+.DESCRIPTION
+    `labctl exec <vm> -- <command>`: runs the user's PowerShell command text in the guest, as they typed it.
+    Running that text is the point of this step (the user's explicit intent), so it is compiled with
+    [scriptblock]::Create and invoked; its output is the step's output, its errors the step's errors.
+
+    The command runs as at an interactive prompt: with $ErrorActionPreference = 'Continue', without strict
+    mode, with Program Files\docker on the session's PATH, and native output read as UTF-8.
+
+.PARAMETER Command
+    The command text, as the user typed it.
+
+.OUTPUTS
+    Whatever the command writes. No Step/Changed.
+
+.NOTES
+    A labctl guest step (docs/guest-steps.md). labctl runs it over PowerShell Direct,
+    Invoke-Command -VMName <vm> -ScriptBlock <this text> -ArgumentList <values>, with the values
+    positionally in the order of param(). The first line names the step and its version: labctl and its
+    simulator dispatch on it.
+#>
+
+#Requires -Version 5.1
+[CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)]
     [ValidateNotNullOrEmpty()]
     [string] $Command
 )
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
 # docker-install added Program Files\docker to the machine PATH; a session whose environment predates that
@@ -33,7 +59,14 @@ catch { $consoleEncoding = $null }
 # Windows PowerShell 5.1 would abort a native program (docker ...) at the first line it writes to stderr.
 $ErrorActionPreference = 'Continue'
 try {
-    & $userScript
+    # Strict mode is this script's, not the user's: a scope inherits it from its parent, so the user's
+    # command would run under it too ($undefined an error, not $null; (Get-Item x).Count refused). The
+    # block below turns it off in its own scope, which the user's script block runs in; this script's scope
+    # keeps it.
+    & {
+        Set-StrictMode -Off
+        & $userScript
+    }
 }
 finally {
     if ($null -ne $consoleEncoding) { [Console]::OutputEncoding = $consoleEncoding }

@@ -1,6 +1,32 @@
 # labctl-step: image-load 2
-# Loads an image from a tar that labctl copied into the guest (C:\labctl\images\<repo>-<tag>.tar), unless
-# the guest already has the image: faster than pulling the same layers from the registry again.
+
+<#
+.SYNOPSIS
+    Loads a container image from a tar in the guest, unless the guest has it already.
+
+.DESCRIPTION
+    Loads an image from a tar that labctl copied into the guest (C:\labctl\images\<repo>-<tag>.tar), unless
+    the guest already has the image: faster than pulling the same layers from the registry again. A tar
+    that holds another image is an error.
+
+.PARAMETER Image
+    The image the tar holds (repository:tag).
+
+.PARAMETER Path
+    The tar in the guest. Not needed when the guest has the image already.
+
+.OUTPUTS
+    System.Management.Automation.PSCustomObject: Step, Changed, RebootNeeded and Facts (Id: the image id).
+
+.NOTES
+    A labctl guest step (docs/guest-steps.md). labctl runs it over PowerShell Direct,
+    Invoke-Command -VMName <vm> -ScriptBlock <this text> -ArgumentList <values>, with the values
+    positionally in the order of param(). The first line names the step and its version: labctl and its
+    simulator dispatch on it.
+#>
+
+#Requires -Version 5.1
+[CmdletBinding()]
 param(
     # The pattern keeps docker from reading the name as an option (a leading '-').
     [Parameter(Mandatory = $true)]
@@ -11,6 +37,7 @@ param(
     [ValidateNotNullOrEmpty()]
     [string] $Path
 )
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
 # labctl-include: native.ps1

@@ -1,12 +1,38 @@
 # labctl-step: image-pull 2
-# Pulls the container images a container host needs, skipping those it already has. A pull of a
-# servercore image takes minutes; docker's own progress is not streamed back, only the result.
+
+<#
+.SYNOPSIS
+    Pulls the container images a container host needs, skipping those it has already.
+
+.DESCRIPTION
+    Pulls the container images a container host needs, skipping those it already has. A pull of a
+    servercore image takes minutes; docker's own progress is not streamed back, only the result. A failed
+    pull is an error that says what to check (an image without a variant for the guest's Windows build
+    names the tag to use).
+
+.PARAMETER Images
+    The images (repository:tag), one element each.
+
+.OUTPUTS
+    System.Management.Automation.PSCustomObject: Step, Changed, RebootNeeded and Facts (Images: one object
+    per image with Name, Id, Size in bytes and OsVersion).
+
+.NOTES
+    A labctl guest step (docs/guest-steps.md). labctl runs it over PowerShell Direct,
+    Invoke-Command -VMName <vm> -ScriptBlock <this text> -ArgumentList <values>, with the values
+    positionally in the order of param(). The first line names the step and its version: labctl and its
+    simulator dispatch on it.
+#>
+
+#Requires -Version 5.1
+[CmdletBinding()]
 param(
     # The pattern keeps docker from reading a name as an option (a leading '-').
     [Parameter(Mandatory = $true)]
     [ValidatePattern('^[A-Za-z0-9]')]
     [string[]] $Images
 )
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
 # labctl-include: native.ps1

@@ -1,6 +1,33 @@
 # labctl-step: image-save 2
-# Saves a local image to a tar (C:\labctl\images\<repo>-<tag>.tar), so labctl can copy it to the host and
-# load it into other guests instead of pulling it again. An existing tar is kept: tars are named by tag.
+
+<#
+.SYNOPSIS
+    Saves a local container image to a tar, unless the tar exists already.
+
+.DESCRIPTION
+    Saves a local image to a tar (C:\labctl\images\<repo>-<tag>.tar), so labctl can copy it to the host and
+    load it into other guests instead of pulling it again. An existing tar is kept: tars are named by tag.
+    The tar is written as <Path>.partial and renamed when complete.
+
+.PARAMETER Image
+    The local image to save (repository:tag).
+
+.PARAMETER Path
+    The tar to write in the guest.
+
+.OUTPUTS
+    System.Management.Automation.PSCustomObject: Step, Changed, RebootNeeded and Facts (Path, Size: the tar's
+    length in bytes).
+
+.NOTES
+    A labctl guest step (docs/guest-steps.md). labctl runs it over PowerShell Direct,
+    Invoke-Command -VMName <vm> -ScriptBlock <this text> -ArgumentList <values>, with the values
+    positionally in the order of param(). The first line names the step and its version: labctl and its
+    simulator dispatch on it.
+#>
+
+#Requires -Version 5.1
+[CmdletBinding()]
 param(
     # The pattern keeps docker from reading the name as an option (a leading '-').
     [Parameter(Mandatory = $true)]
@@ -11,6 +38,7 @@ param(
     [ValidateNotNullOrEmpty()]
     [string] $Path
 )
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
 # labctl-include: native.ps1
@@ -41,12 +69,16 @@ if (-not (Test-Path -LiteralPath $Path -PathType Leaf)) {
     $changed = $true
 }
 
+# A file's Length. A folder at $Path has none, which strict mode refuses to read: Size is then 0, as before.
+$saved = Get-Item -LiteralPath $Path
+$length = if ($saved.PSObject.Properties['Length']) { $saved.Length } else { $null }
+
 [pscustomobject]@{
     Step         = 'image-save'
     Changed      = $changed
     RebootNeeded = $false
     Facts        = [pscustomobject]@{
         Path = $Path
-        Size = [int64](Get-Item -LiteralPath $Path).Length
+        Size = [int64]$length
     }
 }

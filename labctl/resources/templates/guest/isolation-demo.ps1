@@ -1,22 +1,52 @@
 # labctl-step: isolation-demo 2
-# `labctl demo isolation`: what process isolation and Hyper-V isolation of Windows containers look like
-# from inside one container host. For each image ($Image: the guest's own LTSC nanoserver; $OlderImage: an
-# older LTSC one) and each isolation (process, hyperv) it measures:
-#   StartSeconds     Measure-Command around `docker run --rm <image> cmd /c ver`: the wall time to create,
-#                    start (for hyperv: boot the container's utility VM), run, stop and remove a container.
-#   KernelBuild      the build in that container's `cmd /c ver`: the kernel the container runs on. Process
-#                    isolation shares the guest's kernel (the guest's build); Hyper-V isolation boots the
-#                    image's own kernel in a utility VM (the image's build).
-#   VisibleInGuest   with a long-running container (`ping -t localhost`): does a new PING process appear in
-#                    the guest's own process list (Get-Process)? Process isolation: yes, the container's
-#                    processes are guest processes in their own silo. Hyper-V isolation: no, they run inside
-#                    the utility VM.
-#   MemoryOverheadMB with the same container running: the working set of the vmmem process(es) that
-#                    appeared in the guest, in MB. That process stands for the utility VM's memory, so this
-#                    is what the Hyper-V boundary costs; process isolation starts no utility VM: 0.
-# A run Windows refuses (the older image with process isolation: "The container operating system does not
-# match the host operating system", 0xc0370101) is the demo's point: it is reported in its row (Ok = $false,
-# Error), not thrown. Every container is removed again; Changed says whether an image had to be pulled.
+
+<#
+.SYNOPSIS
+    Measures process isolation and Hyper-V isolation of Windows containers (labctl demo isolation).
+
+.DESCRIPTION
+    `labctl demo isolation`: what process isolation and Hyper-V isolation of Windows containers look like
+    from inside one container host. For each image ($Image: the guest's own LTSC nanoserver; $OlderImage: an
+    older LTSC one) and each isolation (process, hyperv) it measures:
+
+      StartSeconds     Measure-Command around `docker run --rm <image> cmd /c ver`: the wall time to create,
+                       start (for hyperv: boot the container's utility VM), run, stop and remove a container.
+      KernelBuild      the build in that container's `cmd /c ver`: the kernel the container runs on. Process
+                       isolation shares the guest's kernel (the guest's build); Hyper-V isolation boots the
+                       image's own kernel in a utility VM (the image's build).
+      VisibleInGuest   with a long-running container (`ping -t localhost`): does a new PING process appear in
+                       the guest's own process list (Get-Process)? Process isolation: yes, the container's
+                       processes are guest processes in their own silo. Hyper-V isolation: no, they run inside
+                       the utility VM.
+      MemoryOverheadMB with the same container running: the working set of the vmmem process(es) that
+                       appeared in the guest, in MB. That process stands for the utility VM's memory, so this
+                       is what the Hyper-V boundary costs; process isolation starts no utility VM: 0.
+
+    A run Windows refuses (the older image with process isolation: "The container operating system does not
+    match the host operating system", 0xc0370101) is the demo's point: it is reported in its row (Ok = $false,
+    Error), not thrown. Every container is removed again; Changed says whether an image had to be pulled
+    (a missing image is pulled first, outside the measured runs).
+
+.PARAMETER Image
+    The guest's own LTSC image (nanoserver of the guest's Windows build).
+
+.PARAMETER OlderImage
+    An older LTSC image, which only Hyper-V isolation can run.
+
+.OUTPUTS
+    System.Management.Automation.PSCustomObject: Step, Changed, RebootNeeded and Facts (GuestBuild, Rows: one
+    per image and isolation with Image, Isolation, Ok, Error, StartSeconds, KernelBuild, VisibleInGuest,
+    MemoryOverheadMB).
+
+.NOTES
+    A labctl guest step (docs/guest-steps.md). labctl runs it over PowerShell Direct,
+    Invoke-Command -VMName <vm> -ScriptBlock <this text> -ArgumentList <values>, with the values
+    positionally in the order of param(). The first line names the step and its version: labctl and its
+    simulator dispatch on it.
+#>
+
+#Requires -Version 5.1
+[CmdletBinding()]
 param(
     # The pattern keeps docker from reading a name as an option (a leading '-').
     [Parameter(Mandatory = $true)]
@@ -27,6 +57,7 @@ param(
     [ValidatePattern('^[A-Za-z0-9]')]
     [string] $OlderImage
 )
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
 # labctl-include: native.ps1

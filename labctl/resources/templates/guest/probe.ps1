@@ -1,7 +1,32 @@
 # labctl-step: probe 2
-# Readiness probe, run over PowerShell Direct once the guest reports a healthy heartbeat.
-# Reports who the guest is and how it is configured; changes nothing.
+
+<#
+.SYNOPSIS
+    Readiness probe: reports who the guest is and how it is configured.
+
+.DESCRIPTION
+    Readiness probe, run over PowerShell Direct once the guest reports a healthy heartbeat.
+    Reports who the guest is and how it is configured; changes nothing.
+
+    FirewallGroups covers Remote Desktop (@FirewallAPI.dll,-28752) and Windows Remote Management
+    (@FirewallAPI.dll,-30267), selected by group id (display names are localized); a group is Enabled only
+    when it has rules and all of them are enabled.
+
+.OUTPUTS
+    System.Management.Automation.PSCustomObject: ComputerName, Caption, BuildNumber, LastBootUpTime, TimeZone,
+    Adapters (Name, MacAddress, IPv4), DnsServers, RdpEnabled, FirewallGroups (Group, DisplayGroup, Enabled),
+    PSRemoting, AnswerFilePresent. No Step/Changed.
+
+.NOTES
+    A labctl guest step (docs/guest-steps.md). labctl runs it over PowerShell Direct,
+    Invoke-Command -VMName <vm> -ScriptBlock <this text>, without arguments. The first line names the step
+    and its version: labctl and its simulator dispatch on it.
+#>
+
+#Requires -Version 5.1
+[CmdletBinding()]
 param()
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $os = Get-CimInstance -ClassName Win32_OperatingSystem
 $adapters = foreach ($a in Get-NetAdapter) {

@@ -1,6 +1,26 @@
 # labctl-step: remove-answer-file 1
-# The answer file holds the encoded Administrator password: delete it once setup has used it.
+
+<#
+.SYNOPSIS
+    Deletes the answer file (C:\Windows\Panther\unattend.xml) once setup has used it.
+
+.DESCRIPTION
+    The answer file holds the encoded Administrator password: delete it once setup has used it. A guest
+    without one is left alone (Changed = $false).
+
+.OUTPUTS
+    System.Management.Automation.PSCustomObject: Changed, RebootNeeded. No Step, no Facts.
+
+.NOTES
+    A labctl guest step (docs/guest-steps.md). labctl runs it over PowerShell Direct,
+    Invoke-Command -VMName <vm> -ScriptBlock <this text>, without arguments. The first line names the step
+    and its version: labctl and its simulator dispatch on it.
+#>
+
+#Requires -Version 5.1
+[CmdletBinding()]
 param()
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $path = Join-Path -Path $env:SystemRoot -ChildPath 'Panther\unattend.xml'
 $changed = $false

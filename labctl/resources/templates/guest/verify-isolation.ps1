@@ -1,13 +1,37 @@
 # labctl-step: verify-isolation 2
-# Proves the container host works: runs `cmd /c ver` in a throw-away container of $Image with process
-# isolation and again with Hyper-V isolation (pulling $Image first if the guest lacks it). A failed run is a
-# finding, reported in its row; only a guest that cannot try (no docker, an image it cannot pull) is an error.
+
+<#
+.SYNOPSIS
+    Proves the container host works: a throw-away container with process and with Hyper-V isolation.
+
+.DESCRIPTION
+    Proves the container host works: runs `cmd /c ver` in a throw-away container of $Image with process
+    isolation and again with Hyper-V isolation (pulling $Image first if the guest lacks it). A failed run is a
+    finding, reported in its row; only a guest that cannot try (no docker, an image it cannot pull) is an error.
+
+.PARAMETER Image
+    The image to run (repository:tag).
+
+.OUTPUTS
+    System.Management.Automation.PSCustomObject: Step, Changed, RebootNeeded and Facts (Process and HyperV:
+    each with Ok, Output, Error and Seconds).
+
+.NOTES
+    A labctl guest step (docs/guest-steps.md). labctl runs it over PowerShell Direct,
+    Invoke-Command -VMName <vm> -ScriptBlock <this text> -ArgumentList <values>, with the values
+    positionally in the order of param(). The first line names the step and its version: labctl and its
+    simulator dispatch on it.
+#>
+
+#Requires -Version 5.1
+[CmdletBinding()]
 param(
     # The pattern keeps docker from reading the name as an option (a leading '-').
     [Parameter(Mandatory = $true)]
     [ValidatePattern('^[A-Za-z0-9]')]
     [string] $Image
 )
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
 # labctl-include: native.ps1

@@ -1,7 +1,40 @@
 # labctl-host-step: copy-from-guest 1
-# Copies a file from a guest to the Hyper-V host over PowerShell Direct (Copy-VMFile only copies host ->
-# guest): e.g. an image tar saved in one guest (image-save), to be copied into the others. Runs on the host.
-# A destination that already holds the same bytes (same length and SHA-256) is left alone.
+
+<#
+.SYNOPSIS
+    Copies a file from a guest to the Hyper-V host over PowerShell Direct.
+
+.DESCRIPTION
+    Copies a file from a guest to the Hyper-V host over PowerShell Direct (Copy-VMFile only copies host ->
+    guest): e.g. an image tar saved in one guest (image-save), to be copied into the others. Runs on the host.
+    A destination that already holds the same bytes (same length and SHA-256) is left alone. The copy goes
+    to <Destination>.partial first and is renamed when complete.
+
+.PARAMETER VMName
+    The guest to copy from.
+
+.PARAMETER Credential
+    The guest's Administrator credential, for New-PSSession -VMName.
+
+.PARAMETER Path
+    The file in the guest.
+
+.PARAMETER Destination
+    The file's full path on the host (a file path, not a folder).
+
+.OUTPUTS
+    System.Management.Automation.PSCustomObject: Step, Changed, RebootNeeded and Facts (Path, Destination,
+    Size in bytes).
+
+.NOTES
+    A labctl host step (docs/guest-steps.md). labctl runs it on the Hyper-V host itself,
+    Invoke-Command -ScriptBlock <this text> -ArgumentList <values> (no -VMName), with the values
+    positionally in the order of param(). The first line names the step and its version: labctl and its
+    simulator dispatch on it. The script blocks it sends into the guest run there without strict mode.
+#>
+
+#Requires -Version 5.1
+[CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)]
     [ValidateNotNullOrEmpty()]
@@ -20,6 +53,7 @@ param(
     [ValidateNotNullOrEmpty()]
     [string] $Destination
 )
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 # Copy-Item over a session reports progress per chunk; nobody sees it and it slows the copy down.
 $ProgressPreference = 'SilentlyContinue'

@@ -38,6 +38,8 @@ function Get-DockerImage {
         throw "docker image inspect $Name failed (exit code $($result.ExitCode)): $($result.Error -join ' '). " +
             'Is the docker service running (Get-Service docker)?'
     }
-    $fields = ($result.Output -join '').Split('|')
-    [pscustomobject]@{ Name = $Name; Id = $fields[0]; Size = [int64]$fields[1]; OsVersion = $fields[2] }
+    # Id|Size|OsVersion, assigned field by field: a missing one stays $null (strict mode refuses an index
+    # past the end), any further field goes to $null.
+    $id, $size, $osVersion, $null = ($result.Output -join '').Split('|')
+    [pscustomobject]@{ Name = $Name; Id = $id; Size = [int64]$size; OsVersion = $osVersion }
 }

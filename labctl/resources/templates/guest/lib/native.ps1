@@ -35,12 +35,16 @@ function Invoke-NativeCommand {
     $consoleEncoding = [Console]::OutputEncoding
     try { [Console]::OutputEncoding = [System.Text.UTF8Encoding]::new($false) }
     catch { $consoleEncoding = $null }
+    $exitCode = $null
     try {
         & $FilePath @escaped 2>&1 | ForEach-Object {
             if ($_ -is [System.Management.Automation.ErrorRecord]) { $stderr.Add($_.ToString()) }
             else { $stdout.Add([string]$_) }
         }
-        $exitCode = $LASTEXITCODE
+        # $LASTEXITCODE exists once a native program has run in this session. Strict mode refuses to read it
+        # before (when $FilePath could not be started at all): the exit code then stays $null, as an unset
+        # variable read without strict mode.
+        if (Test-Path -LiteralPath 'Variable:\LASTEXITCODE') { $exitCode = $LASTEXITCODE }
     }
     finally {
         if ($null -ne $consoleEncoding) { [Console]::OutputEncoding = $consoleEncoding }
