@@ -28,11 +28,11 @@ from typing import Any
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from hvsim.cmdlets.base import Session
-from hvsim.errors import command_not_found
-from hvsim.runtime import RawCommand
+from hvsim.powershell.cmdlet import Session
+from hvsim.powershell.errors import command_not_found
+from hvsim.powershell.runtime import RawCommand
+from hvsim.powershell.values import PSEnum, PSObj
 from hvsim.server import Simulator
-from hvsim.values import PSEnum, PSObj
 
 
 class EchoRuntime:

@@ -27,10 +27,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Protocol
 
-from hvsim.clock import Clock
-from hvsim.counters import Counters
-from hvsim.faults import KINDS, FaultPlan, FaultRule
-from hvsim.model.world import World
+from hvsim.core.clock import Clock
+from hvsim.core.counters import Counters
+from hvsim.core.faults import KINDS, FaultPlan, FaultRule
+from hvsim.world import World
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ import importlib
 import json
 import logging
 import os
-import pkgutil
 import secrets
 import tempfile
 import threading
@@ -26,15 +25,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from hvsim.clock import Clock
-from hvsim.cmdlets.base import Session, StreamSink
 from hvsim.control import ControlService
-from hvsim.counters import Counters
-from hvsim.dockerapi import DockerApiManager
-from hvsim.faults import FaultPlan
-from hvsim.mirror import Mirror
-from hvsim.model.world import World
-from hvsim.runtime import RawCommand, Runtime
+from hvsim.core.clock import Clock
+from hvsim.core.counters import Counters
+from hvsim.core.faults import FaultPlan
+from hvsim.docker.api import DockerApiManager
+from hvsim.docker.mirror import Mirror
+from hvsim.powershell.cmdlet import Session, StreamSink
+from hvsim.powershell.runtime import RawCommand, Runtime
+from hvsim.world import World
 from hvsim.wsman.auth import HostCredentials, NtlmUserStore
 from hvsim.wsman.server import CONTROL_PATH, WSMAN_PATH, Listener, ListenerConfig, WSManApp
 from hvsim.wsman.service import WSManService
@@ -83,17 +82,26 @@ def load_host_identity(state_dir: Path) -> HostCredentials:
     return creds
 
 
+# Every module whose @cmdlet handlers the runtime dispatches to, in registration order.
+HANDLER_MODULES = (
+    "hvsim.storage.handlers.files",
+    "hvsim.hyperv.handlers.host",
+    "hvsim.hyperv.handlers.vm",
+    "hvsim.networking.handlers",
+    "hvsim.guest.handlers.remoting",
+    "hvsim.powershell.handlers",
+    "hvsim.storage.handlers.vhd",
+)
+
+
 def load_handlers() -> list[str]:
-    """Import every module of hvsim.cmdlets so its @cmdlet handlers register.
+    """Import every module of ``HANDLER_MODULES`` so its @cmdlet handlers register.
 
     A module that fails to import (work in progress) is logged and skipped: its cmdlets then
     answer as not modelled instead of taking the whole simulator down.
     """
-    import hvsim.cmdlets as package
-
     loaded = []
-    for info in pkgutil.iter_modules(package.__path__):
-        name = f"{package.__name__}.{info.name}"
+    for name in HANDLER_MODULES:
         try:
             importlib.import_module(name)
             loaded.append(name)
@@ -132,7 +140,7 @@ class _RuntimeHost:
 
 def host_setting_names() -> list[str]:
     """The names ``host_config`` (``labctl sim serve --host-setting``) accepts."""
-    from hvsim.model.host import HostConfig
+    from hvsim.hyperv.models.host import HostConfig
 
     return sorted(HostConfig.__dataclass_fields__)
 

@@ -68,6 +68,82 @@ def test_architecture_boundaries() -> None:
     assert not offenders, "\n".join(offenders)
 
 
+# The simulator's surfaces: one package each, with its models (state and rules), its handlers (the only code
+# that shapes PowerShell objects) and its errors. hvsim.core is the shared machinery under all of them.
+HVSIM_SURFACES = ("powershell", "wsman", "hyperv", "storage", "networking", "guest", "docker")
+
+
+def _hvsim_modules() -> dict[str, Path]:
+    modules = {}
+    for path in (REPO / "hvsim").rglob("*.py"):
+        parts = list(path.relative_to(REPO).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        modules[".".join(parts)] = path
+    return modules
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    return "models" if "models" in parts else "handlers" if "handlers" in parts else None
+
+
+def _shaping_names(path: Path) -> list[str]:
+    """The PowerShell object types (PSObj, PSEnum) a file imports: only handlers shape PowerShell output."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module == "hvsim.powershell.values":
+            names += [alias.name for alias in node.names if alias.name in ("PSObj", "PSEnum")]
+    return names
+
+
+def test_hvsim_surface_boundaries() -> None:
+    """Models never import handlers nor build PowerShell objects (state and rules do not depend on how PowerShell
+    shows them); hvsim.core imports no surface; every surface package is there."""
+    modules = _hvsim_modules()
+    assert {m.split(".")[1] for m in modules if m.count(".") >= 1} >= set(HVSIM_SURFACES) | {"core"}
+    offenders = []
+    for module, path in modules.items():
+        inner = [m for m in _imports(path) if m.startswith("hvsim.")]
+        if _layer(module) == "models":
+            offenders += [f"{module} (a model) imports {m}" for m in inner if _layer(m) == "handlers"]
+            offenders += [f"{module} (a model) builds PowerShell objects ({name})" for name in _shaping_names(path)]
+        if module.startswith("hvsim.core"):
+            offenders += [f"{module} (core) imports {m}" for m in inner if not m.startswith("hvsim.core")]
+    assert not offenders, "\n".join(offenders)
+
+
+def _import_time_imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """hvsim modules ``path`` imports when it is imported (top level, not under TYPE_CHECKING, not lazily)."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {m for m in found if m in modules}
+
+
+def test_hvsim_has_no_import_cycle() -> None:
+    """No hvsim module imports itself back at import time (step registration is explicit: hvsim.step_registry)."""
+    modules = _hvsim_modules()
+    graph = {m: _import_time_imports(p, modules) - {m} for m, p in modules.items()}
+    done: set[str] = set()
+
+    def visit(module: str, stack: list[str]) -> None:
+        if module in stack:
+            raise AssertionError("import cycle: " + " -> ".join([*stack[stack.index(module):], module]))
+        if module in done:
+            return
+        for dep in sorted(graph[module]):
+            visit(dep, [*stack, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+
+
 def test_the_architecture_test_sees_lazy_imports(tmp_path: Path) -> None:
     probe = tmp_path / "m.py"
     probe.write_text("def f():\n    from hvsim.hyperv.models.host import HostConfig\n    import labctl.errors\n")

@@ -1,4 +1,4 @@
-"""psrpcore values <-> the simulator's neutral values (hvsim.values).
+"""psrpcore values <-> the simulator's neutral values (hvsim.powershell.values).
 
 Inward (arguments and pipeline input from the client): PSRP primitives become plain Python or the
 sized int markers, SecureStrings are decrypted with the pool's session key into SecureText,
@@ -18,8 +18,8 @@ from typing import Any
 
 import psrpcore.types as pst
 
-from hvsim.errors import PSError
-from hvsim.values import (
+from hvsim.powershell.errors import PSError
+from hvsim.powershell.values import (
     Byte,
     Credential,
     Int64,

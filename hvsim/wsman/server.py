@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from hvsim.counters import Counters
-from hvsim.faults import FaultPlan
-from hvsim.httpserver import TrackingHTTPServer
+from hvsim.core.counters import Counters
+from hvsim.core.faults import FaultPlan
+from hvsim.core.httpserver import TrackingHTTPServer
 from hvsim.wsman.auth import AuthFailed, HostCredentials, NegotiateAcceptor, check_basic
 from hvsim.wsman.service import MAX_ENVELOPE_KB, Caller, WSManService
 from hvsim.wsman.soap import (

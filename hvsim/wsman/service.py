@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from hvsim.cmdlets.base import Session
-from hvsim.counters import Counters
-from hvsim.faults import FaultPlan
+from hvsim.core.counters import Counters
+from hvsim.core.faults import FaultPlan
+from hvsim.powershell.cmdlet import Session
 from hvsim.wsman.shell import PipelineHost, Shell, shell_not_found
 from hvsim.wsman.soap import (
     NS,

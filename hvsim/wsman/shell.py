@@ -29,9 +29,9 @@ from psrpcore.types import (
     PSInvocationState,
 )
 
-from hvsim.cmdlets.base import Session
-from hvsim.errors import PSError
-from hvsim.runtime import RawCommand
+from hvsim.powershell.cmdlet import Session
+from hvsim.powershell.errors import PSError
+from hvsim.powershell.runtime import RawCommand
 from hvsim.wsman import convert
 from hvsim.wsman.soap import WSManFault, invalid_selectors, operation_timed_out
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hvsim.faults import FaultRule
+from hvsim.core.faults import FaultRule
 
 REPO = Path(__file__).resolve().parents[2]
 

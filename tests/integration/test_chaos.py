@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from labharness import ServedSim, make_lab, run
 
-from hvsim.faults import FaultRule
+from hvsim.core.faults import FaultRule
 from labctl.resources import resource_dir
 
 RATE = 0.05

@@ -8,7 +8,7 @@ import json
 from killpoints import KillPoint, kill_up_at
 from labharness import Lab, ServedSim, run
 
-from hvsim.faults import FaultRule
+from hvsim.core.faults import FaultRule
 
 
 def test_a_vm_that_does_not_go_is_reported_with_the_hosts_reason_and_a_rerun_removes_it(

@@ -17,7 +17,7 @@ import pytest
 from killpoints import KillPoint, wait_for
 from labharness import REPO, Lab, ServedSim, make_lab, run
 
-from hvsim.faults import FaultRule
+from hvsim.core.faults import FaultRule
 from labctl import errors
 from labctl.cli.common import exit_code_for
 from labctl.resources import resource_dir

@@ -22,11 +22,11 @@ from pypsrp.powershell import RunspacePool
 from pypsrp.wsman import WSMan
 from simwire import TRANSPORTS, connect
 
-from hvsim.cmdlets.base import Session
-from hvsim.errors import PSError, command_not_found
-from hvsim.runtime import RawCommand
+from hvsim.powershell.cmdlet import Session
+from hvsim.powershell.errors import PSError, command_not_found
+from hvsim.powershell.runtime import RawCommand
+from hvsim.powershell.values import Int64, PSEnum, PSObj, TimeSpan, UInt64
 from hvsim.server import Simulator
-from hvsim.values import Int64, PSEnum, PSObj, TimeSpan, UInt64
 
 
 class Call:
@@ -105,7 +105,7 @@ def _big(call: Call) -> list[Any]:
 
 
 class FakeRuntime:
-    """Same run() signature as hvsim.runtime.Runtime; dispatches to small Python commands."""
+    """Same run() signature as hvsim.powershell.runtime.Runtime; dispatches to small Python commands."""
 
     def __init__(self, extra: dict[str, FakeCommand] | None = None) -> None:
         self.calls: list[RawCommand] = []

@@ -11,12 +11,12 @@ from typing import Any
 
 from guest_world import cred, make_vm, new_world
 
-from hvsim.cmdlets.base import Session
-from hvsim.errors import PSError
-from hvsim.model.containers import simulated_docker_zip
-from hvsim.model.world import World
-from hvsim.runtime import RawCommand, Runtime
-from hvsim.values import ScriptBlock
+from hvsim.docker.models.engine import simulated_docker_zip
+from hvsim.powershell.cmdlet import Session
+from hvsim.powershell.errors import PSError
+from hvsim.powershell.runtime import RawCommand, Runtime
+from hvsim.powershell.values import ScriptBlock
+from hvsim.world import World
 
 DOCKER_VERSION = "27.3.1"
 ZIP_PATH = f"C:\\labctl\\docker-{DOCKER_VERSION}.zip"

@@ -7,15 +7,15 @@ from typing import Any
 
 from unattend_samples import PASSWORD, VALID
 
-from hvsim.catalog import CmdletSpec
-from hvsim.clock import Clock
-from hvsim.cmdlets.base import REGISTRY, BoundCall, CmdletContext, Session
-from hvsim.counters import Counters
-from hvsim.errors import PSError
-from hvsim.faults import FaultPlan
-from hvsim.model.guest import ANSWER_FILE
-from hvsim.model.world import World
-from hvsim.values import Credential, ScriptBlock, SecureText
+from hvsim.core.clock import Clock
+from hvsim.core.counters import Counters
+from hvsim.core.faults import FaultPlan
+from hvsim.guest.models.guest import ANSWER_FILE
+from hvsim.powershell.catalog import CmdletSpec
+from hvsim.powershell.cmdlet import REGISTRY, BoundCall, CmdletContext, Session
+from hvsim.powershell.errors import PSError
+from hvsim.powershell.values import Credential, ScriptBlock, SecureText
+from hvsim.world import World
 
 BASE = "C:\\LabBases\\WS2022-Core.vhdx"
 MAC = "00155D380100"
@@ -95,7 +95,7 @@ class Harness:
     session: Session = field(default_factory=lambda: Session("Administrator"))
 
     def call(self, cmdlet: str, **params: Any) -> tuple[list[Any], list[PSError]]:
-        import hvsim.cmdlets.remoting  # noqa: F401  (registers the handlers)
+        import hvsim.guest.handlers.remoting  # noqa: F401  (registers the handlers)
 
         spec = CmdletSpec(cmdlet, TYPES[cmdlet], "", None, {})
         sink = Sink()

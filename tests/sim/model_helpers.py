@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hvsim.catalog import CmdletSpec
-from hvsim.clock import Clock
-from hvsim.cmdlets.base import REGISTRY, BoundCall, CmdletContext, Session
-from hvsim.counters import Counters
-from hvsim.errors import PSError
-from hvsim.faults import FaultPlan
-from hvsim.model.world import World
+from hvsim.core.clock import Clock
+from hvsim.core.counters import Counters
+from hvsim.core.faults import FaultPlan
+from hvsim.powershell.catalog import CmdletSpec
+from hvsim.powershell.cmdlet import REGISTRY, BoundCall, CmdletContext, Session
+from hvsim.powershell.errors import PSError
+from hvsim.world import World
 
 GB = 1024**3
 MB = 1024**2
@@ -46,11 +46,11 @@ class FakeSink:
 def call(world: World, name: str, sink: FakeSink | None = None, error_action: str = "Continue",
          **params: Any) -> tuple[list[Any], FakeSink]:
     """Run the registered handler for ``name`` with hand-bound parameters."""
-    import hvsim.cmdlets.files
-    import hvsim.cmdlets.host
-    import hvsim.cmdlets.hyperv
-    import hvsim.cmdlets.network
-    import hvsim.cmdlets.vhd  # noqa: F401  (registration)
+    import hvsim.hyperv.handlers.host
+    import hvsim.hyperv.handlers.vm
+    import hvsim.networking.handlers
+    import hvsim.storage.handlers.files
+    import hvsim.storage.handlers.vhd  # noqa: F401  (registration)
 
     sink = sink or FakeSink()
     reg = REGISTRY[name.lower()]

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from hvsim.binding import _check_null, _is_mandatory_anywhere, bind, bind_call, convert, parse_type, validate
-from hvsim.catalog import load_catalog
-from hvsim.errors import PSError
-from hvsim.values import PRESENT, Credential, PSEnum, PSObj, ScriptBlock, SecureText, UInt64
+from hvsim.powershell.binding import _check_null, _is_mandatory_anywhere, bind, bind_call, convert, parse_type, validate
+from hvsim.powershell.catalog import load_catalog
+from hvsim.powershell.errors import PSError
+from hvsim.powershell.values import PRESENT, Credential, PSEnum, PSObj, ScriptBlock, SecureText, UInt64
 
 CASES_DIR = Path(__file__).parent / "cases" / "binding"
 CATALOG = load_catalog()
@@ -128,7 +128,7 @@ def test_credential_given_a_user_name_cannot_prompt_over_remoting() -> None:
 def test_securestring_from_plain_string_fails() -> None:
     spec = CATALOG.get("Invoke-Command")
     assert spec is not None
-    from hvsim.catalog.spec import ParamSpec
+    from hvsim.powershell.catalog.spec import ParamSpec
     p = ParamSpec("Password", "securestring")
     with pytest.raises(PSError) as info:
         convert("x", p)

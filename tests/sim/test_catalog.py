@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from hvsim.binding import parse_type
-from hvsim.catalog import load_catalog
-from hvsim.catalog.spec import DATA_DIR
-from hvsim.catalog.spec import load_catalog as load_uncached
+from hvsim.powershell.binding import parse_type
+from hvsim.powershell.catalog import load_catalog
+from hvsim.powershell.catalog.spec import DATA_DIR
+from hvsim.powershell.catalog.spec import load_catalog as load_uncached
 
 CATALOG = load_catalog()
 FILES = sorted(DATA_DIR.glob("*.json"))

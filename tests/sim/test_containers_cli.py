@@ -10,8 +10,8 @@ from typing import Any
 from container_lab import NANO_2019, NANO_2022, Lab
 from pypsrp.powershell import PowerShell, RunspacePool
 
-from hvsim.model.containers import simulated_docker_zip
-from hvsim.model.docker_cli import table
+from hvsim.docker.cli import table
+from hvsim.docker.models.engine import simulated_docker_zip
 from hvsim.server import Simulator
 
 TTY = "the input device is not a TTY.  If you are using mintty, try prefixing the command with 'winpty'"

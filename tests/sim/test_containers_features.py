@@ -7,8 +7,8 @@ import hashlib
 
 from container_lab import DAEMON_JSON, DOCKER_VERSION, NANO_2022, ZIP_PATH, Lab
 
-from hvsim.model.containers import DockerEngine, docker_engine, simulated_docker_zip
-from hvsim.model.guest import Guest
+from hvsim.docker.models.engine import DockerEngine, docker_engine, simulated_docker_zip
+from hvsim.guest.models.guest import Guest
 
 PREREQ = ("A prerequisite check for the Hyper-V feature failed.\n1. Hyper-V cannot be installed: The processor does "
           "not have required virtualization capabilities.")
@@ -250,7 +250,7 @@ def test_the_realistic_profile_accounts_and_waits_without_holding_the_world() ->
 
 
 def test_a_reset_with_features_pending_rolls_the_install_back_and_a_shutdown_finishes_it() -> None:
-    from hvsim.model.containers import CBS_LOG, MSG_FEATURES_REVERTED
+    from hvsim.docker.models.engine import CBS_LOG, MSG_FEATURES_REVERTED
 
     lab = Lab()
     vm = lab.vm("h1")

@@ -10,7 +10,7 @@ import tarfile
 from container_lab import BASE_2019, BASE_2025, NANO_2019, NANO_2022, NANO_2025, Lab
 from guest_world import cred
 
-from hvsim.model import registry as R
+from hvsim.docker.models import registry as R
 
 # HCS refuses the compute system (Docker 23+ wording: microsoft/Windows-Containers#399, dr1rrb/docker-plex-win#4).
 MISMATCH = ": The container operating system does not match the host operating system."
@@ -110,7 +110,7 @@ def test_copy_from_guest_refuses_like_powershell() -> None:
     assert missing.errors[0].fqid == "PathNotFound,Microsoft.PowerShell.Commands.CopyItemCommand"
     nobody = lab.host_step("copy-from-guest", "ghost", cred(), "C:\\x.tar", "C:\\")
     assert nobody.errors[0].fqid == "InvalidVMNameNotSingle,Microsoft.PowerShell.Commands.NewPSSessionCommand"
-    other = lab.run("Invoke-Command", [("ScriptBlock", __import__("hvsim.values", fromlist=["ScriptBlock"])
+    other = lab.run("Invoke-Command", [("ScriptBlock", __import__("hvsim.powershell.values", fromlist=["ScriptBlock"])
                                         .ScriptBlock("# labctl-host-step: format-disk 1\n"))])
     assert other.errors[0].fqid.startswith("ParameterSetNotModelled")
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from container_lab import NANO_2022, Lab
 
-from hvsim.model import registry as R
-from labctl.guestops import without_tty
+from hvsim.docker.models import registry as R
+from labctl.app.guest import without_tty
 
 SC = "mcr.microsoft.com/windows/servercore:ltsc2022"
 IIS = "mcr.microsoft.com/windows/servercore/iis"

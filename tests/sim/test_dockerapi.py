@@ -30,9 +30,9 @@ from guest_world import make_vm
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from hvsim import mirror as mirror_mod
+from hvsim.docker import mirror as mirror_mod
 from hvsim.server import Simulator
-from labctl.tls import CertPair, LabPki, create_ca, issue_client_cert
+from labctl.docker.pki import CertPair, LabPki, create_ca, issue_client_cert
 
 GUEST_IP = "10.0.0.5"  # the VALID answer file's static address
 VM = "CH01"

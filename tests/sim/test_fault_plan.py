@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from hvsim.faults import FaultPlan, FaultRule
+from hvsim.core.faults import FaultPlan, FaultRule
 
 # What four workers of one `up` send: each its own VM's calls, several times each (polls, retries).
 EVENTS = [f"Command:{cmd}:vm{v}" for v in range(4) for cmd in ("Get-VM", "New-VHD", "Invoke-Command")

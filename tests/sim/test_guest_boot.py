@@ -8,8 +8,8 @@ import time
 from guest_world import MAC, make_vm, new_world
 from unattend_samples import PASSWORD, VALID, document, shell_oobe, shell_specialize
 
-from hvsim.model import guest as G
-from hvsim.model.guest import ANSWER_FILE, SETUPACT_LOG, SETUPERR_LOG, Guest
+from hvsim.guest.models import guest as G
+from hvsim.guest.models.guest import ANSWER_FILE, SETUPACT_LOG, SETUPERR_LOG, Guest
 
 
 def test_first_boot_applies_name_ip_password_and_settings() -> None:
@@ -220,7 +220,7 @@ def test_world_persistence_roundtrip(tmp_path) -> None:  # type: ignore[no-untyp
     vm = make_vm(world)
     world.save()
     assert PASSWORD.encode() not in (tmp_path / "state.json").read_bytes()
-    from hvsim.model.world import World
+    from hvsim.world import World
 
     again = World.open(tmp_path, world.clock, world.faults, world.counters)
     vm2 = again.vms[vm.id]

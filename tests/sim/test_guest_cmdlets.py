@@ -10,8 +10,8 @@ import pytest
 from container_lab import Lab
 from guest_world import cred
 
-from hvsim.errors import PSError
-from hvsim.model.guest_commands import split_words
+from hvsim.guest.handlers.commands import split_words
+from hvsim.powershell.errors import PSError
 
 ADD = "Microsoft.Windows.ServerManager.Commands.AddWindowsFeatureCommand"
 ENTER = "Microsoft.PowerShell.Commands.EnterPSSessionCommand"

@@ -9,11 +9,12 @@ import pytest
 from guest_world import MAC, Harness, cred, make_vm, new_world, script
 from unattend_samples import PASSWORD, document, shell_oobe, shell_specialize
 
-from hvsim.errors import PSError
-from hvsim.faults import FaultRule
-from hvsim.model.guest import ANSWER_FILE
-from hvsim.model.guest_steps import GUEST_STEPS, find_step, guest_step, parse_header
-from hvsim.values import PSObj, ScriptBlock
+from hvsim.core.faults import FaultRule
+from hvsim.guest.handlers.step import parse_header
+from hvsim.guest.models.guest import ANSWER_FILE
+from hvsim.powershell.errors import PSError
+from hvsim.powershell.values import PSObj, ScriptBlock
+from hvsim.step_registry import GUEST_STEPS, find_step, guest_step
 
 ENDED = "An error has occurred which Windows PowerShell cannot handle. A remote session might have ended."
 
@@ -194,7 +195,7 @@ def test_argument_list_reaches_the_step(lab) -> None:  # type: ignore[no-untyped
                         ScriptBlock=script("echo-args-test"), ArgumentList=["a", 2])
         assert seen == [["a", 2]] and out == [2]
     finally:
-        GUEST_STEPS.pop("echo-args-test")
+        GUEST_STEPS.remove("echo-args-test")
 
 
 def test_step_errors_are_non_terminating(lab) -> None:  # type: ignore[no-untyped-def]
@@ -208,7 +209,7 @@ def test_step_errors_are_non_terminating(lab) -> None:  # type: ignore[no-untype
         out, (err,) = h.call("Invoke-Command", VMName=["dc01"], Credential=cred(), ScriptBlock=script("fail-test"))
         assert out == [] and err.target == "dc01"
     finally:
-        GUEST_STEPS.pop("fail-test")
+        GUEST_STEPS.remove("fail-test")
 
 
 def test_header_parsing() -> None:

@@ -8,7 +8,7 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import TaggedValue
 from unattend_samples import PASSWORD
 
-import hvsim.cmdlets.remoting  # noqa: F401  (registers the handlers the runtime dispatches to)
+import hvsim.guest.handlers.remoting  # noqa: F401  (registers the handlers the runtime dispatches to)
 from hvsim.server import Simulator
 
 PROBE = "# labctl-step: probe 1\n$os = Get-CimInstance Win32_OperatingSystem\n"

@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 from model_helpers import GB, FakeSink, make_world
 
-import hvsim.cmdlets.files
-import hvsim.cmdlets.host
-import hvsim.cmdlets.hyperv
-import hvsim.cmdlets.network
-import hvsim.cmdlets.vhd  # noqa: F401  (registers the handlers)
-from hvsim.cmdlets.base import Session
-from hvsim.errors import PSError
-from hvsim.runtime import RawCommand, Runtime
-from hvsim.values import PRESENT, Int64
+import hvsim.hyperv.handlers.host
+import hvsim.hyperv.handlers.vm
+import hvsim.networking.handlers
+import hvsim.storage.handlers.files
+import hvsim.storage.handlers.vhd  # noqa: F401  (registers the handlers)
+from hvsim.powershell.cmdlet import Session
+from hvsim.powershell.errors import PSError
+from hvsim.powershell.runtime import RawCommand, Runtime
+from hvsim.powershell.values import PRESENT, Int64
 
 BASE = "C:\\LabBases\\WS2022-Core.vhdx"
 

@@ -7,11 +7,11 @@ from typing import Any
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import TaggedValue
 
-import hvsim.cmdlets.files
-import hvsim.cmdlets.host
-import hvsim.cmdlets.hyperv
-import hvsim.cmdlets.network
-import hvsim.cmdlets.vhd  # noqa: F401  (registers the handlers the runtime dispatches to)
+import hvsim.hyperv.handlers.host
+import hvsim.hyperv.handlers.vm
+import hvsim.networking.handlers
+import hvsim.storage.handlers.files
+import hvsim.storage.handlers.vhd  # noqa: F401  (registers the handlers the runtime dispatches to)
 from hvsim.server import Simulator
 
 GB = 1024**3

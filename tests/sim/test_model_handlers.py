@@ -7,8 +7,8 @@ import uuid
 import pytest
 from model_helpers import GB, MB, call, make_world
 
-from hvsim.errors import PSError
-from hvsim.values import Int64, PSEnum, PSObj, TimeSpan, UInt64
+from hvsim.powershell.errors import PSError
+from hvsim.powershell.values import Int64, PSEnum, PSObj, TimeSpan, UInt64
 
 BASE = "C:\\LabBases\\WS2022-Core.vhdx"
 
@@ -247,10 +247,10 @@ def test_realistic_profile_shows_transitional_states() -> None:
     import threading
     import time
 
-    from hvsim.clock import Clock
-    from hvsim.counters import Counters
-    from hvsim.faults import FaultPlan
-    from hvsim.model.world import World
+    from hvsim.core.clock import Clock
+    from hvsim.core.counters import Counters
+    from hvsim.core.faults import FaultPlan
+    from hvsim.world import World
 
     w = World(None, Clock(profile="realistic", speedup=10.0), FaultPlan(), Counters())
     call(w, "New-VM", Name="slow", MemoryStartupBytes=GB)

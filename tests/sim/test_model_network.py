@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from model_helpers import make_world
 
-from hvsim.errors import PSError
+from hvsim.powershell.errors import PSError
 
 
 def test_internal_switch_gets_host_vnic_with_link_local_address() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from model_helpers import GB, MB, make_world
 
-from hvsim.errors import PSError
-from hvsim.model import texts as T
+from hvsim.powershell.errors import PSError
+from hvsim.storage import errors as SE
 
 BASE = "C:\\LabBases\\WS2022-Core.vhdx"
 
@@ -86,7 +86,7 @@ def test_fixed_vhd_needs_space() -> None:
     st.mkdirs("C:\\Lab")
     with pytest.raises(PSError) as e:
         st.new_vhd("C:\\Lab\\big.vhdx", "Fixed", 50 * GB)
-    assert T.DISK_FULL in e.value.message
+    assert SE.DISK_FULL in e.value.message
     v = st.new_vhd("C:\\Lab\\small.vhdx", "Fixed", 5 * GB)
     assert v.file_size >= 5 * GB
     assert st.c_free < 15 * GB + 10 * MB
@@ -141,7 +141,7 @@ def test_mount_letters_and_disk_numbers() -> None:
     assert mblank.letter is None and mblank.disk_number == 3  # a blank disk has no partition
     with pytest.raises(PSError) as e:
         st.mount(a.path)
-    assert T.IN_USE in e.value.message
+    assert SE.IN_USE in e.value.message
     st.dismount(a.path)
     mc = st.mount(a.path)
     assert (mc.letter, mc.disk_number) == ("E", 1)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from model_helpers import GB, MB, make_world
 
-from hvsim.errors import PSError
-from hvsim.model.vm import VM
-from hvsim.model.world import World
+from hvsim.hyperv.models.vm import VM
+from hvsim.powershell.errors import PSError
+from hvsim.world import World
 
 BASE = "C:\\LabBases\\WS2022-Core.vhdx"
 

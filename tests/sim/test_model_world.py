@@ -7,10 +7,10 @@ from pathlib import Path
 
 from model_helpers import GB, make_world
 
-from hvsim.clock import Clock
-from hvsim.counters import Counters
-from hvsim.faults import FaultPlan
-from hvsim.model.world import World
+from hvsim.core.clock import Clock
+from hvsim.core.counters import Counters
+from hvsim.core.faults import FaultPlan
+from hvsim.world import World
 
 BASE = "C:\\LabBases\\WS2022-Core.vhdx"
 

@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 from container_lab import NANO_2022, Lab
 
-from hvsim.model.codepages import oem_code_page, read_native_text
-from hvsim.model.guest_steps import find_step
+from hvsim.guest.models.codepages import oem_code_page, read_native_text
+from hvsim.step_registry import find_step
 from labctl.guest.steps import load_step
 
 NATIVE_STEPS = ("docker-cli", "docker-install", "image-pull", "image-save", "image-load", "verify-isolation",

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from model_helpers import FakeSink
 
-from hvsim.clock import Clock
-from hvsim.cmdlets.base import BoundCall, CmdletContext, Registration, Session
-from hvsim.counters import Counters
-from hvsim.errors import PSError
-from hvsim.faults import FaultPlan, FaultRule
-from hvsim.model.world import World
-from hvsim.runtime import RawCommand, Runtime
-from hvsim.values import PRESENT, PSObj
+from hvsim.core.clock import Clock
+from hvsim.core.counters import Counters
+from hvsim.core.faults import FaultPlan, FaultRule
+from hvsim.powershell.cmdlet import BoundCall, CmdletContext, Registration, Session
+from hvsim.powershell.errors import PSError
+from hvsim.powershell.runtime import RawCommand, Runtime
+from hvsim.powershell.values import PRESENT, PSObj
+from hvsim.world import World
 
 VM_TYPES = ["Microsoft.HyperV.PowerShell.VirtualMachine", "Microsoft.HyperV.PowerShell.VirtualMachineBase",
             "System.Object"]

@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from labctl.transport.base import SWITCH, Invocation, Pipeline, Secret
+from labctl.secret import Secret
+from labctl.transport.base import SWITCH, Invocation, Pipeline
 from labctl.transport.psrp import Endpoint, PsrpTransport
 
 REPO = Path(__file__).resolve().parents[2]

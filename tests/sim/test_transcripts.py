@@ -27,8 +27,8 @@ from pypsrp.serializer import TaggedValue
 from pypsrp.wsman import WSMan
 from unattend_samples import PASSWORD
 
-from hvsim.errors import CATEGORIES
-from hvsim.model import containers as C
+from hvsim.docker.models import engine as C
+from hvsim.powershell.errors import CATEGORIES
 from hvsim.server import Simulator
 
 # The harness talks to the simulator's self-signed certificate unverified (the test is about answers, not TLS).

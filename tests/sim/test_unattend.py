@@ -21,7 +21,7 @@ from unattend_samples import (
     tcpip,
 )
 
-from hvsim.model import unattend as U
+from hvsim.guest.models import unattend as U
 
 PATH = r"C:\Windows\Panther\unattend.xml"
 

@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 from model_helpers import FakeSink
 
-import hvsim.cmdlets.utility  # noqa: F401  (registers the handlers)
-from hvsim.clock import Clock
-from hvsim.cmdlets.base import REGISTRY, BoundCall, CmdletContext, Registration, Session
-from hvsim.counters import Counters
-from hvsim.errors import PSError
-from hvsim.faults import FaultPlan
-from hvsim.model.world import World
-from hvsim.runtime import RawCommand, Runtime
-from hvsim.values import PSEnum, PSObj
+import hvsim.powershell.handlers  # noqa: F401  (registers the handlers)
+from hvsim.core.clock import Clock
+from hvsim.core.counters import Counters
+from hvsim.core.faults import FaultPlan
+from hvsim.powershell.cmdlet import REGISTRY, BoundCall, CmdletContext, Registration, Session
+from hvsim.powershell.errors import PSError
+from hvsim.powershell.runtime import RawCommand, Runtime
+from hvsim.powershell.values import PSEnum, PSObj
+from hvsim.world import World
 
 VM = "Microsoft.HyperV.PowerShell.VirtualMachine"
 

@@ -9,7 +9,7 @@ import pytest
 from pypsrp.complex_objects import GenericComplexObject, PSCredential, PSInvocationState
 from pypsrp.powershell import PowerShell, RunspacePool
 
-from hvsim.values import Credential, Int64, PSObj, SecureText
+from hvsim.powershell.values import Credential, Int64, PSObj, SecureText
 
 
 def test_output_objects_keep_type_names_and_properties(fake_pool: RunspacePool) -> None:
@@ -40,7 +40,7 @@ def test_enum_and_sized_ints_serialize_as_dotnet_types() -> None:
     from psrpcore.types import PSCryptoProvider
     from psrpcore.types._serializer import serialize
 
-    from hvsim.values import Byte, PSEnum, UInt32, UInt64
+    from hvsim.powershell.values import Byte, PSEnum, UInt32, UInt64
     from hvsim.wsman.convert import to_ps
 
     class _Plain(PSCryptoProvider):
@@ -295,7 +295,7 @@ def test_psobject_input_becomes_psobj(fake_pool: RunspacePool, fake_runtime) -> 
 def test_inward_conversion_of_psrp_values() -> None:
     import psrpcore.types as pst
 
-    from hvsim.values import UInt32, UInt64
+    from hvsim.powershell.values import UInt32, UInt64
     from hvsim.wsman.convert import argument, to_neutral
 
     assert argument("Force", None) is None  # $null as sent: a switch's present, any other parameter's $null

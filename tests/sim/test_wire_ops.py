@@ -16,7 +16,7 @@ from pypsrp.exceptions import WinRMTransportError, WSManFaultError
 from pypsrp.powershell import PowerShell, RunspacePool
 
 from hvsim.control import ControlClient, ControlError
-from hvsim.faults import FaultRule
+from hvsim.core.faults import FaultRule
 from hvsim.server import Simulator
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hvsim.model.unattend import encode_password
+from hvsim.guest.models.unattend import encode_password
 
 COMP = ('processorArchitecture="amd64" publicKeyToken="31bf3856ad364e35" language="neutral" '
         'versionScope="nonSxS"')

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from labctl.docker.release import ZipSource
-from labctl.engine import context as stage_context
 from labctl.engine import bootstrap as boot
+from labctl.engine import context as stage_context
 from labctl.engine.apply import Applier, ApplyOptions
 from labctl.engine.bootstrap import BootstrapContext, daemon_json, image_tar_name
 from labctl.engine.journal import Journal

@@ -6,7 +6,13 @@ scripts honest. Every templates/guest/*.ps1 and templates/host/*.ps1 must
 - parse with tree-sitter-powershell, with no ERROR or MISSING node;
 - carry the header the contract names, at the contract's version;
 - declare param() with the contract's names, types and order (read from the doc's tables, so the two cannot
-  drift), and set $ErrorActionPreference = 'Stop' first;
+  drift);
+- follow the script conventions (docs/guest-steps.md): comment-based help (.SYNOPSIS, .DESCRIPTION, a
+  .PARAMETER for each declared parameter, .OUTPUTS, .NOTES) preceded only by comments, `#Requires -Version
+  5.1`, `[CmdletBinding()]` on the param block (no parameter named like a common parameter, no Position or
+  PositionalBinding: -ArgumentList binds in declaration order), then `Set-StrictMode -Version Latest` and
+  `$ErrorActionPreference = 'Stop'` as the first two statements; exec runs the user's command without
+  strict mode;
 - call only cmdlets the simulator's catalog knows (Verb-Noun names, and aliases such as % or ?), with
   parameters that bind by PowerShell's rules (exact name, alias, or unambiguous prefix; common parameters
   included); the script's own functions are checked against their own param() blocks; native programs
@@ -14,8 +20,9 @@ scripts honest. Every templates/guest/*.ps1 and templates/host/*.ps1 must
 - produce the output properties the contract lists, and nothing else by accident (a Get-/New-/Invoke-...
   command at script level whose objects are not captured would join the step's one output object);
 - keep secrets (docker-tls's key) out of strings, command arguments and output objects;
-- share helpers verbatim (each script travels alone, so Invoke-NativeCommand etc. are copied: every copy
-  must be the same), and never write "$name:" in a string (a PowerShell parse error tree-sitter accepts).
+- take shared helpers from templates/<kind>/lib (each script travels alone: labctl splices them in at
+  `# labctl-include:` lines), never define them again, and never write "$name:" in a string (a PowerShell
+  parse error tree-sitter accepts).
 
 The negative tests feed bad snippets through the same checker, so it is known to catch what it claims to.
 """
@@ -31,13 +38,14 @@ import pytest
 import tree_sitter_powershell as tsp
 from tree_sitter import Language, Node, Parser
 
-from hvsim.catalog import Catalog, load_catalog
-from hvsim.catalog.spec import COMMON_PARAMETERS
+from hvsim.powershell.catalog import Catalog, load_catalog
+from hvsim.powershell.catalog.spec import COMMON_PARAMETERS
 from labctl.guest.steps import expand_includes
+from labctl.resources import resource_dir
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACT = REPO / "docs" / "guest-steps.md"
-TEMPLATES = REPO / "labctl" / "resources" / "templates"
+TEMPLATES = resource_dir("templates")
 SCRIPTS = sorted((TEMPLATES / "guest").glob("*.ps1")) + sorted((TEMPLATES / "host").glob("*.ps1"))
 HEADERS = {"guest": "step", "host": "host-step"}
 LIBS = sorted((TEMPLATES / "guest" / "lib").glob("*.ps1")) + sorted((TEMPLATES / "host" / "lib").glob("*.ps1"))
@@ -78,6 +86,13 @@ ALIASES: Mapping[str, str] = {
     "move": "Move-Item",
     "icm": "Invoke-Command",
     "measure": "Measure-Object",
+}
+# Cmdlets a script calls that the simulator's catalog has no entry for, because the simulator never runs them:
+# it models a step by its header, and these only set up the script's own session. Parameters (and aliases)
+# from the cmdlet's reference page; the common parameters are added below. A catalog entry, once there, wins.
+SCRIPT_ONLY_CMDLETS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
+    # Microsoft.PowerShell.Core: parameter sets Version (-Version <Version>, alias v) and Off (-Off).
+    "Set-StrictMode": {"Version": ("v",), "Off": ()},
 }
 VERB_NOUN = re.compile(r"^[A-Za-z]+-[A-Za-z0-9]+$")
 HEADER = re.compile(r"^# labctl-(?P<kind>step|host-step): (?P<name>[a-z0-9-]+) (?P<version>\d+)$")
@@ -210,7 +225,13 @@ ParamTable = Mapping[str, tuple[str, ...]]  # parameter name -> its aliases
 
 def catalog_params(catalog: Catalog, cmdlet: str) -> ParamTable | None:
     spec = catalog.get(cmdlet)
-    return None if spec is None else {p.name: p.aliases for p in spec.parameters.values()}
+    if spec is not None:
+        return {p.name: p.aliases for p in spec.parameters.values()}
+    own = next((table for name, table in SCRIPT_ONLY_CMDLETS.items() if name.lower() == cmdlet.lower()), None)
+    if own is None:
+        return None
+    common = {name: tuple(info.get("aliases", ())) for name, info in COMMON_PARAMETERS.items()}
+    return {**common, **own}
 
 
 def local_functions(root: Node) -> dict[str, ParamTable]:
@@ -388,6 +409,120 @@ def secret_leaks(source: str, secrets: tuple[str, ...]) -> list[str]:
     return leaks
 
 
+# --- script conventions -----------------------------------------------------------------------------------
+
+# Comment-based help keywords (about_Comment_Based_Help). A line that starts with any other `.word` makes
+# PowerShell discard the whole block as help.
+HELP_KEYWORDS = frozenset({"SYNOPSIS", "DESCRIPTION", "PARAMETER", "EXAMPLE", "INPUTS", "OUTPUTS", "NOTES", "LINK",
+                           "COMPONENT", "ROLE", "FUNCTIONALITY", "FORWARDHELPTARGETNAME", "FORWARDHELPCATEGORY",
+                           "REMOTEHELPRUNSPACE", "EXTERNALHELP"})
+HELP_SECTIONS = ("SYNOPSIS", "DESCRIPTION", "OUTPUTS", "NOTES")  # each step script has these, and a .PARAMETER each
+_HELP_LINE = re.compile(r"^\.(?P<keyword>\w+)(?:\s+(?P<argument>\S.*?))?\s*$")
+_REQUIRES = re.compile(r"#requires\s+-version\s+5\.1", re.IGNORECASE)
+
+
+def help_sections(comment: str) -> list[tuple[str, str]]:
+    """(KEYWORD, argument) of each keyword line in a ``<# ... #>`` comment, in order."""
+    body = comment.removeprefix("<#").removesuffix("#>")
+    found = []
+    for line in body.splitlines():
+        m = _HELP_LINE.match(line.strip())
+        if m:
+            found.append((m["keyword"].upper(), (m["argument"] or "").strip()))
+    return found
+
+
+def _statement_text(node: Node) -> str:
+    return re.sub(r"\s+", " ", text(node)).strip().lower()
+
+
+def convention_problems(source: str) -> list[str]:
+    """What a step script lacks of the conventions: comment-based help (preceded only by comments, with the
+    sections and a .PARAMETER per declared parameter), #Requires -Version 5.1, [CmdletBinding()] on param(),
+    then Set-StrictMode -Version Latest and $ErrorActionPreference = 'Stop' as the first two statements."""
+    root = parse(source)
+    problems = syntax_problems(root)
+    if problems:
+        return problems
+    block = top_param_block(root)
+    if block is None:
+        return ["no param() block first: a step script declares param() (empty if it takes nothing)"]
+    leading = [n for n in root.children if n.end_byte <= block.start_byte]
+    comments = [n for n in leading if n.type == "comment"]
+    if len(comments) != len(leading):
+        problems.append("only comments and blank lines may come before param()")
+
+    # comment-based help
+    helps = [c for c in comments if text(c).startswith("<#") and help_sections(text(c))]
+    if not helps:
+        problems.append("no comment-based help (<# .SYNOPSIS ... #>) before param()")
+    else:
+        help_node = helps[0]
+        index = comments.index(help_node)
+        if index > 0 and help_node.start_point[0] <= comments[index - 1].end_point[0] + 1:
+            # PowerShell reads comments on consecutive lines as one block: with the header glued on, the
+            # block starts with text that is no keyword and is not help.
+            problems.append(f"line {line_of(help_node)}: a blank line must separate the help from the comment "
+                            "before it")
+        sections = help_sections(text(help_node))
+        for keyword, _ in sections:
+            if keyword not in HELP_KEYWORDS:
+                problems.append(f"help keyword .{keyword} is not one PowerShell knows: it discards the help")
+        present = {keyword for keyword, _ in sections}
+        problems += [f"help has no .{s}" for s in HELP_SECTIONS if s not in present]
+        documented = [arg for keyword, arg in sections if keyword == "PARAMETER"]
+        declared = [name for _, name, _ in script_params(block)]
+        lowered = {d.lower() for d in documented}
+        problems += [f"help has no .PARAMETER {name}" for name in declared if name.lower() not in lowered]
+        problems += [f"help documents .PARAMETER {name}, which param() does not declare"
+                     for name in documented if name.lower() not in {d.lower() for d in declared}]
+
+    # #Requires -Version 5.1 (a comment PowerShell reads; it must start its line)
+    if not any(_REQUIRES.fullmatch(text(c).strip()) and c.start_point[1] == 0 for c in comments):
+        problems.append("no '#Requires -Version 5.1' line before param()")
+
+    # [CmdletBinding()] on the param block. It adds the common parameters, which the script's own names must
+    # not repeat, and -ArgumentList keeps binding by declaration order only while no parameter takes a
+    # Position and positional binding stays on.
+    attributes = child_of_type(block, "attribute_list")  # the block's own, not its parameters'
+    names = {text(n).lower() for n in walk(attributes) if n.type == "attribute_name"} if attributes else set()
+    if "cmdletbinding" not in names:
+        problems.append("param() has no [CmdletBinding()] attribute")
+    common = {c.lower() for name, info in COMMON_PARAMETERS.items() for c in (name, *info.get("aliases", ()))}
+    for _, name, aliases in script_params(block):
+        problems += [f"parameter {name}: {n} is a common parameter's name" for n in (name, *aliases)
+                     if n.lower() in common]
+    for node in walk(block):
+        if node.type == "attribute_argument" and text(node).split("=")[0].strip().lower() in (
+                "position", "positionalbinding"):
+            problems.append(f"line {line_of(node)}: {text(node)}: -ArgumentList binds by declaration order")
+
+    # Set-StrictMode -Version Latest, then $ErrorActionPreference = 'Stop'
+    statements = child_of_type(root, "statement_list")
+    first = [_statement_text(n) for n in (statements.children if statements else [])[:2]]
+    if not first or first[0] != "set-strictmode -version latest":
+        problems.append("the first statement after param() must be 'Set-StrictMode -Version Latest'")
+    if len(first) < 2 or first[1] != "$erroractionpreference = 'stop'":
+        problems.append("the second statement must be \"$ErrorActionPreference = 'Stop'\"")
+    return problems
+
+
+def strict_mode_off_around(command: Node) -> bool:
+    """Whether ``command`` runs in a script block that first turns strict mode off (`Set-StrictMode -Off`)."""
+    node: Node | None = command
+    while node is not None:
+        if node.type == "script_block":
+            body = child_of_type(node, "script_block_body")
+            statements = child_of_type(body, "statement_list") if body else None
+            for statement in (statements.children if statements else []):
+                if statement.start_byte >= command.start_byte:
+                    break
+                if _statement_text(statement) == "set-strictmode -off":
+                    return True
+        node = node.parent
+    return False
+
+
 # --- output shape -----------------------------------------------------------------------------------------
 
 STANDARD_OUTPUT = ("Step", "Changed", "RebootNeeded", "Facts")
@@ -447,10 +582,18 @@ def test_script_parses_and_keeps_the_contract(path: Path) -> None:
     declared = [(ptype.lower(), name) for ptype, name, _ in script_params(top_param_block(root))]
     assert declared == [(ptype.lower(), name) for ptype, name in step.params], "param() differs from the contract"
 
-    statements = child_of_type(root, "statement_list")
-    assert statements is not None and statements.children
-    first = re.sub(r"\s+", " ", text(statements.children[0]))
-    assert first.lower() == "$erroractionpreference = 'stop'", "first statement must set $ErrorActionPreference"
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=[f"{kind_of(p)}/{p.name}" for p in SCRIPTS])
+def test_script_follows_the_conventions(path: Path) -> None:
+    assert convention_problems(source_of(path)) == []
+
+
+def test_exec_runs_the_users_command_without_strict_mode() -> None:
+    # StrictMode is inherited by child scopes: the user's script block must run in a scope that turned it off.
+    root = parse(source_of(TEMPLATES / "guest" / "exec.ps1"))
+    calls = [n for n in walk(root) if n.type == "command" and command_name(n) == ("$userScript", True)]
+    assert len(calls) == 1, "exec invokes the user's script block once, as `& $userScript`"
+    assert strict_mode_off_around(calls[0]), "run `& $userScript` inside `& { Set-StrictMode -Off; ... }`"
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=[f"{kind_of(p)}/{p.name}" for p in SCRIPTS])
@@ -542,6 +685,7 @@ BAD_SNIPPETS = {
     "scope colon in string": ('throw "expected $Sha256: got"', '"$Sha256:" in a string'),
     "cmdlet in a nested block": ("Invoke-Command -ScriptBlock { Get-ItemX }", "Get-ItemX is not a cmdlet"),
     "splat with bad cmdlet": ("Get-VMz @params", "Get-VMz is not a cmdlet"),
+    "misspelt Set-StrictMode parameter": ("Set-StrictMode -Versoin Latest", "Set-StrictMode has no parameter"),
     "uncaptured output": ("if ($x) {\n    New-Item -Path C:\\x -ItemType Directory\n}", "join the step's output"),
     "uncaptured in a loop": ("foreach ($n in 1, 2) {\n    Get-Item -Path $n\n}", "Get-Item writes join"),
 }
@@ -577,6 +721,90 @@ GOOD_SNIPPETS = [
 @pytest.mark.parametrize("snippet", GOOD_SNIPPETS)
 def test_checker_accepts(snippet: str) -> None:
     assert check_source(snippet) == []
+
+
+CONVENTIONAL = """# labctl-step: sample 1
+
+<#
+.SYNOPSIS
+    A sample.
+
+.DESCRIPTION
+    What it does.
+
+.PARAMETER Name
+    The name.
+
+.OUTPUTS
+    System.Management.Automation.PSCustomObject.
+
+.NOTES
+    A sample step.
+#>
+
+#Requires -Version 5.1
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory = $true)]
+    [string] $Name
+)
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+"""
+
+# Each case edits the conventional script: (old text, new text, expected problem).
+BAD_CONVENTIONS = {
+    "no help": (CONVENTIONAL[CONVENTIONAL.index("<#"):CONVENTIONAL.index("#>") + 3], "", "no comment-based help"),
+    "help glued to the header": ("1\n\n<#", "1\n<#", "a blank line must separate the help"),
+    "statement before param": ("#Requires -Version 5.1\n", "#Requires -Version 5.1\n$x = 1\n",
+                               "syntax error"),  # PowerShell too: an attribute must precede param()
+    "no param": ("[CmdletBinding()]\nparam(\n    [Parameter(Mandatory = $true)]\n    [string] $Name\n)\n", "",
+                 "no param() block first"),
+    "help without synopsis": (".SYNOPSIS\n    A sample.\n", "", "help has no .SYNOPSIS"),
+    "help without notes": (".NOTES\n    A sample step.\n", "", "help has no .NOTES"),
+    "undocumented parameter": ("[string] $Name\n", "[string] $Name,\n    [int] $Count\n",
+                               "help has no .PARAMETER Count"),
+    "documents a stale parameter": (".PARAMETER Name", ".PARAMETER Nam", "documents .PARAMETER Nam,"),
+    "unknown help keyword": (".OUTPUTS", ".OUTPUT", "help keyword .OUTPUT is not one PowerShell knows"),
+    "no requires": ("#Requires -Version 5.1\n", "", "no '#Requires -Version 5.1'"),
+    "requires another version": ("-Version 5.1", "-Version 3.0", "no '#Requires -Version 5.1'"),
+    "no cmdletbinding": ("[CmdletBinding()]\n", "", "no [CmdletBinding()]"),
+    "positional binding off": ("[CmdletBinding()]", "[CmdletBinding(PositionalBinding = $false)]",
+                               "binds by declaration order"),
+    "explicit position": ("Mandatory = $true", "Mandatory = $true, Position = 1", "binds by declaration order"),
+    "common parameter name": ("$Name\n", "$Verbose\n", "Verbose is a common parameter's name"),
+    "common parameter alias": ("[string] $Name", "[Alias('ev')] [string] $Name", "ev is a common parameter's"),
+    "no strict mode": ("Set-StrictMode -Version Latest\n", "", "must be 'Set-StrictMode -Version Latest'"),
+    "older strict mode": ("-Version Latest", "-Version 2.0", "must be 'Set-StrictMode -Version Latest'"),
+    "strict mode after the preference": (
+        "Set-StrictMode -Version Latest\n$ErrorActionPreference = 'Stop'\n",
+        "$ErrorActionPreference = 'Stop'\nSet-StrictMode -Version Latest\n", "must be 'Set-StrictMode"),
+    "no error preference": ("$ErrorActionPreference = 'Stop'\n", "", "the second statement must be"),
+}
+
+
+def test_convention_checker_accepts_the_conventional_script() -> None:
+    assert convention_problems(CONVENTIONAL) == []
+    assert convention_problems(CONVENTIONAL.replace("[string] $Name", "[string] $name")) == []  # case-blind
+    assert check_source(CONVENTIONAL) == []  # Set-StrictMode binds (SCRIPT_ONLY_CMDLETS)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONVENTIONS))
+def test_convention_checker_rejects(case: str) -> None:
+    old, new, expected = BAD_CONVENTIONS[case]
+    assert old in CONVENTIONAL, case
+    problems = convention_problems(CONVENTIONAL.replace(old, new, 1))
+    assert any(expected in p for p in problems), problems
+
+
+def test_strict_mode_off_check() -> None:
+    def user_call(source: str) -> Node:
+        return next(n for n in walk(parse(source)) if n.type == "command" and command_name(n)[0] == "$userScript")
+
+    assert strict_mode_off_around(user_call("& {\n    Set-StrictMode -Off\n    & $userScript\n}"))
+    assert not strict_mode_off_around(user_call("& $userScript"))
+    assert not strict_mode_off_around(user_call("& {\n    & $userScript\n    Set-StrictMode -Off\n}"))
+    assert not strict_mode_off_around(user_call("& {\n    Set-StrictMode -Version 1\n    & $userScript\n}"))
 
 
 def test_secret_check_catches_leaks() -> None:

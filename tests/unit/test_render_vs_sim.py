@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from hvsim.model import unattend as sim_unattend
+from hvsim.guest.models import unattend as sim_unattend
 from labctl.lab import resolve_lab
 from labctl.render import check_unattend, render_unattend
 from labctl.resources import resource_dir

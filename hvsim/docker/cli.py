@@ -1,0 +1,800 @@
+"""The docker CLI inside a simulated guest: argument parsing and output like the real client's.
+
+``docker(world, vm, guest, argv) -> CliResult`` models ``& docker @argv`` run over PowerShell Direct:
+stdout lines, stderr lines and the exit code (125 for errors before the container ran, 1 for
+client/daemon errors, the container's own code otherwise). Tables are laid out like docker's
+tabwriter (minimum width 10, padding 3). docker.exe must be installed (on the machine PATH);
+the daemon must run, else the client's "error during connect" text.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from hvsim.docker.models import engine as C
+from hvsim.docker.models import registry as R
+from hvsim.powershell.errors import command_not_found
+
+if TYPE_CHECKING:
+    from hvsim.world import World
+
+
+@dataclass
+class CliResult:
+    """A docker invocation's streams and exit code."""
+
+    exit_code: int = 0
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+
+
+class _Usage(Exception):
+    def __init__(self, text: str, code: int = 125) -> None:
+        super().__init__(text)
+        self.text = text
+        self.code = code
+
+
+def table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """text/tabwriter(minwidth 10, tabwidth 1, padding 3): every column but the last is padded."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    out = []
+    for r in [headers, *rows]:
+        cells = [r[i].ljust(max(10, widths[i] + 3)) if i < len(r) - 1 else r[i] for i in range(len(r))]
+        out.append("".join(cells).rstrip())
+    return out
+
+
+def _port_text(spec: str) -> str:
+    """-p 8080:80 -> "0.0.0.0:8080->80/tcp" (how docker ps shows a published port)."""
+    proto = "tcp"
+    if "/" in spec:
+        spec, proto = spec.rsplit("/", 1)
+    parts = spec.split(":")
+    if len(parts) == 1:
+        return f"{parts[0]}/{proto}"
+    host_ip = parts[0] if len(parts) == 3 else "0.0.0.0"  # noqa: S104 - docker's own display of "all addresses"
+    return f"{host_ip}:{parts[-2]}->{parts[-1]}/{proto}"
+
+
+def _ellipsis(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "\u2026"
+
+
+PIPE_URL = "http://%2F%2F.%2Fpipe%2Fdocker_engine"
+
+
+def connect_error(version: str, method: str, path: str, query: dict[str, str] | None = None, *,
+                  negotiates: bool = False) -> str:
+    """The error of the docker client of ``version`` when dockerd does not listen on its named pipe
+    (vendor/github.com/docker/docker/client/request.go doRequest, client.go, ping.go):
+
+    - "error during connect: <hint>: <Go url.Error>", the url.Error being `<Method> "<url>": open
+      //./pipe/docker_engine: The system cannot find the file specified.` (the method as Go spells it: Get, Post);
+    - the hint: "This error may indicate that the docker daemon is not running." through 20.10 (errors.Wrap of a
+      sentence, hence ".: "), "this error may indicate that the docker daemon is not running" from 23.0;
+    - the URL: the API version is negotiated with a ping first; when the ping fails, clients through 25.0 fall back
+      to API 1.24 (docker/for-win#11307, rancher-desktop#4412: ".../v1.24/containers/json"), 26.0 and later keep
+      their own API version (docker/for-win#14975, 28.5: ".../v1.51/containers/json"), except for the calls that
+      insist on the negotiation (``negotiates``: container create and exec, image list ...), which fail with the
+      ping's own error, `Head ".../_ping"`.
+    """
+    release = C.engine_release(version)
+    api = C.api_version_for(version)
+    if release >= (26, 0) and negotiates:
+        method, url = "HEAD", f"{PIPE_URL}/_ping"
+    else:
+        url = f"{PIPE_URL}/v{api if release >= (26, 0) else '1.24'}/{quote(path, safe='/:@')}"
+        if query:
+            url += "?" + urlencode(sorted(query.items()))
+    hint = ("This error may indicate that the docker daemon is not running." if release < (23, 0)
+            else "this error may indicate that the docker daemon is not running")
+    return (f"error during connect: {hint}: {method[:1]}{method[1:].lower()} \"{url}\": open //./pipe/docker_engine: "
+            f"The system cannot find the file specified.")
+
+
+_BOOL_FLAGS = {"-i": "interactive", "--interactive": "interactive", "-t": "tty", "--tty": "tty",
+               "-d": "detach", "--detach": "detach", "--rm": "remove"}
+_VALUE_FLAGS = {"--name": "name", "--isolation": "isolation", "-e": "env", "--env": "env", "-p": "ports",
+                "--publish": "ports", "-m": "memory", "--memory": "memory", "-h": "hostname",
+                "--hostname": "hostname", "-w": "workdir", "--workdir": "workdir", "--entrypoint": "entrypoint",
+                "-v": "volume", "--volume": "volume", "--network": "network", "--cpus": "cpus",
+                "--user": "user", "-u": "user", "--label": "label", "-l": "label"}
+
+
+# Flags the real docker CLI (27.x) has for the commands modelled here, beyond the ones modelled: the simulator
+# must not call them unknown (docker would accept them); it says they are not modelled instead.
+_REAL_FLAGS: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
+    "run": "--add-host --annotation -a --attach --blkio-weight --cap-add --cap-drop --cgroup-parent --cgroupns "
+           "--cidfile --cpu-count --cpu-percent --cpu-period --cpu-quota --cpu-shares -c --cpuset-cpus "
+           "--cpuset-mems --detach-keys --device --disable-content-trust --dns --dns-option --dns-search "
+           "--domainname --env-file --expose --gpus --group-add --health-cmd --health-interval --health-retries "
+           "--health-start-period --health-timeout --init --io-maxbandwidth --io-maxiops --ip --ip6 --ipc "
+           "--label-file --link --log-driver --log-opt --mac-address --memory-reservation --memory-swap "
+           "--mount --network-alias --no-healthcheck --oom-kill-disable --pid --pids-limit --platform "
+           "--privileged -P --publish-all --pull -q --quiet --read-only --restart --runtime --security-opt "
+           "--shm-size --sig-proxy --stop-signal --stop-timeout --storage-opt --tmpfs --ulimit --userns --uts "
+           "--volume-driver --volumes-from",
+    "ps": "-f --filter --format -n --last -l --latest -s --size",
+    "images": "--digests -f --filter --format --tree",
+    "start": "--detach-keys --checkpoint --checkpoint-dir",
+    "attach": "--detach-keys",
+    "exec": "-d --detach --detach-keys -e --env --env-file --privileged -u --user -w --workdir",
+    "logs": "--details --since -n --tail --until",
+    "rm": "-l --link",
+    "pull": "--platform --disable-content-trust -a --all-tags",
+    "search": "--format",
+    "commit": "",
+    "rmi": "",
+}.items()}
+
+
+def _not_modelled_flag(cmd: str, flag: str) -> _Usage:
+    return _Usage(f"docker {cmd} {flag}: a real docker flag that the simulated guest does not model; it is not "
+                  "modelled by the simulator.", 1)
+
+
+def parse_flags(cmd: str, args: list[str], bools: dict[str, str], values: dict[str, str],
+                stop_at_positional: bool = True) -> tuple[dict[str, Any], list[str]]:
+    """docker's pflag parsing: combined short flags (-dit), --flag=value, flags stop at the first positional."""
+    opts: dict[str, Any] = {}
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if rest and stop_at_positional:
+            rest.append(a)
+            i += 1
+            continue
+        if a == "--":
+            rest.extend(args[i + 1:])
+            break
+        if a.startswith("--"):
+            name, eq, val = a.partition("=")
+            if name in bools:
+                opts[bools[name]] = val.lower() != "false" if eq else True
+            elif name in values:
+                if not eq:
+                    if i + 1 >= len(args):
+                        raise _Usage(f"flag needs an argument: {name}\nSee 'docker {cmd} --help'.")
+                    i += 1
+                    val = args[i]
+                opts.setdefault(values[name], []).append(val)
+            elif name in _REAL_FLAGS.get(cmd, frozenset()):
+                raise _not_modelled_flag(cmd, name)
+            else:
+                raise _Usage(f"unknown flag: {name}\nSee 'docker {cmd} --help'.")
+        elif a.startswith("-") and len(a) > 1:
+            letters = a[1:]
+            j = 0
+            while j < len(letters):
+                flag = "-" + letters[j]
+                if flag in bools:
+                    opts[bools[flag]] = True
+                elif flag in values:
+                    val = letters[j + 1:]
+                    if not val:
+                        if i + 1 >= len(args):
+                            raise _Usage(f"flag needs an argument: '{letters[j]}' in {flag}\n"
+                                         f"See 'docker {cmd} --help'.")
+                        i += 1
+                        val = args[i]
+                    opts.setdefault(values[flag], []).append(val.removeprefix("="))
+                    break
+                elif flag in _REAL_FLAGS.get(cmd, frozenset()):
+                    raise _not_modelled_flag(cmd, flag)
+                else:
+                    raise _Usage(f"unknown shorthand flag: '{letters[j]}' in {a}\nSee 'docker {cmd} --help'.")
+                j += 1
+        else:
+            rest.append(a)
+        i += 1
+    return opts, rest
+
+
+def _requires(cmd: str, usage: str, summary: str, n: int, got: int, exact: bool = False) -> None:
+    if (exact and got != n) or got < n:
+        word = "argument" if n == 1 else "arguments"
+        kind = "exactly" if exact else "at least"
+        raise _Usage(f"\"docker {cmd}\" requires {kind} {n} {word}.\nSee 'docker {cmd} --help'.\n\n"
+                     f"Usage:  docker {usage}\n\n{summary}", 1)
+
+
+def _last(opts: dict[str, Any], key: str) -> str | None:
+    vals = opts.get(key)
+    return str(vals[-1]) if vals else None
+
+
+class _Cli:
+    def __init__(self, world: World, vm: Any, guest: Any) -> None:
+        self.world = world
+        self.vm = vm
+        self.guest = guest
+        self.ch = C.host_of(guest)
+        self.res = CliResult()
+        d = self.ch.docker or {}
+        self.engine_version = str(d.get("version", ""))
+        self.api = C.api_version_for(self.engine_version)
+        self.release = C.engine_release(self.engine_version)  # docker.exe and dockerd come from the same zip
+
+    def out(self, *lines: str) -> None:
+        self.res.stdout.extend(lines)
+
+    def err(self, *lines: str) -> None:
+        self.res.stderr.extend(lines)
+
+    def daemon_up(self) -> bool:
+        return C.daemon_running(self.world, self.vm, self.guest)
+
+    def need_daemon(self, method: str, path: str, query: dict[str, str] | None = None, *,
+                    negotiates: bool = False) -> None:
+        """The command's first API call: the client's connection error when dockerd is down."""
+        if not self.daemon_up():
+            raise _Usage(connect_error(self.engine_version, method, path, query, negotiates=negotiates), 1)
+
+    # ------------------------------------------------------------------ commands
+
+    def run(self, args: list[str]) -> None:
+        opts, rest = parse_flags("run", args, _BOOL_FLAGS, _VALUE_FLAGS)
+        _requires("run", "run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container from an image", 1,
+                  len(rest))
+        # cli/command/container/run.go: the TTY check (skipped with -d, which attaches nothing) and the reference
+        # (create.go) come before the client talks to the daemon.
+        if opts.get("tty") and opts.get("interactive") and not opts.get("detach"):
+            raise _Usage(C.MSG_NOT_A_TTY, 1)
+        try:
+            R.parse_reference(rest[0], self.release)
+        except R.ReferenceError as exc:
+            self.err(f"docker: {exc.text.rstrip('.')}.", "See 'docker run --help'.")
+            self.res.exit_code = 125
+            return
+        if not self.daemon_up():
+            query = {"name": _last(opts, "name") or ""} if _last(opts, "name") else None
+            text = connect_error(self.engine_version, "POST", "containers/create", query, negotiates=True)
+            self.err(f"docker: {text}", "See 'docker run --help'.")
+            self.res.exit_code = 125
+            return
+        ro = C.RunOptions(rest[0], rest[1:], bool(opts.get("interactive")), bool(opts.get("tty")),
+                          bool(opts.get("detach")), bool(opts.get("remove")), _last(opts, "name"),
+                          _last(opts, "isolation"), list(opts.get("env", [])), list(opts.get("ports", [])),
+                          entrypoint=_last(opts, "entrypoint"), hostname=_last(opts, "hostname"),
+                          user=_last(opts, "user"))
+        outcome = C.run_container(self.world, self.vm, self.guest, ro)
+        self.out(*outcome.stdout)
+        self.err(*outcome.stderr)
+        self.res.exit_code = outcome.exit_code
+
+    def ps(self, args: list[str]) -> None:
+        opts, _ = parse_flags("ps", args, {"-a": "all", "--all": "all", "-q": "quiet", "--quiet": "quiet",
+                                           "--no-trunc": "notrunc"}, {})
+        self.need_daemon("GET", "containers/json", {"all": "1"} if opts.get("all") else None)
+        now = self.world.clock.now()
+        cs = sorted(self.ch.containers.values(), key=lambda c: -float(c["created"]))
+        if not opts.get("all"):
+            cs = [c for c in cs if c["state"] == "running"]
+        if opts.get("quiet"):
+            self.out(*[c["id"] if opts.get("notrunc") else c["id"][:12] for c in cs])
+            return
+        rows = []
+        for c in cs:
+            cmd = json.dumps(" ".join(c["command"]), ensure_ascii=False)
+            rows.append([c["id"] if opts.get("notrunc") else c["id"][:12], c["image_ref"],
+                         cmd if opts.get("notrunc") else _ellipsis(cmd, 20),
+                         C.human_duration(now - float(c["created"])) + " ago", C.container_status(c, now),
+                         ", ".join(_port_text(p) for p in c.get("ports", [])), c["name"]])
+        self.out(*table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows))
+
+    def _container(self, ref: str) -> dict[str, Any]:
+        c = C.find_container(self.ch, ref)
+        if c is None:
+            raise _Usage(f"Error response from daemon: No such container: {ref}", 1)
+        return c
+
+    def start(self, args: list[str]) -> None:
+        opts, rest = parse_flags("start", args, {"-a": "attach", "--attach": "attach", "-i": "interactive",
+                                                 "--interactive": "interactive"}, {}, stop_at_positional=False)
+        _requires("start", "start [OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers", 1,
+                  len(rest))
+        attach, stdin = bool(opts.get("attach")), bool(opts.get("interactive"))
+        if attach or stdin:
+            # cli/command/container/start.go: attaching starts one container, after inspecting it.
+            if len(rest) > 1:
+                raise _Usage("you cannot start and attach multiple containers at once", 1)
+            self.need_daemon("GET", f"containers/{rest[0]}/json")
+            c = self._container(rest[0])
+            if c["state"] == "running":
+                raise _Usage("The simulated docker CLI does not model attaching to a running container: the call "
+                             "would stream until the container exits. Read its output with docker logs.", 1)
+            if c.get("tty") and stdin:  # CheckTty(attachStdin, tty): only when stdin is attached
+                raise _Usage(C.MSG_NOT_A_TTY, 1)
+            run, error, _ = C.start_container(self.world, self.vm, self.guest, c,
+                                              stdin_attached=stdin and bool(c.get("interactive")))
+            if error:
+                raise _Usage(f"Error response from daemon: {error}", 1)
+            assert run is not None
+            if run.long_running:
+                raise _Usage("The simulated docker CLI does not model attaching to a container that keeps running: "
+                             "the call would stream until it exits. Start it without -a and read docker logs.", 1)
+            self.out(*run.output)
+            if c.get("auto_remove"):
+                self.ch.containers.pop(c["id"], None)
+            self.res.exit_code = int(c.get("exit_code") or 0)
+            return
+        failed = []
+        for ref in rest:
+            if not self.daemon_up():
+                self.err(connect_error(self.engine_version, "POST", f"containers/{ref}/start"))
+                failed.append(ref)
+                continue
+            found = C.find_container(self.ch, ref)
+            if found is None:
+                self.err(f"Error response from daemon: No such container: {ref}")
+                failed.append(ref)
+                continue
+            if found["state"] != "running":
+                _, error, _ = C.start_container(self.world, self.vm, self.guest, found)
+                if error:
+                    self.err(*f"Error response from daemon: {error}".split("\n"))
+                    failed.append(ref)
+                    continue
+            self.out(ref)
+        if failed:
+            self.err(f"Error: failed to start containers: {', '.join(failed)}")
+            self.res.exit_code = 1
+
+    def stop(self, args: list[str]) -> None:
+        _, rest = parse_flags("stop", args, {}, {"-t": "time", "--time": "time", "-s": "signal"},
+                              stop_at_positional=False)
+        _requires("stop", "stop [OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers", 1,
+                  len(rest))
+        self.need_daemon("POST", f"containers/{rest[0]}/stop")
+        for ref in rest:
+            c = C.find_container(self.ch, ref)
+            if c is None:
+                self.err(f"Error response from daemon: No such container: {ref}")
+                self.res.exit_code = 1
+                continue
+            if c["state"] == "running":
+                c.update(state="exited", exit_code=C.EXIT_SHUTDOWN, finished=self.world.clock.now(), processes=[],
+                         paused=False)
+                if c.get("auto_remove"):
+                    self.ch.containers.pop(c["id"], None)
+            self.out(ref)
+
+    def attach(self, args: list[str]) -> None:
+        opts, rest = parse_flags("attach", args, {"--no-stdin": "nostdin", "--sig-proxy": "sig"}, {})
+        _requires("attach", "attach [OPTIONS] CONTAINER", "Attach local standard input, output, and error streams "
+                  "to a running container", 1, len(rest), exact=True)
+        self.need_daemon("GET", f"containers/{rest[0]}/json")
+        c = self._container(rest[0])
+        if c["state"] != "running":
+            raise _Usage("You cannot attach to a stopped container, start it first", 1)
+        if c.get("paused"):
+            raise _Usage("You cannot attach to a paused container, unpause it first", 1)
+        if c.get("tty") and not opts.get("nostdin"):  # RunAttach: CheckTty(!NoStdin, Config.Tty)
+            raise _Usage(C.MSG_NOT_A_TTY, 1)
+        if c.get("interactive") and c.get("stdin_once") and not opts.get("nostdin"):
+            # The client's stdin (empty over PowerShell Direct) reaches end-of-file at once; for a container
+            # created with -i in the foreground that closes the container's stdin (StdinOnce), and the shell that
+            # was waiting on it exits: attach returns with its exit code.
+            c.update(state="exited", exit_code=0, finished=self.world.clock.now(), processes=[])
+            if c.get("auto_remove"):
+                self.ch.containers.pop(c["id"], None)
+            return
+        raise _Usage("The simulated docker CLI does not model attaching to a running container: the call would "
+                     "stream until the container exits. Read its output with docker logs.", 1)
+
+    def exec_(self, args: list[str]) -> None:
+        opts, rest = parse_flags("exec", args, {"-i": "interactive", "--interactive": "interactive", "-t": "tty",
+                                                "--tty": "tty", "-d": "detach", "--detach": "detach"},
+                                 {"-e": "env", "--env": "env", "-u": "user", "--user": "user", "-w": "workdir",
+                                  "--workdir": "workdir"})
+        _requires("exec", "exec [OPTIONS] CONTAINER COMMAND [ARG...]", "Execute a command in a running container",
+                  2, len(rest))
+        # cli/command/container/exec.go: inspect first (a missing container wins), then the TTY check unless -d.
+        self.need_daemon("GET", f"containers/{rest[0]}/json")
+        c = self._container(rest[0])
+        if opts.get("tty") and opts.get("interactive") and not opts.get("detach"):
+            raise _Usage(C.MSG_NOT_A_TTY, 1)
+        if c["state"] != "running":
+            raise _Usage(f"Error response from daemon: container {c['id']} is not running", 1)
+        if c.get("paused"):
+            raise _Usage(f"Error response from daemon: Container {c['id']} is paused, unpause the container before "
+                         f"exec", 1)
+        run = C.exec_in(self.world, self.vm, self.guest, c, rest[1:], bool(opts.get("interactive")))
+        if run.not_found:
+            error = C.create_process_error({**c, "command": rest[1:]}, self.engine_version)
+            raise _Usage(f"Error response from daemon: {error}", 126)
+        if run.not_modelled:
+            raise _Usage(run.output[0], 125)
+        if run.long_running and not opts.get("detach"):
+            raise _Usage("The simulated docker CLI does not model an exec process that keeps running; use -d.", 1)
+        if not opts.get("detach"):
+            self.out(*run.output)
+            self.res.exit_code = run.exit_code
+
+    def logs(self, args: list[str]) -> None:
+        opts, rest = parse_flags("logs", args, {"-f": "follow", "--follow": "follow", "-t": "timestamps"},
+                                 {"-n": "tail", "--tail": "tail", "--since": "since", "--until": "until"})
+        _requires("logs", "logs [OPTIONS] CONTAINER", "Fetch the logs of a container", 1, len(rest), exact=True)
+        self.need_daemon("GET", f"containers/{rest[0]}/json")
+        c = self._container(rest[0])
+        lines = list(c.get("logs", []))
+        tail = _last(opts, "tail")
+        if tail and tail != "all" and tail.isdigit():
+            lines = lines[-int(tail):] if int(tail) else []
+        self.out(*lines)
+
+    def rm(self, args: list[str]) -> None:
+        opts, rest = parse_flags("rm", args, {"-f": "force", "--force": "force", "-v": "volumes"}, {},
+                                 stop_at_positional=False)
+        _requires("rm", "rm [OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers", 1, len(rest))
+        force = bool(opts.get("force"))
+        # cli/command/container/rm.go (27.x): with -f a missing container is reported on stderr at once and is not
+        # an error (exit 0); every other error is collected and printed at the end (exit 1).
+        errors: list[str] = []
+        for ref in rest:
+            if not self.daemon_up():
+                errors.append(connect_error(self.engine_version, "DELETE", f"containers/{ref.strip('/')}",
+                                            {"force": "1"} if force else None))
+                continue
+            c = C.find_container(self.ch, ref)
+            if c is None:
+                if force:
+                    self.err(f"Error response from daemon: No such container: {ref}")
+                else:
+                    errors.append(f"Error response from daemon: No such container: {ref}")
+                continue
+            if c["state"] == "running" and not force:
+                # daemon/delete.go cleanupContainer.
+                why = "is paused and must be unpaused first" if c.get("paused") else \
+                    "is running: stop the container before removing or force remove"
+                errors.append(f"Error response from daemon: cannot remove container \"/{c['name']}\": container "
+                              f"{why}")
+                continue
+            self.ch.containers.pop(c["id"], None)
+            self.out(ref)
+        if errors:
+            self.err(*"\n".join(errors).split("\n"))
+            self.res.exit_code = 1
+
+    def commit(self, args: list[str]) -> None:
+        opts, rest = parse_flags("commit", args, {"-p": "pause", "--pause": "pause"},
+                                 {"-m": "message", "--message": "message", "-a": "author", "--author": "author",
+                                  "-c": "change", "--change": "change"})
+        _requires("commit", "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a "
+                  "container's changes", 1, len(rest))
+        if opts.get("change"):
+            raise _Usage("The simulated docker CLI does not model docker commit --change (Dockerfile instructions); "
+                         "it is not modelled by the simulator.", 1)
+        repo, tag = "", ""
+        if len(rest) > 1:
+            try:
+                name, tagged, digest = R.parse_reference(rest[1], self.release)
+            except R.ReferenceError as exc:
+                raise _Usage(exc.text, 1) from None
+            if digest:
+                raise _Usage("refusing to create a tag with a digest reference", 1)
+            repo, tag = R.familiar(name), tagged or "latest"
+        self.need_daemon("POST", "commit", {"author": _last(opts, "author") or "", "comment": _last(opts, "message")
+                                            or "", "container": rest[0], "repo": repo, "tag": tag})
+        c = self._container(rest[0])
+        try:
+            new_id = C.commit_container(self.world, self.vm, self.guest, c, rest[1] if len(rest) > 1 else None)
+        except C.DockerError as exc:
+            raise _Usage(exc.text, exc.exit_code) from None
+        self.out(new_id)
+
+    def images(self, args: list[str]) -> None:
+        opts, rest = parse_flags("images", args, {"-a": "all", "--all": "all", "-q": "quiet", "--quiet": "quiet",
+                                                  "--digests": "digests", "--no-trunc": "notrunc"}, {})
+        self.need_daemon("GET", "images/json", negotiates=True)
+        now = self.world.clock.now()
+        rows = []
+        for img in sorted(self.ch.images.values(), key=lambda i: -C.iso_to_epoch(i["created"])):
+            if not img["tags"] and not opts.get("all") and C.image_children(self.ch, img):
+                continue  # an untagged parent of other images: an intermediate image, shown with -a only
+            tags = img["tags"] or ["<none>:<none>"]
+            for t in tags:
+                repo, _, tag = t.rpartition(":")
+                shown_repo = R.familiar(repo) if repo != "<none>" else repo
+                if rest and not any(R.split_reference(r)[0] == repo for r in rest):
+                    continue
+                rows.append([shown_repo, tag, img["id"] if opts.get("notrunc") else img["id"][7:19],
+                             C.human_duration(now - C.iso_to_epoch(img["created"])) + " ago",
+                             C.human_size(img["size"])])
+        if opts.get("quiet"):
+            self.out(*dict.fromkeys(r[2] for r in rows))
+            return
+        self.out(*table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows))
+
+    def pull(self, args: list[str]) -> None:
+        opts, rest = parse_flags("pull", args, {"-q": "quiet", "--quiet": "quiet", "-a": "all"},
+                                 {"--platform": "platform"})
+        _requires("pull", "pull [OPTIONS] NAME[:TAG|@DIGEST]", "Download an image from a registry", 1, len(rest),
+                  exact=True)
+        ref = rest[0]
+        try:
+            name, tagged, digest = R.parse_reference(ref, self.release)
+        except R.ReferenceError as exc:  # cli/command/image/pull.go: reference.ParseNormalizedNamed
+            raise _Usage(exc.text, 1) from None
+        if not name:
+            raise _Usage(f"invalid reference format: repository name ({ref}) cannot be a 64-byte hexadecimal "
+                         "string", 1)
+        if not tagged and not digest:
+            self.out("Using default tag: latest")
+        self.need_daemon("POST", "images/create", {"fromImage": R.familiar(name), "tag": tagged or digest or "latest"})
+        try:
+            pulled = C.pull_image(self.world, self.vm, self.guest, ref)
+        except R.RegistryError as exc:
+            if exc.before_stream:
+                raise _Usage(f"Error response from daemon: {exc.text}", 1) from None
+            repo, tag = R.split_reference(ref)
+            self.out(f"{tag}: Pulling from {repo.split('/', 1)[-1]}")
+            raise _Usage(exc.text, 1) from None
+        repo, tag = R.split_reference(ref)
+        full = f"{repo}:{tag}" if repo.startswith(R.MCR) else f"docker.io/{R.familiar(repo)}:{tag}"
+        self.out(*([] if opts.get("quiet") else pulled.lines), full)
+
+    def search(self, args: list[str]) -> None:
+        opts, rest = parse_flags("search", args, {"--no-trunc": "notrunc"}, {"--limit": "limit", "-f": "filter",
+                                                                             "--filter": "filter"})
+        _requires("search", "search [OPTIONS] TERM", "Search Docker Hub for images", 1, len(rest), exact=True)
+        self.need_daemon("GET", "images/search", {"term": rest[0], **({"limit": str(_last(opts, "limit"))}
+                                                                       if _last(opts, "limit") else {})})
+        limit = int(_last(opts, "limit") or 25)
+        rows = []
+        for e in R.search(rest[0], limit):
+            desc = str(e["description"])
+            rows.append([str(e["name"]), desc if opts.get("notrunc") else _ellipsis(desc, 45), str(e["stars"]),
+                         "[OK]" if e["official"] else ""])
+        self.out(*table(["NAME", "DESCRIPTION", "STARS", "OFFICIAL"], rows))
+
+    def rmi(self, args: list[str]) -> None:
+        opts, rest = parse_flags("rmi", args, {"-f": "force", "--force": "force", "--no-prune": "noprune"}, {},
+                                 stop_at_positional=False)
+        _requires("rmi", "rmi [OPTIONS] IMAGE [IMAGE...]", "Remove one or more images", 1, len(rest))
+        force = bool(opts.get("force"))
+        # cli/command/image/remove.go: each image's records on stdout as they come, the errors joined at the end
+        # (exit 1); with -f an image that does not exist is not an error.
+        errors: list[str] = []
+        for ref in rest:
+            if not self.daemon_up():
+                query = {**({"force": "1"} if force else {}), **({"noprune": "1"} if opts.get("noprune") else {})}
+                errors.append(connect_error(self.engine_version, "DELETE", f"images/{ref}", query or None))
+                continue
+            try:
+                self.out(*C.remove_image(self.world, self.vm, self.guest, ref, force=force,
+                                         prune=not opts.get("noprune")))
+            except C.DockerError as exc:
+                if not (force and exc.not_found):
+                    errors.append(exc.text)
+        if errors:
+            self.err(*"\n".join(errors).split("\n"))
+            self.res.exit_code = 1
+
+    def version(self, args: list[str]) -> None:
+        v = self.engine_version
+        go = C._go_version_for(v)
+        self.out("Client:", f" Version:           {v}", f" API version:       {self.api}",
+                 f" Go version:        {go}", f" Git commit:        {C._git_commit(v, 'cli')}",
+                 " Built:             Fri Sep 20 11:42:27 2024", " OS/Arch:           windows/amd64",
+                 " Context:           default")
+        if not self.daemon_up():
+            self.res.stderr.append(connect_error(self.engine_version, "GET", "version"))
+            self.res.exit_code = 1
+            return
+        self.out("", "Server: Docker Engine - Community", " Engine:", f"  Version:          {v}",
+                 f"  API version:      {self.api} (minimum version {C.MIN_API_VERSION})",
+                 f"  Go version:       {go}", f"  Git commit:       {C._git_commit(v, 'engine')}",
+                 "  Built:            Fri Sep 20 11:41:19 2024", "  OS/Arch:          windows/amd64",
+                 "  Experimental:     false")
+
+    def info(self, args: list[str]) -> None:
+        self.out("Client:", f" Version:    {self.engine_version}", " Context:    default", " Debug Mode: false", "")
+        if not self.daemon_up():
+            # cli/command/system/info.go prettyPrintInfo: the server's error as "ERROR: ...", then the command fails.
+            self.out("Server:")
+            self.err(f"ERROR: {connect_error(self.engine_version, 'GET', 'info')}", "errors pretty printing info")
+            self.res.exit_code = 1
+            return
+        i = C.engine_info(self.world, self.vm, self.ch, self.engine_version)
+        mem_gib = i["MemTotal"] / 1024**3
+        self.out("Server:", f" Containers: {i['Containers']}", f"  Running: {i['ContainersRunning']}",
+                 f"  Paused: {i['ContainersPaused']}", f"  Stopped: {i['ContainersStopped']}",
+                 f" Images: {i['Images']}",
+                 f" Server Version: {i['ServerVersion']}", " Storage Driver: windowsfilter",
+                 *[f"  {k}: {v}" for k, v in i["DriverStatus"]], " Logging Driver: json-file", " Plugins:",
+                 "  Volume: local",
+                 "  Network: " + " ".join(i["Plugins"]["Network"]), "  Log: " + " ".join(i["Plugins"]["Log"]),
+                 " Swarm: inactive", f" Default Isolation: {i['Isolation']}", f" Kernel Version: {i['KernelVersion']}",
+                 f" Operating System: {i['OperatingSystem']}", " OSType: windows", " Architecture: x86_64",
+                 f" CPUs: {i['NCPU']}", f" Total Memory: {mem_gib:.4g}GiB", f" Name: {i['Name']}", f" ID: {i['ID']}",
+                 f" Docker Root Dir: {i['DockerRootDir']}", " Debug Mode: false", " Experimental: false",
+                 " Insecure Registries:", *[f"  {cidr}" for cidr in i["RegistryConfig"]["InsecureRegistryCIDRs"]],
+                 " Live Restore Enabled: false")
+
+    def network(self, args: list[str]) -> None:
+        if not args or args[0] not in ("ls", "list", "inspect"):
+            raise _Usage("The simulated docker CLI models `docker network ls` and `docker network inspect` only.",
+                         1)
+        self.need_daemon("GET", "networks" if args[0] in ("ls", "list") else f"networks/{(args[1:] or [''])[0]}")
+        nat_id = C.network_id(self.vm)
+        none_id = C.network_id(self.vm)[::-1]
+        if args[0] in ("ls", "list"):
+            self.out(*table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
+                            [[nat_id[:12], "nat", "nat", "local"], [none_id[:12], "none", "null", "local"]]))
+            return
+        docs = []
+        for name in args[1:]:
+            if name in ("nat", nat_id[: len(name)]):
+                conts = {c["id"]: {"Name": c["name"], "EndpointID": C.network_id(self.vm)[:16] + c["id"][:48],
+                                   "MacAddress": "00:15:5d:" + ":".join(c["id"][i:i + 2] for i in (0, 2, 4)),
+                                   "IPv4Address": f"{c.get('ip', '')}/{self.ch.nat_subnet(self.vm).split('/')[1]}",
+                                   "IPv6Address": ""}
+                         for c in self.ch.containers.values() if c["state"] == "running"}
+                docs.append({"Name": "nat", "Id": nat_id, "Created": C.epoch_to_iso(float(
+                    (self.ch.docker or {}).get("started_at") or 0)), "Scope": "local", "Driver": "nat",
+                    "EnableIPv6": False, "IPAM": {"Driver": "windows", "Options": None, "Config": [
+                        {"Subnet": self.ch.nat_subnet(self.vm), "Gateway": self.ch.nat_gateway(self.vm)}]},
+                    "Internal": False, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
+                    "ConfigOnly": False, "Containers": conts,
+                    "Options": {"com.docker.network.windowsshim.hnsid": C.network_id(self.vm)[:8].upper() + "-"
+                                + C.network_id(self.vm)[8:12].upper(),
+                                "com.docker.network.windowsshim.networkname": "nat"},
+                    "Labels": {}})
+            elif name == "none":
+                docs.append({"Name": "none", "Id": none_id, "Scope": "local", "Driver": "null", "EnableIPv6": False,
+                             "IPAM": {"Driver": "default", "Options": None, "Config": []}, "Internal": False,
+                             "Containers": {}, "Options": {}, "Labels": {}})
+            else:
+                self.err(f"Error response from daemon: network {name} not found")
+                self.res.exit_code = 1
+        if docs or not self.res.stderr:
+            self.out(*json.dumps(docs, indent=4).splitlines())
+
+    def save(self, args: list[str]) -> None:
+        opts, rest = parse_flags("save", args, {}, {"-o": "output", "--output": "output"}, stop_at_positional=False)
+        _requires("save", "save [OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive (streamed to "
+                  "STDOUT by default)", 1, len(rest))
+        output = _last(opts, "output")
+        if output is None:
+            raise _Usage("cowardly refusing to save to a terminal. Use the -o flag or redirect", 1)
+        self.need_daemon("GET", "images/get", {"names": rest[0]})
+        try:
+            C.save_image(self.world, self.vm, self.guest, rest[0], output)
+        except C.DockerError as exc:
+            raise _Usage(exc.text, exc.exit_code) from None
+
+    def load(self, args: list[str]) -> None:
+        opts, _rest = parse_flags("load", args, {"-q": "quiet", "--quiet": "quiet"}, {"-i": "input",
+                                                                                     "--input": "input"})
+        path = _last(opts, "input")
+        if path is None:
+            raise _Usage("requested load from stdin, but stdin is empty", 1)
+        self.need_daemon("POST", "images/load", {"quiet": "1" if opts.get("quiet") else "0"})
+        try:
+            self.out(*C.load_image(self.world, self.vm, self.guest, path))
+        except C.DockerError as exc:
+            raise _Usage(exc.text, exc.exit_code) from None
+
+    def pause(self, args: list[str]) -> None:
+        self._pause("pause", args)
+
+    def unpause(self, args: list[str]) -> None:
+        self._pause("unpause", args)
+
+    def _pause(self, cmd: str, args: list[str]) -> None:
+        _, rest = parse_flags(cmd, args, {}, {}, stop_at_positional=False)
+        what = "Pause all processes within one or more containers" if cmd == "pause" else \
+            "Unpause all processes within one or more containers"
+        _requires(cmd, f"{cmd} CONTAINER [CONTAINER...]", what, 1, len(rest))
+        # cli/command/container/pause.go: each container's error collected, printed at the end.
+        errors: list[str] = []
+        for ref in rest:
+            if not self.daemon_up():
+                errors.append(connect_error(self.engine_version, "POST", f"containers/{ref}/{cmd}"))
+                continue
+            c = C.find_container(self.ch, ref)
+            if c is None:
+                errors.append(f"Error response from daemon: No such container: {ref}")
+                continue
+            try:
+                (C.pause_container if cmd == "pause" else C.unpause_container)(self.guest, c)
+            except C.DockerError as exc:
+                errors.append(exc.text)
+                continue
+            self.out(ref)
+        if errors:
+            self.err(*"\n".join(errors).split("\n"))
+            self.res.exit_code = 1
+
+    def image(self, args: list[str]) -> None:
+        if not args:
+            raise _Usage("The simulated docker CLI models docker image ls|rm|pull|inspect|save|load.", 1)
+        sub, rest = args[0], args[1:]
+        if sub in ("ls", "list"):
+            self.images(rest)
+        elif sub in ("rm", "remove"):
+            self.rmi(rest)
+        elif sub == "pull":
+            self.pull(rest)
+        elif sub == "save":
+            self.save(rest)
+        elif sub == "load":
+            self.load(rest)
+        elif sub == "inspect":
+            self.inspect_image(rest)
+        else:
+            raise _Usage(f"The simulated docker CLI does not model docker image {sub}.", 1)
+
+    def inspect_image(self, args: list[str]) -> None:
+        _, rest = parse_flags("image inspect", args, {}, {"-f": "format", "--format": "format"})
+        self.need_daemon("GET", f"images/{(rest or [''])[0]}/json")
+        docs = []
+        for ref in rest:
+            img = C.find_image(self.ch, ref)
+            if img is None:
+                self.err(f"Error response from daemon: {C.no_such_image(ref)}")
+                self.res.exit_code = 1
+                continue
+            docs.append({"Id": img["id"], "RepoTags": [C.image_name({"tags": [t], "id": img["id"]})
+                                                       for t in img["tags"]],
+                         "RepoDigests": img.get("digests", []), "Parent": img.get("parent", ""),
+                         "Created": img["created"], "Config": C.image_config(img), "Os": "windows",
+                         "OsVersion": img["os_version"], "Architecture": "amd64", "Size": img["size"]})
+        if docs or not self.res.stderr:
+            self.out(*json.dumps(docs, indent=4).splitlines())
+        if self.res.stderr:
+            self.res.stdout = self.res.stdout if docs else ["[]"]
+
+
+_COMMANDS = {"run": _Cli.run, "ps": _Cli.ps, "start": _Cli.start, "stop": _Cli.stop, "attach": _Cli.attach,
+             "exec": _Cli.exec_, "logs": _Cli.logs, "rm": _Cli.rm, "commit": _Cli.commit, "images": _Cli.images,
+             "pull": _Cli.pull, "search": _Cli.search, "rmi": _Cli.rmi, "version": _Cli.version, "info": _Cli.info,
+             "network": _Cli.network, "save": _Cli.save, "load": _Cli.load, "image": _Cli.image,
+             "pause": _Cli.pause, "unpause": _Cli.unpause}
+
+
+def docker_installed(guest: Any) -> bool:
+    ch = C.host_of(guest)
+    return ch.docker is not None and any(p.lower() == C.PROGRAM_FILES_DOCKER.lower() for p in ch.machine_path)
+
+
+def docker(world: World, vm: Any, guest: Any, argv: list[str]) -> CliResult:
+    """``& docker @argv`` in the guest. Raises PSError (CommandNotFoundException) when docker.exe is absent."""
+    if not docker_installed(guest):
+        raise command_not_found("docker")
+    cli = _Cli(world, vm, guest)
+    args = [str(a) for a in argv]
+    # Global options the client accepts before the command (-H/--host, --tls*: only the local pipe is modeled).
+    while args and args[0].startswith("-"):
+        flag = args.pop(0)
+        if flag in ("-v", "--version"):
+            cli.out(f"Docker version {cli.engine_version}, build {C._git_commit(cli.engine_version, 'cli')}")
+            return cli.res
+        if flag in ("-H", "--host", "--context", "-c", "--config", "-l", "--log-level") and args and "=" not in flag:
+            args.pop(0)
+    if not args:
+        cli.out("", "Usage:  docker [OPTIONS] COMMAND", "", "A self-sufficient runtime for containers")
+        return cli.res
+    name, rest = args[0], args[1:]
+    fn = _COMMANDS.get(name)
+    if fn is None:
+        if name in ("container",) and rest:
+            fn = _COMMANDS.get({"ls": "ps", "list": "ps"}.get(rest[0], rest[0]))
+            name, rest = rest[0], rest[1:]
+        if fn is None:
+            # docker 26+ wording (older clients: "docker: 'x' is not a docker command."; unconfirmed per release).
+            cli.err(f"docker: unknown command: docker {name}", "", "Run 'docker --help' for more information")
+            cli.res.exit_code = 1
+            return cli.res
+    try:
+        fn(cli, rest)
+    except _Usage as exc:
+        cli.err(*exc.text.split("\n"))
+        cli.res.exit_code = exc.code
+    return cli.res

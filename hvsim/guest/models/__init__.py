@@ -1,0 +1,1 @@
+"""Guest OS state and rules: identity, boot and setup, answer files, cultures and code pages."""

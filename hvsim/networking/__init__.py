@@ -1,0 +1,1 @@
+"""Networking: virtual switches, host adapters and addresses, NAT."""

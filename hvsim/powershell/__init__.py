@@ -1,0 +1,1 @@
+"""The PowerShell engine: parameter binding, the pipeline runtime, .NET values, errors, the cmdlet catalog."""

@@ -1,0 +1,1 @@
+"""Storage: VHD/VHDX files, mounted disks, the host and guest file systems."""
