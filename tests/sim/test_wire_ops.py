@@ -151,12 +151,10 @@ def test_cli_serve_then_counters_fault_and_reset(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "sim serve did not start"
             time.sleep(0.05)
 
-        from click.testing import CliRunner
-
-        from labctl.cli.main import cli
+        from clirun import labctl
 
         def run(*args: str) -> str:
-            result = CliRunner().invoke(cli, ["sim", *args, "--state", str(state)])
+            result = labctl("sim", *args, "--state", str(state))
             assert result.exit_code == 0, result.output
             return result.output
 
@@ -177,10 +175,8 @@ def test_cli_serve_then_counters_fault_and_reset(tmp_path: Path) -> None:
 
 
 def test_cli_without_a_running_simulator_fails_cleanly(tmp_path: Path) -> None:
-    from click.testing import CliRunner
+    from clirun import labctl
 
-    from labctl.cli.main import cli
-
-    result = CliRunner().invoke(cli, ["sim", "counters", "--state", str(tmp_path)])
+    result = labctl("sim", "counters", "--state", str(tmp_path))
     assert result.exit_code == 4
-    assert "endpoint.json not found" in result.output
+    assert "endpoint.json not found" in result.stderr and "Traceback" not in result.output

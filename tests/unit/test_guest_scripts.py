@@ -90,10 +90,6 @@ ALIASES: Mapping[str, str] = {
 # Cmdlets a script calls that the simulator's catalog has no entry for, because the simulator never runs them:
 # it models a step by its header, and these only set up the script's own session. Parameters (and aliases)
 # from the cmdlet's reference page; the common parameters are added below. A catalog entry, once there, wins.
-SCRIPT_ONLY_CMDLETS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
-    # Microsoft.PowerShell.Core: parameter sets Version (-Version <Version>, alias v) and Off (-Off).
-    "Set-StrictMode": {"Version": ("v",), "Off": ()},
-}
 VERB_NOUN = re.compile(r"^[A-Za-z]+-[A-Za-z0-9]+$")
 HEADER = re.compile(r"^# labctl-(?P<kind>step|host-step): (?P<name>[a-z0-9-]+) (?P<version>\d+)$")
 # Variable scopes and drives that may follow `$name:` inside a double-quoted string.
@@ -225,13 +221,9 @@ ParamTable = Mapping[str, tuple[str, ...]]  # parameter name -> its aliases
 
 def catalog_params(catalog: Catalog, cmdlet: str) -> ParamTable | None:
     spec = catalog.get(cmdlet)
-    if spec is not None:
-        return {p.name: p.aliases for p in spec.parameters.values()}
-    own = next((table for name, table in SCRIPT_ONLY_CMDLETS.items() if name.lower() == cmdlet.lower()), None)
-    if own is None:
+    if spec is None:
         return None
-    common = {name: tuple(info.get("aliases", ())) for name, info in COMMON_PARAMETERS.items()}
-    return {**common, **own}
+    return {p.name: p.aliases for p in spec.parameters.values()}
 
 
 def local_functions(root: Node) -> dict[str, ParamTable]:
@@ -786,7 +778,7 @@ BAD_CONVENTIONS = {
 def test_convention_checker_accepts_the_conventional_script() -> None:
     assert convention_problems(CONVENTIONAL) == []
     assert convention_problems(CONVENTIONAL.replace("[string] $Name", "[string] $name")) == []  # case-blind
-    assert check_source(CONVENTIONAL) == []  # Set-StrictMode binds (SCRIPT_ONLY_CMDLETS)
+    assert check_source(CONVENTIONAL) == []  # Set-StrictMode binds (the catalog's core.json)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CONVENTIONS))
