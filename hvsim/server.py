@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import secrets
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from hvsim.control import ControlService
 from hvsim.core.clock import Clock
 from hvsim.core.counters import Counters
 from hvsim.core.faults import FaultPlan
+from hvsim.core.files import make_private, replace_private
 from hvsim.docker.api import DockerApiManager
 from hvsim.docker.mirror import Mirror
 from hvsim.powershell.cmdlet import Session, StreamSink
@@ -52,18 +52,9 @@ class RuntimeLike(Protocol):
 
 
 def write_private_json(path: Path, value: Any) -> None:
-    """Atomic write of a JSON file readable by its owner only (0600)."""
+    """Atomic write of a JSON file readable by its owner only (0600, or an owner-only ACL on Windows)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(value, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_private(path, (json.dumps(value, indent=2) + "\n").encode("utf-8"))
 
 
 def load_host_identity(state_dir: Path) -> HostCredentials:
@@ -182,7 +173,7 @@ class Simulator:
             if self._started:
                 return self
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            os.chmod(self.state_dir, 0o700)
+            make_private(self.state_dir, folder=True)
             self.clock = Clock(profile=self.profile, speedup=self.speedup)
             self.faults = FaultPlan(self.seed)
             self.counters = Counters()

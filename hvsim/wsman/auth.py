@@ -18,14 +18,14 @@ import os
 import re
 import shutil
 import struct
-import tempfile
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import spnego
 from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1
 from spnego.exceptions import SpnegoError
+
+from hvsim.core.files import private_folder, replace_private
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,7 @@ class NtlmUserStore:
     _instance_lock = threading.Lock()
 
     def __init__(self) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="labctl-sim-ntlm-"))
-        os.chmod(self._dir, 0o700)
+        self._dir = private_folder("labctl-sim-ntlm-")
         self.path = self._dir / "users"
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[str, int]] = {}  # principal (lower) -> (line, refcount)
@@ -123,15 +122,7 @@ class NtlmUserStore:
 
     def _write(self) -> None:
         text = "".join(line + "\n" for line, _ in self._entries.values())
-        fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=".users-")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_private(self.path, text.encode("utf-8"))
 
 
 class AuthFailed(Exception):

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from hvsim.core.files import make_private, replace_private
+
 
 @dataclass(frozen=True)
 class Certificate:
@@ -30,11 +32,7 @@ class Certificate:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    replace_private(path, data)
 
 
 def fingerprint(cert_pem: bytes) -> str:
@@ -45,7 +43,7 @@ def fingerprint(cert_pem: bytes) -> str:
 def ensure_certificate(directory: Path, hostname: str) -> Certificate:
     """Load DIR/cert.pem + key.pem, or make a self-signed pair for localhost/127.0.0.1 and the host name."""
     directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
+    make_private(directory, folder=True)
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     if cert_path.is_file() and key_path.is_file():
         pem = cert_path.read_bytes()
