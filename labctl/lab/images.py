@@ -3,7 +3,7 @@
 Where images are searched (first hit per id wins, so a lab can add or override an image):
   1. directories given explicitly (the CLI's --images-dir), and only those when given;
   2. ``images/`` beside the lab file (a lab kept on its own with its images);
-  3. ``images/`` in the lab file's parent directory (the repository layout: labs/ next to images/);
+  3. ``images/`` in the lab file's parent directory (a project laid out as labs/ next to images/);
   4. the catalog shipped inside labctl (labctl/resources/images, in a checkout and in a wheel).
 """
 
@@ -26,7 +26,7 @@ BUNDLED_IMAGES_DIR = resource_dir("images")
 def search_dirs(kind: str, bundled: Path, lab_file: str | Path | None = None,
                 explicit: Sequence[str | Path] | None = None) -> list[Path]:
     """Directories named ``kind`` ("images", "templates") in priority order: explicit ones only if given,
-    else beside the lab file, in its parent (repository layout), then labctl's own. Existing ones only."""
+    else beside the lab file, in its parent (labs/ next to images/), then the shipped one. Existing ones only."""
     if explicit:
         candidates = [Path(d) for d in explicit]
     else:

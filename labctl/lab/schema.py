@@ -1,6 +1,6 @@
 """JSON schema of the lab file for editors (yaml-language-server: $schema=...).
 
-schemas/lab.schema.json is generated from the models (``labctl validate --schema > schemas/lab.schema.json``
+labctl/resources/schemas/lab.schema.json is generated from the models (``labctl validate --schema > FILE``
 rewrites it), and a unit test fails when the committed file is stale. Pure: nothing here writes or prints.
 """
 
