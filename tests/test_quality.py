@@ -211,3 +211,22 @@ def test_labctl_layers_point_down() -> None:
             elif theirs is not None and theirs <= 1 and own is None:
                 offenders.append(f"{rel} imports {mod}: only the cli uses the application layer")
     assert not offenders, "\n".join(offenders)
+
+
+_FS_CALLS = frozenset({"read_text", "read_bytes", "write_text", "write_bytes", "open", "is_file", "is_dir",
+                       "exists", "glob", "rglob", "iterdir", "stat", "mkdir", "unlink"})
+
+
+def test_the_lab_is_read_in_one_loader() -> None:
+    """Only labctl/lab/files.py touches the file system; model, load (parsing), validate, images, paths,
+    schema and secrets work on what it read."""
+    offenders = []
+    for path in (REPO / "labctl" / "lab").glob("*.py"):
+        if path.name == "files.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            func = node.func if isinstance(node, ast.Call) else None
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name in _FS_CALLS:
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno} {name}()")
+    assert not offenders, "file system access outside the loader: " + ", ".join(offenders)

@@ -1,11 +1,23 @@
 """The lab file: model, loading with file:line problems, validation, expansion, image catalog.
 
-Pure: reads only the files it is given (lab file, images/, templates/ existence); no network, no host.
+One loader (files.py) reads the lab file, the image catalog and the template listing; model, validate and
+resolve work on what it read and are pure. No network, no host.
 """
 
 from typing import Any
 
-from labctl.lab.images import ImageCatalog, catalog_for, image_search_dirs, load_catalog
+from labctl.lab.files import (
+    catalog_for,
+    gather,
+    image_search_dirs,
+    load_catalog,
+    load_lab,
+    resolve_lab,
+    template_search_dirs,
+    validate,
+    validate_text,
+)
+from labctl.lab.images import ImageCatalog
 from labctl.lab.model import (
     ImageEntry,
     LabFile,
@@ -16,7 +28,7 @@ from labctl.lab.model import (
     ResolvedVm,
     SecretSource,
 )
-from labctl.lab.paths import lab_state_dir, sim_state_dir, template_search_dirs
+from labctl.lab.paths import lab_state_dir, sim_state_dir
 from labctl.lab.secrets import (
     GENERATED_PASSWORD_FILE,
     generate_password,
@@ -27,15 +39,12 @@ from labctl.lab.secrets import (
 from labctl.lab.sizes import format_size, parse_size
 from labctl.lab.validate import (
     Lab,
+    analyze,
     computer_name_problems,
     expand,
     expand_names,
-    load_lab,
     overlapping_prefixes,
-    resolve_lab,
     static_mac,
-    validate,
-    validate_text,
 )
 
 
@@ -58,11 +67,13 @@ __all__ = [
     "ResolvedSimHost",
     "ResolvedVm",
     "SecretSource",
+    "analyze",
     "catalog_for",
     "computer_name_problems",
     "expand",
     "expand_names",
     "format_size",
+    "gather",
     "generate_password",
     "guest_password_source",
     "image_search_dirs",

@@ -9,44 +9,14 @@ Where images are searched (first hit per id wins, so a lab can add or override a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pydantic import ValidationError
 
 from labctl.errors import LabFileError, Problem
-from labctl.lab.load import problems_from_validation, read_yaml
+from labctl.lab.load import YamlSource, problems_from_validation
 from labctl.lab.model import ImageEntry
-from labctl.resources import resource_dir
-
-BUNDLED_IMAGES_DIR = resource_dir("images")
-
-
-def search_dirs(kind: str, bundled: Path, lab_file: str | Path | None = None,
-                explicit: Sequence[str | Path] | None = None) -> list[Path]:
-    """Directories named ``kind`` ("images", "templates") in priority order: explicit ones only if given,
-    else beside the lab file, in its parent (labs/ next to images/), then the shipped one. Existing ones only."""
-    if explicit:
-        candidates = [Path(d) for d in explicit]
-    else:
-        candidates = []
-        if lab_file is not None:
-            lab_dir = Path(lab_file).resolve().parent
-            candidates += [lab_dir / kind, lab_dir.parent / kind]
-        candidates.append(bundled)
-    out: list[Path] = []
-    for c in candidates:
-        r = c.resolve()
-        if r.is_dir() and r not in out:
-            out.append(r)
-    return out
-
-
-def image_search_dirs(lab_file: str | Path | None = None,
-                      explicit: Sequence[str | Path] | None = None) -> list[Path]:
-    """The directories searched for images, in priority order (existing ones only, no duplicates)."""
-    return search_dirs("images", BUNDLED_IMAGES_DIR, lab_file, explicit)
 
 
 @dataclass
@@ -77,9 +47,9 @@ class ImageCatalog:
             raise LabFileError(self.problems, hint="fix the image files listed")
 
 
-def load_image_file(path: str | Path) -> tuple[ImageEntry | None, list[Problem]]:
-    """Load one image file; problems carry file:line like lab files."""
-    source = read_yaml(path)
+def image_entry(source: YamlSource, stem: str) -> tuple[ImageEntry | None, list[Problem]]:
+    """The image an image file declares (``stem``: its file name without extension); problems carry
+    file:line like lab files. Pure: labctl.lab.files reads the file."""
     problems = list(source.problems)
     if source.data is None:
         return None, problems
@@ -89,29 +59,8 @@ def load_image_file(path: str | Path) -> tuple[ImageEntry | None, list[Problem]]
         entry = ImageEntry.model_validate(source.data)
     except ValidationError as exc:
         return None, [*problems, *problems_from_validation(exc, source, ImageEntry)]
-    stem = Path(path).name.rsplit(".", 1)[0]
     if entry.id != stem:
         # The id is how labs name the image; a file named otherwise would be found by nobody reading ls.
         problems.append(source.problem(("id",), f"id {entry.id!r} differs from the file name {stem!r}"))
         return None, problems
     return entry, problems
-
-
-def load_catalog(dirs: Iterable[str | Path]) -> ImageCatalog:
-    """Load every *.yaml / *.yml in ``dirs``; the first directory holding an id wins."""
-    catalog = ImageCatalog()
-    for d in dirs:
-        files = sorted([*Path(d).glob("*.yaml"), *Path(d).glob("*.yml")])
-        for f in files:
-            entry, problems = load_image_file(f)
-            catalog.problems.extend(problems)
-            if entry is not None and entry.id not in catalog.entries:
-                catalog.entries[entry.id] = entry
-                catalog.files[entry.id] = str(f)
-    return catalog
-
-
-def catalog_for(lab_file: str | Path | None = None,
-                explicit: Sequence[str | Path] | None = None) -> ImageCatalog:
-    """The catalog a lab file sees (see the module docstring for the search order)."""
-    return load_catalog(image_search_dirs(lab_file, explicit))

@@ -12,7 +12,6 @@ import types
 import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -166,23 +165,6 @@ def decode_text(data: bytes, file: str) -> tuple[str | None, Problem | None]:
         bad = data[exc.start:exc.end][:4].hex(" ")
         return None, Problem(file, line, "", f"not {encoding.split('-')[0].upper()}-{encoding.split('-')[1]} "
                              f"text: byte(s) {bad} at column {column}; save the file as UTF-8")
-
-
-def read_yaml(path: str | Path) -> YamlSource:
-    """Read and parse a YAML file; an unreadable file becomes a Problem, not an exception."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        return YamlSource(str(p), None, LineMap(), [Problem(str(p), None, "", f"cannot read file: {exc.strerror}")])
-    if len(data) > MAX_FILE_BYTES:
-        return YamlSource(str(p), None, LineMap(), [Problem(str(p), None, "", f"the file is {len(data)} bytes; "
-                                                            f"a lab file is at most {MAX_FILE_BYTES}")])
-    text, problem = decode_text(data, str(p))
-    if text is None:
-        assert problem is not None
-        return YamlSource(str(p), None, LineMap(), [problem])
-    return parse_yaml(text, str(p))
 
 
 class _Builder:

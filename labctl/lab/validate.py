@@ -2,7 +2,8 @@
 
 Validation and expansion share one resolver: expansion is what validation does on a file with no problems.
 Sections that fail their model are validated key by key (``partial_validate``) so that one bad value does
-not hide the cross-field checks of the others.
+not hide the cross-field checks of the others. Pure: it works on what the loader read (labctl.lab.files);
+the path-taking entry points (validate, load_lab, resolve_lab) live there.
 """
 
 from __future__ import annotations
@@ -13,22 +14,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
 from labctl.errors import LabFileError, Problem
-from labctl.lab.images import ImageCatalog, catalog_for
+from labctl.lab.images import ImageCatalog
 from labctl.lab.load import (
     LineMap,
     PathT,
     YamlSource,
     format_path,
-    parse_yaml,
     partial_validate,
     problems_from_validation,
-    read_yaml,
 )
 from labctl.lab.model import (
     BUILTIN_DEFAULTS,
@@ -53,8 +52,11 @@ from labctl.lab.model import (
     VmSettings,
     container_cidr,
 )
-from labctl.lab.paths import find_template, lab_state_dir, sim_state_dir, template_search_dirs, unattend_template_name
+from labctl.lab.paths import lab_state_dir, sim_state_dir, unattend_template_name
 from labctl.lab.sizes import format_size
+
+if TYPE_CHECKING:
+    from labctl.lab.files import LabInputs
 
 # Hyper-V refuses startup memory that is not a multiple of 2 MB ("must be a multiple of 2 MB").
 MEMORY_ALIGNMENT = 2 * 1024**2
@@ -73,54 +75,20 @@ class Lab:
     catalog: ImageCatalog
     template_dirs: list[Path]
     lines: LineMap = field(default_factory=LineMap)
+    templates: dict[str, Path] = field(default_factory=dict)  # what the loader found in template_dirs
+    local_files: dict[str, bool] = field(default_factory=dict)  # local files the lab names -> they exist
 
 
 # --- public API --------------------------------------------------------------------------------------
 
 
-def validate(path: str | Path, *, images_dirs: Sequence[str | Path] | None = None,
-             template_dirs: Sequence[str | Path] | None = None) -> list[Problem]:
-    """Every problem of the lab file at ``path`` (empty list when valid). Never raises for a bad file."""
-    problems, _, _ = _analyze_file(path, images_dirs, template_dirs)
-    return problems
-
-
-def validate_text(text: str, file: str = "<lab>", *, lab_file: str | Path | None = None,
-                  images_dirs: Sequence[str | Path] | None = None,
-                  template_dirs: Sequence[str | Path] | None = None) -> list[Problem]:
-    """Like ``validate`` for text in memory; ``lab_file`` (if any) anchors the image/template search."""
-    source = parse_yaml(text, file)
-    catalog = catalog_for(lab_file, images_dirs)
-    tdirs = template_search_dirs(lab_file, template_dirs)
-    problems, _, _ = _analyze(source, catalog, tdirs, Path(lab_file) if lab_file else Path(file))
-    return problems
-
-
-def load_lab(path: str | Path, *, images_dirs: Sequence[str | Path] | None = None,
-             template_dirs: Sequence[str | Path] | None = None) -> Lab:
-    """Load and validate a lab file; raise LabFileError listing every problem."""
-    problems, lab, _ = _analyze_file(path, images_dirs, template_dirs)
-    if problems or lab is None:
-        raise LabFileError(problems, hint="fix the lines listed, then run `labctl validate` again")
-    return lab
-
-
 def expand(lab: Lab) -> ResolvedLab:
     """Resolve a loaded lab: precedence, name patterns, IPs, MACs, images. Pure and deterministic."""
     source = YamlSource(str(lab.path), None, lab.lines, [])
-    resolver = _Resolver(source, lab.catalog, lab.template_dirs, lab.path)
+    resolver = _Resolver(source, lab.catalog, lab.template_dirs, lab.path, lab.templates, lab.local_files)
     resolved = resolver.resolve_model(lab.model)
     if resolver.problems or resolved is None:
         raise LabFileError(resolver.problems)
-    return resolved
-
-
-def resolve_lab(path: str | Path, *, images_dirs: Sequence[str | Path] | None = None,
-                template_dirs: Sequence[str | Path] | None = None) -> ResolvedLab:
-    """``expand(load_lab(path))`` in one call."""
-    problems, _, resolved = _analyze_file(path, images_dirs, template_dirs)
-    if problems or resolved is None:
-        raise LabFileError(problems, hint="fix the lines listed, then run `labctl validate` again")
     return resolved
 
 
@@ -180,17 +148,9 @@ def computer_name_problems(name: str) -> list[str]:
 # --- analysis ----------------------------------------------------------------------------------------
 
 
-def _analyze_file(path: str | Path, images_dirs: Sequence[str | Path] | None,
-                  template_dirs: Sequence[str | Path] | None
-                  ) -> tuple[list[Problem], Lab | None, ResolvedLab | None]:
-    source = read_yaml(path)
-    catalog = catalog_for(path, images_dirs)
-    tdirs = template_search_dirs(path, template_dirs)
-    return _analyze(source, catalog, tdirs, Path(path))
-
-
-def _analyze(source: YamlSource, catalog: ImageCatalog, tdirs: list[Path], lab_path: Path
-             ) -> tuple[list[Problem], Lab | None, ResolvedLab | None]:
+def analyze(inputs: LabInputs) -> tuple[list[Problem], Lab | None, ResolvedLab | None]:
+    """(every problem, the loaded lab, the resolved lab) of what the loader read; pure."""
+    source, catalog, lab_path = inputs.source, inputs.catalog, inputs.lab_path
     problems: list[Problem] = list(source.problems) + list(catalog.problems)
     data = source.data
     if data is None:
@@ -208,7 +168,7 @@ def _analyze(source: YamlSource, catalog: ImageCatalog, tdirs: list[Path], lab_p
     except ValidationError as exc:
         problems += problems_from_validation(exc, source, LabFile, skip=secret_paths)
 
-    resolver = _Resolver(source, catalog, tdirs, lab_path)
+    resolver = _Resolver(source, catalog, inputs.template_dirs, lab_path, inputs.templates, inputs.local_files)
     resolved = resolver.resolve_model(model) if model is not None else resolver.resolve_raw(data)
     problems += resolver.problems
     if problems:
@@ -217,7 +177,8 @@ def _analyze(source: YamlSource, catalog: ImageCatalog, tdirs: list[Path], lab_p
         ordered = sorted(_dedupe(problems), key=lambda p: (p.file == lab_file, p.file, p.line or 0))
         return ordered, None, None
     assert model is not None
-    lab = Lab(model=model, path=lab_path, catalog=catalog, template_dirs=tdirs, lines=source.lines)
+    lab = Lab(model=model, path=lab_path, catalog=catalog, template_dirs=inputs.template_dirs, lines=source.lines,
+              templates=inputs.templates, local_files=inputs.local_files)
     return [], lab, resolved
 
 
@@ -287,11 +248,14 @@ class _Net:
 class _Resolver:
     """Turns (possibly partial) sections into resolved VMs, collecting problems with their lines."""
 
-    def __init__(self, source: YamlSource, catalog: ImageCatalog, tdirs: list[Path], lab_path: Path):
+    def __init__(self, source: YamlSource, catalog: ImageCatalog, tdirs: list[Path], lab_path: Path,
+                 templates: dict[str, Path], local_files: dict[str, bool]):
         self.source = source
         self.catalog = catalog
         self.tdirs = tdirs
         self.lab_path = lab_path
+        self.templates = templates
+        self.local_files = local_files
         self.problems: list[Problem] = []
         # (path, message) -> VM names; so a bad group value is reported once, naming the VMs it hits.
         self._grouped: dict[tuple[PathT, str], list[str]] = {}
@@ -512,7 +476,7 @@ class _Resolver:
                             "docker_tls publishes each guest's Docker API on the host through the lab NAT "
                             "(Add-NetNatStaticMapping); it needs network.nat: true")
             ok = False
-        if find_template(self.tdirs, unattend_template_name(template)) is None:
+        if unattend_template_name(template) not in self.templates:
             where = ", ".join(str(d) for d in self.tdirs) or "no templates/ directory found"
             self.add_for_vm(template_path, epath, vm_name,
                             f"template {template!r} not found (looked for "
@@ -615,7 +579,7 @@ class _Resolver:
             local = Path(spec.path).expanduser()
             if not local.is_absolute():
                 local = self.lab_path.resolve().parent / local
-            if not local.is_file():
+            if not self.local_files.get(str(local), False):
                 self.add((*p, "path"), f"{local} does not exist (a local copy of docker-{spec.version}.zip)")
                 ok = False
             path = str(local)

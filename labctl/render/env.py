@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jinja2
 
-from labctl.lab.paths import template_search_dirs
+from labctl.lab.files import template_search_dirs
 
 
 def make_environment(template_dirs: Sequence[str | Path] | None = None) -> jinja2.Environment:
