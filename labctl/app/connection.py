@@ -20,7 +20,7 @@ from labctl.fslock import Busy, ExclusiveLock
 from labctl.hyperv import ops
 from labctl.lab.model import ResolvedLab, ResolvedRemoteHost, ResolvedSimHost
 from labctl.secret import Secret
-from labctl.transport.base import RetryPolicy
+from labctl.transport.base import RetryPolicy, Transport
 from labctl.transport.psrp import Endpoint, PsrpTransport
 
 _policy = RetryPolicy()
@@ -37,7 +37,7 @@ def set_retry_budget(seconds: float) -> None:
 class HostConnection:
     """An open transport to the host, and what to stop when done."""
 
-    transport: PsrpTransport
+    transport: Transport  # the one transport interface; PsrpTransport (WinRM) is today's carrier
     endpoint: Endpoint
     simulated: bool
     simulator: Any = None  # hvsim.server.Simulator when embedded here: started and stopped, nothing more
@@ -160,7 +160,7 @@ def connect(lab: ResolvedLab, *, workers: int = 4, prompt: Prompt | None = None)
     return conn
 
 
-def is_simulated(transport: PsrpTransport) -> bool:
+def is_simulated(transport: Transport) -> bool:
     """Whether the host says it is a labctl simulator (its Win32_ComputerSystem model)."""
     res = transport.invoke(ops.computer_system())
     return any("SIMULATED" in str(o.get("Model") or "").upper() for o in res.objects())
