@@ -63,12 +63,6 @@ class PowerShellComplete(ShellComplete):
 add_completion_class(PowerShellComplete)
 
 SHELLS = ("bash", "zsh", "fish", "powershell")
-INSTALL = {
-    "bash": 'eval "$(labctl completion bash)"            # in ~/.bashrc',
-    "zsh": 'eval "$(labctl completion zsh)"             # in ~/.zshrc',
-    "fish": "labctl completion fish | source              # in ~/.config/fish/config.fish",
-    "powershell": "labctl completion powershell | Out-String | Invoke-Expression   # in $PROFILE",
-}
 
 
 @click.command("completion")

@@ -106,10 +106,6 @@ class Plan:
     refusals: list[str] = field(default_factory=list)
     disk_root: str = ""
 
-    @property
-    def is_noop(self) -> bool:
-        return all(c.action == "keep" for c in self.changes)
-
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
 

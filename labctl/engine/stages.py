@@ -60,7 +60,6 @@ STAGES: tuple[Stage, ...] = (
 
 BY_NAME: dict[str, Stage] = {s.name: s for s in STAGES}
 BUILD_STAGES = tuple(s.name for s in STAGES if s.phase == "build" and s.name != "render")  # render: no host
-READY_STAGES = tuple(s.name for s in STAGES if s.phase == "ready")
 BOOTSTRAP_STAGES = tuple(s.name for s in STAGES if s.phase == "bootstrap")
 # The waits a guest goes through again after a restart (no setup this time, and no answer file to remove).
 BOOT_WAITS = tuple(s for s in STAGES if s.phase == "ready" and s.timeout is not None)

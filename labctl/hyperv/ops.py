@@ -198,10 +198,6 @@ def stop_vm(name: str) -> Invocation:
     return Invocation("Stop-VM", {"Name": name, "TurnOff": SWITCH, "Force": SWITCH})
 
 
-def remove_vm(name: str) -> Invocation:
-    return Invocation("Remove-VM", {"Name": name, "Force": SWITCH})
-
-
 def remove_file(path: str) -> Invocation:
     return Invocation("Remove-Item", {"Path": path, "Force": SWITCH})
 
@@ -229,13 +225,6 @@ def guest_invoke(vm: str, credential: Credential, script: str, arguments: list[o
 # --- container-host bootstrap ---------------------------------------------------------------------------
 
 UPLOAD_CHUNK = 1024 * 1024  # bytes per call: large enough to be quick, small enough for WinRM envelopes
-
-
-def upload_chunks(path: str, data: bytes, chunk: int = UPLOAD_CHUNK) -> list[Invocation]:
-    """Write ``data`` to a host file: ``Set-Content -Encoding Byte`` with the first chunk, ``Add-Content``
-    with the rest. The bytes travel as a byte[] parameter, never as script text."""
-    return [upload_chunk(path, data[offset:offset + chunk], first=offset == 0)
-            for offset in range(0, max(len(data), 1), chunk)]
 
 
 def upload_chunk(path: str, piece: bytes, *, first: bool) -> Invocation:

@@ -92,15 +92,6 @@ def catalog_for(lab_file: str | Path | None = None,
     return load_catalog(image_search_dirs(lab_file, explicit))
 
 
-def find_template(dirs: Sequence[str | Path], loader_name: str) -> Path | None:
-    """The file a Jinja FileSystemLoader over ``dirs`` would pick for ``loader_name``."""
-    for d in dirs:
-        p = Path(d) / loader_name
-        if p.is_file():
-            return p
-    return None
-
-
 def _templates(dirs: Sequence[Path]) -> dict[str, Path]:
     """Every template file under ``dirs`` by its loader name (``unattend/default.xml.j2``); first dir wins."""
     found: dict[str, Path] = {}

@@ -346,11 +346,6 @@ class ResolvedVm(_Resolved):
         return [container_image_ref(kind, self.image.container_tag) for kind in self.container_images]
 
     @property
-    def mac_hyperv(self) -> str:
-        """The MAC as Set-VMNetworkAdapter -StaticMacAddress takes it (no separators)."""
-        return self.mac.replace("-", "")
-
-    @property
     def memory(self) -> str:
         """Memory for display ("4GiB")."""
         return format_size(self.memory_bytes)

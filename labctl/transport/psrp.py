@@ -85,10 +85,6 @@ class Endpoint:
     read_timeout: int = 60
     operation_timeout: int = 20
 
-    @property
-    def is_https(self) -> bool:
-        return urlsplit(self.uri).scheme == "https"
-
     def describe(self) -> str:
         return f"{self.uri} ({self.auth}{', user ' + self.username if self.username else ''})"
 

@@ -227,7 +227,8 @@ def test_image_tar_name() -> None:
 
 
 def test_upload_is_chunked_byte_arrays() -> None:
-    calls = ops.upload_chunks("C:\\x\\d.zip", ZIP)
+    chunk = ops.UPLOAD_CHUNK
+    calls = [ops.upload_chunk("C:\\x\\d.zip", ZIP[at:at + chunk], first=at == 0) for at in range(0, len(ZIP), chunk)]
     assert [c.command for c in calls] == ["Set-Content", "Add-Content"]
     assert all(c.parameters["Encoding"] == "Byte" and isinstance(c.parameters["Value"], bytes) for c in calls)
     assert b"".join(c.parameters["Value"] for c in calls) == ZIP

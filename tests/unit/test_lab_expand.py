@@ -119,7 +119,6 @@ def test_macs_are_deterministic_unique_and_microsoft(write_lab: WriteLab, lab: R
     assert [v.mac for v in again.vms] == macs                       # stable across runs and paths
     assert static_mac("prec", "dc01") == lab.vm("dc01").mac
     assert static_mac("other", "dc01") != lab.vm("dc01").mac          # the lab name is part of it
-    assert lab.vm("dc01").mac_hyperv == lab.vm("dc01").mac.replace("-", "")
 
 
 def test_expand_of_loaded_lab_equals_resolve(write_lab: WriteLab) -> None:
