@@ -75,6 +75,7 @@ def load_host_identity(state_dir: Path) -> HostCredentials:
 
 # Every module whose @cmdlet handlers the runtime dispatches to, in registration order.
 HANDLER_MODULES = (
+    "hvsim.storage.handlers.disks",
     "hvsim.storage.handlers.files",
     "hvsim.hyperv.handlers.host",
     "hvsim.hyperv.handlers.vm",

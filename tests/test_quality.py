@@ -83,7 +83,7 @@ def _hvsim_modules() -> dict[str, Path]:
     return modules
 
 
-def _layer(module: str) -> str | None:
+def _hvsim_layer(module: str) -> str | None:
     parts = module.split(".")
     return "models" if "models" in parts else "handlers" if "handlers" in parts else None
 
@@ -97,20 +97,78 @@ def _shaping_names(path: Path) -> list[str]:
     return names
 
 
+# What one surface's code may import of another surface's handlers: the objects module that shapes that surface's
+# PowerShell objects for the others (``hvsim.<surface>.handlers.objects``), and the guest step contract the
+# container-host steps build on (what a step is; running a typed command line in the guest).
+HVSIM_SHARED_HANDLERS = ("hvsim.guest.handlers.step", "hvsim.guest.handlers.commands")
+
+
+def _surface(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 and parts[1] in (*HVSIM_SURFACES, "core") else None
+
+
+def _is_shared_handlers(module: str) -> bool:
+    return module in HVSIM_SHARED_HANDLERS or (
+        _hvsim_layer(module) == "handlers" and module.endswith(".handlers.objects"))
+
+
+def _imported_modules(path: Path, modules: dict[str, Path]) -> list[str]:
+    """The hvsim modules ``path`` imports, lazily too; ``from package import module`` names the module."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name.startswith("hvsim.")]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level and node.module.startswith("hvsim."):
+            subs = [f"{node.module}.{alias.name}" for alias in node.names if f"{node.module}.{alias.name}" in modules]
+            found += subs if len(subs) == len(node.names) else [node.module, *subs]
+    return found
+
+
+def _registers_cmdlets(path: Path) -> bool:
+    return any(isinstance(node, ast.FunctionDef) and any(
+        isinstance(deco, ast.Call) and isinstance(deco.func, ast.Name) and deco.func.id == "cmdlet"
+        for deco in node.decorator_list) for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))))
+
+
 def test_hvsim_surface_boundaries() -> None:
     """Models never import handlers nor build PowerShell objects (state and rules do not depend on how PowerShell
-    shows them); hvsim.core imports no surface; every surface package is there."""
+    shows them); hvsim.core imports no surface; every surface package is there. Each surface shapes its own
+    PowerShell objects: another surface's handlers are used only through its objects module (and the guest step
+    contract), and an objects module registers no cmdlets, so using one never pulls in another surface's cmdlets."""
     modules = _hvsim_modules()
     assert {m.split(".")[1] for m in modules if m.count(".") >= 1} >= set(HVSIM_SURFACES) | {"core"}
+    assert all(m in modules for m in HVSIM_SHARED_HANDLERS)
     offenders = []
     for module, path in modules.items():
         inner = [m for m in _imports(path) if m.startswith("hvsim.")]
-        if _layer(module) == "models":
-            offenders += [f"{module} (a model) imports {m}" for m in inner if _layer(m) == "handlers"]
+        if _hvsim_layer(module) == "models":
+            offenders += [f"{module} (a model) imports {m}" for m in inner if _hvsim_layer(m) == "handlers"]
             offenders += [f"{module} (a model) builds PowerShell objects ({name})" for name in _shaping_names(path)]
         if module.startswith("hvsim.core"):
             offenders += [f"{module} (core) imports {m}" for m in inner if not m.startswith("hvsim.core")]
+        surface = _surface(module)
+        if surface is not None:
+            foreign = [m for m in _imported_modules(path, modules) if _hvsim_layer(m) == "handlers"
+                       and _surface(m) not in (None, surface) and not _is_shared_handlers(m)]
+            offenders += [f"{module} imports {m}, another surface's handlers (use its objects)" for m in foreign]
+        if module.endswith(".handlers.objects") and _registers_cmdlets(path):
+            offenders.append(f"{module} (an objects module) registers cmdlets")
     assert not offenders, "\n".join(offenders)
+
+
+def test_the_surface_test_sees_foreign_handler_imports(tmp_path: Path) -> None:
+    """The surface test resolves ``from package import module`` and lazy imports, and tells layers apart."""
+    probe = tmp_path / "m.py"
+    probe.write_text("from hvsim.guest.handlers import direct, step\n"
+                     "from hvsim.hyperv.handlers.objects import as_list\n"
+                     "def f():\n    import hvsim.networking.handlers\n")
+    found = _imported_modules(probe, _hvsim_modules())
+    assert found == ["hvsim.guest.handlers.direct", "hvsim.guest.handlers.step", "hvsim.hyperv.handlers.objects",
+                     "hvsim.networking.handlers"]
+    foreign = [m for m in found if not _is_shared_handlers(m)]
+    assert foreign == ["hvsim.guest.handlers.direct", "hvsim.networking.handlers"]
+    assert (_hvsim_layer("hvsim.storage.models"), _hvsim_layer("hvsim.networking.handlers")) == ("models", "handlers")
 
 
 def _import_time_imports(path: Path, modules: dict[str, Path]) -> set[str]:

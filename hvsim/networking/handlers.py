@@ -1,27 +1,121 @@
-"""Host networking cmdlets: VMSwitch, NetNat (+ static mappings), NetIPAddress, NetAdapter."""
+"""Host networking cmdlets: VMSwitch, NetNat (+ static mappings), NetFirewallRule, NetIPAddress, NetAdapter; and
+the objects they shape (Microsoft.HyperV.PowerShell.VMSwitch and the CDXML classes MSFT_NetNat, MSFT_NetIPAddress,
+MSFT_NetAdapter...) from the networking models."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hvsim.core import paths as P
-from hvsim.hyperv.handlers.objects import (
-    as_list,
-    cim,
-    name_of,
-    netadapter_obj,
-    netip_obj,
-    netnat_obj,
-    switch_obj,
-)
+from hvsim.hyperv.handlers.objects import HV, VO, as_list, enum, guid, name_of
 from hvsim.networking import errors as NE
-from hvsim.networking.models import VMSwitch
+from hvsim.networking.models import NetAdapter, NetIPAddress, NetNat, VMSwitch
 from hvsim.powershell import errors as PE
 from hvsim.powershell.cmdlet import BoundCall, CmdletContext, cmdlet
-from hvsim.powershell.values import PSEnum, PSObj, UInt32
+from hvsim.powershell.values import Byte, PSEnum, PSObj, TimeSpan, UInt32
+
+if TYPE_CHECKING:
+    from hvsim.world import World
+
+# --- objects: the networking models as PowerShell shows them --------------------------------------
+
+SWITCH_TYPE = {"Private": 0, "Internal": 1, "External": 2}
+
+
+def cim(class_name: str, namespace: str = "ROOT/StandardCimv2") -> list[str]:
+    return [f"Microsoft.Management.Infrastructure.CimInstance#{namespace}/{class_name}",
+            "Microsoft.Management.Infrastructure.CimInstance#ROOT/StandardCimv2/MSFT_NetObject"
+            if namespace == "ROOT/StandardCimv2" else f"Microsoft.Management.Infrastructure.CimInstance#{class_name}",
+            "Microsoft.Management.Infrastructure.CimInstance", "System.Object"]
+
+
+def switch_obj(world: World, sw: VMSwitch) -> PSObj:
+    props = {
+        "Name": sw.name, "Id": guid(sw.id),
+        "SwitchType": enum(f"{HV}.VMSwitchType", SWITCH_TYPE, sw.switch_type),
+        "AllowManagementOS": sw.allow_management_os,
+        "NetAdapterInterfaceDescription": (next((a.interface_description for a in world.network.adapters
+                                                 if sw.net_adapter_name
+                                                 and a.name.lower() == sw.net_adapter_name.lower()), None)),
+        "Notes": sw.notes,
+        "EmbeddedTeamingEnabled": False,
+        "BandwidthReservationMode": PSEnum(f"{HV}.VMSwitchBandwidthMode", "Absolute", 1),
+        "ComputerName": world.host.computer_name, "IsDeleted": False,
+    }
+    return PSObj([f"{HV}.VMSwitch", *VO], props)
+
+
+def netnat_obj(world: World, nat: NetNat) -> PSObj:
+    props = {
+        "Caption": None, "Description": None, "ElementName": None,
+        "InstanceID": "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, nat.name)).upper() + "}",
+        "Name": nat.name,
+        "ExternalIPInterfaceAddressPrefix": nat.external_prefix,
+        "InternalIPInterfaceAddressPrefix": nat.internal_prefix or None,
+        "IcmpQueryTimeout": UInt32(30),
+        "TcpEstablishedConnectionTimeout": UInt32(1800),
+        "TcpTransientConnectionTimeout": UInt32(120),
+        "TcpFilteringBehavior": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetNat.FilteringBehavior",
+                                       "AddressDependentFiltering", 1),
+        "UdpFilteringBehavior": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetNat.FilteringBehavior",
+                                       "AddressDependentFiltering", 1),
+        "UdpIdleSessionTimeout": UInt32(120),
+        "UdpInboundRefresh": False,
+        "Store": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetNat.Store", "Local", 0),
+        "Active": True,
+        "PSComputerName": None,
+    }
+    return PSObj(cim("MSFT_NetNat"), props)
+
+
+def netip_obj(world: World, a: NetIPAddress, store: str = "ActiveStore") -> PSObj:
+    fam = a.family
+    props = {
+        "IPAddress": a.ip, "IPv4Address": a.ip if fam == "IPv4" else None,
+        "IPv6Address": a.ip if fam == "IPv6" else None,
+        "InterfaceIndex": UInt32(a.interface_index), "InterfaceAlias": a.interface_alias,
+        "AddressFamily": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetIPAddress.AddressFamily",
+                                fam, 2 if fam == "IPv4" else 23),
+        "Type": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetIPAddress.Type", "Unicast", 1),
+        "PrefixLength": Byte(a.prefix_length),
+        "PrefixOrigin": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetIPAddress.PrefixOrigin",
+                               a.prefix_origin, {"Other": 0, "Manual": 1, "WellKnown": 2, "Dhcp": 3,
+                                                 "RouterAdvertisement": 4}[a.prefix_origin]),
+        "SuffixOrigin": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetIPAddress.SuffixOrigin",
+                               a.suffix_origin, {"Other": 0, "Manual": 1, "WellKnown": 2, "Dhcp": 3, "Link": 4,
+                                                 "Random": 5}[a.suffix_origin]),
+        "AddressState": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetIPAddress.AddressState",
+                               "Preferred", 4),
+        "ValidLifetime": TimeSpan(10675199 * 86400.0),
+        "PreferredLifetime": TimeSpan(10675199 * 86400.0),
+        "SkipAsSource": False,
+        "PolicyStore": store,
+        "PSComputerName": None,
+    }
+    return PSObj(cim("MSFT_NetIPAddress"), props, to_string=a.ip)
+
+
+def netadapter_obj(world: World, ad: NetAdapter) -> PSObj:
+    mac = "-".join(ad.mac_address[i:i + 2] for i in range(0, 12, 2))
+    props = {
+        "Name": ad.name, "InterfaceAlias": ad.name, "ifAlias": ad.name,
+        "InterfaceDescription": ad.interface_description, "ifDesc": ad.interface_description,
+        "ifIndex": ad.interface_index, "InterfaceIndex": ad.interface_index,
+        "Status": ad.status, "MacAddress": mac, "LinkSpeed": ad.link_speed,
+        "MediaConnectionState": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetAdapter."
+                                       "MediaConnectState", "Connected", 1),
+        "Virtual": ad.switch_id is not None,
+        "HardwareInterface": ad.switch_id is None,
+        "ConnectorPresent": ad.switch_id is None,
+        "DriverDescription": ad.interface_description,
+        "MtuSize": UInt32(1500),
+        "PSComputerName": None,
+    }
+    return PSObj(cim("MSFT_NetAdapter"), props, to_string=ad.name)
+
 
 # --- VMSwitch -------------------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ def call(world: World, name: str, sink: FakeSink | None = None, error_action: st
     import hvsim.hyperv.handlers.host
     import hvsim.hyperv.handlers.vm
     import hvsim.networking.handlers
+    import hvsim.storage.handlers.disks
     import hvsim.storage.handlers.files
     import hvsim.storage.handlers.vhd  # noqa: F401  (registration)
 

@@ -10,6 +10,7 @@ from model_helpers import GB, FakeSink, make_world
 import hvsim.hyperv.handlers.host
 import hvsim.hyperv.handlers.vm
 import hvsim.networking.handlers
+import hvsim.storage.handlers.disks
 import hvsim.storage.handlers.files
 import hvsim.storage.handlers.vhd  # noqa: F401  (registers the handlers)
 from hvsim.powershell.cmdlet import Session

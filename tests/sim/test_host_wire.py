@@ -10,6 +10,7 @@ from pypsrp.serializer import TaggedValue
 import hvsim.hyperv.handlers.host
 import hvsim.hyperv.handlers.vm
 import hvsim.networking.handlers
+import hvsim.storage.handlers.disks
 import hvsim.storage.handlers.files
 import hvsim.storage.handlers.vhd  # noqa: F401  (registers the handlers the runtime dispatches to)
 from hvsim.server import Simulator

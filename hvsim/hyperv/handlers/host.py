@@ -1,25 +1,20 @@
-"""Host-level cmdlets: Get-VMHost, CIM classes (Win32_*), Storage (Get-Disk/Partition/Volume) and
-Get-WindowsFeature as the Hyper-V host answers them."""
+"""Host-level cmdlets: Get-VMHost, CIM classes (Win32_*) and Get-WindowsFeature as the Hyper-V host answers
+them. The Storage module's cmdlets (Get-Disk/Partition/Volume) are hvsim.storage.handlers.disks."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from hvsim.core import paths as P
-from hvsim.hyperv.handlers.objects import as_list, host_obj, when
-from hvsim.powershell import binding as B
-from hvsim.powershell import errors as PE
-from hvsim.powershell.catalog import load_catalog
+from hvsim.hyperv.handlers.objects import as_list, cimv2, host_obj, when
 from hvsim.powershell.cmdlet import BoundCall, CmdletContext, cmdlet
 from hvsim.powershell.errors import PSError
 from hvsim.powershell.values import PSObj, UInt32, UInt64
-from hvsim.storage.models import OS_PARTITIONS_OVERHEAD, Vhd
+from hvsim.storage.handlers.objects import logical_disk_objs
 from hvsim.world import World
 
 KB = 1024
-MB = 1024**2
 HOST_OS_USAGE = 3 * 1024**3  # memory the host OS itself uses (what FreePhysicalMemory leaves out)
 
 
@@ -44,19 +39,13 @@ def get_vm_host_supported_version(ctx: CmdletContext, call: BoundCall) -> Iterab
 # --- CIM --------------------------------------------------------------------------------------------
 
 
-def _cimv2(cls: str) -> list[str]:
-    return [f"Microsoft.Management.Infrastructure.CimInstance#root/cimv2/{cls}",
-            "Microsoft.Management.Infrastructure.CimInstance#ROOT/cimv2/CIM_ManagedSystemElement",
-            "Microsoft.Management.Infrastructure.CimInstance", "System.Object"]
-
-
 def _free_memory(w: World) -> int:
     return max(0, w.host.memory_capacity - HOST_OS_USAGE - w.hv.memory_in_use())
 
 
 def _os(w: World) -> PSObj:
     h = w.host
-    return PSObj(_cimv2("Win32_OperatingSystem"), {
+    return PSObj(cimv2("Win32_OperatingSystem"), {
         "Caption": h.os_caption, "Version": h.os_version, "BuildNumber": str(h.os_build),
         "BuildType": "Multiprocessor Free", "OSArchitecture": "64-bit", "CSName": h.computer_name,
         "Manufacturer": "Microsoft Corporation", "OSType": 18, "OperatingSystemSKU": UInt32(8),
@@ -76,7 +65,7 @@ def _os(w: World) -> PSObj:
 def _processor(w: World) -> PSObj:
     h = w.host
     intel = h.cpu_vendor == "GenuineIntel"
-    return PSObj(_cimv2("Win32_Processor"), {
+    return PSObj(cimv2("Win32_Processor"), {
         "DeviceID": "CPU0", "Name": h.cpu_name if intel or "AMD" in h.cpu_name else "AMD EPYC 7543 32-Core Processor",
         "Manufacturer": h.cpu_vendor,
         "Caption": "Intel64 Family 6 Model 106 Stepping 6" if intel else "AMD64 Family 25 Model 1 Stepping 1",
@@ -98,7 +87,7 @@ SIM_MODEL = "SIMULATED Hyper-V host (labctl simulator)"
 
 def _computer_system(w: World) -> PSObj:
     h = w.host
-    return PSObj(_cimv2("Win32_ComputerSystem"), {
+    return PSObj(cimv2("Win32_ComputerSystem"), {
         "Name": h.computer_name, "DNSHostName": h.computer_name, "Domain": h.domain, "Workgroup": h.domain,
         # The hardware fields are where a person (and labctl) sees that this host is simulated.
         "PartOfDomain": False, "DomainRole": 2, "Manufacturer": SIM_MANUFACTURER,
@@ -108,26 +97,11 @@ def _computer_system(w: World) -> PSObj:
     })
 
 
-def _logical_disks(w: World) -> list[PSObj]:
-    st = w.storage
-    out = [PSObj(_cimv2("Win32_LogicalDisk"), {"DeviceID": "C:", "DriveType": UInt32(3), "FileSystem": "NTFS",
-                                               "Size": UInt64(st.c_size), "FreeSpace": UInt64(st.c_free),
-                                               "VolumeName": "", "PSComputerName": None})]
-    for m in sorted(st.mounts.values(), key=lambda m: m.letter or ""):
-        if m.letter:
-            vhd = st.vhds[m.vhd_key]
-            out.append(PSObj(_cimv2("Win32_LogicalDisk"), {
-                "DeviceID": f"{m.letter}:", "DriveType": UInt32(3), "FileSystem": "NTFS",
-                "Size": UInt64(st.inner_size(vhd)), "FreeSpace": UInt64(st.inner_free(vhd)), "VolumeName": "",
-                "PSComputerName": None}))
-    return out
-
-
 _CIM_CLASSES = {
     "win32_operatingsystem": lambda w: [_os(w)],
     "win32_processor": lambda w: [_processor(w)],
     "win32_computersystem": lambda w: [_computer_system(w)],
-    "win32_logicaldisk": _logical_disks,
+    "win32_logicaldisk": logical_disk_objs,
 }
 
 
@@ -186,180 +160,3 @@ def _install_state(installed: bool) -> Any:
 
     return PSEnum("Microsoft.Windows.ServerManager.Commands.InstallState",
                   "Installed" if installed else "Available", 1 if installed else 0)
-
-
-# --- Storage module (Get-Disk / Get-Partition / Get-Volume) -----------------------------------------------
-
-
-def _storage_types(cls: str) -> list[str]:
-    return [f"Microsoft.Management.Infrastructure.CimInstance#ROOT/Microsoft/Windows/Storage/{cls}",
-            "Microsoft.Management.Infrastructure.CimInstance#ROOT/Microsoft/Windows/Storage/MSFT_StorageObject",
-            "Microsoft.Management.Infrastructure.CimInstance", "System.Object"]
-
-
-def _disks(w: World) -> list[tuple[int, Vhd | None]]:
-    out: list[tuple[int, Vhd | None]] = [(0, None)]
-    for m in sorted(w.storage.mounts.values(), key=lambda m: m.disk_number):
-        out.append((m.disk_number, w.storage.vhds[m.vhd_key]))
-    return out
-
-
-def _disk_obj(w: World, number: int, vhd: Vhd | None) -> PSObj:
-    st = w.storage
-    if vhd is None:
-        size, name, bus, style, parts = (st.c_size + OS_PARTITIONS_OVERHEAD, "Dell Ent NVMe AGN RI U.2 960GB",
-                                         "NVMe", "GPT", 4)
-        location = "PCI Slot 2 : Adapter 0 : Port 0 : Target 0 : LUN 0"
-    else:
-        size, name, location, bus = vhd.virtual_size, "Msft Virtual Disk", vhd.path, "File Backed Virtual"
-        style, parts = ("GPT", 4) if vhd.partitioned else ("RAW", 0)
-    m = st.mounts.get(P.key(vhd.path)) if vhd else None
-    return PSObj(_storage_types("MSFT_Disk"), {
-        "Number": UInt32(number), "FriendlyName": name, "SerialNumber": "" if vhd else "S4YNNA0R500123",
-        "HealthStatus": "Healthy", "OperationalStatus": "Online", "Size": UInt64(size),
-        "AllocatedSize": UInt64(size if parts else 0), "PartitionStyle": style, "BusType": bus,
-        "Location": location, "Path": f"\\\\?\\scsi#disk&ven_msft&prod_virtual_disk#{number}",
-        "IsBoot": vhd is None, "IsSystem": vhd is None, "IsOffline": False,
-        "IsReadOnly": bool(m.read_only) if m else False, "NumberOfPartitions": UInt32(parts),
-        "Guid": "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, vhd.disk_id if vhd else "host-disk0")).upper() + "}",
-        "UniqueId": (vhd.disk_id.replace("-", "").upper() if vhd else "4E564D655F5F5F5F"),
-        "LogicalSectorSize": UInt32(512), "PhysicalSectorSize": UInt32(4096), "PSComputerName": None,
-    })
-
-
-def _partitions(w: World, number: int, vhd: Vhd | None) -> list[PSObj]:
-    st = w.storage
-    if vhd is not None and not vhd.partitioned:
-        return []
-    m = st.mounts.get(P.key(vhd.path)) if vhd else None
-    letter = "C" if vhd is None else (m.letter if m else None)
-    data_size = st.c_size if vhd is None else st.inner_size(vhd)
-    layout = [("Recovery", 529 * MB, None, "{de94bba4-06d1-4d40-a16a-bfd50179d6ac}"),
-              ("System", 100 * MB, None, "{c12a7328-f81f-11d2-ba4b-00a0c93ec93b}"),
-              ("Reserved", 16 * MB, None, "{e3c9e316-0b5c-4db8-817d-f92df00215ae}"),
-              ("Basic", data_size, letter, "{ebd0a0a2-b9e5-4433-87c0-68b6b72699c7}")]
-    out = []
-    offset = MB
-    for i, (ptype, size, dl, gpt) in enumerate(layout, start=1):
-        out.append(PSObj(_storage_types("MSFT_Partition"), {
-            "DiskNumber": UInt32(number), "PartitionNumber": UInt32(i),
-            "DriveLetter": dl or "\x00", "Offset": UInt64(offset), "Size": UInt64(size), "Type": ptype,
-            "GptType": gpt, "IsBoot": vhd is None and ptype == "Basic", "IsSystem": vhd is None and ptype == "System",
-            "IsActive": False, "IsHidden": ptype != "Basic", "IsOffline": False, "IsReadOnly": False,
-            "AccessPaths": ([f"{dl}:\\"] if dl else []), "OperationalStatus": "Online", "PSComputerName": None,
-        }))
-        offset += size
-    return out
-
-
-def _volume(w: World, letter: str, vhd: Vhd | None) -> PSObj:
-    st = w.storage
-    size = st.c_size if vhd is None else st.inner_size(vhd)
-    free = st.c_free if vhd is None else st.inner_free(vhd)
-    oid = str(uuid.uuid5(uuid.NAMESPACE_URL, (vhd.disk_id if vhd else "host-c") + letter))
-    return PSObj(_storage_types("MSFT_Volume"), {
-        "DriveLetter": letter, "DriveType": "Fixed", "FileSystem": "NTFS", "FileSystemType": "NTFS",
-        "FileSystemLabel": "", "HealthStatus": "Healthy", "OperationalStatus": "OK",
-        "Size": UInt64(size), "SizeRemaining": UInt64(free), "AllocationUnitSize": UInt32(4096),
-        "DedupMode": "NotAvailable", "ObjectId": "{1}\\\\" + w.host.computer_name + f"\\root/Microsoft/Windows/Storage/"
-        f"Providers_v2\\WSP_Volume.ObjectId=\"{{{oid}}}\"",
-        "Path": f"\\\\?\\Volume{{{oid}}}\\", "UniqueId": f"\\\\?\\Volume{{{oid}}}\\", "PSComputerName": None,
-    }, to_string=letter)
-
-
-def _volumes(w: World) -> list[PSObj]:
-    out = [_volume(w, "C", None)]
-    for m in sorted(w.storage.mounts.values(), key=lambda m: m.letter or "~"):
-        if m.letter:
-            out.append(_volume(w, m.letter, w.storage.vhds[m.vhd_key]))
-    return out
-
-
-def _query_not_found(call: BoundCall, class_name: str, prop: str, value: Any, param: str | None = None) -> PSError:
-    """A Storage (CDXML) query value that matched nothing. CategoryInfo's target is the value as the parameter's
-    element type holds it: '(3:UInt32) [Get-Disk]' (Easy-GPU-PV#393), '(4:UInt32) [Get-Partition]'
-    (cloudfoundry/bosh-agent), '(Z:Char) [Get-Volume]' (SecureBoot-CA-2023-Updates#126)."""
-    err = PE.cdxml_not_found(call.spec.name, class_name, prop, B.display(value))
-    spec = load_catalog().get(call.spec.name) or call.spec
-    declared = spec.parameters.get(param or prop)
-    if declared is not None:
-        err.target_type = B.parse_type(declared.type).net.rsplit(".", 1)[-1]
-    return err
-
-
-@cmdlet("Get-Disk")
-def get_disk(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-    disks = _disks(w)
-    if call.has("Number"):
-        want = [int(n) for n in as_list(call.get("Number"))]
-        # ClientSideQuery: one error for each value that matched no instance, in the order given.
-        for n in dict.fromkeys(want):
-            if not any(d[0] == n for d in disks):
-                ctx.write_error(_query_not_found(call, "MSFT_Disk", "Number", n))
-        disks = [d for d in disks if d[0] in want]
-    if call.has("FriendlyName"):
-        pats = [str(x) for x in as_list(call.get("FriendlyName"))]
-        disks = [d for d in disks if any(P.wildcard_match(p, _disk_obj(w, *d).get("FriendlyName")) for p in pats)]
-    if call.has("Path"):
-        # Get-Disk -Path takes the disk's device path; VHD paths are matched too (Location).
-        pats = [str(x) for x in as_list(call.get("Path"))]
-        disks = [d for d in disks if d[1] is not None and any(P.normalize(p).lower() == d[1].path.lower()
-                                                              for p in pats)]
-    return [_disk_obj(w, n, v) for n, v in disks]
-
-
-@cmdlet("Get-Partition")
-def get_partition(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-    disks = _disks(w)
-    numbers: set[int] | None = None
-    if call.has("DiskNumber"):
-        wanted = [int(n) for n in as_list(call.get("DiskNumber"))]
-        for n in dict.fromkeys(wanted):
-            if not any(d[0] == n for d in disks):
-                # A query on MSFT_Partition.DiskNumber (cloudfoundry/bosh-agent: "No MSFT_Partition objects
-                # found with property 'DiskNumber' equal to '4'.").
-                ctx.write_error(_query_not_found(call, "MSFT_Partition", "DiskNumber", n))
-        numbers = set(wanted)
-    if call.has("Disk") or call.has("InputObject"):
-        objs = as_list(call.get("Disk") or call.get("InputObject"))
-        numbers = {int(o.get("Number")) for o in objs if isinstance(o, PSObj)}
-        missing = numbers - {n for n, _ in disks}
-        for n in sorted(missing):
-            ctx.write_error(PE.cim_not_found("Get-Partition", "MSFT_Disk", "Number", str(n)))  # unconfirmed
-    if numbers is not None:
-        disks = [d for d in disks if d[0] in numbers]
-    parts = [p for n, v in disks for p in _partitions(w, n, v)]
-    if call.has("PartitionNumber"):
-        want = {int(n) for n in as_list(call.get("PartitionNumber"))}
-        parts = [p for p in parts if int(p.get("PartitionNumber")) in want]
-    if call.has("DriveLetter"):
-        letters = [str(x).upper()[:1] for x in as_list(call.get("DriveLetter"))]
-        for letter in dict.fromkeys(letters):
-            if not any(p.get("DriveLetter").upper() == letter for p in parts):
-                ctx.write_error(_query_not_found(call, "MSFT_Partition", "DriveLetter", letter))
-        parts = [p for p in parts if p.get("DriveLetter").upper() in letters]
-    return parts
-
-
-@cmdlet("Get-Volume")
-def get_volume(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-    vols = _volumes(w)
-    if call.has("Partition"):
-        letters = {str(p.get("DriveLetter")).upper() for p in as_list(call.get("Partition")) if isinstance(p, PSObj)}
-        return [v for v in vols if v.get("DriveLetter") in letters]
-    if call.has("DriveLetter"):
-        out = []
-        for x in as_list(call.get("DriveLetter")):
-            letter = str(x).upper()[:1]
-            found = [v for v in vols if v.get("DriveLetter") == letter]
-            if not found:
-                ctx.write_error(_query_not_found(call, "MSFT_Volume", "DriveLetter", letter))
-            out.extend(found)
-        return out
-    if call.has("FileSystemLabel"):
-        pats = [str(x) for x in as_list(call.get("FileSystemLabel"))]
-        return [v for v in vols if any(P.wildcard_match(p, v.get("FileSystemLabel")) for p in pats)]
-    return vols

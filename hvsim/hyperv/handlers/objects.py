@@ -1,8 +1,10 @@
-"""Model objects -> PowerShell-shaped output (real .NET type names, property names, enums).
+"""Hyper-V model objects -> PowerShell-shaped output (real .NET type names, property names, enums).
 
-Shapes follow the Hyper-V module's output types (Microsoft.HyperV.PowerShell.*, Microsoft.Vhd.
-PowerShell.VirtualHardDisk), the CDXML CIM classes (MSFT_NetNat, MSFT_NetIPAddress, MSFT_Disk...),
-and System.IO.FileInfo/DirectoryInfo. Also holds the small helpers the host-side handlers share.
+Shapes follow the Hyper-V module's output types (Microsoft.HyperV.PowerShell.*) for what the Hyper-V
+models hold: VMs, their devices and checkpoints, the host. The other surfaces shape their own objects:
+storage (VHDs, files, disks) in hvsim.storage.handlers, networking (switches, NAT, addresses, adapters) in
+hvsim.networking.handlers. Also holds the small helpers the host-side handlers share (``as_list``,
+``name_of``, ``enum``, ``when``, ``cimv2``...), which those surfaces import from here.
 """
 
 from __future__ import annotations
@@ -17,12 +19,10 @@ from hvsim.guest.models.localized import component
 from hvsim.hyperv import errors as HE
 from hvsim.powershell.cmdlet import BoundCall, CmdletContext
 from hvsim.powershell.errors import PSError
-from hvsim.powershell.values import Byte, Int64, PSEnum, PSObj, TimeSpan, UInt32, UInt64
+from hvsim.powershell.values import Int64, PSEnum, PSObj, TimeSpan, UInt32, UInt64
 
 if TYPE_CHECKING:
     from hvsim.hyperv.models.vm import VM, Snapshot, VMNetworkAdapter
-    from hvsim.networking.models import NetAdapter, NetIPAddress, NetNat, VMSwitch
-    from hvsim.storage.models import Entry, Vhd
     from hvsim.world import World
 
 HV = "Microsoft.HyperV.PowerShell"
@@ -35,9 +35,6 @@ VM_STATE = {"Other": 1, "Running": 2, "Off": 3, "Stopping": 4, "Saved": 6, "Paus
             "FastSaving": 32780}
 HEARTBEAT = {"Unknown": 0, "Disabled": 1, "NoContact": 2, "Error": 3, "LostCommunication": 4,
              "OkApplicationsUnknown": 5, "OkApplicationsHealthy": 6, "OkApplicationsCritical": 7, "Paused": 8}
-SWITCH_TYPE = {"Private": 0, "Internal": 1, "External": 2}
-VHD_TYPE = {"Unknown": 0, "Fixed": 2, "Dynamic": 3, "Differencing": 4}
-VHD_FORMAT = {"Unknown": 0, "VHD": 2, "VHDX": 3, "VHDSet": 4}
 CHECKPOINT_TYPE = {"Disabled": 2, "Production": 3, "ProductionOnly": 4, "Standard": 5}
 SNAPSHOT_TYPE = {"Standard": 0, "Recovery": 1, "Planned": 2, "Missing": 5, "Replica": 6, "AppConsistentReplica": 7,
                  "SyncedReplica": 8}
@@ -83,6 +80,13 @@ def as_list(value: Any) -> list[Any]:
 
 def name_of(value: Any) -> str:
     return value.name if isinstance(value, PSEnum) else str(value)
+
+
+def cimv2(cls: str) -> list[str]:
+    """The type names of a root/cimv2 CIM instance (Win32_*)."""
+    return [f"Microsoft.Management.Infrastructure.CimInstance#root/cimv2/{cls}",
+            "Microsoft.Management.Infrastructure.CimInstance#ROOT/cimv2/CIM_ManagedSystemElement",
+            "Microsoft.Management.Infrastructure.CimInstance", "System.Object"]
 
 
 # --- VMs ---------------------------------------------------------------------------------------------
@@ -368,168 +372,6 @@ def host_obj(world: World) -> PSObj:
         "NestedVirtualizationSupported": True,
     }
     return PSObj([f"{HV}.VMHost", *VO], props)
-
-
-def switch_obj(world: World, sw: VMSwitch) -> PSObj:
-    props = {
-        "Name": sw.name, "Id": guid(sw.id),
-        "SwitchType": enum(f"{HV}.VMSwitchType", SWITCH_TYPE, sw.switch_type),
-        "AllowManagementOS": sw.allow_management_os,
-        "NetAdapterInterfaceDescription": (next((a.interface_description for a in world.network.adapters
-                                                 if sw.net_adapter_name
-                                                 and a.name.lower() == sw.net_adapter_name.lower()), None)),
-        "Notes": sw.notes,
-        "EmbeddedTeamingEnabled": False,
-        "BandwidthReservationMode": PSEnum(f"{HV}.VMSwitchBandwidthMode", "Absolute", 1),
-        "ComputerName": world.host.computer_name, "IsDeleted": False,
-    }
-    return PSObj([f"{HV}.VMSwitch", *VO], props)
-
-
-# --- storage -----------------------------------------------------------------------------------------
-
-
-def vhd_obj(world: World, vhd: Vhd) -> PSObj:
-    """Microsoft.Vhd.PowerShell.VirtualHardDisk."""
-    st = world.storage
-    mount = st.mounts.get(P.key(vhd.path))
-    props = {
-        "ComputerName": world.host.computer_name,
-        "Path": vhd.path,
-        "VhdFormat": enum("Microsoft.Vhd.PowerShell.VhdFormat", VHD_FORMAT, vhd.format),
-        "VhdType": enum("Microsoft.Vhd.PowerShell.VhdType", VHD_TYPE, vhd.vhd_type),
-        "FileSize": UInt64(vhd.file_size),
-        "Size": UInt64(vhd.virtual_size),
-        "MinimumSize": UInt64(st.inner_used(vhd) + 645 * 1024**2) if vhd.partitioned else None,
-        "LogicalSectorSize": UInt32(vhd.logical_sector_size),
-        "PhysicalSectorSize": UInt32(vhd.physical_sector_size),
-        "BlockSize": UInt32(vhd.block_size if vhd.vhd_type != "Fixed" else 0),
-        "ParentPath": vhd.parent_path or "",
-        "DiskIdentifier": vhd.disk_id.upper(),
-        "FragmentationPercentage": 0,
-        "Alignment": 1,
-        "Attached": mount is not None or bool(st.open_by_vms(P.key(vhd.path))),
-        "DiskNumber": mount.disk_number if mount else None,
-        "IsPMEMCompatible": False,
-        "AddressAbstractionType": 0,
-        "Number": mount.disk_number if mount else None,
-    }
-    return PSObj(["Microsoft.Vhd.PowerShell.VirtualHardDisk", "System.Object"], props)
-
-
-def cim(class_name: str, namespace: str = "ROOT/StandardCimv2") -> list[str]:
-    return [f"Microsoft.Management.Infrastructure.CimInstance#{namespace}/{class_name}",
-            "Microsoft.Management.Infrastructure.CimInstance#ROOT/StandardCimv2/MSFT_NetObject"
-            if namespace == "ROOT/StandardCimv2" else f"Microsoft.Management.Infrastructure.CimInstance#{class_name}",
-            "Microsoft.Management.Infrastructure.CimInstance", "System.Object"]
-
-
-def file_obj(world: World, e: Entry) -> PSObj:
-    """System.IO.FileInfo / DirectoryInfo with the provider's PS* note properties."""
-    parent = P.parent(e.path)
-    name = P.leaf(e.path)
-    common = {
-        "PSPath": f"Microsoft.PowerShell.Core\\FileSystem::{e.path}",
-        "PSParentPath": f"Microsoft.PowerShell.Core\\FileSystem::{parent}" if len(e.path) > 3 else "",
-        "PSChildName": name,
-        "PSDrive": e.path[0],
-        "PSProvider": "Microsoft.PowerShell.Core\\FileSystem",
-        "PSIsContainer": e.is_dir,
-        "Mode": "d-----" if e.is_dir else "-a----",
-        "Name": name,
-        "FullName": e.path,
-        "Extension": P.extension(e.path),
-        "CreationTime": when(e.created or world.boot_time),
-        "LastWriteTime": when(e.modified or world.boot_time),
-        "LastAccessTime": when(e.modified or world.boot_time),
-        "Exists": True,
-    }
-    if e.is_dir:
-        common.update({
-            "Parent": parent if len(e.path) > 3 else None,
-            "Root": e.path[:3],
-            "Attributes": PSEnum("System.IO.FileAttributes", "Directory", 16),
-        })
-        return PSObj(["System.IO.DirectoryInfo", "System.IO.FileSystemInfo", "System.MarshalByRefObject",
-                      "System.Object"], common, to_string=e.path)
-    common.update({
-        "Length": Int64(e.size),
-        "DirectoryName": parent,
-        "Directory": parent,
-        "IsReadOnly": False,
-        "Attributes": PSEnum("System.IO.FileAttributes", "Archive", 32),
-    })
-    return PSObj(["System.IO.FileInfo", "System.IO.FileSystemInfo", "System.MarshalByRefObject",
-                  "System.Object"], common, to_string=e.path)
-
-
-def netnat_obj(world: World, nat: NetNat) -> PSObj:
-    props = {
-        "Caption": None, "Description": None, "ElementName": None,
-        "InstanceID": "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, nat.name)).upper() + "}",
-        "Name": nat.name,
-        "ExternalIPInterfaceAddressPrefix": nat.external_prefix,
-        "InternalIPInterfaceAddressPrefix": nat.internal_prefix or None,
-        "IcmpQueryTimeout": UInt32(30),
-        "TcpEstablishedConnectionTimeout": UInt32(1800),
-        "TcpTransientConnectionTimeout": UInt32(120),
-        "TcpFilteringBehavior": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetNat.FilteringBehavior",
-                                       "AddressDependentFiltering", 1),
-        "UdpFilteringBehavior": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetNat.FilteringBehavior",
-                                       "AddressDependentFiltering", 1),
-        "UdpIdleSessionTimeout": UInt32(120),
-        "UdpInboundRefresh": False,
-        "Store": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetNat.Store", "Local", 0),
-        "Active": True,
-        "PSComputerName": None,
-    }
-    return PSObj(cim("MSFT_NetNat"), props)
-
-
-def netip_obj(world: World, a: NetIPAddress, store: str = "ActiveStore") -> PSObj:
-    fam = a.family
-    props = {
-        "IPAddress": a.ip, "IPv4Address": a.ip if fam == "IPv4" else None,
-        "IPv6Address": a.ip if fam == "IPv6" else None,
-        "InterfaceIndex": UInt32(a.interface_index), "InterfaceAlias": a.interface_alias,
-        "AddressFamily": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetIPAddress.AddressFamily",
-                                fam, 2 if fam == "IPv4" else 23),
-        "Type": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetIPAddress.Type", "Unicast", 1),
-        "PrefixLength": Byte(a.prefix_length),
-        "PrefixOrigin": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetIPAddress.PrefixOrigin",
-                               a.prefix_origin, {"Other": 0, "Manual": 1, "WellKnown": 2, "Dhcp": 3,
-                                                 "RouterAdvertisement": 4}[a.prefix_origin]),
-        "SuffixOrigin": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetIPAddress.SuffixOrigin",
-                               a.suffix_origin, {"Other": 0, "Manual": 1, "WellKnown": 2, "Dhcp": 3, "Link": 4,
-                                                 "Random": 5}[a.suffix_origin]),
-        "AddressState": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetIPAddress.AddressState",
-                               "Preferred", 4),
-        "ValidLifetime": TimeSpan(10675199 * 86400.0),
-        "PreferredLifetime": TimeSpan(10675199 * 86400.0),
-        "SkipAsSource": False,
-        "PolicyStore": store,
-        "PSComputerName": None,
-    }
-    return PSObj(cim("MSFT_NetIPAddress"), props, to_string=a.ip)
-
-
-def netadapter_obj(world: World, ad: NetAdapter) -> PSObj:
-    mac = "-".join(ad.mac_address[i:i + 2] for i in range(0, 12, 2))
-    props = {
-        "Name": ad.name, "InterfaceAlias": ad.name, "ifAlias": ad.name,
-        "InterfaceDescription": ad.interface_description, "ifDesc": ad.interface_description,
-        "ifIndex": ad.interface_index, "InterfaceIndex": ad.interface_index,
-        "Status": ad.status, "MacAddress": mac, "LinkSpeed": ad.link_speed,
-        "MediaConnectionState": PSEnum("Microsoft.PowerShell.Cmdletization.GeneratedTypes.NetAdapter."
-                                       "MediaConnectState", "Connected", 1),
-        "Virtual": ad.switch_id is not None,
-        "HardwareInterface": ad.switch_id is None,
-        "ConnectorPresent": ad.switch_id is None,
-        "DriverDescription": ad.interface_description,
-        "MtuSize": UInt32(1500),
-        "PSComputerName": None,
-    }
-    return PSObj(cim("MSFT_NetAdapter"), props, to_string=ad.name)
 
 
 # --- shared handler helpers ----------------------------------------------------------------------------

@@ -13,10 +13,11 @@ from typing import Any
 
 from hvsim.core import paths as P
 from hvsim.hyperv import errors as HE
-from hvsim.hyperv.handlers.objects import as_list, vhd_obj
+from hvsim.hyperv.handlers.objects import as_list
 from hvsim.powershell.cmdlet import BoundCall, CmdletContext, cmdlet
 from hvsim.powershell.errors import PSError
 from hvsim.storage import errors as SE
+from hvsim.storage.handlers.objects import vhd_obj
 
 GB = 1024**3
 
