@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hvsim.core import paths as P
-from hvsim.hyperv.handlers.objects import HV, VO, as_list, enum, guid, name_of
+from hvsim.hyperv.handlers.objects import HV, VO
 from hvsim.networking import errors as NE
 from hvsim.networking.models import NetAdapter, NetIPAddress, NetNat, VMSwitch
 from hvsim.powershell import errors as PE
 from hvsim.powershell.cmdlet import BoundCall, CmdletContext, cmdlet
+from hvsim.powershell.shaping import as_list, enum, guid, name_of
 from hvsim.powershell.values import Byte, PSEnum, PSObj, TimeSpan, UInt32
 
 if TYPE_CHECKING:

@@ -7,9 +7,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from hvsim.core import paths as P
-from hvsim.hyperv.handlers.objects import as_list, cimv2, host_obj, when
+from hvsim.hyperv.handlers.objects import host_obj
 from hvsim.powershell.cmdlet import BoundCall, CmdletContext, cmdlet
 from hvsim.powershell.errors import PSError
+from hvsim.powershell.shaping import as_list, cimv2, when
 from hvsim.powershell.values import PSObj, UInt32, UInt64
 from hvsim.storage.handlers.objects import logical_disk_objs
 from hvsim.world import World

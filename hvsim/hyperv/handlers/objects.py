@@ -3,14 +3,12 @@
 Shapes follow the Hyper-V module's output types (Microsoft.HyperV.PowerShell.*) for what the Hyper-V
 models hold: VMs, their devices and checkpoints, the host. The other surfaces shape their own objects:
 storage (VHDs, files, disks) in hvsim.storage.handlers, networking (switches, NAT, addresses, adapters) in
-hvsim.networking.handlers. Also holds the small helpers the host-side handlers share (``as_list``,
-``name_of``, ``enum``, ``when``, ``cimv2``...), which those surfaces import from here.
+hvsim.networking.handlers. The small helpers every surface's handlers share (``as_list``, ``enum``,
+``cimv2``...) are the PowerShell engine's: hvsim.powershell.shaping.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +17,7 @@ from hvsim.guest.models.localized import component
 from hvsim.hyperv import errors as HE
 from hvsim.powershell.cmdlet import BoundCall, CmdletContext
 from hvsim.powershell.errors import PSError
+from hvsim.powershell.shaping import as_list, enum, guid, when
 from hvsim.powershell.values import Int64, PSEnum, PSObj, TimeSpan, UInt32, UInt64
 
 if TYPE_CHECKING:
@@ -43,24 +42,12 @@ START_ACTION = {"Nothing": 2, "StartIfRunning": 3, "Start": 4}
 STOP_ACTION = {"TurnOff": 2, "Save": 3, "ShutDown": 4}
 
 
-def enum(type_name: str, table: dict[str, int], name: str) -> PSEnum:
-    return PSEnum(type_name, name, table[name])
-
-
 def on_off(flag: bool) -> PSEnum:
     return PSEnum(f"{HV}.OnOffState", "On" if flag else "Off", 0 if flag else 1)
 
 
 def vm_state(state: str) -> PSEnum:
     return enum(f"{HV}.VMState", VM_STATE, state)
-
-
-def guid(text: str) -> uuid.UUID:
-    return uuid.UUID(text)
-
-
-def when(t: float) -> _dt.datetime:
-    return _dt.datetime.fromtimestamp(t, tz=_dt.UTC)
 
 
 def to_bool_flag(value: Any) -> bool:
@@ -70,23 +57,6 @@ def to_bool_flag(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("on", "true", "1", "$true")
     return bool(value)
-
-
-def as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
-def name_of(value: Any) -> str:
-    return value.name if isinstance(value, PSEnum) else str(value)
-
-
-def cimv2(cls: str) -> list[str]:
-    """The type names of a root/cimv2 CIM instance (Win32_*)."""
-    return [f"Microsoft.Management.Infrastructure.CimInstance#root/cimv2/{cls}",
-            "Microsoft.Management.Infrastructure.CimInstance#ROOT/cimv2/CIM_ManagedSystemElement",
-            "Microsoft.Management.Infrastructure.CimInstance", "System.Object"]
 
 
 # --- VMs ---------------------------------------------------------------------------------------------

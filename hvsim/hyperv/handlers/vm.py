@@ -10,12 +10,10 @@ from hvsim.core import paths as P
 from hvsim.guest.models.localized import component, component_by_id
 from hvsim.hyperv import errors as HE
 from hvsim.hyperv.handlers.objects import (
-    as_list,
     firmware_obj,
     hdd_obj,
     integration_obj,
     memory_obj,
-    name_of,
     processor_obj,
     resolve_vms,
     snapshot_obj,
@@ -27,6 +25,7 @@ from hvsim.hyperv.handlers.objects import (
 from hvsim.hyperv.models.vm import VM, Snapshot, VMNetworkAdapter
 from hvsim.powershell.cmdlet import BoundCall, CmdletContext, cmdlet
 from hvsim.powershell.errors import PSError
+from hvsim.powershell.shaping import as_list, name_of
 from hvsim.powershell.values import PSObj
 
 ALREADY = "The virtual machine is already in the specified state."

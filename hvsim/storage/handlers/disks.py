@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from hvsim.core import paths as P
-from hvsim.hyperv.handlers.objects import as_list
 from hvsim.powershell import binding as B
 from hvsim.powershell import errors as PE
 from hvsim.powershell.catalog import load_catalog
 from hvsim.powershell.cmdlet import BoundCall, CmdletContext, cmdlet
 from hvsim.powershell.errors import PSError
+from hvsim.powershell.shaping import as_list
 from hvsim.powershell.values import PSObj, UInt32, UInt64
 from hvsim.storage.models import OS_PARTITIONS_OVERHEAD, Vhd
 from hvsim.world import World

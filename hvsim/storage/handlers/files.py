@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from hvsim.core import paths as P
-from hvsim.hyperv.handlers.objects import as_list, name_of
 from hvsim.powershell.cmdlet import BoundCall, CmdletContext, cmdlet
 from hvsim.powershell.errors import PSError
+from hvsim.powershell.shaping import as_list, name_of
 from hvsim.powershell.values import Byte, PSObj
 from hvsim.storage import errors as SE
 from hvsim.storage.handlers.objects import file_obj

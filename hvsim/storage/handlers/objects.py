@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hvsim.core import paths as P
-from hvsim.hyperv.handlers.objects import cimv2, enum, when
+from hvsim.powershell.shaping import cimv2, enum, when
 from hvsim.powershell.values import Int64, PSEnum, PSObj, UInt32, UInt64
 
 if TYPE_CHECKING:

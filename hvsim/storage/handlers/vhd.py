@@ -13,9 +13,9 @@ from typing import Any
 
 from hvsim.core import paths as P
 from hvsim.hyperv import errors as HE
-from hvsim.hyperv.handlers.objects import as_list
 from hvsim.powershell.cmdlet import BoundCall, CmdletContext, cmdlet
 from hvsim.powershell.errors import PSError
+from hvsim.powershell.shaping import as_list
 from hvsim.storage import errors as SE
 from hvsim.storage.handlers.objects import vhd_obj
 
