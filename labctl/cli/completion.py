@@ -19,7 +19,7 @@ COMPLETE_VAR = "_LABCTL_COMPLETE"
 # COMP_WORDS (with the cursor's word index in COMP_CWORD) and prints one candidate per line. PowerShell
 # quoting: values with spaces come back quoted so the line stays one word each.
 _SOURCE_POWERSHELL = """\
-Register-ArgumentCompleter -Native -CommandName %(prog_name)s -ScriptBlock {
+Register-ArgumentCompleter -Native -CommandName '%(prog_name)s', '%(prog_name)s.exe' -ScriptBlock {
     param($wordToComplete, $commandAst, $cursorPosition)
     $words = @($commandAst.CommandElements | ForEach-Object { $_.Extent.Text })
     $cword = $words.Count

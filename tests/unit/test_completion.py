@@ -53,4 +53,5 @@ def test_the_powershell_script_parses() -> None:
     text = labctl("completion", "powershell").output
     tree = Parser(Language(tsp.language())).parse(text.encode())
     assert not tree.root_node.has_error
-    assert "Register-ArgumentCompleter -Native -CommandName labctl" in text
+    # pipx on Windows installs labctl.exe: the completer answers to both spellings.
+    assert "Register-ArgumentCompleter -Native -CommandName 'labctl', 'labctl.exe'" in text
