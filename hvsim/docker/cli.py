@@ -9,13 +9,16 @@ the daemon must run, else the client's "error during connect" text.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
 
+from hvsim.docker import errors as E
 from hvsim.docker.models import engine as C
 from hvsim.docker.models import registry as R
+from hvsim.docker.models.records import Container
+from hvsim.docker.models.releases import MIN_API_VERSION, api_version_for, engine_release, go_version_for
 from hvsim.powershell.errors import command_not_found
 
 if TYPE_CHECKING:
@@ -62,38 +65,6 @@ def _port_text(spec: str) -> str:
 
 def _ellipsis(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "\u2026"
-
-
-PIPE_URL = "http://%2F%2F.%2Fpipe%2Fdocker_engine"
-
-
-def connect_error(version: str, method: str, path: str, query: dict[str, str] | None = None, *,
-                  negotiates: bool = False) -> str:
-    """The error of the docker client of ``version`` when dockerd does not listen on its named pipe
-    (vendor/github.com/docker/docker/client/request.go doRequest, client.go, ping.go):
-
-    - "error during connect: <hint>: <Go url.Error>", the url.Error being `<Method> "<url>": open
-      //./pipe/docker_engine: The system cannot find the file specified.` (the method as Go spells it: Get, Post);
-    - the hint: "This error may indicate that the docker daemon is not running." through 20.10 (errors.Wrap of a
-      sentence, hence ".: "), "this error may indicate that the docker daemon is not running" from 23.0;
-    - the URL: the API version is negotiated with a ping first; when the ping fails, clients through 25.0 fall back
-      to API 1.24 (docker/for-win#11307, rancher-desktop#4412: ".../v1.24/containers/json"), 26.0 and later keep
-      their own API version (docker/for-win#14975, 28.5: ".../v1.51/containers/json"), except for the calls that
-      insist on the negotiation (``negotiates``: container create and exec, image list ...), which fail with the
-      ping's own error, `Head ".../_ping"`.
-    """
-    release = C.engine_release(version)
-    api = C.api_version_for(version)
-    if release >= (26, 0) and negotiates:
-        method, url = "HEAD", f"{PIPE_URL}/_ping"
-    else:
-        url = f"{PIPE_URL}/v{api if release >= (26, 0) else '1.24'}/{quote(path, safe='/:@')}"
-        if query:
-            url += "?" + urlencode(sorted(query.items()))
-    hint = ("This error may indicate that the docker daemon is not running." if release < (23, 0)
-            else "this error may indicate that the docker daemon is not running")
-    return (f"error during connect: {hint}: {method[:1]}{method[1:].lower()} \"{url}\": open //./pipe/docker_engine: "
-            f"The system cannot find the file specified.")
 
 
 _BOOL_FLAGS = {"-i": "interactive", "--interactive": "interactive", "-t": "tty", "--tty": "tty",
@@ -159,14 +130,14 @@ def parse_flags(cmd: str, args: list[str], bools: dict[str, str], values: dict[s
             elif name in values:
                 if not eq:
                     if i + 1 >= len(args):
-                        raise _Usage(f"flag needs an argument: {name}\nSee 'docker {cmd} --help'.")
+                        raise _Usage(E.flag_needs_argument(cmd, name))
                     i += 1
                     val = args[i]
                 opts.setdefault(values[name], []).append(val)
             elif name in _REAL_FLAGS.get(cmd, frozenset()):
                 raise _not_modelled_flag(cmd, name)
             else:
-                raise _Usage(f"unknown flag: {name}\nSee 'docker {cmd} --help'.")
+                raise _Usage(E.unknown_flag(cmd, name))
         elif a.startswith("-") and len(a) > 1:
             letters = a[1:]
             j = 0
@@ -178,8 +149,7 @@ def parse_flags(cmd: str, args: list[str], bools: dict[str, str], values: dict[s
                     val = letters[j + 1:]
                     if not val:
                         if i + 1 >= len(args):
-                            raise _Usage(f"flag needs an argument: '{letters[j]}' in {flag}\n"
-                                         f"See 'docker {cmd} --help'.")
+                            raise _Usage(E.flag_needs_argument(cmd, flag, letters[j]))
                         i += 1
                         val = args[i]
                     opts.setdefault(values[flag], []).append(val.removeprefix("="))
@@ -187,7 +157,7 @@ def parse_flags(cmd: str, args: list[str], bools: dict[str, str], values: dict[s
                 elif flag in _REAL_FLAGS.get(cmd, frozenset()):
                     raise _not_modelled_flag(cmd, flag)
                 else:
-                    raise _Usage(f"unknown shorthand flag: '{letters[j]}' in {a}\nSee 'docker {cmd} --help'.")
+                    raise _Usage(E.unknown_shorthand(cmd, letters[j], a))
                 j += 1
         else:
             rest.append(a)
@@ -197,10 +167,7 @@ def parse_flags(cmd: str, args: list[str], bools: dict[str, str], values: dict[s
 
 def _requires(cmd: str, usage: str, summary: str, n: int, got: int, exact: bool = False) -> None:
     if (exact and got != n) or got < n:
-        word = "argument" if n == 1 else "arguments"
-        kind = "exactly" if exact else "at least"
-        raise _Usage(f"\"docker {cmd}\" requires {kind} {n} {word}.\nSee 'docker {cmd} --help'.\n\n"
-                     f"Usage:  docker {usage}\n\n{summary}", 1)
+        raise _Usage(E.requires_arguments(cmd, usage, summary, n, exact=exact), E.EXIT_ERROR)
 
 
 def _last(opts: dict[str, Any], key: str) -> str | None:
@@ -215,10 +182,9 @@ class _Cli:
         self.guest = guest
         self.ch = C.host_of(guest)
         self.res = CliResult()
-        d = self.ch.docker or {}
-        self.engine_version = str(d.get("version", ""))
-        self.api = C.api_version_for(self.engine_version)
-        self.release = C.engine_release(self.engine_version)  # docker.exe and dockerd come from the same zip
+        self.engine_version = C.engine_version_of(guest)
+        self.api = api_version_for(self.engine_version)
+        self.release = engine_release(self.engine_version)  # docker.exe and dockerd come from the same zip
 
     def out(self, *lines: str) -> None:
         self.res.stdout.extend(lines)
@@ -233,7 +199,7 @@ class _Cli:
                     negotiates: bool = False) -> None:
         """The command's first API call: the client's connection error when dockerd is down."""
         if not self.daemon_up():
-            raise _Usage(connect_error(self.engine_version, method, path, query, negotiates=negotiates), 1)
+            raise _Usage(E.connect_error(self.engine_version, method, path, query, negotiates=negotiates), 1)
 
     # ------------------------------------------------------------------ commands
 
@@ -244,18 +210,18 @@ class _Cli:
         # cli/command/container/run.go: the TTY check (skipped with -d, which attaches nothing) and the reference
         # (create.go) come before the client talks to the daemon.
         if opts.get("tty") and opts.get("interactive") and not opts.get("detach"):
-            raise _Usage(C.MSG_NOT_A_TTY, 1)
+            raise _Usage(E.MSG_NOT_A_TTY, 1)
         try:
             R.parse_reference(rest[0], self.release)
         except R.ReferenceError as exc:
-            self.err(f"docker: {exc.text.rstrip('.')}.", "See 'docker run --help'.")
-            self.res.exit_code = 125
+            self.err(*E.run_error_lines(exc.text, with_help=True))
+            self.res.exit_code = E.EXIT_RUN_FAILED
             return
         if not self.daemon_up():
             query = {"name": _last(opts, "name") or ""} if _last(opts, "name") else None
-            text = connect_error(self.engine_version, "POST", "containers/create", query, negotiates=True)
-            self.err(f"docker: {text}", "See 'docker run --help'.")
-            self.res.exit_code = 125
+            text = E.connect_error(self.engine_version, "POST", "containers/create", query, negotiates=True)
+            self.err(*E.run_error_lines(text, with_help=True))
+            self.res.exit_code = E.EXIT_RUN_FAILED
             return
         ro = C.RunOptions(rest[0], rest[1:], bool(opts.get("interactive")), bool(opts.get("tty")),
                           bool(opts.get("detach")), bool(opts.get("remove")), _last(opts, "name"),
@@ -272,25 +238,25 @@ class _Cli:
                                            "--no-trunc": "notrunc"}, {})
         self.need_daemon("GET", "containers/json", {"all": "1"} if opts.get("all") else None)
         now = self.world.clock.now()
-        cs = sorted(self.ch.containers.values(), key=lambda c: -float(c["created"]))
+        cs = sorted(self.ch.containers.values(), key=lambda c: -float(c.created))
         if not opts.get("all"):
-            cs = [c for c in cs if c["state"] == "running"]
+            cs = [c for c in cs if c.state == "running"]
         if opts.get("quiet"):
-            self.out(*[c["id"] if opts.get("notrunc") else c["id"][:12] for c in cs])
+            self.out(*[c.id if opts.get("notrunc") else c.id[:12] for c in cs])
             return
         rows = []
         for c in cs:
-            cmd = json.dumps(" ".join(c["command"]), ensure_ascii=False)
-            rows.append([c["id"] if opts.get("notrunc") else c["id"][:12], c["image_ref"],
+            cmd = json.dumps(" ".join(c.command), ensure_ascii=False)
+            rows.append([c.id if opts.get("notrunc") else c.id[:12], c.image_ref,
                          cmd if opts.get("notrunc") else _ellipsis(cmd, 20),
-                         C.human_duration(now - float(c["created"])) + " ago", C.container_status(c, now),
-                         ", ".join(_port_text(p) for p in c.get("ports", [])), c["name"]])
+                         C.human_duration(now - float(c.created)) + " ago", C.container_status(c, now),
+                         ", ".join(_port_text(p) for p in c.ports), c.name])
         self.out(*table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows))
 
-    def _container(self, ref: str) -> dict[str, Any]:
+    def _container(self, ref: str) -> Container:
         c = C.find_container(self.ch, ref)
         if c is None:
-            raise _Usage(f"Error response from daemon: No such container: {ref}", 1)
+            raise _Usage(E.from_daemon(E.no_such_container(ref)), 1)
         return c
 
     def start(self, args: list[str]) -> None:
@@ -302,47 +268,47 @@ class _Cli:
         if attach or stdin:
             # cli/command/container/start.go: attaching starts one container, after inspecting it.
             if len(rest) > 1:
-                raise _Usage("you cannot start and attach multiple containers at once", 1)
+                raise _Usage(E.START_ATTACH_MANY, E.EXIT_ERROR)
             self.need_daemon("GET", f"containers/{rest[0]}/json")
             c = self._container(rest[0])
-            if c["state"] == "running":
+            if c.state == "running":
                 raise _Usage("The simulated docker CLI does not model attaching to a running container: the call "
                              "would stream until the container exits. Read its output with docker logs.", 1)
-            if c.get("tty") and stdin:  # CheckTty(attachStdin, tty): only when stdin is attached
-                raise _Usage(C.MSG_NOT_A_TTY, 1)
+            if c.tty and stdin:  # CheckTty(attachStdin, tty): only when stdin is attached
+                raise _Usage(E.MSG_NOT_A_TTY, 1)
             run, error, _ = C.start_container(self.world, self.vm, self.guest, c,
-                                              stdin_attached=stdin and bool(c.get("interactive")))
+                                              stdin_attached=stdin and bool(c.interactive))
             if error:
-                raise _Usage(f"Error response from daemon: {error}", 1)
+                raise _Usage(E.from_daemon(error), 1)
             assert run is not None
             if run.long_running:
                 raise _Usage("The simulated docker CLI does not model attaching to a container that keeps running: "
                              "the call would stream until it exits. Start it without -a and read docker logs.", 1)
             self.out(*run.output)
-            if c.get("auto_remove"):
-                self.ch.containers.pop(c["id"], None)
-            self.res.exit_code = int(c.get("exit_code") or 0)
+            if c.auto_remove:
+                self.ch.containers.pop(c.id, None)
+            self.res.exit_code = int(c.exit_code or 0)
             return
         failed = []
         for ref in rest:
             if not self.daemon_up():
-                self.err(connect_error(self.engine_version, "POST", f"containers/{ref}/start"))
+                self.err(E.connect_error(self.engine_version, "POST", f"containers/{ref}/start"))
                 failed.append(ref)
                 continue
             found = C.find_container(self.ch, ref)
             if found is None:
-                self.err(f"Error response from daemon: No such container: {ref}")
+                self.err(E.from_daemon(E.no_such_container(ref)))
                 failed.append(ref)
                 continue
-            if found["state"] != "running":
+            if found.state != "running":
                 _, error, _ = C.start_container(self.world, self.vm, self.guest, found)
                 if error:
-                    self.err(*f"Error response from daemon: {error}".split("\n"))
+                    self.err(*E.from_daemon(error).split("\n"))
                     failed.append(ref)
                     continue
             self.out(ref)
         if failed:
-            self.err(f"Error: failed to start containers: {', '.join(failed)}")
+            self.err(E.failed_to_start(failed))
             self.res.exit_code = 1
 
     def stop(self, args: list[str]) -> None:
@@ -354,14 +320,14 @@ class _Cli:
         for ref in rest:
             c = C.find_container(self.ch, ref)
             if c is None:
-                self.err(f"Error response from daemon: No such container: {ref}")
+                self.err(E.from_daemon(E.no_such_container(ref)))
                 self.res.exit_code = 1
                 continue
-            if c["state"] == "running":
-                c.update(state="exited", exit_code=C.EXIT_SHUTDOWN, finished=self.world.clock.now(), processes=[],
-                         paused=False)
-                if c.get("auto_remove"):
-                    self.ch.containers.pop(c["id"], None)
+            if c.running:
+                c.exit(C.EXIT_SHUTDOWN, self.world.clock.now())
+                c.paused = False
+                if c.auto_remove:
+                    self.ch.containers.pop(c.id, None)
             self.out(ref)
 
     def attach(self, args: list[str]) -> None:
@@ -370,19 +336,19 @@ class _Cli:
                   "to a running container", 1, len(rest), exact=True)
         self.need_daemon("GET", f"containers/{rest[0]}/json")
         c = self._container(rest[0])
-        if c["state"] != "running":
-            raise _Usage("You cannot attach to a stopped container, start it first", 1)
-        if c.get("paused"):
-            raise _Usage("You cannot attach to a paused container, unpause it first", 1)
-        if c.get("tty") and not opts.get("nostdin"):  # RunAttach: CheckTty(!NoStdin, Config.Tty)
-            raise _Usage(C.MSG_NOT_A_TTY, 1)
-        if c.get("interactive") and c.get("stdin_once") and not opts.get("nostdin"):
+        if c.state != "running":
+            raise _Usage(E.ATTACH_STOPPED, E.EXIT_ERROR)
+        if c.paused:
+            raise _Usage(E.ATTACH_PAUSED, E.EXIT_ERROR)
+        if c.tty and not opts.get("nostdin"):  # RunAttach: CheckTty(!NoStdin, Config.Tty)
+            raise _Usage(E.MSG_NOT_A_TTY, 1)
+        if c.interactive and c.stdin_once and not opts.get("nostdin"):
             # The client's stdin (empty over PowerShell Direct) reaches end-of-file at once; for a container
             # created with -i in the foreground that closes the container's stdin (StdinOnce), and the shell that
             # was waiting on it exits: attach returns with its exit code.
-            c.update(state="exited", exit_code=0, finished=self.world.clock.now(), processes=[])
-            if c.get("auto_remove"):
-                self.ch.containers.pop(c["id"], None)
+            c.exit(0, self.world.clock.now())
+            if c.auto_remove:
+                self.ch.containers.pop(c.id, None)
             return
         raise _Usage("The simulated docker CLI does not model attaching to a running container: the call would "
                      "stream until the container exits. Read its output with docker logs.", 1)
@@ -398,16 +364,15 @@ class _Cli:
         self.need_daemon("GET", f"containers/{rest[0]}/json")
         c = self._container(rest[0])
         if opts.get("tty") and opts.get("interactive") and not opts.get("detach"):
-            raise _Usage(C.MSG_NOT_A_TTY, 1)
-        if c["state"] != "running":
-            raise _Usage(f"Error response from daemon: container {c['id']} is not running", 1)
-        if c.get("paused"):
-            raise _Usage(f"Error response from daemon: Container {c['id']} is paused, unpause the container before "
-                         f"exec", 1)
+            raise _Usage(E.MSG_NOT_A_TTY, 1)
+        if c.state != "running":
+            raise _Usage(E.from_daemon(E.not_running(c.id)), E.EXIT_ERROR)
+        if c.paused:
+            raise _Usage(E.from_daemon(E.exec_paused(c.id)), E.EXIT_ERROR)
         run = C.exec_in(self.world, self.vm, self.guest, c, rest[1:], bool(opts.get("interactive")))
         if run.not_found:
-            error = C.create_process_error({**c, "command": rest[1:]}, self.engine_version)
-            raise _Usage(f"Error response from daemon: {error}", 126)
+            error = C.create_process_error(dataclasses.replace(c, command=rest[1:]), self.engine_version)
+            raise _Usage(E.from_daemon(error), E.EXIT_CANNOT_INVOKE)
         if run.not_modelled:
             raise _Usage(run.output[0], 125)
         if run.long_running and not opts.get("detach"):
@@ -422,7 +387,7 @@ class _Cli:
         _requires("logs", "logs [OPTIONS] CONTAINER", "Fetch the logs of a container", 1, len(rest), exact=True)
         self.need_daemon("GET", f"containers/{rest[0]}/json")
         c = self._container(rest[0])
-        lines = list(c.get("logs", []))
+        lines = list(c.logs)
         tail = _last(opts, "tail")
         if tail and tail != "all" and tail.isdigit():
             lines = lines[-int(tail):] if int(tail) else []
@@ -438,24 +403,20 @@ class _Cli:
         errors: list[str] = []
         for ref in rest:
             if not self.daemon_up():
-                errors.append(connect_error(self.engine_version, "DELETE", f"containers/{ref.strip('/')}",
+                errors.append(E.connect_error(self.engine_version, "DELETE", f"containers/{ref.strip('/')}",
                                             {"force": "1"} if force else None))
                 continue
             c = C.find_container(self.ch, ref)
             if c is None:
                 if force:
-                    self.err(f"Error response from daemon: No such container: {ref}")
+                    self.err(E.from_daemon(E.no_such_container(ref)))
                 else:
-                    errors.append(f"Error response from daemon: No such container: {ref}")
+                    errors.append(E.from_daemon(E.no_such_container(ref)))
                 continue
-            if c["state"] == "running" and not force:
-                # daemon/delete.go cleanupContainer.
-                why = "is paused and must be unpaused first" if c.get("paused") else \
-                    "is running: stop the container before removing or force remove"
-                errors.append(f"Error response from daemon: cannot remove container \"/{c['name']}\": container "
-                              f"{why}")
+            if c.state == "running" and not force:
+                errors.append(E.from_daemon(E.cannot_remove(c.name, paused=c.paused)))
                 continue
-            self.ch.containers.pop(c["id"], None)
+            self.ch.containers.pop(c.id, None)
             self.out(ref)
         if errors:
             self.err(*"\n".join(errors).split("\n"))
@@ -477,14 +438,14 @@ class _Cli:
             except R.ReferenceError as exc:
                 raise _Usage(exc.text, 1) from None
             if digest:
-                raise _Usage("refusing to create a tag with a digest reference", 1)
+                raise _Usage(E.TAG_WITH_DIGEST, E.EXIT_ERROR)
             repo, tag = R.familiar(name), tagged or "latest"
         self.need_daemon("POST", "commit", {"author": _last(opts, "author") or "", "comment": _last(opts, "message")
                                             or "", "container": rest[0], "repo": repo, "tag": tag})
         c = self._container(rest[0])
         try:
             new_id = C.commit_container(self.world, self.vm, self.guest, c, rest[1] if len(rest) > 1 else None)
-        except C.DockerError as exc:
+        except E.DockerError as exc:
             raise _Usage(exc.text, exc.exit_code) from None
         self.out(new_id)
 
@@ -494,18 +455,18 @@ class _Cli:
         self.need_daemon("GET", "images/json", negotiates=True)
         now = self.world.clock.now()
         rows = []
-        for img in sorted(self.ch.images.values(), key=lambda i: -C.iso_to_epoch(i["created"])):
-            if not img["tags"] and not opts.get("all") and C.image_children(self.ch, img):
+        for img in sorted(self.ch.images.values(), key=lambda i: -C.iso_to_epoch(i.created)):
+            if not img.tags and not opts.get("all") and C.image_children(self.ch, img):
                 continue  # an untagged parent of other images: an intermediate image, shown with -a only
-            tags = img["tags"] or ["<none>:<none>"]
+            tags = img.tags or ["<none>:<none>"]
             for t in tags:
                 repo, _, tag = t.rpartition(":")
                 shown_repo = R.familiar(repo) if repo != "<none>" else repo
                 if rest and not any(R.split_reference(r)[0] == repo for r in rest):
                     continue
-                rows.append([shown_repo, tag, img["id"] if opts.get("notrunc") else img["id"][7:19],
-                             C.human_duration(now - C.iso_to_epoch(img["created"])) + " ago",
-                             C.human_size(img["size"])])
+                rows.append([shown_repo, tag, img.id if opts.get("notrunc") else img.id[7:19],
+                             C.human_duration(now - C.iso_to_epoch(img.created)) + " ago",
+                             C.human_size(img.size)])
         if opts.get("quiet"):
             self.out(*dict.fromkeys(r[2] for r in rows))
             return
@@ -522,8 +483,7 @@ class _Cli:
         except R.ReferenceError as exc:  # cli/command/image/pull.go: reference.ParseNormalizedNamed
             raise _Usage(exc.text, 1) from None
         if not name:
-            raise _Usage(f"invalid reference format: repository name ({ref}) cannot be a 64-byte hexadecimal "
-                         "string", 1)
+            raise _Usage(E.hex_repository(ref), E.EXIT_ERROR)
         if not tagged and not digest:
             self.out("Using default tag: latest")
         self.need_daemon("POST", "images/create", {"fromImage": R.familiar(name), "tag": tagged or digest or "latest"})
@@ -531,7 +491,7 @@ class _Cli:
             pulled = C.pull_image(self.world, self.vm, self.guest, ref)
         except R.RegistryError as exc:
             if exc.before_stream:
-                raise _Usage(f"Error response from daemon: {exc.text}", 1) from None
+                raise _Usage(E.from_daemon(exc.text), E.EXIT_ERROR) from None
             repo, tag = R.split_reference(ref)
             self.out(f"{tag}: Pulling from {repo.split('/', 1)[-1]}")
             raise _Usage(exc.text, 1) from None
@@ -564,12 +524,12 @@ class _Cli:
         for ref in rest:
             if not self.daemon_up():
                 query = {**({"force": "1"} if force else {}), **({"noprune": "1"} if opts.get("noprune") else {})}
-                errors.append(connect_error(self.engine_version, "DELETE", f"images/{ref}", query or None))
+                errors.append(E.connect_error(self.engine_version, "DELETE", f"images/{ref}", query or None))
                 continue
             try:
                 self.out(*C.remove_image(self.world, self.vm, self.guest, ref, force=force,
                                          prune=not opts.get("noprune")))
-            except C.DockerError as exc:
+            except E.DockerError as exc:
                 if not (force and exc.not_found):
                     errors.append(exc.text)
         if errors:
@@ -578,17 +538,17 @@ class _Cli:
 
     def version(self, args: list[str]) -> None:
         v = self.engine_version
-        go = C._go_version_for(v)
+        go = go_version_for(v)
         self.out("Client:", f" Version:           {v}", f" API version:       {self.api}",
                  f" Go version:        {go}", f" Git commit:        {C._git_commit(v, 'cli')}",
                  " Built:             Fri Sep 20 11:42:27 2024", " OS/Arch:           windows/amd64",
                  " Context:           default")
         if not self.daemon_up():
-            self.res.stderr.append(connect_error(self.engine_version, "GET", "version"))
+            self.res.stderr.append(E.connect_error(self.engine_version, "GET", "version"))
             self.res.exit_code = 1
             return
         self.out("", "Server: Docker Engine - Community", " Engine:", f"  Version:          {v}",
-                 f"  API version:      {self.api} (minimum version {C.MIN_API_VERSION})",
+                 f"  API version:      {self.api} (minimum version {MIN_API_VERSION})",
                  f"  Go version:       {go}", f"  Git commit:       {C._git_commit(v, 'engine')}",
                  "  Built:            Fri Sep 20 11:41:19 2024", "  OS/Arch:          windows/amd64",
                  "  Experimental:     false")
@@ -598,7 +558,7 @@ class _Cli:
         if not self.daemon_up():
             # cli/command/system/info.go prettyPrintInfo: the server's error as "ERROR: ...", then the command fails.
             self.out("Server:")
-            self.err(f"ERROR: {connect_error(self.engine_version, 'GET', 'info')}", "errors pretty printing info")
+            self.err(f"ERROR: {E.connect_error(self.engine_version, 'GET', 'info')}", "errors pretty printing info")
             self.res.exit_code = 1
             return
         i = C.engine_info(self.world, self.vm, self.ch, self.engine_version)
@@ -631,13 +591,13 @@ class _Cli:
         docs = []
         for name in args[1:]:
             if name in ("nat", nat_id[: len(name)]):
-                conts = {c["id"]: {"Name": c["name"], "EndpointID": C.network_id(self.vm)[:16] + c["id"][:48],
-                                   "MacAddress": "00:15:5d:" + ":".join(c["id"][i:i + 2] for i in (0, 2, 4)),
-                                   "IPv4Address": f"{c.get('ip', '')}/{self.ch.nat_subnet(self.vm).split('/')[1]}",
+                conts = {c.id: {"Name": c.name, "EndpointID": C.network_id(self.vm)[:16] + c.id[:48],
+                                   "MacAddress": "00:15:5d:" + ":".join(c.id[i:i + 2] for i in (0, 2, 4)),
+                                   "IPv4Address": f"{c.ip}/{self.ch.nat_subnet(self.vm).split('/')[1]}",
                                    "IPv6Address": ""}
-                         for c in self.ch.containers.values() if c["state"] == "running"}
-                docs.append({"Name": "nat", "Id": nat_id, "Created": C.epoch_to_iso(float(
-                    (self.ch.docker or {}).get("started_at") or 0)), "Scope": "local", "Driver": "nat",
+                         for c in self.ch.containers.values() if c.state == "running"}
+                docs.append({"Name": "nat", "Id": nat_id, "Created": C.epoch_to_iso(
+                    (self.ch.docker.started_at if self.ch.docker else None) or 0.0), "Scope": "local", "Driver": "nat",
                     "EnableIPv6": False, "IPAM": {"Driver": "windows", "Options": None, "Config": [
                         {"Subnet": self.ch.nat_subnet(self.vm), "Gateway": self.ch.nat_gateway(self.vm)}]},
                     "Internal": False, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
@@ -651,7 +611,7 @@ class _Cli:
                              "IPAM": {"Driver": "default", "Options": None, "Config": []}, "Internal": False,
                              "Containers": {}, "Options": {}, "Labels": {}})
             else:
-                self.err(f"Error response from daemon: network {name} not found")
+                self.err(E.from_daemon(E.network_not_found(name)))
                 self.res.exit_code = 1
         if docs or not self.res.stderr:
             self.out(*json.dumps(docs, indent=4).splitlines())
@@ -662,11 +622,11 @@ class _Cli:
                   "STDOUT by default)", 1, len(rest))
         output = _last(opts, "output")
         if output is None:
-            raise _Usage("cowardly refusing to save to a terminal. Use the -o flag or redirect", 1)
+            raise _Usage(E.SAVE_TO_TERMINAL, E.EXIT_ERROR)
         self.need_daemon("GET", "images/get", {"names": rest[0]})
         try:
             C.save_image(self.world, self.vm, self.guest, rest[0], output)
-        except C.DockerError as exc:
+        except E.DockerError as exc:
             raise _Usage(exc.text, exc.exit_code) from None
 
     def load(self, args: list[str]) -> None:
@@ -674,11 +634,11 @@ class _Cli:
                                                                                      "--input": "input"})
         path = _last(opts, "input")
         if path is None:
-            raise _Usage("requested load from stdin, but stdin is empty", 1)
+            raise _Usage(E.LOAD_EMPTY_STDIN, E.EXIT_ERROR)
         self.need_daemon("POST", "images/load", {"quiet": "1" if opts.get("quiet") else "0"})
         try:
             self.out(*C.load_image(self.world, self.vm, self.guest, path))
-        except C.DockerError as exc:
+        except E.DockerError as exc:
             raise _Usage(exc.text, exc.exit_code) from None
 
     def pause(self, args: list[str]) -> None:
@@ -696,15 +656,15 @@ class _Cli:
         errors: list[str] = []
         for ref in rest:
             if not self.daemon_up():
-                errors.append(connect_error(self.engine_version, "POST", f"containers/{ref}/{cmd}"))
+                errors.append(E.connect_error(self.engine_version, "POST", f"containers/{ref}/{cmd}"))
                 continue
             c = C.find_container(self.ch, ref)
             if c is None:
-                errors.append(f"Error response from daemon: No such container: {ref}")
+                errors.append(E.from_daemon(E.no_such_container(ref)))
                 continue
             try:
                 (C.pause_container if cmd == "pause" else C.unpause_container)(self.guest, c)
-            except C.DockerError as exc:
+            except E.DockerError as exc:
                 errors.append(exc.text)
                 continue
             self.out(ref)
@@ -738,14 +698,13 @@ class _Cli:
         for ref in rest:
             img = C.find_image(self.ch, ref)
             if img is None:
-                self.err(f"Error response from daemon: {C.no_such_image(ref)}")
+                self.err(E.from_daemon(E.no_such_image(ref)))
                 self.res.exit_code = 1
                 continue
-            docs.append({"Id": img["id"], "RepoTags": [C.image_name({"tags": [t], "id": img["id"]})
-                                                       for t in img["tags"]],
-                         "RepoDigests": img.get("digests", []), "Parent": img.get("parent", ""),
-                         "Created": img["created"], "Config": C.image_config(img), "Os": "windows",
-                         "OsVersion": img["os_version"], "Architecture": "amd64", "Size": img["size"]})
+            docs.append({"Id": img.id, "RepoTags": [C.familiar_tag(t) for t in img.tags],
+                         "RepoDigests": img.digests, "Parent": img.parent,
+                         "Created": img.created, "Config": img.config.to_state(), "Os": "windows",
+                         "OsVersion": img.os_version, "Architecture": "amd64", "Size": img.size})
         if docs or not self.res.stderr:
             self.out(*json.dumps(docs, indent=4).splitlines())
         if self.res.stderr:
@@ -788,8 +747,7 @@ def docker(world: World, vm: Any, guest: Any, argv: list[str]) -> CliResult:
             fn = _COMMANDS.get({"ls": "ps", "list": "ps"}.get(rest[0], rest[0]))
             name, rest = rest[0], rest[1:]
         if fn is None:
-            # docker 26+ wording (older clients: "docker: 'x' is not a docker command."; unconfirmed per release).
-            cli.err(f"docker: unknown command: docker {name}", "", "Run 'docker --help' for more information")
+            cli.err(*E.unknown_command(name))
             cli.res.exit_code = 1
             return cli.res
     try:

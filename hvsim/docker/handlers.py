@@ -19,7 +19,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hvsim.docker import cli as D
+from hvsim.docker import errors as E
 from hvsim.docker.models import engine as C
+from hvsim.docker.models.records import Image
 from hvsim.guest.handlers import commands as G
 from hvsim.guest.handlers.step import StepFn, StepTable, custom_object
 from hvsim.guest.models.codepages import UTF8, oem_code_page, read_native_lines, read_native_text
@@ -115,9 +117,8 @@ def _docker_ready_or_throw(world: World, vm: Any, guest: Any) -> None:
     if not D.docker_installed(guest):
         raise command_not_found("docker")
     if not C.daemon_running(world, vm, guest):
-        d = C.host_of(guest).docker or {}
         # docker version's error as the installed client prints it (the text depends on its release).
-        raise script_error(D.connect_error(str(d.get("version", "")), "GET", "version"))
+        raise script_error(E.connect_error(C.engine_version_of(guest), "GET", "version"))
 
 
 def _cli_or_throw(world: World, vm: Any, guest: Any, argv: list[str], cp: int) -> D.CliResult:
@@ -146,7 +147,7 @@ def docker_install(world: World, vm: Any, guest: Any, args: list[Any], cp: int) 
         # The script polls `docker version` until the timeout, then reports what dockerd logged.
         world.clock.account(vm.name, "docker_wait_poll", factor=max(1, timeout))
         hint = (" Install the Containers feature (container-features) and restart the guest first."
-                if res.error == C.MSG_NO_CONTAINERS_FEATURE else "")
+                if res.error == E.MSG_NO_CONTAINERS_FEATURE else "")
         raise script_error(f"The docker service did not answer within {timeout} s (service status: "
                            f"{res.service_status}). dockerd: {read_native_text(res.error, cp)}{hint}")
     return _step("docker-install", res.changed, False,
@@ -168,8 +169,8 @@ def docker_tls(world: World, vm: Any, guest: Any, args: list[Any]) -> list[Any]:
 # --------------------------------------------------------------------------------------------- images
 
 
-def _image_fact(img: dict[str, Any], name: str) -> dict[str, Any]:
-    return {"Name": name, "Id": img["id"], "Size": int(img["size"]), "OsVersion": img["os_version"]}
+def _image_fact(img: Image, name: str) -> dict[str, Any]:
+    return {"Name": name, "Id": img.id, "Size": int(img.size), "OsVersion": img.os_version}
 
 
 @native_step("image-pull")
@@ -198,15 +199,15 @@ def image_save(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> l
     existing = C._read_guest(world, vm, path)
     if existing is not None:
         try:
-            img, _ = C.read_image_tar(existing)
-            size = int(img["size"])
-        except C.DockerError:
+            img, _ = C.read_image_archive(existing)
+            size = int(img.size)
+        except E.DockerError:
             size = len(existing)
         return _step("image-save", False, False, {"Path": path, "Size": size})
     _docker_ready_or_throw(world, vm, guest)
     _cli_or_throw(world, vm, guest, ["save", "-o", path, image], cp)
     saved = C.find_image(C.host_of(guest), image)
-    return _step("image-save", True, False, {"Path": path, "Size": int(saved["size"]) if saved else 0})
+    return _step("image-save", True, False, {"Path": path, "Size": int(saved.size) if saved else 0})
 
 
 @native_step("image-load")
@@ -218,12 +219,12 @@ def image_load(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> l
     ch = C.host_of(guest)
     img = C.find_image(ch, image)
     if img is not None:
-        return _step("image-load", False, False, {"Id": img["id"]})
+        return _step("image-load", False, False, {"Id": img.id})
     _cli_or_throw(world, vm, guest, ["load", "-i", path], cp)
     img = C.find_image(ch, image)
     if img is None:
         raise script_error(f"docker load -i {path} did not provide {image}: the archive holds another image.")
-    return _step("image-load", True, False, {"Id": img["id"]})
+    return _step("image-load", True, False, {"Id": img.id})
 
 
 # --------------------------------------------------------------------------------------------- isolation
@@ -379,7 +380,7 @@ def _services(world: World, vm: Any, guest: Any) -> list[PSObj]:
                  _service("vmcompute", "Hyper-V Host Compute Service", "Running")]
     if ch.installed("Hyper-V"):
         svcs.append(_service("vmms", "Hyper-V Virtual Machine Management", "Running"))
-    if ch.docker and ch.docker.get("registered"):
+    if ch.docker and ch.docker.registered:
         svcs.append(_service("docker", "Docker Engine", "Running" if C.daemon_running(world, vm, guest)
                              else "Stopped"))
     return sorted(svcs, key=lambda s: str(s.props["Name"]).lower())

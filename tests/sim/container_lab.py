@@ -11,6 +11,7 @@ from typing import Any
 
 from guest_world import cred, make_vm, new_world
 
+import hvsim.guest.handlers.remoting  # noqa: F401  (registers Invoke-Command, which the Lab dispatches to)
 from hvsim.docker.models.engine import simulated_docker_zip
 from hvsim.powershell.cmdlet import Session
 from hvsim.powershell.errors import PSError

@@ -4,8 +4,10 @@ idempotency, persistence (container-features, docker-install, docker-tls, exec).
 from __future__ import annotations
 
 import hashlib
+import json
 
 from container_lab import DAEMON_JSON, DOCKER_VERSION, NANO_2022, ZIP_PATH, Lab
+from guest_world import new_world
 
 from hvsim.docker.models.engine import DockerEngine, docker_engine, simulated_docker_zip
 from hvsim.guest.models.guest import Guest
@@ -270,3 +272,73 @@ def test_a_reset_with_features_pending_rolls_the_install_back_and_a_shutdown_fin
     lab.reboot("h1")
     done = lab.step("h1", "container-features", ["Containers", "Hyper-V"]).one
     assert done.get("Facts") == {"Installed": ["Containers", "Hyper-V"], "Pending": []}
+
+
+# The on-disk keys of the container host's records: the ones the simulator wrote while they were plain dicts, so a
+# state directory saved then loads unchanged.
+IMAGE_KEYS = {"id", "tags", "digests", "os_version", "size", "created", "parent", "layers", "config", "family", "apps"}
+CONTAINER_KEYS = {"id", "name", "image_ref", "image_id", "os_version", "command", "entrypoint", "cmd", "created",
+                  "started", "finished", "state", "exit_code", "isolation", "interactive", "tty", "detach",
+                  "stdin_once", "auto_remove", "logs", "env", "ports", "processes", "ip", "hostname", "user", "family",
+                  "apps", "paused"}
+DOCKER_KEYS = {"version", "zip_sha256", "registered", "status", "error", "config", "started_at", "daemon_json"}
+
+
+def test_the_persisted_records_keep_the_keys_of_the_dict_era() -> None:
+    from hvsim.docker.models.engine import FIREWALL_RULE, ContainerHost, write_tls
+
+    lab = Lab()
+    vm = lab.vm("h1")
+    lab.container_host("h1")
+    write_tls(lab.world, vm, vm.guest, "-----BEGIN CERTIFICATE-----\n", "-----BEGIN CERTIFICATE-----\n",
+              "-----BEGIN KEY-----\n")
+    lab.docker("h1", "pull", "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022")
+    lab.docker("h1", "run", "--name", "once", "-e", "A=1", "-p", "8080:80", NANO_2022, "cmd", "/c", "echo hi")
+    lab.docker("h1", "commit", "once", "mine:v1")
+    state = vm.guest.container_host.to_state()
+    assert set(state) == {"features", "firewall_rules", "docker", "images", "containers", "seq", "machine_path"}
+    assert all(set(img) == IMAGE_KEYS for img in state["images"].values())
+    assert all(set(c) == CONTAINER_KEYS for c in state["containers"].values())
+    assert set(state["docker"]) == DOCKER_KEYS
+    assert state["firewall_rules"] == {FIREWALL_RULE: {"Direction": "Inbound", "Protocol": "TCP", "LocalPort": "2376",
+                                                       "Action": "Allow", "Enabled": True}}
+    iis = next(img for img in state["images"].values() if img["tags"][0].endswith(":windowsservercore-ltsc2022"))
+    assert iis["config"] == {"Cmd": None, "Entrypoint": ["C:\\ServiceMonitor.exe", "w3svc"], "User": "",
+                             "ExposedPorts": ["80/tcp"]}
+    assert all(isinstance(layer, list) and len(layer) == 2 for layer in iis["layers"])  # [id, size]
+    assert ContainerHost.from_state(state).to_state() == state
+
+
+def test_records_saved_before_layers_and_configs_were_modelled_load_with_what_the_engine_assumed() -> None:
+    lab = Lab()
+    lab.vm("h1")
+    lab.container_host("h1")
+    lab.docker("h1", "pull", NANO_2022)
+    state = json.loads(json.dumps(lab.world.to_state()))
+    guest = next(v for v in state["vms"] if v["name"] == "h1")["guest"]
+    ch = guest["container_host"]
+    (image,) = ch["images"].values()
+    for key in ("layers", "config", "family", "apps", "parent", "digests"):
+        del image[key]
+    # A container of that time: no entrypoint/cmd split, no hostname, user, family, apps, pause or stdin_once.
+    cid = "ab" * 32
+    ch["containers"][cid] = {"id": cid, "name": "old", "image_ref": NANO_2022, "image_id": image["id"],
+                             "os_version": image["os_version"], "command": ["cmd", "/c", "echo", "old"],
+                             "created": 1.0e9, "started": 1.0e9, "finished": 1.0e9, "state": "exited",
+                             "exit_code": 0, "isolation": "process", "interactive": False, "tty": False,
+                             "detach": False, "auto_remove": False, "logs": ["old"], "env": [], "ports": [],
+                             "processes": [], "ip": ""}
+    again = Lab(new_world())
+    again.world.load_state(state)
+    loaded = again.get_vm("h1").guest.container_host
+    img = loaded.images[image["id"]]
+    assert [(layer.id, layer.size) for layer in img.layers] == [(image["id"].removeprefix("sha256:"), image["size"])]
+    assert img.config.to_state() == {"Cmd": ["c:\\windows\\system32\\cmd.exe"], "Entrypoint": None, "User": ""}
+    assert loaded.containers[cid].cmd == ["cmd", "/c", "echo", "old"]  # its command was its CMD
+    assert again.docker("h1", "logs", "old").get("Output") == ["old"]
+    assert again.docker("h1", "start", "-a", "old").get("Output") == ["old"]
+    assert again.docker("h1", "ps", "-a", "-q").get("Output") == [cid[:12]]
+    assert again.docker("h1", "commit", "old", "old:v1").get("ExitCode") == 0
+    saved = loaded.to_state()
+    assert set(saved["images"][image["id"]]) == IMAGE_KEYS and set(saved["containers"][cid]) == CONTAINER_KEYS
+    assert again.docker("h1", "rmi", NANO_2022).get("ExitCode") == 1  # still used by the old container

@@ -300,7 +300,7 @@ def test_connect_errors_as_each_client_prints_them() -> None:
         lab = Lab()
         vm = lab.vm("h1")
         lab.container_host("h1", version=version)
-        vm.guest.container_host.docker["status"] = "Stopped"
+        vm.guest.container_host.docker.status = "Stopped"
         tail = ": open //./pipe/docker_engine: The system cannot find the file specified."
         listed = lab.docker("h1", "ps", "-a")
         assert (listed.get("ExitCode"), listed.get("Error")) == (1, [f"error during connect: {ps}{tail}"]), version

@@ -135,7 +135,7 @@ def _stop_docker(sim: Simulator) -> None:
         assert vm is not None
         engine = C.host_of(vm.guest).docker
         assert engine is not None
-        engine["status"] = "Stopped"
+        engine.status = "Stopped"
         sim.world.dirty = True
 
 

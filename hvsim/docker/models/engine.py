@@ -29,6 +29,7 @@ clock.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import hashlib
 import io
@@ -40,9 +41,13 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hvsim.docker import errors as E
+from hvsim.docker.errors import DockerError
 from hvsim.docker.models import processes as P
 from hvsim.docker.models import registry as R
 from hvsim.docker.models.processes import ProcessRun
+from hvsim.docker.models.records import Container, DockerService, FirewallRule, Image, ImageConfig, Layer
+from hvsim.docker.models.releases import MIN_API_VERSION, api_version_for, engine_release, go_version_for
 from hvsim.powershell.errors import PSError
 
 if TYPE_CHECKING:
@@ -74,47 +79,6 @@ CERT_DIR = "C:\\ProgramData\\docker\\certs.d"
 DOCKER_ROOT = "C:\\ProgramData\\docker"
 FIREWALL_RULE = "labctl Docker TLS"
 
-# dockerd's fatal start error without the Containers feature (event log text quoted in
-# MicrosoftDocs/Virtualization-Documentation#1270 and docker/for-win#10644).
-MSG_NO_CONTAINERS_FEATURE = ("failed to start daemon: a required service is not installed, ensure the Containers "
-                             "feature is installed: failed to open service hns: The specified service does not "
-                             "exist as an installed service.")
-# HCS refusals as dockerd reports them (hcsshim's SystemError: "<op> <id>: <message>" and its event lines), see
-# hcs_system_error. Process isolation of an image of another build: microsoft/Windows-Containers#399 (Docker 24),
-# dr1rrb/docker-plex-win#4 (Windows Server 2022).
-MSG_OS_MISMATCH = "The container operating system does not match the host operating system."
-# HCS_E_HYPERV_NOT_INSTALLED 0xc0370102 (moby/moby#40792, docker/for-win#6227).
-MSG_HYPERV_NOT_INSTALLED = "The virtual machine could not be started because a required feature is not installed."
-# Hyper-V installed but no hypervisor running (extensions turned off later), with HCS's event
-# (microsoft/navcontainerhelper#283, Docker 18.09: "CreateComputeSystem <id>: No hypervisor is present ..."); with
-# the operation named as the installed engine's hcsshim names it (no transcript of Docker 20.10+: unconfirmed).
-MSG_NO_HYPERVISOR = "No hypervisor is present on this system."
-EVENT_NO_HYPERVISOR = ("[Event Detail: Cannot start Hyper-V Container '{id}' since the hypervisor is not running in "
-                       "the host. Provider: 17103e3f-3c6e-4677-bb17-3b267eb5be57 EventID: 12001]")
-# A program missing from the image, in a utility VM: vmcomputeagent's events (jenkinsci/workflow-basic-steps-plugin
-# PR 203; the same lines with other addresses in docker/for-win#6551). The return addresses and the thread id are
-# those of the transcript: they vary per Windows build and run.
-EVENTS_NOT_FOUND_UVM = [
-    "[Event Detail:  Provider: 00000000-0000-0000-0000-000000000000]",
-    "[Event Detail:  Provider: 00000000-0000-0000-0000-000000000000]",
-    "[Event Detail: onecore\\vm\\compute\\management\\orchestration\\vmhostedcontainer\\processmanagement.cpp(173)"
-    "\\vmcomputeagent.exe!00007FF7FC739F4B: (caller: 00007FF7FC6EE13A) Exception(6) tid(39c) 80070002 The system "
-    "cannot find the file specified.\n    CallContext:[\\Bridge_ProcessMessage\\VmHostedContainer_ExecuteProcess]\n"
-    " Provider: 00000000-0000-0000-0000-000000000000]",
-]
-MSG_FILE_NOT_FOUND = "The system cannot find the file specified."
-# docker CLI's TTY check (cli/command/streams/in.go CheckTty, the Windows variant). PowerShell Direct gives
-# a native command a redirected stdin, so -t with -i is refused there.
-MSG_NOT_A_TTY = "the input device is not a TTY.  If you are using mintty, try prefixing the command with 'winpty'"
-
-# Engine version -> API version (docs.docker.com/engine/api/ version matrix); go version illustrative.
-_API_VERSIONS = {"20.10": "1.41", "23.0": "1.42", "24.0": "1.43", "25.0": "1.44", "26.0": "1.45", "26.1": "1.45",
-                 "27.0": "1.46", "27.1": "1.46", "27.2": "1.47", "27.3": "1.47", "27.4": "1.47", "27.5": "1.47",
-                 "28.0": "1.48", "28.1": "1.49", "28.2": "1.50", "28.3": "1.51", "28.4": "1.51", "28.5": "1.51"}
-_GO_VERSIONS = {"20.10": "go1.18.10", "23.0": "go1.19.10", "24.0": "go1.20.10", "25.0": "go1.21.6",
-                "26.0": "go1.21.8", "26.1": "go1.21.9", "27": "go1.22.7", "28": "go1.24.8"}
-MIN_API_VERSION = "1.24"
-
 _KERNEL_TAGS = {17763: "17763.1.amd64fre.rs5_release.180914-1434",
                 20348: "20348.1.amd64fre.fe_release.210507-1500",
                 26100: "26100.1.amd64fre.ge_release.240331-1435",
@@ -144,49 +108,6 @@ _SURNAMES = ["babbage", "cerf", "dijkstra", "hopper", "kare", "lamport", "lovela
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def api_version_for(version: str) -> str:
-    """The Engine API version a Docker release speaks ("27.3.1" -> "1.47")."""
-    parts = version.split(".")
-    return _API_VERSIONS.get(".".join(parts[:2]), "1.47")
-
-
-def engine_release(version: str) -> tuple[int, int]:
-    """"27.3.1" -> (27, 3); an unparsable version counts as the newest modelled one."""
-    m = re.match(r"^(\d+)\.(\d+)", version.strip())
-    return (int(m.group(1)), int(m.group(2))) if m else (99, 0)
-
-
-def hcs_op(version: str, op: str) -> str:
-    """hcsshim's name for an HCS operation in the engine ``version``: moby through 20.10 vendors hcsshim with
-    "hcsshim::" names (vendor/github.com/Microsoft/hcsshim/internal/hcs/system.go), 23.0 and later "hcs::"."""
-    return ("hcsshim::" if engine_release(version) < (23, 0) else "hcs::") + op
-
-
-def hcs_system_error(version: str, op: str, cid: str, message: str, events: list[str] | tuple[str, ...] = ()) -> str:
-    """hcs.SystemError.Error(): "<op> <id>: <message>", then one line per HCS error event.
-
-    (20.10.0 to 20.10.6 also appended the HCS document as "(extra info: ...)": not modelled, the sim's 20.10 is
-    20.10.7 or later.)"""
-    return "\n".join([f"{hcs_op(version, op)} {cid}: {message}", *events])
-
-
-def hcs_container_error(version: str, cid: str, op: str, message: str, code: int, command_line: str | None = None,
-                        events: list[str] | tuple[str, ...] = ()) -> str:
-    """hcsshim.ContainerError.Error() for a Win32 error: "container <id> encountered an error during <op>: failure
-    in a Windows system call: <message> (0x<code>)" and the events. From moby 25.0 (hcsshim 0.11) a failed
-    CreateProcess names the command line after the operation (docker/cli#6347)."""
-    name = hcs_op(version, op)
-    if command_line is not None and engine_release(version) >= (25, 0):
-        name += f": {command_line}"
-    return "\n".join([f"container {cid} encountered an error during {name}: failure in a Windows system call: "
-                      f"{message} (0x{code:x})", *events])
-
-
-def _go_version_for(version: str) -> str:
-    parts = version.split(".")
-    return _GO_VERSIONS.get(".".join(parts[:2])) or _GO_VERSIONS.get(parts[0], "go1.22.7")
 
 
 def _git_commit(version: str, part: str) -> str:
@@ -312,34 +233,42 @@ class ContainerHost:
     """Everything container-related a guest keeps across calls, boots and simulator restarts."""
 
     features: dict[str, str] = field(default_factory=dict)  # name -> Installed | InstallPending
-    firewall_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
-    docker: dict[str, Any] | None = None  # the installed engine (see install_docker)
-    images: dict[str, dict[str, Any]] = field(default_factory=dict)  # image id -> record
-    containers: dict[str, dict[str, Any]] = field(default_factory=dict)  # container id -> record
+    firewall_rules: dict[str, FirewallRule] = field(default_factory=dict)  # display name -> rule
+    docker: DockerService | None = None  # the installed engine (see install_docker)
+    images: dict[str, Image] = field(default_factory=dict)  # image id -> image
+    containers: dict[str, Container] = field(default_factory=dict)  # container id -> container
     seq: int = 0  # container/exec counter (stable ids)
     machine_path: list[str] = field(default_factory=list)  # entries labctl added to the machine PATH
 
     def to_state(self) -> dict[str, Any]:
+        """JSON-able; the keys of every record are those the dict records had (see records.py)."""
         return json.loads(json.dumps({
-            "features": self.features, "firewall_rules": self.firewall_rules, "docker": self.docker,
-            "images": self.images, "containers": self.containers, "seq": self.seq,
+            "features": self.features,
+            "firewall_rules": {name: rule.to_state() for name, rule in self.firewall_rules.items()},
+            "docker": self.docker.to_state() if self.docker is not None else None,
+            "images": {iid: img.to_state() for iid, img in self.images.items()},
+            "containers": {cid: c.to_state() for cid, c in self.containers.items()}, "seq": self.seq,
             "machine_path": self.machine_path,
         }))
 
     @classmethod
     def from_state(cls, state: dict[str, Any] | None) -> ContainerHost:
         s = dict(state or {})
-        return cls(dict(s.get("features", {})), dict(s.get("firewall_rules", {})), s.get("docker"),
-                   dict(s.get("images", {})), dict(s.get("containers", {})), int(s.get("seq", 0)),
-                   list(s.get("machine_path", [])))
+        docker = s.get("docker")
+        return cls(dict(s.get("features", {})),
+                   {name: FirewallRule.from_state(r) for name, r in (s.get("firewall_rules") or {}).items()},
+                   DockerService.from_state(docker) if docker is not None else None,
+                   {iid: Image.from_state(img) for iid, img in (s.get("images") or {}).items()},
+                   {cid: Container.from_state(c) for cid, c in (s.get("containers") or {}).items()},
+                   int(s.get("seq", 0)), list(s.get("machine_path", [])))
 
     def summary(self) -> dict[str, Any]:
         """For the control endpoint: features, engine, image and container counts (no keys, no logs)."""
-        d = self.docker or {}
-        return {"features": dict(self.features), "docker_version": d.get("version"),
-                "docker_status": d.get("status"), "docker_error": d.get("error"),
-                "images": sorted(t for img in self.images.values() for t in img["tags"]),
-                "containers": {c["name"]: c["state"] for c in self.containers.values()}}
+        d = self.docker
+        return {"features": dict(self.features), "docker_version": d.version if d else None,
+                "docker_status": d.status if d else None, "docker_error": d.error if d else None,
+                "images": sorted(t for img in self.images.values() for t in img.tags),
+                "containers": {c.name: c.state for c in self.containers.values()}}
 
     # ----------------------------------------------------------------------------- features
 
@@ -366,7 +295,7 @@ class ContainerHost:
                                  "system was reset before the shutdown phase of the install ran.",
                                  MSG_FEATURES_REVERTED])
         self._stop_all(world)
-        if self.docker and self.docker.get("registered"):
+        if self.docker and self.docker.registered:
             start_daemon(world, vm, self)
 
     def on_shutdown(self, world: World) -> None:
@@ -374,7 +303,7 @@ class ContainerHost:
         the shutdown phase and finish at the next boot)."""
         self._stop_all(world)
         if self.docker:
-            self.docker["status"] = "Stopped"
+            self.docker.status = "Stopped"
 
     def on_reset(self, world: World) -> None:
         """A reset or power-off (Restart-VM, Stop-VM -TurnOff): nothing in the guest shuts down.
@@ -388,20 +317,20 @@ class ContainerHost:
                 self.features[name] = INTERRUPTED
         self._stop_all(world)
         if self.docker:
-            self.docker["status"] = "Stopped"
+            self.docker.status = "Stopped"
 
     def _stop_all(self, world: World) -> None:
         now = world.clock.now()
         for cid, c in list(self.containers.items()):
-            if c["state"] == "running":
-                c.update(state="exited", exit_code=EXIT_SHUTDOWN, finished=now, processes=[])
-                if c.get("auto_remove"):
+            if c.running:
+                c.exit(EXIT_SHUTDOWN, now)
+                if c.auto_remove:
                     del self.containers[cid]
 
     # ----------------------------------------------------------------------------- engine
 
     def daemon_config(self) -> dict[str, Any]:
-        return dict((self.docker or {}).get("config") or {})
+        return dict(self.docker.config) if self.docker else {}
 
     def default_isolation(self) -> str:
         for opt in self.daemon_config().get("exec-opts", []) or []:
@@ -509,18 +438,12 @@ def parse_daemon_json(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
-        # dockerd: "unable to configure the Docker daemon with file <path>: <Go JSON error>" (Go's wording
-        # of the JSON error differs from Python's: unconfirmed detail).
-        raise DockerFailure(f"unable to configure the Docker daemon with file {DAEMON_JSON}: invalid character "
-                            f"at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise DockerFailure(E.daemon_json_syntax(DAEMON_JSON, exc.lineno, exc.colno, exc.msg)) from None
     if not isinstance(data, dict):
-        raise DockerFailure(f"unable to configure the Docker daemon with file {DAEMON_JSON}: json: cannot unmarshal "
-                            f"{type(data).__name__} into Go value of type map[string]interface {{}}")
+        raise DockerFailure(E.daemon_json_not_an_object(DAEMON_JSON, type(data).__name__))
     unknown = sorted(k for k in data if k not in KNOWN_DAEMON_KEYS)
     if unknown:
-        # moby daemon/config: "the following directives don't match any configuration option: %s".
-        raise DockerFailure(f"unable to configure the Docker daemon with file {DAEMON_JSON}: the following "
-                            f"directives don't match any configuration option: {', '.join(unknown)}")
+        raise DockerFailure(E.daemon_json_unknown_keys(DAEMON_JSON, unknown))
     return data
 
 
@@ -562,26 +485,22 @@ def start_daemon(world: World, vm: Any, ch: ContainerHost) -> str | None:
     error: str | None = None
     config: dict[str, Any] = {}
     if not ch.installed("Containers"):
-        error = MSG_NO_CONTAINERS_FEATURE
+        error = E.MSG_NO_CONTAINERS_FEATURE
     else:
         try:
-            config = parse_daemon_json(d.get("daemon_json", ""))
+            config = parse_daemon_json(d.daemon_json)
         except DockerFailure as exc:
             error = str(exc)
         if error is None and config.get("tlsverify") and tcp_port_of(config) is not None:
             for index, path in enumerate(_tls_paths(config)):
                 if _read_guest(world, vm, path) is None:
-                    # docker/go-connections tlsconfig wording; Go %q doubles the backslashes (unconfirmed for
-                    # the exact prefix dockerd puts before it).
-                    what = "could not read CA certificate" if index == 0 else "Could not load X509 key pair"
-                    error = (f"failed to load listeners: {what} {json.dumps(path)}: open {path}: The system "
-                             f"cannot find the file specified.")
+                    error = E.tls_file_missing(path, ca=index == 0)
                     break
-    d["status"] = "Stopped" if error else "Running"
-    d["error"] = error
-    d["started_at"] = world.clock.now() if error is None else None
+    d.status = "Stopped" if error else "Running"
+    d.error = error
+    d.started_at = world.clock.now() if error is None else None
     if error is None:
-        d["config"] = config
+        d.config = config
     return error
 
 
@@ -642,23 +561,22 @@ def install_docker(world: World, vm: Any, guest: Any, zip_path: str, sha256: str
         _write_guest(world, vm, DAEMON_JSON, wanted)
         changed = True
     d = ch.docker
-    if d is None or d.get("version") != version or d.get("zip_sha256") != actual:
+    if d is None or d.version != version or d.zip_sha256 != actual:
         if d is None:
             spend(world, vm.name, "docker_install")
-        d = {"version": version, "zip_sha256": actual, "registered": False, "status": "Stopped",
-             "error": None, "config": {}, "started_at": None}
+        d = DockerService(version, actual)
         ch.docker = d
         changed = True
-    d["daemon_json"] = daemon_json
-    if not d.get("registered"):
-        d["registered"] = True  # dockerd --register-service
+    d.daemon_json = daemon_json
+    if not d.registered:
+        d.registered = True  # dockerd --register-service
         changed = True
     error: str | None = None
-    if changed or d.get("status") != "Running":
-        was_running = d.get("status") == "Running"
+    if changed or not d.running:
+        was_running = d.running
         error = start_daemon(world, vm, ch)
         changed = changed or (not was_running and error is None)  # the service was started
-    running = d.get("status") == "Running"
+    running = d.running
     return InstallResult(changed, version, version if running else None, "Running" if running else "Stopped",
                          ch.nat_subnet(vm) if running else None, error)
 
@@ -674,8 +592,7 @@ def write_tls(world: World, vm: Any, guest: Any, ca: str, cert: str, key: str) -
             _write_guest(world, vm, path, data)
             changed = True
     if FIREWALL_RULE not in ch.firewall_rules:
-        ch.firewall_rules[FIREWALL_RULE] = {"Direction": "Inbound", "Protocol": "TCP", "LocalPort": "2376",
-                                            "Action": "Allow", "Enabled": True}
+        ch.firewall_rules[FIREWALL_RULE] = FirewallRule("Inbound", "TCP", "2376", "Allow", True)
         changed = True
     return changed
 
@@ -685,7 +602,7 @@ def write_tls(world: World, vm: Any, guest: Any, ca: str, cert: str, key: str) -
 
 def daemon_running(world: World, vm: Any, guest: Any) -> bool:
     ch = host_of(guest)
-    return bool(ch.docker and ch.docker.get("status") == "Running" and guest.is_ready(world, vm))
+    return bool(ch.docker and ch.docker.running and guest.is_ready(world, vm))
 
 
 @dataclass
@@ -714,7 +631,7 @@ class DockerEngine:
         kernel = kernel_version(self.os_build)
         built = "2024-09-20T11:41:19.000000000+00:00"
         details = {"ApiVersion": self.api_version, "Arch": "amd64", "BuildTime": built, "Experimental": "false",
-                   "GitCommit": _git_commit(v, "engine"), "GoVersion": _go_version_for(v), "KernelVersion": kernel,
+                   "GitCommit": _git_commit(v, "engine"), "GoVersion": go_version_for(v), "KernelVersion": kernel,
                    "MinAPIVersion": MIN_API_VERSION, "Os": "windows"}
         return {"Platform": {"Name": "Docker Engine - Community"},
                 "Components": [{"Name": "Engine", "Version": v, "Details": details}],
@@ -731,15 +648,15 @@ class DockerEngine:
         now = self.world.clock.now()
         ch = self._host
         out = []
-        for c in sorted(ch.containers.values(), key=lambda c: -float(c["created"])):
-            if not all and c["state"] != "running":
+        for c in sorted(ch.containers.values(), key=lambda c: -float(c.created)):
+            if not all and c.state != "running":
                 continue
             out.append({
-                "Id": c["id"], "Names": ["/" + c["name"]], "Image": c["image_ref"], "ImageID": c["image_id"],
-                "Command": " ".join(c["command"]), "Created": int(c["created"]), "Ports": [], "Labels": {},
-                "State": "paused" if c.get("paused") else c["state"], "Status": container_status(c, now),
-                "HostConfig": {"NetworkMode": "nat", "Isolation": c["isolation"]},
-                "NetworkSettings": {"Networks": {"nat": {"IPAddress": c.get("ip", ""),
+                "Id": c.id, "Names": ["/" + c.name], "Image": c.image_ref, "ImageID": c.image_id,
+                "Command": " ".join(c.command), "Created": int(c.created), "Ports": [], "Labels": {},
+                "State": "paused" if c.paused else c.state, "Status": container_status(c, now),
+                "HostConfig": {"NetworkMode": "nat", "Isolation": c.isolation},
+                "NetworkSettings": {"Networks": {"nat": {"IPAddress": c.ip,
                                                          "Gateway": ch.nat_gateway(self.vm),
                                                          "NetworkID": network_id(self.vm)}}},
                 "Mounts": [],
@@ -749,10 +666,10 @@ class DockerEngine:
     def list_images(self) -> list[dict[str, Any]]:
         """GET /images/json."""
         out = []
-        for img in sorted(self._host.images.values(), key=lambda i: -iso_to_epoch(i["created"])):
-            out.append({"Containers": -1, "Created": int(iso_to_epoch(img["created"])), "Id": img["id"],
-                        "Labels": None, "ParentId": img.get("parent", ""), "RepoDigests": list(img.get("digests", [])),
-                        "RepoTags": list(img["tags"]), "SharedSize": -1, "Size": int(img["size"])})
+        for img in sorted(self._host.images.values(), key=lambda i: -iso_to_epoch(i.created)):
+            out.append({"Containers": -1, "Created": int(iso_to_epoch(img.created)), "Id": img.id,
+                        "Labels": None, "ParentId": img.parent, "RepoDigests": list(img.digests),
+                        "RepoTags": list(img.tags), "SharedSize": -1, "Size": int(img.size)})
         return out
 
 
@@ -772,9 +689,8 @@ def docker_engine(world: World, vm: Any) -> DockerEngine | None:
             ca, cert, key = (p.decode("ascii", errors="replace") for p in pems if p is not None)
             tls = (ca, cert, key)
     port = tcp_port_of(config)
-    allowed = port is not None and any(r.get("Enabled") and r.get("Direction") == "Inbound"
-                                       and str(r.get("LocalPort")) == str(port) for r in ch.firewall_rules.values())
-    return DockerEngine(world, vm, str(d["version"]), api_version_for(str(d["version"])), running,
+    allowed = port is not None and any(r.allows_inbound_tcp(port) for r in ch.firewall_rules.values())
+    return DockerEngine(world, vm, d.version, api_version_for(d.version), running,
                         int(guest.os_build or 0), port, tls, allowed)
 
 
@@ -801,7 +717,7 @@ def engine_info(world: World, vm: Any, ch: ContainerHost, version: str) -> dict[
     """The /info document (also what `docker info` prints)."""
     guest = vm.guest
     build = int(guest.os_build or 0)
-    states = ["paused" if c.get("paused") else c["state"] for c in ch.containers.values()]
+    states = ["paused" if c.paused else c.state for c in ch.containers.values()]
     return {
         "ID": hashlib.sha256(f"engine|{vm.id}".encode()).hexdigest()[:36],
         "Containers": len(states), "ContainersRunning": states.count("running"),
@@ -831,14 +747,14 @@ def engine_info(world: World, vm: Any, ch: ContainerHost, version: str) -> dict[
     }
 
 
-def container_status(c: dict[str, Any], now: float) -> str:
+def container_status(c: Container, now: float) -> str:
     """docker ps STATUS."""
-    if c["state"] == "running":
-        up = "Up " + human_duration(now - float(c.get("started") or now))
-        return f"{up} (Paused)" if c.get("paused") else up
-    if c["state"] == "created":
+    if c.state == "running":
+        up = "Up " + human_duration(now - float(c.started or now))
+        return f"{up} (Paused)" if c.paused else up
+    if c.state == "created":
         return "Created"
-    return f"Exited ({c.get('exit_code', 0)}) {human_duration(now - float(c.get('finished') or now))} ago"
+    return f"Exited ({c.exit_code}) {human_duration(now - float(c.finished or now))} ago"
 
 
 # --------------------------------------------------------------------------------------------- images
@@ -856,36 +772,21 @@ def _ref_key(ref: str) -> str | None:
     return f"{repo}@{digest}" if digest and not tag else f"{repo}:{tag or 'latest'}"
 
 
-def find_image(ch: ContainerHost, ref: str) -> dict[str, Any] | None:
+def find_image(ch: ContainerHost, ref: str) -> Image | None:
     """A local image as dockerd's GetImage finds it: by reference (repo[:tag], repo@digest), else by image id or a
     unique id prefix (daemon/images/image.go)."""
     text = ref.strip()
     key = _ref_key(text)
     if key is not None:
         for img in ch.images.values():
-            if key in img["tags"] or key in img.get("digests", []):
+            if key in img.tags or key in img.digests:
                 return img
     hexpart = text[7:] if text.startswith("sha256:") else text
     if re.fullmatch(r"[0-9a-f]{1,64}", hexpart):
-        matches = [img for img in ch.images.values() if img["id"][7:].startswith(hexpart)]
+        matches = [img for img in ch.images.values() if img.id[7:].startswith(hexpart)]
         if len(matches) == 1:
             return matches[0]
     return None
-
-
-def no_such_image(ref: str) -> str:
-    """ErrImageDoesNotExist as moby prints it: the reference in its familiar form, a tagless name with
-    ":latest" (reference.TagNameOnly), an id as given (daemon/images/errors.go)."""
-    text = ref.strip()
-    try:
-        repo, tag, digest = R.parse_reference(text)
-    except R.ReferenceError:
-        return f"No such image: {text}"
-    if not repo:
-        return f"No such image: {digest}"
-    if digest and not tag:
-        return f"No such image: {R.familiar(repo)}@{digest}"
-    return f"No such image: {R.familiar(repo)}:{tag or 'latest'}"
 
 
 # Where Windows' docker keeps image layers (data-root\windowsfilter): one placeholder per layer that takes the
@@ -898,19 +799,8 @@ def layer_path(layer_id: str) -> str:
     return f"{LAYER_DIR}\\{layer_id.removeprefix('sha256:')[:64]}\\layer.vhd"
 
 
-NO_SPACE = "failed to register layer: There is not enough space on the disk."  # wording unconfirmed
-
-
-def image_layers(img: dict[str, Any]) -> list[list[Any]]:
-    """[layer id, bytes] from the bottom up; an image recorded before layers were modeled is one layer."""
-    layers = img.get("layers")
-    if layers:
-        return [list(x) for x in layers]
-    return [[img["id"].removeprefix("sha256:"), int(img.get("size", 0))]]
-
-
 def _layers_in_use(ch: ContainerHost, but: str | None = None) -> set[str]:
-    return {str(layer) for img in ch.images.values() if img["id"] != but for layer, _ in image_layers(img)}
+    return {layer.id for img in ch.images.values() if img.id != but for layer in img.layers}
 
 
 def reserve_image_space(world: World, vm: Any, layer_id: str, size: int, *, pulling: bool) -> None:
@@ -920,55 +810,55 @@ def reserve_image_space(world: World, vm: Any, layer_id: str, size: int, *, pull
         world.storage.write_placeholder(vm.hard_drives[0], layer_path(layer_id), size)
     except PSError:
         if pulling:
-            raise R.RegistryError(NO_SPACE, before_stream=False) from None
-        raise DockerError(f"Error response from daemon: {NO_SPACE}", 1) from None
+            raise R.RegistryError(E.NO_SPACE, before_stream=False) from None
+        raise DockerError(E.from_daemon(E.NO_SPACE), E.EXIT_ERROR) from None
 
 
-def release_image_space(world: World, vm: Any, ch: ContainerHost, img: dict[str, Any]) -> list[str]:
+def release_image_space(world: World, vm: Any, ch: ContainerHost, img: Image) -> list[str]:
     """An image is deleted: its layers no other image uses are freed (the VHD file does not shrink). Returns their
     ids, top layer first (as dockerd lists what it deleted)."""
-    keep = _layers_in_use(ch, but=img["id"])
-    freed = [str(layer) for layer, _ in reversed(image_layers(img)) if str(layer) not in keep]
+    keep = _layers_in_use(ch, but=img.id)
+    freed = [layer.id for layer in reversed(img.layers) if layer.id not in keep]
     for layer in freed:
         world.storage.delete_file(vm.hard_drives[0], layer_path(layer))
     return freed
 
 
-_DEFAULT_CONFIG: dict[str, Any] = {"Cmd": ["c:\\windows\\system32\\cmd.exe"], "Entrypoint": None, "User": ""}
 
 
-def image_config(img: dict[str, Any] | None) -> dict[str, Any]:
-    return dict((img or {}).get("config") or _DEFAULT_CONFIG)
+
+def image_config(img: Image | None) -> ImageConfig:
+    """The image's configuration (a copy); no image: the default (cmd.exe)."""
+    return dataclasses.replace(img.config) if img is not None else ImageConfig()
 
 
-def image_family(img: dict[str, Any] | None, ref: str = "") -> str:
+def image_family(img: Image | None, ref: str = "") -> str:
     """The base image family (nanoserver / servercore) an image was built on."""
-    fam = (img or {}).get("family")
-    if fam:
-        return str(fam)
-    text = " ".join([ref, *((img or {}).get("tags") or [])]).lower()
+    if img is not None and img.family:
+        return img.family
+    text = " ".join([ref, *(img.tags if img is not None else [])]).lower()
     return P.NANOSERVER if "nanoserver" in text else P.SERVERCORE
 
 
 def _store_image(ch: ContainerHost, image_id: str, tag: str | None, os_version: str, size: int, created: str,
-                 digest: str | None = None, parent: str = "", *, layers: list[list[Any]] | None = None,
-                 config: dict[str, Any] | None = None, family: str | None = None,
-                 apps: list[str] | None = None) -> dict[str, Any]:
+                 digest: str | None = None, parent: str = "", *, layers: list[Layer] | None = None,
+                 config: ImageConfig | None = None, family: str | None = None,
+                 apps: list[str] | None = None) -> Image:
     """Add (or retag) an image; a tag moves from any other image, as in docker."""
     if tag:
         for other in ch.images.values():
-            if tag in other["tags"] and other["id"] != image_id:
-                other["tags"].remove(tag)
+            if tag in other.tags and other.id != image_id:
+                other.tags.remove(tag)
     img = ch.images.get(image_id)
     if img is None:
-        img = {"id": image_id, "tags": [], "digests": [], "os_version": os_version, "size": size,
-               "created": created, "parent": parent, "layers": layers or [[image_id.removeprefix("sha256:"), size]],
-               "config": config or dict(_DEFAULT_CONFIG), "family": family or "", "apps": list(apps or [])}
+        img = Image(image_id, [], [], os_version, size, created, parent, list(layers or []),
+                    dataclasses.replace(config) if config is not None else ImageConfig(), family or "",
+                    list(apps or []))
         ch.images[image_id] = img
-    if tag and tag not in img["tags"]:
-        img["tags"].append(tag)
-    if digest and digest not in img["digests"]:
-        img["digests"].append(digest)
+    if tag and tag not in img.tags:
+        img.tags.append(tag)
+    if digest and digest not in img.digests:
+        img.digests.append(digest)
     return img
 
 
@@ -976,7 +866,7 @@ def _store_image(ch: ContainerHost, image_id: str, tag: str | None, os_version: 
 class PullResult:
     """A pull: the image record, whether bytes came from the registry, its stdout lines."""
 
-    image: dict[str, Any]
+    image: Image
     downloaded: bool
     lines: list[str]
 
@@ -1001,7 +891,7 @@ def pull_image(world: World, vm: Any, guest: Any, ref: str) -> PullResult:
     lines = [f"{tag}: Pulling from {path}"]
     existing = find_image(ch, shown)
     digest_ref = f"{repo}@{manifest.digest}"
-    if existing is not None and existing["id"] == manifest.image_id:
+    if existing is not None and existing.id == manifest.image_id:
         lines += [f"Digest: {manifest.digest}", f"Status: Image is up to date for {shown}"]
         return PullResult(existing, False, lines)
     have_image = ch.images.get(manifest.image_id)
@@ -1021,23 +911,26 @@ def pull_image(world: World, vm: Any, guest: Any, ref: str) -> PullResult:
         R.count_pull(world.counters, manifest, downloaded)
     family, apps = _family_of(repo)
     img = _store_image(ch, manifest.image_id, f"{repo}:{tag}", manifest.os_version, manifest.size,
-                       manifest.created, digest_ref, layers=[[layer, size] for layer, size in manifest.layers],
-                       config=dict(manifest.config), family=family, apps=apps)
+                       manifest.created, digest_ref, layers=[Layer(layer, size) for layer, size in manifest.layers],
+                       config=ImageConfig.from_state(manifest.config), family=family, apps=apps)
     lines += [f"Digest: {manifest.digest}", f"Status: Downloaded newer image for {shown}"]
     return PullResult(img, have_image is None, lines)
 
 
-def image_name(img: dict[str, Any]) -> str:
+def familiar_tag(tag: str) -> str:
+    """A stored "repo:tag" reference as docker shows it ("mcr.microsoft.com/windows/nanoserver:ltsc2022")."""
+    repo, _, name = tag.rpartition(":")
+    return f"{R.familiar(repo)}:{name}"
+
+
+def image_name(img: Image) -> str:
     """The first tag as docker shows it (familiar form), or the short id."""
-    if img["tags"]:
-        repo, _, tag = img["tags"][0].rpartition(":")
-        return f"{R.familiar(repo)}:{tag}"
-    return img["id"][7:19]
+    return familiar_tag(img.tags[0]) if img.tags else img.id[7:19]
 
 
-def image_children(ch: ContainerHost, img: dict[str, Any]) -> list[dict[str, Any]]:
+def image_children(ch: ContainerHost, img: Image) -> list[Image]:
     """Images whose parent is ``img`` (committed from one of its containers)."""
-    return [other for other in ch.images.values() if other.get("parent") == img["id"]]
+    return [other for other in ch.images.values() if other.parent == img.id]
 
 
 def save_image(world: World, vm: Any, guest: Any, ref: str, path: str) -> int:
@@ -1045,21 +938,21 @@ def save_image(world: World, vm: Any, guest: Any, ref: str, path: str) -> int:
     ch = host_of(guest)
     img = find_image(ch, ref)
     if img is None:
-        raise DockerError(f"Error response from daemon: {no_such_image(ref)}", 1)
-    data = image_tar(img, [t for t in img["tags"]] or [])
+        raise DockerError(E.from_daemon(E.no_such_image(ref)), E.EXIT_ERROR)
+    data = image_tar(img, [t for t in img.tags] or [])
     _write_guest(world, vm, path, data)
-    return int(img["size"])
+    return int(img.size)
 
 
-def image_tar(img: dict[str, Any], tags: list[str]) -> bytes:
+def image_tar(img: Image, tags: list[str]) -> bytes:
     """The docker-save layout (manifest.json, <id>.json, repositories, one layer) with modeled metadata."""
-    hex_id = img["id"][7:]
+    hex_id = img.id[7:]
     layer_dir = hashlib.sha256(f"layer|{hex_id}".encode()).hexdigest()
     cfg = image_config(img)
-    config = {"architecture": "amd64", "os": "windows", "os.version": img["os_version"],
-              "created": img["created"],
-              "config": {k: v for k, v in (("Cmd", cfg.get("Cmd")), ("Entrypoint", cfg.get("Entrypoint")),
-                                           ("User", cfg.get("User"))) if v},
+    config = {"architecture": "amd64", "os": "windows", "os.version": img.os_version,
+              "created": img.created,
+              "config": {k: v for k, v in (("Cmd", cfg.cmd), ("Entrypoint", cfg.entrypoint), ("User", cfg.user))
+                         if v},
               "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_dir}"]}}
     familiar_tags = []
     for t in tags:
@@ -1071,16 +964,16 @@ def image_tar(img: dict[str, Any], tags: list[str]) -> bytes:
         repo, _, tag = t.rpartition(":")
         repositories.setdefault(repo, {})[tag] = hex_id
     # Not part of docker's format (docker ignores unknown files): the modeled size of the real tar.
-    sim = {"simulated": True, "size": int(img["size"]), "digests": list(img.get("digests", [])),
-           "layers": image_layers(img), "family": image_family(img), "apps": list(img.get("apps", [])),
+    sim = {"simulated": True, "size": int(img.size), "digests": list(img.digests),
+           "layers": [layer.to_state() for layer in img.layers], "family": image_family(img), "apps": list(img.apps),
            "note": "labctl simulator: layer contents are placeholders; sizes are modeled"}
-    layer = b"SIMULATED Windows base layer " + img["os_version"].encode() + b"\r\n"
+    layer = b"SIMULATED Windows base layer " + img.os_version.encode() + b"\r\n"
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
         def add(name: str, content: bytes) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(content)
-            info.mtime = int(iso_to_epoch(img["created"]))
+            info.mtime = int(iso_to_epoch(img.created))
             tf.addfile(info, io.BytesIO(content))
         add(f"{layer_dir}/layer.tar", layer)
         add(f"{hex_id}.json", json.dumps(config).encode())
@@ -1091,7 +984,14 @@ def image_tar(img: dict[str, Any], tags: list[str]) -> bytes:
 
 
 def read_image_tar(data: bytes) -> tuple[dict[str, Any], list[str]]:
-    """(image record, familiar tags) from a docker-save tar; DockerError when it is not one."""
+    """Transitional: (the image's persisted form, familiar tags), for hvsim/guest/handlers/direct.py which reads
+    ``["size"]``; use read_image_archive."""
+    img, tags = read_image_archive(data)
+    return img.to_state(), tags
+
+
+def read_image_archive(data: bytes) -> tuple[Image, list[str]]:
+    """(image, familiar tags) from a docker-save tar; DockerError when it is not one."""
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
             members = {m.name: m for m in tf.getmembers()}
@@ -1104,18 +1004,15 @@ def read_image_tar(data: bytes) -> tuple[dict[str, Any], list[str]]:
             config = json.loads(read(entry["Config"]))
             sim = json.loads(read("labctl-simulated.json")) if "labctl-simulated.json" in members else {}
     except (tarfile.TarError, KeyError, ValueError, IndexError, TypeError):
-        # dockerd's wording for a file that is not an image archive (unconfirmed).
-        raise DockerError("Error response from daemon: Error processing tar file(exit status 1): unexpected EOF",
-                          1) from None
+        raise DockerError(E.from_daemon(E.BAD_IMAGE_ARCHIVE), E.EXIT_ERROR) from None
     hex_id = str(entry["Config"]).removesuffix(".json")
     size = int(sim.get("size") or len(data))
     cfg = config.get("config") or {}
-    img = {"id": f"sha256:{hex_id}", "tags": [], "digests": list(sim.get("digests", [])),
-           "os_version": str(config.get("os.version", "")), "size": size,
-           "created": str(config.get("created", "1970-01-01T00:00:00Z")), "parent": "",
-           "layers": [list(x) for x in sim.get("layers") or [[hex_id, size]]],
-           "config": {"Cmd": cfg.get("Cmd"), "Entrypoint": cfg.get("Entrypoint"), "User": cfg.get("User", "")},
-           "family": str(sim.get("family", "")), "apps": list(sim.get("apps", []))}
+    img = Image(f"sha256:{hex_id}", [], [str(d) for d in sim.get("digests", [])], str(config.get("os.version", "")),
+                size, str(config.get("created", "1970-01-01T00:00:00Z")), "",
+                [Layer.from_state(x) for x in sim.get("layers") or [[hex_id, size]]],
+                ImageConfig(cfg.get("Cmd"), cfg.get("Entrypoint"), cfg.get("User", "")),
+                str(sim.get("family", "")), list(sim.get("apps", [])))
     return img, [str(t) for t in entry.get("RepoTags") or []]
 
 
@@ -1124,14 +1021,14 @@ def load_image(world: World, vm: Any, guest: Any, path: str) -> list[str]:
     ch = host_of(guest)
     data = _read_guest(world, vm, path)
     if data is None:
-        raise DockerError(f"open {path}: The system cannot find the file specified.", 1)
-    img, tags = read_image_tar(data)
-    if img["id"] not in ch.images:
+        raise DockerError(f"open {path}: {E.MSG_FILE_NOT_FOUND}", E.EXIT_ERROR)
+    img, tags = read_image_archive(data)
+    if img.id not in ch.images:
         present = _layers_in_use(ch)
-        for layer, size in image_layers(img):
-            if str(layer) not in present:
-                reserve_image_space(world, vm, str(layer), int(size), pulling=False)
-    spend(world, vm.name, "image_extract_per_gb", factor=img["size"] / 1e9)
+        for layer in img.layers:
+            if layer.id not in present:
+                reserve_image_space(world, vm, layer.id, layer.size, pulling=False)
+    spend(world, vm.name, "image_extract_per_gb", factor=img.size / 1e9)
     lines = []
     stored = None
     for t in tags or [None]:  # type: ignore[list-item]
@@ -1139,29 +1036,18 @@ def load_image(world: World, vm: Any, guest: Any, path: str) -> list[str]:
         if t:
             repo, tag = R.split_reference(t)
             full = f"{repo}:{tag}"
-        stored = _store_image(ch, img["id"], full, img["os_version"], img["size"], img["created"],
-                              layers=img["layers"], config=img["config"], family=img["family"] or None,
-                              apps=img["apps"])
-        lines.append(f"Loaded image: {t}" if t else f"Loaded image ID: {img['id']}")
+        stored = _store_image(ch, img.id, full, img.os_version, img.size, img.created,
+                              layers=img.layers, config=img.config, family=img.family or None,
+                              apps=img.apps)
+        lines.append(f"Loaded image: {t}" if t else f"Loaded image ID: {img.id}")
     if stored is not None:
-        for d in img["digests"]:
-            if d not in stored["digests"]:
-                stored["digests"].append(d)
+        for d in img.digests:
+            if d not in stored.digests:
+                stored.digests.append(d)
     return lines
 
 
 # --------------------------------------------------------------------------------------------- containers
-
-
-class DockerError(Exception):
-    """A docker CLI failure: the stderr text and the exit code (``not_found``: the daemon answered 404)."""
-
-    def __init__(self, text: str, exit_code: int, stdout: list[str] | None = None, *, not_found: bool = False) -> None:
-        super().__init__(text)
-        self.text = text
-        self.exit_code = exit_code
-        self.stdout = list(stdout or [])
-        self.not_found = not_found
 
 
 @dataclass
@@ -1190,7 +1076,7 @@ class RunOutcome:
     exit_code: int
     stdout: list[str]
     stderr: list[str]
-    container: dict[str, Any] | None
+    container: Container | None
     seconds: float
     error: str | None = None
 
@@ -1203,20 +1089,20 @@ def _new_id(vm: Any, ch: ContainerHost, salt: str) -> str:
 def _random_name(cid: str, ch: ContainerHost) -> str:
     h = int(cid[:8], 16)
     base = f"{_ADJECTIVES[h % len(_ADJECTIVES)]}_{_SURNAMES[(h // 97) % len(_SURNAMES)]}"
-    names = {c["name"] for c in ch.containers.values()}
+    names = {c.name for c in ch.containers.values()}
     return base if base not in names else f"{base}{h % 10}"
 
 
-def image_build(img: dict[str, Any]) -> int:
+def image_build(img: Image) -> int:
     try:
-        return int(str(img["os_version"]).split(".")[2])
+        return int(str(img.os_version).split(".")[2])
     except (IndexError, ValueError):
         return 0
 
 
-def _image_revision(img: dict[str, Any]) -> int:
+def _image_revision(img: Image) -> int:
     try:
-        return int(str(img["os_version"]).split(".")[3])
+        return int(str(img.os_version).split(".")[3])
     except (IndexError, ValueError):
         return 1
 
@@ -1227,10 +1113,11 @@ def process_compatible(image_b: int, host_b: int) -> bool:
 
 
 def engine_version_of(guest: Any) -> str:
-    return str((host_of(guest).docker or {}).get("version", ""))
+    d = host_of(guest).docker
+    return d.version if d is not None else ""
 
 
-def check_start(world: World, vm: Any, guest: Any, c: dict[str, Any], img: dict[str, Any]) -> str | None:
+def check_start(world: World, vm: Any, guest: Any, c: Container, img: Image) -> str | None:
     """Why HCS refuses to create this container's compute system, or None (dockerd's text for it)."""
     ch = host_of(guest)
     version = engine_version_of(guest)
@@ -1238,46 +1125,46 @@ def check_start(world: World, vm: Any, guest: Any, c: dict[str, Any], img: dict[
     img_b = image_build(img)
 
     def refuse(message: str, events: tuple[str, ...] = ()) -> str:
-        return hcs_system_error(version, "CreateComputeSystem", c["id"], message, events)
+        return E.hcs_system_error(version, "CreateComputeSystem", c.id, message, events)
 
-    if c["isolation"] == "process":
-        return None if process_compatible(img_b, host_b) else refuse(MSG_OS_MISMATCH)
+    if c.isolation == "process":
+        return None if process_compatible(img_b, host_b) else refuse(E.MSG_OS_MISMATCH)
     if not ch.installed("Hyper-V"):
-        return refuse(MSG_HYPERV_NOT_INSTALLED)
+        return refuse(E.MSG_HYPERV_NOT_INSTALLED)
     if not getattr(vm, "expose_virtualization_extensions", False):
-        return refuse(MSG_NO_HYPERVISOR, (EVENT_NO_HYPERVISOR.format(id=c["id"]),))
+        return refuse(E.MSG_NO_HYPERVISOR, (E.EVENT_NO_HYPERVISOR.format(id=c.id),))
     if img_b > host_b:
-        return refuse(MSG_OS_MISMATCH)  # a newer image never runs, not even in a utility VM
+        return refuse(E.MSG_OS_MISMATCH)  # a newer image never runs, not even in a utility VM
     return None
 
 
-def kernel_seen(guest: Any, c: dict[str, Any], img: dict[str, Any]) -> tuple[int, int]:
+def kernel_seen(guest: Any, c: Container, img: Image) -> tuple[int, int]:
     """(build, revision) a container's processes see: the image's in a utility VM, the guest's otherwise."""
-    if c["isolation"] == "hyperv":
+    if c.isolation == "hyperv":
         return image_build(img), _image_revision(img)
     b = int(guest.os_build or 0)
     return b, guest_revision(b)
 
 
-def uvm_overhead_mb(c: dict[str, Any]) -> int:
-    repo = R.split_reference(c["image_ref"])[0]
-    return UVM_OVERHEAD_MB.get(repo, UVM_OVERHEAD_DEFAULT_MB) if c["isolation"] == "hyperv" else 0
+def uvm_overhead_mb(c: Container) -> int:
+    repo = R.split_reference(c.image_ref)[0]
+    return UVM_OVERHEAD_MB.get(repo, UVM_OVERHEAD_DEFAULT_MB) if c.isolation == "hyperv" else 0
 
 
-def container_view(vm: Any, guest: Any, c: dict[str, Any], img: dict[str, Any]) -> P.ContainerView:
+def container_view(vm: Any, guest: Any, c: Container, img: Image) -> P.ContainerView:
     """What the container's processes see of it (kernel, name, user, network endpoint, other processes)."""
     ch = host_of(guest)
     build, rev = kernel_seen(guest, c, img)
     return P.ContainerView(
-        id=c["id"], hostname=c.get("hostname") or c["id"][:12],
-        user=c.get("user") or image_config(img).get("User") or "ContainerAdministrator",
-        family=c.get("family") or image_family(img, c.get("image_ref", "")), build=build, revision=rev,
-        ip=c.get("ip", ""), prefix_length=ipaddress.ip_network(ch.nat_subnet(vm)).prefixlen,
-        gateway=ch.nat_gateway(vm), apps=tuple(c.get("apps") or img.get("apps") or ()),
-        processes=tuple(c.get("processes") or ()))
+        id=c.id, hostname=c.hostname or c.id[:12],
+        user=c.user or image_config(img).user or "ContainerAdministrator",
+        family=c.family or image_family(img, c.image_ref), build=build, revision=rev,
+        ip=c.ip, prefix_length=ipaddress.ip_network(ch.nat_subnet(vm)).prefixlen,
+        gateway=ch.nat_gateway(vm), apps=tuple(c.apps or img.apps or ()),
+        processes=tuple(c.processes or ()))
 
 
-def run_process(vm: Any, guest: Any, c: dict[str, Any], img: dict[str, Any], argv: list[str], *,
+def run_process(vm: Any, guest: Any, c: Container, img: Image, argv: list[str], *,
                 stdin_waits: bool) -> ProcessRun:
     """Model a command line inside the container (``stdin_waits``: its stdin stays open with no writer)."""
     return P.run_command(container_view(vm, guest, c, img), argv, stdin_waits=stdin_waits)
@@ -1297,18 +1184,18 @@ def command_line(argv: list[str]) -> str:
     return " ".join(out)
 
 
-def create_process_error(c: dict[str, Any], version: str = "") -> str:
+def create_process_error(c: Container, version: str = "") -> str:
     """HCS CreateProcess failure for an executable missing from the image; in a utility VM HCS adds
     vmcomputeagent's event lines."""
-    events = tuple(EVENTS_NOT_FOUND_UVM) if c.get("isolation") == "hyperv" else ()
-    return hcs_container_error(version, c["id"], "System::CreateProcess", MSG_FILE_NOT_FOUND, 2,
-                               command_line(list(c["command"])), events)
+    events = tuple(E.EVENTS_NOT_FOUND_UVM) if c.isolation == "hyperv" else ()
+    return E.hcs_container_error(version, c.id, "System::CreateProcess", E.MSG_FILE_NOT_FOUND, 2,
+                               command_line(list(c.command)), events)
 
 
-def _allocate_ip(vm: Any, ch: ContainerHost, c: dict[str, Any]) -> str:
+def _allocate_ip(vm: Any, ch: ContainerHost, c: Container) -> str:
     """HNS gives the endpoint a free address of the nat subnet (.1 is the host's, the gateway)."""
     net = ipaddress.ip_network(ch.nat_subnet(vm))
-    used = {o.get("ip") for o in ch.containers.values() if o["state"] == "running" and o["id"] != c["id"]}
+    used = {o.ip for o in ch.containers.values() if o.state == "running" and o.id != c.id}
     for offset in range(2, net.num_addresses - 1):
         candidate = str(net.network_address + offset)
         if candidate not in used:
@@ -1316,7 +1203,17 @@ def _allocate_ip(vm: Any, ch: ContainerHost, c: dict[str, Any]) -> str:
     return str(net.network_address + 2)
 
 
-def start_container(world: World, vm: Any, guest: Any, c: dict[str, Any], *,
+def image_of(ch: ContainerHost, c: Container) -> Image:
+    """The container's image; when it was force-removed (docker keeps the layers while a container uses them), a
+    stand-in with what the container recorded of it."""
+    img = ch.images.get(c.image_id)
+    if img is None:
+        img = Image(c.image_id, os_version=c.os_version or "10.0.0.0", created=epoch_to_iso(0), family=c.family,
+                    apps=list(c.apps))
+    return img
+
+
+def start_container(world: World, vm: Any, guest: Any, c: Container, *,
                     stdin_attached: bool = False) -> tuple[ProcessRun | None, str | None, float]:
     """Start a created/exited container: (process result, HCS error, modeled seconds).
 
@@ -1325,55 +1222,37 @@ def start_container(world: World, vm: Any, guest: Any, c: dict[str, Any], *,
     attached keeps a stdin nobody writes to: its shell waits.
     """
     ch = host_of(guest)
-    img = ch.images.get(c["image_id"])
-    if img is None:  # the image was force-removed: docker keeps the layers while a container uses them
-        img = {"id": c["image_id"], "os_version": c.get("os_version", "10.0.0.0"), "tags": [], "size": 0,
-               "created": epoch_to_iso(0), "family": c.get("family", ""), "apps": c.get("apps", [])}
+    img = image_of(ch, c)
     error = check_start(world, vm, guest, c, img)
-    key = "container_start_hyperv" if c["isolation"] == "hyperv" else "container_start_process"
+    key = "container_start_hyperv" if c.isolation == "hyperv" else "container_start_process"
     # A refused start fails early (HCS validates before the utility VM boots): a fifth of a start.
     seconds = spend(world, vm.name, key, 0.2 if error else 1.0)
     if error:
         return None, error, seconds
-    c["ip"] = _allocate_ip(vm, ch, c)
-    run = run_process(vm, guest, c, img, c["command"], stdin_waits=bool(c["interactive"]) and not stdin_attached)
+    c.ip = _allocate_ip(vm, ch, c)
+    run = run_process(vm, guest, c, img, c.command, stdin_waits=bool(c.interactive) and not stdin_attached)
     if run.not_found:
         return run, create_process_error(c, engine_version_of(guest)), seconds
     if run.not_modelled:
         return run, run.output[0], seconds
     now = world.clock.now()
-    c["started"] = now
-    c["logs"] = list(c.get("logs", [])) + run.output
+    c.started = now
+    c.logs = list(c.logs) + run.output
     if run.long_running:
-        c.update(state="running", exit_code=0, finished=None, paused=False,
-                 processes=[c["command"][0] if c["command"] else "cmd.exe"])
+        c.state, c.exit_code, c.finished, c.paused = "running", 0, None, False
+        c.processes = [c.command[0] if c.command else "cmd.exe"]
     else:
-        c.update(state="exited", exit_code=run.exit_code, finished=now, processes=[])
+        c.exit(run.exit_code, now)
     return run, None, seconds
 
 
-def invalid_isolation(version: str, isolation: str) -> str:
-    """dockerd's answer to an unknown --isolation (runconfig/hostconfig_windows.go validateIsolation, checked when
-    it decodes the create request): 17.06 to 28.x "Invalid isolation: %q. Windows supports ...", 29.0 reworded."""
-    if engine_release(version) >= (29, 0):
-        return f"invalid isolation ({isolation}): Windows supports 'default', 'process', or 'hyperv'"
-    return f"Invalid isolation: {json.dumps(isolation)}. Windows supports 'default', 'process', or 'hyperv'"
-
-
-def _daemon_error_lines(text: str, *, with_help: bool) -> list[str]:
-    """docker run's reportError: "docker: <err>." (one final period), "See 'docker run --help'." for errors before
-    the container ran; an error of several lines stays several lines."""
-    lines = f"docker: {text.rstrip('.')}.".split("\n")
-    return [*lines, "See 'docker run --help'."] if with_help else lines
-
-
-def effective_command(img: dict[str, Any] | None, opts: RunOptions) -> tuple[list[str], list[str]]:
+def effective_command(img: Image | None, opts: RunOptions) -> tuple[list[str], list[str]]:
     """(entrypoint, cmd) of a new container: --entrypoint replaces the image's ENTRYPOINT and drops its CMD
     (docker run reference); arguments after the image replace CMD."""
     cfg = image_config(img)
     if opts.entrypoint is not None:
         return ([opts.entrypoint] if opts.entrypoint else []), list(opts.command)
-    return list(cfg.get("Entrypoint") or []), list(opts.command) or list(cfg.get("Cmd") or [])
+    return list(cfg.entrypoint or []), list(opts.command) or list(cfg.cmd or [])
 
 
 def run_container(world: World, vm: Any, guest: Any, opts: RunOptions) -> RunOutcome:
@@ -1385,15 +1264,15 @@ def run_container(world: World, vm: Any, guest: Any, opts: RunOptions) -> RunOut
     stdout: list[str] = []
     stderr: list[str] = []
     if opts.tty and opts.interactive and not opts.detach:
-        return RunOutcome(1, [], [MSG_NOT_A_TTY], None, 0.0, MSG_NOT_A_TTY)
+        return RunOutcome(1, [], [E.MSG_NOT_A_TTY], None, 0.0, E.MSG_NOT_A_TTY)
     try:
         R.parse_reference(opts.image, engine_release(version))
     except R.ReferenceError as exc:  # the client parses the reference before it sends anything
-        return RunOutcome(125, [], _daemon_error_lines(exc.text, with_help=True), None, 0.0, exc.text)
+        return RunOutcome(125, [], E.run_error_lines(exc.text, with_help=True), None, 0.0, exc.text)
     isolation = (opts.isolation or "default").lower()
     if isolation not in ("default", "process", "hyperv"):
-        msg = f"Error response from daemon: {invalid_isolation(version, opts.isolation or '')}"
-        return RunOutcome(125, [], _daemon_error_lines(msg, with_help=True), None, 0.0, msg)
+        msg = E.from_daemon(E.invalid_isolation(version, opts.isolation or ''))
+        return RunOutcome(125, [], E.run_error_lines(msg, with_help=True), None, 0.0, msg)
     if isolation == "default":
         isolation = ch.default_isolation()
     img = find_image(ch, opts.image)
@@ -1403,36 +1282,30 @@ def run_container(world: World, vm: Any, guest: Any, opts: RunOptions) -> RunOut
         try:
             pulled = pull_image(world, vm, guest, opts.image)
         except R.RegistryError as exc:
-            text = f"Error response from daemon: {exc.text}" if exc.before_stream else exc.text
+            text = E.from_daemon(exc.text) if exc.before_stream else exc.text
             if not exc.before_stream:
                 stderr.append(f"{tag}: Pulling from {repo.split('/', 1)[-1]}")
-            return RunOutcome(125, stdout, [*stderr, *_daemon_error_lines(text, with_help=True)], None, 0.0, text)
+            return RunOutcome(125, stdout, [*stderr, *E.run_error_lines(text, with_help=True)], None, 0.0, text)
         # docker run writes the pull's progress to stderr (cli/command/container/create.go: pullOut is Err()):
         # stdout carries only the container's output.
         stderr.extend(pulled.lines)
         img = pulled.image
-    if opts.name and any(c["name"] == opts.name for c in ch.containers.values()):
-        other = next(c for c in ch.containers.values() if c["name"] == opts.name)
-        msg = (f"Error response from daemon: Conflict. The container name \"/{opts.name}\" is already in use by "
-               f"container \"{other['id']}\". You have to remove (or rename) that container to be able to reuse "
-               f"that name")
-        return RunOutcome(125, stdout, [*stderr, *_daemon_error_lines(msg, with_help=True)], None, 0.0, msg)
+    if opts.name and any(c.name == opts.name for c in ch.containers.values()):
+        other = next(c for c in ch.containers.values() if c.name == opts.name)
+        msg = E.from_daemon(E.name_in_use(opts.name, other.id))
+        return RunOutcome(125, stdout, [*stderr, *E.run_error_lines(msg, with_help=True)], None, 0.0, msg)
     entrypoint, cmd = effective_command(img, opts)
     if not entrypoint and not cmd:
-        msg = "Error response from daemon: No command specified"  # daemon/create.go (no CMD or ENTRYPOINT)
-        return RunOutcome(125, stdout, [*stderr, *_daemon_error_lines(msg, with_help=True)], None, 0.0, msg)
+        msg = E.from_daemon(E.NO_COMMAND)
+        return RunOutcome(125, stdout, [*stderr, *E.run_error_lines(msg, with_help=True)], None, 0.0, msg)
     cid = _new_id(vm, ch, opts.image)
-    c: dict[str, Any] = {
-        "id": cid, "name": opts.name or _random_name(cid, ch), "image_ref": opts.image, "image_id": img["id"],
-        "os_version": img["os_version"], "command": entrypoint + cmd, "entrypoint": entrypoint, "cmd": cmd,
-        "created": world.clock.now(), "started": None, "finished": None, "state": "created", "exit_code": 0,
-        "isolation": isolation, "interactive": opts.interactive, "tty": opts.tty, "detach": opts.detach,
+    c = Container(
+        cid, opts.name or _random_name(cid, ch), opts.image, img.id, img.os_version, entrypoint + cmd, entrypoint,
+        cmd, world.clock.now(), isolation=isolation, interactive=opts.interactive, tty=opts.tty, detach=opts.detach,
         # cli/command/container/opts.go: stdin attached in the foreground is closed when the client lets go.
-        "stdin_once": opts.interactive and not opts.detach,
-        "auto_remove": opts.remove, "logs": [], "env": list(opts.env), "ports": list(opts.ports),
-        "processes": [], "ip": "", "hostname": opts.hostname or cid[:12], "user": opts.user or "",
-        "family": image_family(img, opts.image), "apps": list(img.get("apps", [])), "paused": False,
-    }
+        stdin_once=opts.interactive and not opts.detach, auto_remove=opts.remove, env=list(opts.env),
+        ports=list(opts.ports), hostname=opts.hostname or cid[:12], user=opts.user or "",
+        family=image_family(img, opts.image), apps=list(img.apps))
     ch.containers[cid] = c
     run, error, seconds = start_container(world, vm, guest, c, stdin_attached=opts.interactive and not opts.detach)
     if error and run is not None and run.not_modelled:
@@ -1444,22 +1317,22 @@ def run_container(world: World, vm: Any, guest: Any, opts: RunOptions) -> RunOut
         if opts.detach:
             stdout.append(cid)
         # cli/command/container/run.go runStartContainerErr: 127 when the program is not found.
-        code = 127 if MSG_FILE_NOT_FOUND.lower() in error.lower() else 125
-        return RunOutcome(code, stdout, [*stderr, *_daemon_error_lines(f"Error response from daemon: {error}",
+        code = E.EXIT_NOT_FOUND if E.MSG_FILE_NOT_FOUND.lower() in error.lower() else E.EXIT_RUN_FAILED
+        return RunOutcome(code, stdout, [*stderr, *E.run_error_lines(E.from_daemon(error),
                                                                       with_help=False)], c, seconds, error)
     assert run is not None
     if opts.detach:
         stdout.append(cid)
-        if opts.remove and c["state"] != "running":
+        if opts.remove and c.state != "running":
             ch.containers.pop(cid, None)
         return RunOutcome(0, stdout, stderr, c, seconds)
     if run.long_running:
         # A foreground container that never exits would hold the call until someone stops it.
-        c.update(state="exited", exit_code=EXIT_SHUTDOWN, finished=world.clock.now(), processes=[])
+        c.exit(EXIT_SHUTDOWN, world.clock.now())
         if opts.remove:
             ch.containers.pop(cid, None)
         msg = (f"The simulated docker CLI does not model a foreground container that keeps running "
-               f"({' '.join(c['command'])}): run it with -d and read its output with docker logs.")
+               f"({' '.join(c.command)}): run it with -d and read its output with docker logs.")
         return RunOutcome(125, stdout + run.output, [*stderr, msg], c, seconds, msg)
     stdout.extend(run.output)
     if opts.remove:
@@ -1467,71 +1340,66 @@ def run_container(world: World, vm: Any, guest: Any, opts: RunOptions) -> RunOut
     return RunOutcome(run.exit_code, stdout, stderr, c, seconds)
 
 
-def find_container(ch: ContainerHost, ref: str) -> dict[str, Any] | None:
+def find_container(ch: ContainerHost, ref: str) -> Container | None:
     ref = ref.strip().lstrip("/")
     for c in ch.containers.values():
-        if c["name"] == ref or c["id"] == ref:
+        if c.name == ref or c.id == ref:
             return c
-    matches = [c for c in ch.containers.values() if len(ref) >= 1 and c["id"].startswith(ref)]
+    matches = [c for c in ch.containers.values() if len(ref) >= 1 and c.id.startswith(ref)]
     return matches[0] if len(matches) == 1 else None
 
 
-def exec_in(world: World, vm: Any, guest: Any, c: dict[str, Any], argv: list[str], interactive: bool) -> ProcessRun:
+def exec_in(world: World, vm: Any, guest: Any, c: Container, argv: list[str], interactive: bool) -> ProcessRun:
     """docker exec: a new process in a running container (same kernel as the container's). Its stdin, when -i
     attaches it, is the docker client's (empty over PowerShell Direct)."""
-    ch = host_of(guest)
-    img = ch.images.get(c["image_id"]) or {"os_version": c.get("os_version", "10.0.0.0"), "tags": [],
-                                            "family": c.get("family", ""), "apps": c.get("apps", [])}
-    return run_process(vm, guest, c, img, argv, stdin_waits=False)
+    return run_process(vm, guest, c, image_of(host_of(guest), c), argv, stdin_waits=False)
 
 
-def commit_container(world: World, vm: Any, guest: Any, c: dict[str, Any], ref: str | None) -> str:
+def commit_container(world: World, vm: Any, guest: Any, c: Container, ref: str | None) -> str:
     """docker commit: a new image from the container's filesystem and configuration (its command becomes the
     image's CMD/ENTRYPOINT). Windows refuses a running (or paused) container."""
     ch = host_of(guest)
-    if c["state"] == "running":
-        # moby daemon/commit.go: "%+v does not support commit of a running container" (runtime.GOOS); a paused
-        # container is running too.
-        raise DockerError("Error response from daemon: windows does not support commit of a running container", 1)
-    base = ch.images.get(c["image_id"])
-    os_version = base["os_version"] if base else c.get("os_version", "")
-    size = int(base["size"]) if base else 0
-    new_id = "sha256:" + hashlib.sha256(f"commit|{c['id']}|{world.clock.now()}".encode()).hexdigest()
+    if c.state == "running":
+        raise DockerError(E.from_daemon(E.COMMIT_RUNNING), E.EXIT_ERROR)
+    base = ch.images.get(c.image_id)
+    os_version = base.os_version if base else c.os_version
+    size = int(base.size) if base else 0
+    new_id = "sha256:" + hashlib.sha256(f"commit|{c.id}|{world.clock.now()}".encode()).hexdigest()
     tag = None
     if ref:
         repo, t = R.split_reference(ref)
         tag = f"{repo}:{t}"
     # A committed Windows container layer holds the scratch changes: a few MB (estimate).
     own_layer, own_size = hashlib.sha256(f"layer|{new_id}".encode()).hexdigest(), 4_200_000
-    layers: list[list[Any]] = [*(image_layers(base) if base else []), [own_layer, own_size]]
+    layers = [*(base.layers if base else []), Layer(own_layer, own_size)]
     reserve_image_space(world, vm, own_layer, own_size, pulling=False)
     cfg = image_config(base)
-    cfg.update(Entrypoint=list(c.get("entrypoint") or []) or None, Cmd=list(c.get("cmd", c["command"])) or None)
-    if c.get("user"):
-        cfg["User"] = c["user"]
-    _store_image(ch, new_id, tag, os_version, size + own_size, epoch_to_iso(world.clock.now()), parent=c["image_id"],
-                 layers=layers, config=cfg, family=c.get("family") or image_family(base, c.get("image_ref", "")),
-                 apps=list(c.get("apps") or (base or {}).get("apps") or []))
+    cfg.entrypoint, cfg.cmd = list(c.entrypoint) or None, list(c.cmd) or None
+    if c.user:
+        cfg.user = c.user
+    _store_image(ch, new_id, tag, os_version, size + own_size, epoch_to_iso(world.clock.now()), parent=c.image_id,
+                 layers=layers, config=cfg, family=c.family or image_family(base, c.image_ref),
+                 apps=list(c.apps or (base.apps if base else [])))
     return new_id
 
 
-def pause_container(guest: Any, c: dict[str, Any]) -> None:
+def pause_container(guest: Any, c: Container) -> None:
     """docker pause: only a Hyper-V isolated container can be paused (libcontainerd/local/local_windows.go returns
     containerd's ErrNotImplemented for a process-isolated one; daemon/pause.go wraps it)."""
-    if c["state"] != "running":
-        raise DockerError(f"Error response from daemon: container {c['id']} is not running", 1)
-    if c.get("paused"):
-        raise DockerError(f"Error response from daemon: Container {c['id']} is already paused", 1)
-    if c["isolation"] != "hyperv":
-        raise DockerError(f"Error response from daemon: cannot pause container {c['id']}: not implemented", 1)
-    c["paused"] = True
+    if c.state != "running":
+        raise DockerError(E.from_daemon(E.not_running(c.id)), E.EXIT_ERROR)
+    if c.paused:
+        raise DockerError(E.from_daemon(E.already_paused(c.id)), E.EXIT_ERROR)
+    if c.isolation != "hyperv":
+        raise DockerError(E.from_daemon(E.pause_not_implemented(c.id)), E.EXIT_ERROR)
+    c.paused = True
 
 
-def unpause_container(guest: Any, c: dict[str, Any]) -> None:
+def unpause_container(guest: Any, c: Container) -> None:
     """docker unpause (daemon/unpause.go)."""
-    if not c.get("paused"):
-        raise DockerError(f"Error response from daemon: Container {c['id']} is not paused", 1)
-    c["paused"] = False
+    if not c.paused:
+        raise DockerError(E.from_daemon(E.not_paused(c.id)), E.EXIT_ERROR)
+    c.paused = False
 
 
 # --------------------------------------------------------------------------------------------- image removal
@@ -1549,34 +1417,32 @@ def _truncate(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
 
 
-def _image_conflict(ch: ContainerHost, img: dict[str, Any], *, hard: bool, soft: bool,
+def _image_conflict(ch: ContainerHost, img: Image, *, hard: bool, soft: bool,
                     active_reference: bool) -> _Conflict | None:
     """checkImageDeleteConflict (daemon/images/image_delete.go): child images and running containers are hard
     conflicts, stopped containers and remaining references soft ones (-f overrides those)."""
 
     def conflict(reason: str, is_hard: bool, used: bool) -> _Conflict:
-        force = "cannot be forced" if is_hard else "must be forced"
-        return _Conflict(f"conflict: unable to delete {_truncate(img['id'])} ({force}) - {reason}", hard=is_hard,
-                         used=used)
+        return _Conflict(E.image_delete_conflict(_truncate(img.id), reason, hard=is_hard), hard=is_hard, used=used)
 
-    users = [c for c in ch.containers.values() if c["image_id"] == img["id"]]
+    users = [c for c in ch.containers.values() if c.image_id == img.id]
     if hard and image_children(ch, img):
         return conflict("image has dependent child images", True, False)
-    running = [c for c in users if c["state"] == "running"]
+    running = [c for c in users if c.state == "running"]
     if hard and running:
-        return conflict(f"image is being used by running container {running[0]['id'][:12]}", True, True)
-    stopped = [c for c in users if c["state"] != "running"]
+        return conflict(f"image is being used by running container {running[0].id[:12]}", True, True)
+    stopped = [c for c in users if c.state != "running"]
     if soft and stopped:
-        return conflict(f"image is being used by stopped container {stopped[0]['id'][:12]}", False, True)
-    if active_reference and (img["tags"] or img.get("digests")):
+        return conflict(f"image is being used by stopped container {stopped[0].id[:12]}", False, True)
+    if active_reference and (img.tags or img.digests):
         return conflict("image is referenced in multiple repositories", False, False)
     return None
 
 
-def _single_reference(img: dict[str, Any]) -> bool:
+def _single_reference(img: Image) -> bool:
     """isSingleReference: at most one tag, and every reference within that tag's repository."""
-    refs = [(t.rpartition(":")[0], False) for t in img["tags"]] + \
-           [(d.partition("@")[0], True) for d in img.get("digests", [])]
+    refs = [(t.rpartition(":")[0], False) for t in img.tags] + \
+           [(d.partition("@")[0], True) for d in img.digests]
     if len(refs) <= 1:
         return len(refs) == 1
     tagged = [repo for repo, digest in refs if not digest]
@@ -1587,31 +1453,31 @@ def _single_reference(img: dict[str, Any]) -> bool:
     return len(canonical) == 1 and single in canonical
 
 
-def _untag_all(img: dict[str, Any], records: list[str]) -> None:
-    for t in list(img["tags"]):
+def _untag_all(img: Image, records: list[str]) -> None:
+    for t in list(img.tags):
         repo, _, tag = t.rpartition(":")
-        img["tags"].remove(t)
+        img.tags.remove(t)
         records.append(f"Untagged: {R.familiar(repo)}:{tag}")
-    for d in list(img.get("digests", [])):
+    for d in list(img.digests):
         repo, _, dg = d.partition("@")
-        img["digests"].remove(d)
+        img.digests.remove(d)
         records.append(f"Untagged: {R.familiar(repo)}@{dg}")
 
 
-def _delete_helper(world: World, vm: Any, ch: ContainerHost, img: dict[str, Any], records: list[str], *,
+def _delete_helper(world: World, vm: Any, ch: ContainerHost, img: Image, records: list[str], *,
                    force: bool, prune: bool, quiet: bool) -> None:
     """imageDeleteHelper: delete the image (and prune its untagged, unused parents) unless a conflict stops it; a
     quiet deletion (after untagging) stops silently where the image stays useful."""
     conflict = _image_conflict(ch, img, hard=True, soft=not force, active_reference=not force)
     if conflict is not None:
-        dangling = not (img["tags"] or img.get("digests") or image_children(ch, img))
+        dangling = not (img.tags or img.digests or image_children(ch, img))
         if quiet and (not dangling or conflict.used):
             return
         raise conflict
-    parent = img.get("parent") or ""
+    parent = img.parent or ""
     _untag_all(img, records)
-    del ch.images[img["id"]]
-    records.append(f"Deleted: {img['id']}")
+    del ch.images[img.id]
+    records.append(f"Deleted: {img.id}")
     records.extend(f"Deleted: sha256:{layer}" for layer in release_image_space(world, vm, ch, img))
     if prune and parent and parent in ch.images:
         _delete_helper(world, vm, ch, ch.images[parent], records, force=False, prune=True, quiet=True)
@@ -1625,35 +1491,34 @@ def remove_image(world: World, vm: Any, guest: Any, ref: str, *, force: bool, pr
     try:
         R.parse_reference(text, engine_release(engine_version_of(guest)))
     except R.ReferenceError as exc:
-        raise DockerError(f"Error response from daemon: {exc.text}", 1) from None
+        raise DockerError(E.from_daemon(exc.text), E.EXIT_ERROR) from None
     img = find_image(ch, text)
     if img is None:
-        raise DockerError(f"Error response from daemon: {no_such_image(text)}", 1, not_found=True)
+        raise DockerError(E.from_daemon(E.no_such_image(text)), E.EXIT_ERROR, not_found=True)
     records: list[str] = []
-    hexid = img["id"].removeprefix("sha256:")
-    by_id = img["id"].startswith(text) or hexid.startswith(text)
+    hexid = img.id.removeprefix("sha256:")
+    by_id = img.id.startswith(text) or hexid.startswith(text)
     try:
         if not by_id:
             key = _ref_key(text)
             assert key is not None
-            users = [c for c in ch.containers.values() if c["image_id"] == img["id"]]
+            users = [c for c in ch.containers.values() if c.image_id == img.id]
             if not force and _single_reference(img) and users:
                 # Untagging would leave the image dangling under a container: docker wants -f for that.
-                raise _Conflict(f"conflict: unable to remove repository reference {json.dumps(text)} (must force) - "
-                                f"container {users[0]['id'][:12]} is using its referenced image {hexid[:12]}")
+                raise _Conflict(E.reference_in_use(text, users[0].id[:12], hexid[:12]))
             repo = key.partition("@")[0] if "@" in key else key.rpartition(":")[0]
-            if key in img["tags"]:
-                img["tags"].remove(key)
+            if key in img.tags:
+                img.tags.remove(key)
                 records.append(f"Untagged: {R.familiar(repo)}:{key.rpartition(':')[2]}")
                 # The tag was the repository's last: its digest references go too.
-                if not any(t.rpartition(":")[0] == repo for t in img["tags"]):
-                    for d in [d for d in img.get("digests", []) if d.partition("@")[0] == repo]:
-                        img["digests"].remove(d)
+                if not any(t.rpartition(":")[0] == repo for t in img.tags):
+                    for d in [d for d in img.digests if d.partition("@")[0] == repo]:
+                        img.digests.remove(d)
                         records.append(f"Untagged: {R.familiar(repo)}@{d.partition('@')[2]}")
             else:
-                img["digests"].remove(key)
+                img.digests.remove(key)
                 records.append(f"Untagged: {R.familiar(repo)}@{key.partition('@')[2]}")
-            if img["tags"] or img.get("digests"):
+            if img.tags or img.digests:
                 return records
             _delete_helper(world, vm, ch, img, records, force=force, prune=prune, quiet=True)
             return records
@@ -1664,5 +1529,5 @@ def remove_image(world: World, vm: Any, guest: Any, ref: str, *, force: bool, pr
             _untag_all(img, records)
         _delete_helper(world, vm, ch, img, records, force=force, prune=prune, quiet=False)
     except _Conflict as exc:
-        raise DockerError(f"Error response from daemon: {exc.text}", 1) from None
+        raise DockerError(E.from_daemon(exc.text), E.EXIT_ERROR) from None
     return records
