@@ -69,11 +69,11 @@ def _step(name: str, changed: bool, reboot: bool, facts: dict[str, Any]) -> list
 NativeStepFn = Callable[["World", Any, Any, list[Any], int], list[Any]]
 
 
-def native_step(name: str) -> Callable[[NativeStepFn], NativeStepFn]:
+def native_step(name: str, utf8_versions: tuple[str, ...] = ("2",)) -> Callable[[NativeStepFn], NativeStepFn]:
     """Register a step that reads native output: ``fn(world, vm, guest, args, console_code_page)``.
 
-    Version 1 reads with the guest's OEM code page, version 2 (which sets [Console]::OutputEncoding to UTF-8
-    before running docker) with UTF-8.
+    Version 1 reads with the guest's OEM code page, version 2 and later (which set [Console]::OutputEncoding
+    to UTF-8 before running docker) with UTF-8.
     """
 
     def deco(fn: NativeStepFn) -> NativeStepFn:
@@ -84,7 +84,7 @@ def native_step(name: str) -> Callable[[NativeStepFn], NativeStepFn]:
             return fn(world, vm, guest, args, UTF8)
 
         STEPS.step(name)(v1)
-        STEPS.step(name, versions=("2",))(v2)
+        STEPS.step(name, versions=utf8_versions)(v2)
         return fn
 
     return deco
@@ -129,7 +129,9 @@ def _cli_or_throw(world: World, vm: Any, guest: Any, argv: list[str], cp: int) -
     return res
 
 
-@native_step("docker-install")
+# Version 3 refuses another installation's docker service and a non-object daemon.json before changing
+# anything; a simulated guest has no other installation and labctl sends an object, so both behave as 2.
+@native_step("docker-install", utf8_versions=("2", "3"))
 def docker_install(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> list[Any]:
     """Verify the zip, expand it, PATH, daemon.json, register and (re)start the service, wait for docker."""
     zip_path = str(_arg(args, 0, ""))

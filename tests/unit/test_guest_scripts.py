@@ -821,3 +821,14 @@ def test_contract_parser_reads_params_and_output() -> None:
     assert contract_output(steps[("guest", "a-step")].output) == (True, {"Done", "Items", "Id", "Size"})
     assert contract_output(steps[("guest", "b-step")].output) == (False, {"ExitCode", "Output"})
     assert steps[("host", "c-step")].params == (("pscredential", "Credential"),)
+
+
+def test_docker_install_refuses_another_installation_before_touching_anything() -> None:
+    """A docker service of another installation is refused before labctl stops it or replaces what it reads
+    (its binaries, the machine PATH, the shared default daemon.json); version 2 checked only afterwards."""
+    script = source_of(TEMPLATES / "guest" / "docker-install.ps1")
+    refusal = script.index("Remove that installation")
+    for change in ("Stop-Service -Name docker", "Expand-Archive", "SetEnvironmentVariable('Path'",
+                   "WriteAllText($configPath", "--register-service'"):
+        assert refusal < script.index(change), change
+    assert script.index("-isnot [System.Management.Automation.PSCustomObject]") < script.index("Expand-Archive")

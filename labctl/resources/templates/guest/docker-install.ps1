@@ -1,4 +1,4 @@
-# labctl-step: docker-install 2
+# labctl-step: docker-install 3
 
 <#
 .SYNOPSIS
@@ -12,8 +12,9 @@
     Checks before acting: a rerun with the same zip and daemon.json changes nothing. The installed zip's
     SHA-256 is recorded in Program Files\docker\labctl-docker-zip.sha256; another zip is expanded over it (the
     service is stopped first). It throws, before changing anything, when the Containers feature is not
-    Installed, or when DaemonJson is not JSON or names TLS files that do not exist (run docker-tls first);
-    it refuses a docker service that runs another dockerd.exe.
+    Installed, when DaemonJson is not a JSON object or names TLS files that do not exist (run docker-tls
+    first), or when a docker service runs another installation's dockerd.exe (version 3: version 2 found
+    that only after stopping the service and replacing its binaries, PATH and daemon.json).
 
 .PARAMETER ZipPath
     The docker zip in the guest (labctl copies it to C:\labctl\docker-<version>.zip with Copy-VMFile). Not
@@ -89,6 +90,9 @@ try {
 } catch {
     throw "DaemonJson is not valid JSON ($($_.Exception.Message)); dockerd would not start with it."
 }
+if ($config -isnot [System.Management.Automation.PSCustomObject]) {
+    throw 'DaemonJson is valid JSON but not an object ({ ... }); dockerd would not start with it.'
+}
 # dockerd fails to start when daemon.json names TLS files that are not there yet. A key daemon.json does not
 # set is looked up by name: strict mode refuses $config.$key for a property the object lacks.
 foreach ($key in 'tlscacert', 'tlscert', 'tlskey') {
@@ -97,6 +101,18 @@ foreach ($key in 'tlscacert', 'tlscert', 'tlskey') {
     if ($setting) { $file = $setting.Value }
     if ($file -and -not (Test-Path -LiteralPath $file -PathType Leaf)) {
         throw "daemon.json sets $key to '$file', which does not exist: run the docker-tls step before docker-install."
+    }
+}
+
+# A docker service of another installation runs other binaries and reads the same default daemon.json:
+# refuse before touching anything of it (its service, its binaries, its configuration).
+$existing = Get-Service -Name docker -ErrorAction SilentlyContinue
+if ($existing) {
+    $serviceInfo = Get-CimInstance -ClassName Win32_Service -Filter "Name='docker'"
+    $servicePath = if ($serviceInfo) { [string]$serviceInfo.PathName } else { '' }
+    if ($servicePath.IndexOf($dockerdExe, [System.StringComparison]::OrdinalIgnoreCase) -lt 0) {
+        throw "The docker service runs $servicePath, not $dockerdExe. Remove that installation " +
+            '(Stop-Service docker; dockerd --unregister-service) and run docker-install again.'
     }
 }
 
@@ -178,13 +194,6 @@ if ($null -eq $service) {
     $registered = $true
     $changed = $true
     $service = Get-Service -Name docker
-} else {
-    # A docker service from another installation would keep running other binaries than these.
-    $serviceInfo = Get-CimInstance -ClassName Win32_Service -Filter "Name='docker'"
-    if ($serviceInfo.PathName.IndexOf($dockerdExe, [System.StringComparison]::OrdinalIgnoreCase) -lt 0) {
-        throw "The docker service runs $($serviceInfo.PathName), not $dockerdExe. Remove that installation " +
-            '(Stop-Service docker; dockerd --unregister-service) and run docker-install again.'
-    }
 }
 if ([string]$service.StartType -ne 'Automatic') {
     Set-Service -Name docker -StartupType Automatic
