@@ -828,7 +828,8 @@ def test_docker_install_refuses_another_installation_before_touching_anything() 
     (its binaries, the machine PATH, the shared default daemon.json); version 2 checked only afterwards."""
     script = source_of(TEMPLATES / "guest" / "docker-install.ps1")
     refusal = script.index("Remove that installation")
-    for change in ("Stop-Service -Name docker", "Expand-Archive", "SetEnvironmentVariable('Path'",
-                   "WriteAllText($configPath", "--register-service'"):
+    changes = ("Stop-Service -Name docker -Force", "Expand-Archive -LiteralPath", "SetEnvironmentVariable('Path'",
+               "WriteAllText($configPath", "-ArgumentList '--register-service'")
+    for change in changes:
         assert refusal < script.index(change), change
-    assert script.index("-isnot [System.Management.Automation.PSCustomObject]") < script.index("Expand-Archive")
+    assert script.index("-isnot [System.Management.Automation.PSCustomObject]") < script.index(changes[1])
