@@ -201,18 +201,23 @@ def set_vm_switch(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
 # --- NetNat ----------------------------------------------------------------------------------------------
 
 
+def _nats_named(ctx: CmdletContext, call: BoundCall) -> list[NetNat]:
+    """The NATs -Name matches, each name in turn; a name that matches none (and is no pattern) is the CDXML
+    query's not-found error."""
+    out: list[NetNat] = []
+    for name in as_list(call.get("Name")):
+        found = ctx.world.network.find_nats(str(name))
+        if not found and not P.has_wildcard(str(name)):
+            ctx.write_error(PE.cdxml_not_found(call.spec.name, "MSFT_NetNat", "Name", str(name)))
+        out.extend(found)
+    return out
+
+
 @cmdlet("Get-NetNat")
 def get_net_nat(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
-    if not call.has("Name"):
-        return [netnat_obj(w, n) for n in w.network.nats]
-    out: list[Any] = []
-    for name in as_list(call.get("Name")):
-        found = w.network.find_nats(str(name))
-        if not found and not P.has_wildcard(str(name)):
-            ctx.write_error(PE.cdxml_not_found("Get-NetNat", "MSFT_NetNat", "Name", str(name)))
-        out.extend(netnat_obj(w, n) for n in found)
-    return out
+    nats = _nats_named(ctx, call) if call.has("Name") else w.network.nats
+    return [netnat_obj(w, n) for n in nats]
 
 
 @cmdlet("New-NetNat")
@@ -233,11 +238,7 @@ def remove_net_nat(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
         names = {str(o.get("Name")).lower() for o in as_list(call.get("InputObject")) if isinstance(o, PSObj)}
         targets = [n for n in w.network.nats if n.name.lower() in names]
     elif call.has("Name"):
-        for name in as_list(call.get("Name")):
-            found = w.network.find_nats(str(name))
-            if not found and not P.has_wildcard(str(name)):
-                ctx.write_error(PE.cdxml_not_found("Remove-NetNat", "MSFT_NetNat", "Name", str(name)))
-            targets.extend(found)
+        targets = _nats_named(ctx, call)
     else:
         targets = list(w.network.nats)
     for nat in targets:

@@ -493,6 +493,11 @@ def _to_bool(value: Any, pt: PType, param: str, function: bool = False) -> bool:
         plain=True)
 
 
+# Kinds whose values are taken only as they arrive (no conversion reaches them from another type).
+_TAKEN_AS_IS: dict[str, type] = {"hashtable": dict, "scriptblock": ScriptBlock, "securestring": SecureText,
+                                 "credential": Credential}
+
+
 def _convert_scalar(value: Any, pt: PType, param: str, function: bool = False) -> Any:
     kind = pt.kind
     if kind == "any":
@@ -565,20 +570,9 @@ def _convert_scalar(value: Any, pt: PType, param: str, function: bool = False) -
                                 + float(seconds or 0))
             raise _cannot_convert_value(value, pt.net, "String was not recognized as a valid TimeSpan.")
         raise _cannot_convert_object(value, pt.net)
-    if kind == "hashtable":
-        if isinstance(value, dict):
-            return value
-        raise _cannot_convert_object(value, pt.net)
-    if kind == "scriptblock":
-        if isinstance(value, ScriptBlock):
-            return value
-        raise _cannot_convert_object(value, pt.net)
-    if kind == "securestring":
-        if isinstance(value, SecureText):
-            return value
-        raise _cannot_convert_object(value, pt.net)
-    if kind == "credential":
-        if isinstance(value, Credential):
+    exact = _TAKEN_AS_IS.get(kind)
+    if exact is not None:
+        if isinstance(value, exact):
             return value
         raise _cannot_convert_object(value, pt.net)
     # An object type: only an object whose (live, not deserialized) type names include it.

@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from hvsim.powershell.catalog import CmdletSpec
 from hvsim.powershell.errors import PSError
 
 if TYPE_CHECKING:
     from hvsim.world import World
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -86,6 +88,23 @@ class CmdletContext:
         if self.call_error_action in ("SilentlyContinue", "Ignore"):
             return
         self.sink.error(err)
+
+    def each(self, items: Iterable[T], fn: Callable[[T], Any]) -> list[Any]:
+        """Run ``fn`` per item and collect what it returns (a list extends, None adds nothing). A PSError for one
+        item is non-terminating, written before the next item, as a cmdlet with many targets behaves; a
+        terminating one (-ErrorAction Stop turns them so) ends the call."""
+        out: list[Any] = []
+        for item in items:
+            try:
+                r = fn(item)
+            except PSError as exc:
+                if exc.terminating:
+                    raise
+                self.write_error(exc)
+                continue
+            if r is not None:
+                out.extend(r if isinstance(r, list) else [r])
+        return out
 
     def write_warning(self, text: str) -> None:
         if self.call_warning_action in ("SilentlyContinue", "Ignore"):

@@ -221,6 +221,23 @@ class Storage:
         self.vhds[k] = vhd
         self.files[k] = FileEntry(vhd.path, b"", vhd.created, vhd.created, size_override=vhd.file_size)
 
+    def merge_layer(self, layer: Vhd, target: Vhd) -> None:
+        """Fold a differencing disk into ``target``, a disk below it in its chain (the layer's data wins): its
+        files, folders and deletions (kept as deletions only where ``target`` has a parent itself); the target's
+        file grows by the data the layer held, and the layer's file goes. The caller syncs the target's size."""
+        for k, e in layer.files.items():
+            if e is None:
+                if target.parent_path:
+                    target.files[k] = None
+                else:
+                    target.files.pop(k, None)
+            else:
+                target.files[k] = e
+        target.dirs.update(layer.dirs)
+        target.file_size += max(0, layer.file_size - VHD_EMPTY_SIZE)
+        self.files.pop(P.key(layer.path), None)
+        self.vhds.pop(P.key(layer.path), None)
+
     def _sync_vhd_size(self, vhd: Vhd) -> None:
         entry = self.files.get(P.key(vhd.path))
         if entry is not None:
@@ -470,50 +487,40 @@ class Storage:
     def write_file(self, vhd_path: str, inner_path: str, data: bytes, append: bool = False,
                    error_id: str = "System.IO.IOException") -> None:
         """Write a file inside a VHD (creating its folders): space is checked on both volumes."""
-        vhd = self.get_vhd(vhd_path)
-        if vhd is None:
-            raise SE.not_a_vhd(P.normalize(vhd_path))
-        ip = P.norm_inner(inner_path)
-        ik = P.key(ip)
-        old = self._find_file(vhd, ik)
+        vhd, ip, old = self._inner_target(vhd_path, inner_path)
         new_data = (old.data if (old and append) else b"") + bytes(data)
-        growth_inner = len(new_data) - (old.size if old else 0)
-        shown = f"{self._letter_for(vhd) or '?'}:{ip}"
-        if growth_inner > self.inner_free(vhd):
-            raise SE.disk_full(shown, error_id)
-        growth_file = 0
-        if vhd.vhd_type != "Fixed":
-            # Dynamic/differencing files grow by whole blocks of new data on C: (never shrink).
-            growth_file = _round_up(len(new_data), MIB)
-            self._need_host_space(growth_file, shown, error_id)
-        now = self.now()
-        parent_dir = P.parent("X:" + ip)[2:] or "\\"
-        self._ensure_inner_dirs(vhd, parent_dir)
-        vhd.files[ik] = FileEntry(ip, new_data, old.created if old else now, now)
-        vhd.file_size += growth_file
-        vhd.data_write_id = str(uuid.uuid4())
-        self._sync_vhd_size(vhd)
+        self._put_inner(vhd, ip, old, FileEntry(ip, new_data), error_id)
 
     def write_placeholder(self, vhd_path: str, inner_path: str, size: int,
                           error_id: str = "System.IO.IOException") -> None:
         """A file inside a VHD whose bytes are not kept, only its size (container image layers): it takes
         space in the guest volume and grows the VHD file on C: like written data, with the same refusals."""
+        vhd, ip, old = self._inner_target(vhd_path, inner_path)
+        self._put_inner(vhd, ip, old, FileEntry(ip, b"", size_override=size), error_id)
+
+    def _inner_target(self, vhd_path: str, inner_path: str) -> tuple[Vhd, str, FileEntry | None]:
+        """(the VHD, the normalized inner path, the file there now) of a file about to be written."""
         vhd = self.get_vhd(vhd_path)
         if vhd is None:
             raise SE.not_a_vhd(P.normalize(vhd_path))
         ip = P.norm_inner(inner_path)
-        ik = P.key(ip)
-        old = self._find_file(vhd, ik)
+        return vhd, ip, self._find_file(vhd, P.key(ip))
+
+    def _put_inner(self, vhd: Vhd, ip: str, old: FileEntry | None, entry: FileEntry, error_id: str) -> None:
+        """Put ``entry`` at inner path ``ip`` (replacing ``old``): the guest volume must hold its growth, and a
+        dynamic or differencing file on C: grows by whole blocks of its size (never shrinks)."""
         shown = f"{self._letter_for(vhd) or '?'}:{ip}"
-        if size - (old.size if old else 0) > self.inner_free(vhd):
+        if entry.size - (old.size if old else 0) > self.inner_free(vhd):
             raise SE.disk_full(shown, error_id)
         growth_file = 0
         if vhd.vhd_type != "Fixed":
-            growth_file = _round_up(size, MIB)
+            growth_file = _round_up(entry.size, MIB)
             self._need_host_space(growth_file, shown, error_id)
         now = self.now()
         self._ensure_inner_dirs(vhd, P.parent("X:" + ip)[2:] or "\\")
-        vhd.files[ik] = FileEntry(ip, b"", old.created if old else now, now, size_override=size)
+        entry.created = old.created if old else now
+        entry.modified = now
+        vhd.files[P.key(ip)] = entry
         vhd.file_size += growth_file
         vhd.data_write_id = str(uuid.uuid4())
         self._sync_vhd_size(vhd)

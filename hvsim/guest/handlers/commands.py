@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hvsim.docker.models import engine as C
 from hvsim.powershell.catalog import CmdletSpec, load_catalog
+from hvsim.powershell.commandline import Word, split_words
 from hvsim.powershell.errors import PSError
 from hvsim.powershell.values import PRESENT, PSEnum, PSObj
 
@@ -63,54 +63,7 @@ def not_modelled(command: str, why: str) -> PSError:
                    exception_type=_NOT_IMPLEMENTED, bare=True, terminating=True)
 
 
-# --------------------------------------------------------------------------------------------- parsing
-
-
-@dataclass(frozen=True)
-class Word:
-    """One token of a command line in argument mode."""
-
-    text: str
-    quoted: str = ""  # "'" or '"' when the token was (wholly) quoted
-    comma: bool = False  # an unquoted ',' (array element separator)
-
-
-def split_words(command: str) -> list[Word]:
-    """Tokens of ``command``: words, quoted strings and commas (the quotes removed, their kind kept)."""
-    words: list[Word] = []
-    cur = ""
-    quote: str | None = None
-    quoted = ""
-    started = False
-
-    def flush() -> None:
-        nonlocal cur, quoted, started
-        if started:
-            words.append(Word(cur, quoted))
-        cur, quoted, started = "", "", False
-
-    for ch in command.strip():
-        if quote:
-            if ch == quote:
-                quote = None
-            else:
-                cur += ch
-            continue
-        if ch in ("'", '"'):
-            quote = ch
-            # A quote that opens the token makes it a string literal; one inside a word is part of it.
-            quoted = ch if not started else quoted
-            started = True
-        elif ch == ",":
-            flush()
-            words.append(Word(",", comma=True))
-        elif ch.isspace():
-            flush()
-        else:
-            cur += ch
-            started = True
-    flush()
-    return words
+# ------------------------------------------------------------------- parsing (words: hvsim.powershell.commandline)
 
 
 def _literal(word: Word, command: str) -> Any:

@@ -149,11 +149,16 @@ class Guest:
         self.boot_count += 1
         boot = clock.account(vm.name, "boot_to_heartbeat")
         self.last_boot_up_time = clock.now()
-        self.heartbeat_at = clock.due(boot)
+        self._boot(world, vm, boot)
+
+    def _boot(self, world: World, vm: Any, seconds: float) -> None:
+        """A boot begins that reaches the heartbeat in ``seconds``: the first one runs setup from the answer file;
+        the container host comes up with it."""
+        self.heartbeat_at = world.clock.due(seconds)
         self.ready_at = self.heartbeat_at
         self.first_boot = False
         if self.setup == PENDING:
-            self._first_boot(world, vm, boot)
+            self._first_boot(world, vm, seconds)
         self.container_host.on_boot(world, vm)
 
     def on_stop(self, world: World, vm: Any, how: str) -> None:
@@ -316,13 +321,8 @@ class Guest:
         seconds = world.clock.account(vm.name, "guest_reboot")
         self.boot_count += 1
         self.saved_remaining = None
-        self.heartbeat_at = world.clock.due(seconds)
-        self.ready_at = self.heartbeat_at
+        self._boot(world, vm, seconds)
         self.last_boot_up_time = self.heartbeat_at
-        self.first_boot = False
-        if self.setup == PENDING:
-            self._first_boot(world, vm, seconds)
-        self.container_host.on_boot(world, vm)
 
     def _interrupt_setup_if_running(self, world: World, vm: Any, now: float) -> None:
         if not (self.first_boot and self.setup == DONE and self.ready_at is not None

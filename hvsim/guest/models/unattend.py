@@ -26,6 +26,7 @@ import base64
 import binascii
 import ipaddress
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -364,6 +365,12 @@ def _text(el: Element) -> str:
     return (el.text or "").strip()
 
 
+def _child_text(el: Element, name: str) -> str:
+    """The text of ``el``'s child ``name`` in the unattend namespace ("" when there is none)."""
+    child = el.find(f"{{{UNATTEND_NS}}}{name}")
+    return _text(child) if child is not None else ""
+
+
 class _Checker:
     """Walks one document; raises _Reject at the first problem."""
 
@@ -637,9 +644,8 @@ class _Checker:
                     pass_, cname, child, "AdministratorPassword", "UserAccounts/AdministratorPassword")
             elif name == "LocalAccounts":
                 for acct in _children(child):
-                    acct_name_el = acct.find(f"{{{UNATTEND_NS}}}Name")
                     pw_el = acct.find(f"{{{UNATTEND_NS}}}Password")
-                    acct_name = _text(acct_name_el) if acct_name_el is not None else ""
+                    acct_name = _child_text(acct, "Name")
                     if not acct_name:
                         raise self.cannot_apply(pass_, cname, "A LocalAccount has no Name.",
                                                 "UserAccounts/LocalAccounts/LocalAccount/Name")
@@ -656,14 +662,18 @@ class _Checker:
         if enabled is not None:
             self.config.auto_logon = self.boolean(cname, "AutoLogon/Enabled", enabled)
 
-    def tcpip(self, pass_: str, cname: str, interfaces: Element) -> None:
+    def interfaces(self, pass_: str, cname: str, interfaces: Element,
+                   no_identifier: str) -> Iterator[tuple[Element, InterfaceConfig]]:
+        """Each Interfaces/Interface element and the configuration of the interface its Identifier names; one
+        without an Identifier is the component's ``no_identifier`` refusal."""
         for iface_el in _children(interfaces):
-            ident_el = iface_el.find(f"{{{UNATTEND_NS}}}Identifier")
-            ident = _text(ident_el) if ident_el is not None else ""
+            ident = _child_text(iface_el, "Identifier")
             if not ident:
-                raise self.cannot_apply(pass_, cname, "A TCPIP interface has an empty Identifier.",
-                                        "Interfaces/Interface/Identifier")
-            iface = self.config.interface(ident)
+                raise self.cannot_apply(pass_, cname, no_identifier, "Interfaces/Interface/Identifier")
+            yield iface_el, self.config.interface(ident)
+
+    def tcpip(self, pass_: str, cname: str, interfaces: Element) -> None:
+        for iface_el, iface in self.interfaces(pass_, cname, interfaces, "A TCPIP interface has an empty Identifier."):
             v4 = iface_el.find(f"{{{UNATTEND_NS}}}Ipv4Settings")
             if v4 is not None:
                 dhcp = v4.find(f"{{{UNATTEND_NS}}}DhcpEnabled")
@@ -693,10 +703,8 @@ class _Checker:
             routes = iface_el.find(f"{{{UNATTEND_NS}}}Routes")
             if routes is not None:
                 for route in _children(routes):
-                    prefix_el = route.find(f"{{{UNATTEND_NS}}}Prefix")
-                    hop_el = route.find(f"{{{UNATTEND_NS}}}NextHopAddress")
-                    prefix = _text(prefix_el) if prefix_el is not None else ""
-                    hop = _text(hop_el) if hop_el is not None else ""
+                    prefix = _child_text(route, "Prefix")
+                    hop = _child_text(route, "NextHopAddress")
                     try:
                         ipaddress.ip_network(prefix, strict=False)
                         ipaddress.ip_address(hop)
@@ -708,13 +716,7 @@ class _Checker:
                         iface.gateway = hop
 
     def dns(self, pass_: str, cname: str, interfaces: Element) -> None:
-        for iface_el in _children(interfaces):
-            ident_el = iface_el.find(f"{{{UNATTEND_NS}}}Identifier")
-            ident = _text(ident_el) if ident_el is not None else ""
-            if not ident:
-                raise self.cannot_apply(pass_, cname, "A DNS-Client interface has no Identifier.",
-                                        "Interfaces/Interface/Identifier")
-            iface = self.config.interface(ident)
+        for iface_el, iface in self.interfaces(pass_, cname, interfaces, "A DNS-Client interface has no Identifier."):
             order = iface_el.find(f"{{{UNATTEND_NS}}}DNSServerSearchOrder")
             if order is not None:
                 for ip_el in _children(order):

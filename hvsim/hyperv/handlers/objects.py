@@ -355,13 +355,9 @@ def resolve_vms(ctx: CmdletContext, call: BoundCall, name_keys: Iterable[str] = 
     (minikube#8970); every other Hyper-V cmdlet reports ObjectNotFound with no target (HE.vm_name_not_found).
     """
     world = ctx.world
-    out: list[VM] = []
     if call.has("VM"):
-        for obj in as_list(call.get("VM")):
-            vm = vm_from_obj(world, obj)
-            if vm is not None:
-                out.append(vm)
-        return out
+        return [vm for _, vm in vm_objects(world, call.get("VM"))]
+    out: list[VM] = []
     if call.has("Id"):
         for ident in as_list(call.get("Id")):
             vm = world.vms.get(str(ident))
@@ -393,3 +389,12 @@ def vm_from_obj(world: World, obj: Any) -> VM | None:
     return None
 
 
+def vm_objects(world: World, value: Any) -> list[tuple[Any, VM]]:
+    """(object, its VM) for each VM or device object a parameter holds (-VM, -VMNetworkAdapter...); objects
+    whose VM is gone are skipped."""
+    pairs = []
+    for obj in as_list(value):
+        vm = vm_from_obj(world, obj)
+        if vm is not None:
+            pairs.append((obj, vm))
+    return pairs

@@ -3,7 +3,7 @@ integration services, hard disk drives and checkpoints. Handlers translate; the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from hvsim.core import paths as P
@@ -19,8 +19,8 @@ from hvsim.hyperv.handlers.objects import (
     snapshot_obj,
     to_bool_flag,
     vm_adapter_obj,
-    vm_from_obj,
     vm_obj,
+    vm_objects,
 )
 from hvsim.hyperv.models.vm import VM, Snapshot, VMNetworkAdapter
 from hvsim.powershell.cmdlet import BoundCall, CmdletContext, cmdlet
@@ -31,20 +31,39 @@ from hvsim.powershell.values import PSObj
 ALREADY = "The virtual machine is already in the specified state."
 
 
-def _each(ctx: CmdletContext, vms: list[VM], fn: Any) -> list[Any]:
-    """Run ``fn`` per VM; a PSError for one VM is non-terminating, like the Hyper-V cmdlets."""
-    out: list[Any] = []
-    for vm in vms:
-        try:
-            r = fn(vm)
-        except PSError as exc:
-            if exc.terminating:
-                raise
-            ctx.write_error(exc)
-            continue
-        if r is not None:
-            out.extend(r if isinstance(r, list) else [r])
-    return out
+def _apply(ctx: CmdletContext, call: BoundCall, targets: Iterable[tuple[Any, ...]], act: Callable[..., Any],
+           shape: Callable[..., Any], *, duration: str | None = None, on_host: bool = False,
+           marks: bool = True) -> list[Any]:
+    """The Hyper-V cmdlets that change each of their targets: ``act(*target)`` per (VM, device...) target, a
+    PSError for one target non-terminating; then the host is marked changed (unless ``act`` does so itself,
+    ``marks=False``) and ``duration`` accounted to the VM (to the host, ``on_host``). With -Passthru the target
+    goes out as ``shape(world, *target)``, or ``shape(world, *target, made)`` when ``act`` returned what it
+    made (an adapter, a drive's index, a checkpoint)."""
+    w = ctx.world
+
+    def one(target: tuple[Any, ...]) -> Any:
+        made = act(*target)
+        if marks:
+            w.dirty = True
+        if duration:
+            ctx.spend("host" if on_host else target[0].name, duration)
+        if not call.get("Passthru"):
+            return None
+        return shape(w, *target) if made is None else shape(w, *target, made)
+
+    return ctx.each(targets, one)
+
+
+def _per_vm(ctx: CmdletContext, call: BoundCall, act: Callable[[VM], Any], *, vms: list[VM] | None = None,
+            shape: Callable[..., Any] = vm_obj, **how: Any) -> list[Any]:
+    """``_apply`` over VMs: ``vms``, or those the call names (-VM, -Id, -Name/-VMName)."""
+    return _apply(ctx, call, [(vm,) for vm in (resolve_vms(ctx, call) if vms is None else vms)], act, shape,
+                  **how)
+
+
+def _warn_unless(ctx: CmdletContext, done: bool) -> None:
+    if not done:
+        ctx.write_warning(ALREADY)
 
 
 # --- VM ------------------------------------------------------------------------------------------
@@ -80,7 +99,7 @@ def new_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
 def set_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
 
-    def one(vm: VM) -> Any:
+    def one(vm: VM) -> None:
         if call.get("DynamicMemory") or call.get("StaticMemory") or call.has("MemoryStartupBytes") or \
                 call.has("MemoryMinimumBytes") or call.has("MemoryMaximumBytes"):
             dyn = True if call.get("DynamicMemory") else (False if call.get("StaticMemory") else None)
@@ -100,115 +119,73 @@ def set_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
             vm.automatic_stop_action = name_of(call.get("AutomaticStopAction"))
         if call.get("NewVMName"):
             vm.name = str(call.get("NewVMName"))
-        w.dirty = True
-        ctx.spend(vm.name, "set_vm")
-        return vm_obj(w, vm) if call.get("Passthru") else None
 
-    return _each(ctx, resolve_vms(ctx, call), one)
+    return _per_vm(ctx, call, one, duration="set_vm")
 
 
 @cmdlet("Remove-VM")
 def remove_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
+    return _per_vm(ctx, call, ctx.world.hv.remove_vm, duration="remove_vm", on_host=True)
 
-    def one(vm: VM) -> Any:
-        w.hv.remove_vm(vm)
-        w.dirty = True
-        ctx.spend("host", "remove_vm")
-        return vm_obj(w, vm) if call.get("Passthru") else None
 
-    return _each(ctx, resolve_vms(ctx, call), one)
+# Modeled durations of the state changes Get-VM shows in progress (Starting, Stopping, Saving).
+_TRANSITION_DURATION = {"start": "start_vm", "shutdown": "stop_vm", "save": "save_vm", "turnoff": "turn_off_vm",
+                        "discard": "turn_off_vm"}
+
+
+def _transition(ctx: CmdletContext, vm: VM, how: str | None, finish: Callable[[], None]) -> None:
+    """A state change begun as ``how`` (None: the VM is already in that state, a warning): Get-VM shows the VM
+    in its transitional state while the modeled duration passes, then ``finish`` ends it."""
+    if how is None:
+        ctx.write_warning(ALREADY)
+        return
+    ctx.world.dirty = True
+    ctx.spend(vm.name, _TRANSITION_DURATION[how])
+    finish()
 
 
 @cmdlet("Start-VM")
 def start_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
+    hv = ctx.world.hv
 
-    def one(vm: VM) -> Any:
-        if not w.hv.begin_start(vm):
-            ctx.write_warning(ALREADY)
-        else:
-            w.dirty = True
-            ctx.spend(vm.name, "start_vm")  # Get-VM meanwhile shows Starting
-            w.hv.finish_start(vm)
-        return vm_obj(w, vm) if call.get("Passthru") else None
+    def one(vm: VM) -> None:
+        _transition(ctx, vm, "start" if hv.begin_start(vm) else None, lambda: hv.finish_start(vm))
 
-    return _each(ctx, resolve_vms(ctx, call), one)
-
-
-_STOP_DURATION = {"shutdown": "stop_vm", "save": "save_vm", "turnoff": "turn_off_vm", "discard": "turn_off_vm"}
+    return _per_vm(ctx, call, one, marks=False)
 
 
 def _stop(ctx: CmdletContext, vm: VM, turn_off: bool = False, force: bool = False, save: bool = False) -> None:
-    w = ctx.world
-    how = w.hv.begin_stop(vm, turn_off=turn_off, force=force, save=save)
-    if how is None:
-        ctx.write_warning(ALREADY)
-        return
-    w.dirty = True
-    ctx.spend(vm.name, _STOP_DURATION[how])  # Get-VM meanwhile shows Stopping / Saving
-    w.hv.finish_stop(vm, how)
+    hv = ctx.world.hv
+    how = hv.begin_stop(vm, turn_off=turn_off, force=force, save=save)
+    _transition(ctx, vm, how, lambda: hv.finish_stop(vm, how or ""))
 
 
 @cmdlet("Stop-VM")
 def stop_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-
-    def one(vm: VM) -> Any:
+    def one(vm: VM) -> None:
         _stop(ctx, vm, turn_off=bool(call.get("TurnOff")), force=bool(call.get("Force")), save=bool(call.get("Save")))
-        return vm_obj(w, vm) if call.get("Passthru") else None
 
-    return _each(ctx, resolve_vms(ctx, call), one)
+    return _per_vm(ctx, call, one, marks=False)
 
 
 @cmdlet("Save-VM")
 def save_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-
-    def one(vm: VM) -> Any:
-        _stop(ctx, vm, save=True)
-        return vm_obj(w, vm) if call.get("Passthru") else None
-
-    return _each(ctx, resolve_vms(ctx, call), one)
+    return _per_vm(ctx, call, lambda vm: _stop(ctx, vm, save=True), marks=False)
 
 
 @cmdlet("Restart-VM")
 def restart_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-
-    def one(vm: VM) -> Any:
-        w.hv.restart(vm)
-        w.dirty = True
-        ctx.spend(vm.name, "turn_off_vm")
-        return vm_obj(w, vm) if call.get("Passthru") else None
-
-    return _each(ctx, resolve_vms(ctx, call), one)
+    return _per_vm(ctx, call, ctx.world.hv.restart, duration="turn_off_vm")
 
 
 @cmdlet("Suspend-VM")
 def suspend_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-
-    def one(vm: VM) -> Any:
-        if not w.hv.suspend(vm):
-            ctx.write_warning(ALREADY)
-        w.dirty = True
-        return vm_obj(w, vm) if call.get("Passthru") else None
-
-    return _each(ctx, resolve_vms(ctx, call), one)
+    return _per_vm(ctx, call, lambda vm: _warn_unless(ctx, ctx.world.hv.suspend(vm)))
 
 
 @cmdlet("Resume-VM")
 def resume_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-
-    def one(vm: VM) -> Any:
-        if not w.hv.resume(vm):
-            ctx.write_warning(ALREADY)
-        w.dirty = True
-        return vm_obj(w, vm) if call.get("Passthru") else None
-
-    return _each(ctx, resolve_vms(ctx, call), one)
+    return _per_vm(ctx, call, lambda vm: _warn_unless(ctx, ctx.world.hv.resume(vm)))
 
 
 # --- processor / memory / firmware -----------------------------------------------------------------
@@ -221,27 +198,18 @@ def get_vm_processor(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
 
 def _vms_or_devices(ctx: CmdletContext, call: BoundCall, device_key: str) -> list[VM]:
     if call.has(device_key):
-        out = []
-        for obj in as_list(call.get(device_key)):
-            vm = vm_from_obj(ctx.world, obj)
-            if vm is not None:
-                out.append(vm)
-        return out
+        return [vm for _, vm in vm_objects(ctx.world, call.get(device_key))]
     return resolve_vms(ctx, call, ("VMName",))
 
 
 @cmdlet("Set-VMProcessor")
 def set_vm_processor(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-
-    def one(vm: VM) -> Any:
+    def one(vm: VM) -> None:
         expose = call.get("ExposeVirtualizationExtensions") if call.has("ExposeVirtualizationExtensions") else None
-        w.hv.set_processor(vm, count=call.get("Count"), expose=expose)
-        w.dirty = True
-        ctx.spend(vm.name, "set_vm")
-        return processor_obj(w, vm) if call.get("Passthru") else None
+        ctx.world.hv.set_processor(vm, count=call.get("Count"), expose=expose)
 
-    return _each(ctx, _vms_or_devices(ctx, call, "VMProcessor"), one)
+    return _per_vm(ctx, call, one, vms=_vms_or_devices(ctx, call, "VMProcessor"), shape=processor_obj,
+                   duration="set_vm")
 
 
 @cmdlet("Get-VMMemory")
@@ -251,17 +219,13 @@ def get_vm_memory(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
 
 @cmdlet("Set-VMMemory")
 def set_vm_memory(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
+    def one(vm: VM) -> None:
+        ctx.world.hv.set_memory(vm, dynamic=call.get("DynamicMemoryEnabled") if call.has("DynamicMemoryEnabled")
+                                else None, startup=call.get("StartupBytes"), minimum=call.get("MinimumBytes"),
+                                maximum=call.get("MaximumBytes"), buffer=call.get("Buffer"),
+                                priority=call.get("Priority"))
 
-    def one(vm: VM) -> Any:
-        w.hv.set_memory(vm, dynamic=call.get("DynamicMemoryEnabled") if call.has("DynamicMemoryEnabled") else None,
-                        startup=call.get("StartupBytes"), minimum=call.get("MinimumBytes"),
-                        maximum=call.get("MaximumBytes"), buffer=call.get("Buffer"), priority=call.get("Priority"))
-        w.dirty = True
-        ctx.spend(vm.name, "set_vm")
-        return memory_obj(w, vm) if call.get("Passthru") else None
-
-    return _each(ctx, _vms_or_devices(ctx, call, "VMMemory"), one)
+    return _per_vm(ctx, call, one, vms=_vms_or_devices(ctx, call, "VMMemory"), shape=memory_obj, duration="set_vm")
 
 
 def _gen2_only(vm: VM) -> None:
@@ -276,14 +240,12 @@ def get_vm_firmware(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
         _gen2_only(vm)
         return firmware_obj(ctx.world, vm)
 
-    return _each(ctx, resolve_vms(ctx, call, ("VMName",)), one)
+    return ctx.each(resolve_vms(ctx, call, ("VMName",)), one)
 
 
 @cmdlet("Set-VMFirmware")
 def set_vm_firmware(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-
-    def one(vm: VM) -> Any:
+    def one(vm: VM) -> None:
         _gen2_only(vm)
         if vm.state != "Off" and (call.has("EnableSecureBoot") or call.has("SecureBootTemplate")):
             raise HE.invalid_state(vm.name, vm.id, "Firmware")
@@ -294,10 +256,8 @@ def set_vm_firmware(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
         if call.has("FirstBootDevice"):
             dev = call.get("FirstBootDevice")
             vm.first_boot_device = str(dev.get("Path") or dev.get("Name")) if isinstance(dev, PSObj) else str(dev)
-        w.dirty = True
-        return firmware_obj(w, vm) if call.get("Passthru") else None
 
-    return _each(ctx, _vms_or_devices(ctx, call, "VMFirmware"), one)
+    return _per_vm(ctx, call, one, vms=_vms_or_devices(ctx, call, "VMFirmware"), shape=firmware_obj)
 
 
 # --- network adapters ------------------------------------------------------------------------------
@@ -305,13 +265,9 @@ def set_vm_firmware(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
 
 def _adapters(ctx: CmdletContext, call: BoundCall) -> list[tuple[VM, VMNetworkAdapter]]:
     """(VM, adapter) pairs from -VMNetworkAdapter objects or -VMName/-VM (+ optional -Name)."""
-    w = ctx.world
     pairs: list[tuple[VM, VMNetworkAdapter]] = []
     if call.has("VMNetworkAdapter"):
-        for obj in as_list(call.get("VMNetworkAdapter")):
-            vm = vm_from_obj(w, obj)
-            if vm is None:
-                continue
+        for obj, vm in vm_objects(ctx.world, call.get("VMNetworkAdapter")):
             ident = str(obj.get("Id") or "")
             for ad in vm.network_adapters:
                 if ad.id.upper() in ident.upper() or (not ident and ad.name == obj.get("Name")):
@@ -356,68 +312,48 @@ def get_vm_network_adapter(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]
 
 @cmdlet("Set-VMNetworkAdapter")
 def set_vm_network_adapter(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-    out = []
-    for vm, ad in _adapters(ctx, call):
-        try:
-            if call.has("StaticMacAddress"):
-                w.hv.set_static_mac(vm, ad, str(call.get("StaticMacAddress")))
-            if call.get("DynamicMacAddress"):
-                if vm.state != "Off":
-                    raise HE.invalid_state(vm.name, vm.id, ad.name)
-                ad.dynamic_mac = True
-                ad.mac_address = "000000000000"
-            if call.has("MacAddressSpoofing"):
-                ad.mac_address_spoofing = to_bool_flag(call.get("MacAddressSpoofing"))
-        except PSError as exc:
-            ctx.write_error(exc)
-            continue
-        w.dirty = True
-        if call.get("Passthru"):
-            out.append(vm_adapter_obj(w, vm, ad))
-    return out
+    hv = ctx.world.hv
+
+    def one(vm: VM, ad: VMNetworkAdapter) -> None:
+        if call.has("StaticMacAddress"):
+            hv.set_static_mac(vm, ad, str(call.get("StaticMacAddress")))
+        if call.get("DynamicMacAddress"):
+            if vm.state != "Off":
+                raise HE.invalid_state(vm.name, vm.id, ad.name)
+            ad.dynamic_mac = True
+            ad.mac_address = "000000000000"
+        if call.has("MacAddressSpoofing"):
+            ad.mac_address_spoofing = to_bool_flag(call.get("MacAddressSpoofing"))
+
+    return _apply(ctx, call, _adapters(ctx, call), one, vm_adapter_obj)
 
 
 @cmdlet("Connect-VMNetworkAdapter")
 def connect_vm_network_adapter(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-    out = []
-    for vm, ad in _adapters(ctx, call):
-        try:
-            if call.has("SwitchName"):
-                w.hv.connect_adapter(vm, ad, str(call.get("SwitchName")))
-            elif call.has("VMSwitch"):
-                sw = as_list(call.get("VMSwitch"))[0]
-                w.hv.connect_adapter(vm, ad, str(sw.get("Name")))
-        except PSError as exc:
-            if exc.terminating:
-                raise
-            ctx.write_error(exc)
-            continue
-        w.dirty = True
-        if call.get("Passthru"):
-            out.append(vm_adapter_obj(w, vm, ad))
-    return out
+    hv = ctx.world.hv
+
+    def one(vm: VM, ad: VMNetworkAdapter) -> None:
+        if call.has("SwitchName"):
+            hv.connect_adapter(vm, ad, str(call.get("SwitchName")))
+        elif call.has("VMSwitch"):
+            sw = as_list(call.get("VMSwitch"))[0]
+            hv.connect_adapter(vm, ad, str(sw.get("Name")))
+
+    return _apply(ctx, call, _adapters(ctx, call), one, vm_adapter_obj)
 
 
 @cmdlet("Disconnect-VMNetworkAdapter")
 def disconnect_vm_network_adapter(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-    out = []
-    for vm, ad in _adapters(ctx, call):
+    def one(vm: VM, ad: VMNetworkAdapter) -> None:
         ad.switch_name = None
         ad.switch_id = None
-        w.dirty = True
-        if call.get("Passthru"):
-            out.append(vm_adapter_obj(w, vm, ad))
-    return out
+
+    return _apply(ctx, call, _adapters(ctx, call), one, vm_adapter_obj)
 
 
 @cmdlet("Add-VMNetworkAdapter")
 def add_vm_network_adapter(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-
-    def one(vm: VM) -> Any:
+    def one(vm: VM) -> VMNetworkAdapter:
         if vm.state != "Off" and (call.get("IsLegacy") or vm.generation == 1):
             raise HE.invalid_state(vm.name, vm.id, "Network Adapter")
         if call.get("IsLegacy") and vm.generation == 2:
@@ -428,15 +364,14 @@ def add_vm_network_adapter(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]
                                                             else "Network Adapter")),
                               is_legacy=bool(call.get("IsLegacy")))
         if call.has("SwitchName"):
-            w.hv.connect_adapter(vm, ad, str(call.get("SwitchName")))
+            ctx.world.hv.connect_adapter(vm, ad, str(call.get("SwitchName")))
         if call.has("StaticMacAddress"):
             ad.mac_address = str(call.get("StaticMacAddress")).replace("-", "").upper()
             ad.dynamic_mac = False
         vm.network_adapters.append(ad)
-        w.dirty = True
-        return vm_adapter_obj(w, vm, ad) if call.get("Passthru") else None
+        return ad
 
-    return _each(ctx, resolve_vms(ctx, call, ("VMName",)), one)
+    return _per_vm(ctx, call, one, vms=resolve_vms(ctx, call, ("VMName",)), shape=vm_adapter_obj)
 
 
 @cmdlet("Remove-VMNetworkAdapter")
@@ -460,10 +395,9 @@ def _services(ctx: CmdletContext, call: BoundCall) -> list[tuple[VM, str]]:
     culture = w.host.ui_culture
     if call.has("VMIntegrationService"):
         pairs = []
-        for obj in as_list(call.get("VMIntegrationService")):
-            vm = vm_from_obj(w, obj)
+        for obj, vm in vm_objects(w, call.get("VMIntegrationService")):
             comp = component_by_id(str(obj.get("Id") or ""))
-            if vm is not None and comp is not None and comp.key in vm.integration_services:
+            if comp is not None and comp.key in vm.integration_services:
                 pairs.append((vm, comp.key))
         return pairs
     names = [str(n) for n in as_list(call.get("Name"))] or None
@@ -486,14 +420,10 @@ def get_vm_integration_service(ctx: CmdletContext, call: BoundCall) -> Iterable[
 
 
 def _set_service(ctx: CmdletContext, call: BoundCall, enabled: bool) -> Iterable[Any]:
-    w = ctx.world
-    out = []
-    for vm, s in _services(ctx, call):
+    def one(vm: VM, s: str) -> None:
         vm.integration_services[s] = enabled
-        w.dirty = True
-        if call.get("Passthru"):
-            out.append(integration_obj(w, vm, s, enabled))
-    return out
+
+    return _apply(ctx, call, _services(ctx, call), one, lambda w, vm, s: integration_obj(w, vm, s, enabled))
 
 
 @cmdlet("Enable-VMIntegrationService")
@@ -509,8 +439,9 @@ def disable_vm_integration_service(ctx: CmdletContext, call: BoundCall) -> Itera
 # --- hard disk drives --------------------------------------------------------------------------------
 
 
-@cmdlet("Get-VMHardDiskDrive")
-def get_vm_hard_disk_drive(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
+def _drives(ctx: CmdletContext, call: BoundCall) -> list[tuple[VM, int, PSObj]]:
+    """(VM, index, HardDiskDrive object) of each drive of the VMs -VMName/-VM names that -ControllerType,
+    -ControllerNumber and -ControllerLocation (those given) match."""
     out = []
     for vm in resolve_vms(ctx, call, ("VMName",)):
         for i in range(len(vm.hard_drives)):
@@ -523,46 +454,33 @@ def get_vm_hard_disk_drive(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]
             if call.has("ControllerLocation") and int(call.get("ControllerLocation")) != \
                     obj.get("ControllerLocation"):
                 continue
-            out.append(obj)
+            out.append((vm, i, obj))
     return out
+
+
+@cmdlet("Get-VMHardDiskDrive")
+def get_vm_hard_disk_drive(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
+    return [obj for _, _, obj in _drives(ctx, call)]
 
 
 @cmdlet("Add-VMHardDiskDrive")
 def add_vm_hard_disk_drive(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-
-    def one(vm: VM) -> Any:
+    def one(vm: VM) -> int:
         if vm.generation == 1 and vm.state != "Off" and len(vm.hard_drives) < 2:
             raise HE.invalid_state(vm.name, vm.id, "Hard Drive")  # IDE is not hot-pluggable
-        w.hv.add_hard_drive(vm, str(call.get("Path")))
-        w.dirty = True
-        return hdd_obj(w, vm, len(vm.hard_drives) - 1) if call.get("Passthru") else None
+        ctx.world.hv.add_hard_drive(vm, str(call.get("Path")))
+        return len(vm.hard_drives) - 1
 
-    return _each(ctx, resolve_vms(ctx, call, ("VMName",)), one)
+    return _per_vm(ctx, call, one, vms=resolve_vms(ctx, call, ("VMName",)), shape=hdd_obj)
 
 
 @cmdlet("Remove-VMHardDiskDrive")
 def remove_vm_hard_disk_drive(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
-    targets: list[tuple[VM, str]] = []
     if call.has("VMHardDiskDrive"):
-        for obj in as_list(call.get("VMHardDiskDrive")):
-            vm = vm_from_obj(w, obj)
-            if vm is not None:
-                targets.append((vm, str(obj.get("Path"))))
+        targets = [(vm, str(obj.get("Path"))) for obj, vm in vm_objects(w, call.get("VMHardDiskDrive"))]
     else:
-        for vm in resolve_vms(ctx, call, ("VMName",)):
-            for i in range(len(vm.hard_drives)):
-                obj = hdd_obj(w, vm, i)
-                if call.has("ControllerLocation") and int(call.get("ControllerLocation")) != \
-                        obj.get("ControllerLocation"):
-                    continue
-                if call.has("ControllerNumber") and int(call.get("ControllerNumber")) != obj.get("ControllerNumber"):
-                    continue
-                if call.has("ControllerType") and name_of(call.get("ControllerType")).upper() != \
-                        obj.get("ControllerType").name.upper():
-                    continue
-                targets.append((vm, vm.hard_drives[i]))
+        targets = [(vm, vm.hard_drives[i]) for vm, i, _ in _drives(ctx, call)]
     for vm, path in targets:
         if vm.state != "Off" and vm.generation == 1:
             ctx.write_error(HE.invalid_state(vm.name, vm.id, "Hard Drive"))
@@ -580,15 +498,8 @@ def remove_vm_hard_disk_drive(ctx: CmdletContext, call: BoundCall) -> Iterable[A
 
 @cmdlet("Checkpoint-VM")
 def checkpoint_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-
-    def one(vm: VM) -> Any:
-        snap = w.hv.checkpoint(vm, call.get("SnapshotName"))
-        w.dirty = True
-        ctx.spend(vm.name, "checkpoint_vm")
-        return snapshot_obj(w, vm, snap) if call.get("Passthru") else None
-
-    return _each(ctx, resolve_vms(ctx, call), one)
+    return _per_vm(ctx, call, lambda vm: ctx.world.hv.checkpoint(vm, call.get("SnapshotName")), shape=snapshot_obj,
+                   duration="checkpoint_vm")
 
 
 def _snapshots(ctx: CmdletContext, call: BoundCall, vm_keys: tuple[str, ...], name_key: str = "Name",
@@ -596,10 +507,7 @@ def _snapshots(ctx: CmdletContext, call: BoundCall, vm_keys: tuple[str, ...], na
     w = ctx.world
     pairs: list[tuple[VM, Snapshot]] = []
     if call.has("VMSnapshot"):
-        for obj in as_list(call.get("VMSnapshot")):
-            vm = vm_from_obj(w, obj)
-            if vm is None:
-                continue
+        for obj, vm in vm_objects(w, call.get("VMSnapshot")):
             for s in vm.snapshots:
                 if s.id == str(obj.get("Id")):
                     pairs.append((vm, s))
@@ -660,11 +568,4 @@ def remove_vm_snapshot(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
 
 @cmdlet("Update-VMVersion")
 def update_vm_version(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-
-    def one(vm: VM) -> Any:
-        w.hv.update_version(vm)
-        w.dirty = True
-        return vm_obj(w, vm) if call.get("Passthru") else None
-
-    return _each(ctx, resolve_vms(ctx, call), one)
+    return _per_vm(ctx, call, ctx.world.hv.update_version)

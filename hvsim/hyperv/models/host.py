@@ -27,6 +27,8 @@ BUILDS: dict[int, tuple[str, list[str], str]] = {
     20348: ("Microsoft Windows Server 2022 Datacenter", _WS2022_VERSIONS, "10.0"),
     26100: ("Microsoft Windows Server 2025 Datacenter", _WS2025_VERSIONS, "12.0"),
 }
+# A build not in the table: an unnamed Datacenter edition with Windows Server 2025's versions.
+_OTHER_BUILD = ("Microsoft Windows Server Datacenter", _WS2025_VERSIONS, "12.0")
 
 
 def version_tuple(version: str) -> tuple[int, int]:
@@ -89,8 +91,7 @@ class HostConfig:
 
     @property
     def os_caption(self) -> str:
-        entry = BUILDS.get(self.os_build)
-        return entry[0] if entry else "Microsoft Windows Server Datacenter"
+        return BUILDS.get(self.os_build, _OTHER_BUILD)[0]
 
     @property
     def os_version(self) -> str:
@@ -98,13 +99,11 @@ class HostConfig:
 
     @property
     def supported_vm_versions(self) -> list[str]:
-        entry = BUILDS.get(self.os_build)
-        return list(entry[1]) if entry else list(_WS2025_VERSIONS)
+        return list(BUILDS.get(self.os_build, _OTHER_BUILD)[1])
 
     @property
     def default_vm_version(self) -> str:
-        entry = BUILDS.get(self.os_build)
-        return entry[2] if entry else "12.0"
+        return BUILDS.get(self.os_build, _OTHER_BUILD)[2]
 
     @property
     def manufacturer(self) -> str:

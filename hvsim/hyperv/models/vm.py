@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from hvsim.core import paths as P
 from hvsim.guest.models.guest import Guest
@@ -44,8 +44,19 @@ HOLDS_DISKS = (*HOLDS_MEMORY, "Saved")  # a saved VM keeps its disks open: its m
 GEN2_REFUSED_BOOT = ("IDE", "Floppy", "LegacyNetworkAdapter")
 
 
+class _SavedAsFields:
+    """A record saved as its fields as they stand, and made again from them."""
+
+    def to_state(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> Self:
+        return cls(**s)
+
+
 @dataclass
-class VMNetworkAdapter:
+class VMNetworkAdapter(_SavedAsFields):
     """A VM's network adapter."""
 
     name: str = "Network Adapter"
@@ -58,16 +69,9 @@ class VMNetworkAdapter:
     is_legacy: bool = False
     vlan_id: int | None = None
 
-    def to_state(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_state(cls, s: dict[str, Any]) -> VMNetworkAdapter:
-        return cls(**s)
-
 
 @dataclass
-class Snapshot:
+class Snapshot(_SavedAsFields):
     """A checkpoint: the configuration, disks and guest state at the time it was taken."""
 
     id: str
@@ -80,13 +84,6 @@ class Snapshot:
     disks: list[str]  # the VM's disk paths at that time (now read-only parents)
     guest_state: dict[str, Any]
     parent_snapshot_id: str | None = None
-
-    def to_state(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_state(cls, s: dict[str, Any]) -> Snapshot:
-        return cls(**s)
 
 
 # Configuration fields a checkpoint captures and a restore puts back.
@@ -275,21 +272,8 @@ class Hypervisor:
                 continue
             target = chain[base_idx]
             for layer in reversed(chain[:base_idx]):  # oldest checkpoint first, current state last
-                for k, e in layer.files.items():
-                    if e is None:
-                        if target.parent_path:
-                            target.files[k] = None
-                        else:
-                            target.files.pop(k, None)
-                    else:
-                        target.files[k] = e
-                for k, d in layer.dirs.items():
-                    target.dirs[k] = d
-                target.file_size += max(0, layer.file_size - 4 * MB)
+                st.merge_layer(layer, target)
             st._sync_vhd_size(target)
-            for layer in chain[:base_idx]:
-                st.files.pop(P.key(layer.path), None)
-                st.vhds.pop(P.key(layer.path), None)
             vm.hard_drives[i] = target.path
         vm.snapshots = []
         vm.current_snapshot_id = None
@@ -479,19 +463,19 @@ class Hypervisor:
         vm.guest.on_restart(self.world, vm)
 
     def suspend(self, vm: VM) -> bool:
-        if vm.state == "Paused":
-            return False
-        if vm.state != "Running":
-            raise HE.invalid_state(vm.name, vm.id)
-        vm.state = "Paused"
-        return True
+        return self._pause_state(vm, "Running", "Paused")
 
     def resume(self, vm: VM) -> bool:
-        if vm.state == "Running":
+        return self._pause_state(vm, "Paused", "Running")
+
+    def _pause_state(self, vm: VM, source: str, target: str) -> bool:
+        """A running VM pauses and a paused one resumes at once: False when it is in ``target`` already, refused
+        from any state but ``source``."""
+        if vm.state == target:
             return False
-        if vm.state != "Paused":
+        if vm.state != source:
             raise HE.invalid_state(vm.name, vm.id)
-        vm.state = "Running"
+        vm.state = target
         return True
 
     # --- devices -----------------------------------------------------------------------------------
@@ -592,17 +576,8 @@ class Hypervisor:
             if parent is None or pk in referenced or len(st.children_of(pk)) != 1:
                 continue
             # Merge the child's overlay into its parent, then the VM uses the parent again.
-            for k, e in child.files.items():
-                if e is None:
-                    parent.files.pop(k, None) if not parent.parent_path else parent.files.__setitem__(k, None)
-                else:
-                    parent.files[k] = e
-            for k, d in child.dirs.items():
-                parent.dirs[k] = d
-            parent.file_size += max(0, child.file_size - 4 * MB)
+            st.merge_layer(child, parent)
             st._sync_vhd_size(parent)
-            st.files.pop(P.key(cur), None)
-            st.vhds.pop(P.key(cur), None)
             vm.hard_drives[i] = parent.path
 
     # --- version -------------------------------------------------------------------------------------

@@ -117,16 +117,22 @@ def _query_not_found(call: BoundCall, class_name: str, prop: str, value: Any, pa
     return err
 
 
+def _report_unmatched(ctx: CmdletContext, call: BoundCall, class_name: str, prop: str, wanted: list[Any],
+                      present: Iterable[Any]) -> None:
+    """ClientSideQuery: one error for each value that matched no instance, in the order given (once each)."""
+    have = set(present)
+    for value in dict.fromkeys(wanted):
+        if value not in have:
+            ctx.write_error(_query_not_found(call, class_name, prop, value))
+
+
 @cmdlet("Get-Disk")
 def get_disk(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
     disks = _disks(w)
     if call.has("Number"):
         want = [int(n) for n in as_list(call.get("Number"))]
-        # ClientSideQuery: one error for each value that matched no instance, in the order given.
-        for n in dict.fromkeys(want):
-            if not any(d[0] == n for d in disks):
-                ctx.write_error(_query_not_found(call, "MSFT_Disk", "Number", n))
+        _report_unmatched(ctx, call, "MSFT_Disk", "Number", want, (n for n, _ in disks))
         disks = [d for d in disks if d[0] in want]
     if call.has("FriendlyName"):
         pats = [str(x) for x in as_list(call.get("FriendlyName"))]
@@ -146,11 +152,9 @@ def get_partition(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     numbers: set[int] | None = None
     if call.has("DiskNumber"):
         wanted = [int(n) for n in as_list(call.get("DiskNumber"))]
-        for n in dict.fromkeys(wanted):
-            if not any(d[0] == n for d in disks):
-                # A query on MSFT_Partition.DiskNumber (cloudfoundry/bosh-agent: "No MSFT_Partition objects
-                # found with property 'DiskNumber' equal to '4'.").
-                ctx.write_error(_query_not_found(call, "MSFT_Partition", "DiskNumber", n))
+        # A query on MSFT_Partition.DiskNumber (cloudfoundry/bosh-agent: "No MSFT_Partition objects found with
+        # property 'DiskNumber' equal to '4'.").
+        _report_unmatched(ctx, call, "MSFT_Partition", "DiskNumber", wanted, (n for n, _ in disks))
         numbers = set(wanted)
     if call.has("Disk") or call.has("InputObject"):
         objs = as_list(call.get("Disk") or call.get("InputObject"))
@@ -166,9 +170,8 @@ def get_partition(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
         parts = [p for p in parts if int(p.get("PartitionNumber")) in want]
     if call.has("DriveLetter"):
         letters = [str(x).upper()[:1] for x in as_list(call.get("DriveLetter"))]
-        for letter in dict.fromkeys(letters):
-            if not any(p.get("DriveLetter").upper() == letter for p in parts):
-                ctx.write_error(_query_not_found(call, "MSFT_Partition", "DriveLetter", letter))
+        _report_unmatched(ctx, call, "MSFT_Partition", "DriveLetter", letters,
+                          (p.get("DriveLetter").upper() for p in parts))
         parts = [p for p in parts if p.get("DriveLetter").upper() in letters]
     return parts
 

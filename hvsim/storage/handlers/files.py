@@ -127,7 +127,9 @@ def _expand(st: Storage, path: str, literal: bool) -> list[tuple[Location, Entry
 
 
 def _each_path(ctx: CmdletContext, call: BoundCall, not_found_id: str = "PathNotFound",
-               default: str | None = None) -> list[tuple[Location, Entry]]:
+               default: str | None = None, bare: bool = False) -> list[tuple[Location, Entry]]:
+    """The items -Path/-LiteralPath name; a path that names nothing (and is no wildcard pattern) is a
+    non-terminating ItemNotFound error with ``not_found_id`` (``bare``: the id as it stands, no cmdlet suffix)."""
     st = ctx.world.storage
     paths, literal = _paths(call, default)
     out: list[tuple[Location, Entry]] = []
@@ -138,7 +140,9 @@ def _each_path(ctx: CmdletContext, call: BoundCall, not_found_id: str = "PathNot
             ctx.write_error(exc)
             continue
         if not found and (literal or not P.has_wildcard(p)):
-            ctx.write_error(SE.path_not_found(P.normalize(p), not_found_id))
+            err = SE.path_not_found(P.normalize(p), not_found_id)
+            err.bare = bare
+            ctx.write_error(err)
         out.extend(found)
     return out
 
@@ -243,23 +247,21 @@ def _write_content(ctx: CmdletContext, call: BoundCall, append: bool, error_id: 
     data = _content_bytes(call)
     paths, literal = _paths(call)
     out: list[Any] = []
-    for p in paths:
-        try:
-            targets = _expand(st, p, literal) if (not literal and P.has_wildcard(p)) else [(st.resolve(p), None)]
-            for loc, e in targets:
-                if e is not None and e.is_dir:
-                    raise PSError(f"Access to the path '{loc.path}' is denied.", f"{error_id}".replace(
-                        "IOError", "UnauthorizedAccessError"), "PermissionDenied", target=loc.path,
-                        exception_type="System.UnauthorizedAccessException")
-                st.write(loc, data, append=append, error_id=error_id)
-                w.dirty = True
-                ctx.spend("host", "file_write")
-                if call.get("PassThru"):
-                    out.extend(as_list(call.get("Value")))
-        except PSError as exc:
-            if exc.terminating:
-                raise
-            ctx.write_error(exc)
+
+    def one(p: str) -> None:
+        targets = _expand(st, p, literal) if (not literal and P.has_wildcard(p)) else [(st.resolve(p), None)]
+        for loc, e in targets:
+            if e is not None and e.is_dir:
+                raise PSError(f"Access to the path '{loc.path}' is denied.", f"{error_id}".replace(
+                    "IOError", "UnauthorizedAccessError"), "PermissionDenied", target=loc.path,
+                    exception_type="System.UnauthorizedAccessException")
+            st.write(loc, data, append=append, error_id=error_id)
+            w.dirty = True
+            ctx.spend("host", "file_write")
+            if call.get("PassThru"):
+                out.extend(as_list(call.get("Value")))  # as each target is written: an error later keeps it
+
+    ctx.each(paths, one)
     return out
 
 
@@ -280,68 +282,60 @@ def new_item(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     kind = (name_of(call.get("ItemType")) if call.has("ItemType") else "File").lower()
     force = bool(call.get("Force"))
     paths = [str(p) for p in as_list(call.get("Path"))] or [P.DEFAULT_CWD]
-    out: list[Any] = []
-    for p in paths:
+
+    def one(p: str) -> PSObj | None:
         full = P.normalize(p + ("\\" + str(call.get("Name")) if call.get("Name") else ""))
-        try:
-            loc = st.resolve(full)
-            existing = st.stat(loc)
-            if kind in ("directory", "container"):
-                if existing is not None:
-                    if not force or not existing.is_dir:
-                        raise SE.directory_exists(full)
-                else:
-                    st.make_dir(loc)
-            elif kind == "file":
-                if existing is not None and (existing.is_dir or not force):
-                    raise SE.file_exists(full)
-                parent = st.stat(Location(P.parent(full), loc.vhd_key))
-                if parent is None:
-                    if not force:
-                        raise SE.part_of_path_not_found(full, "NewItemIOError")
-                    st.make_dir(Location(P.parent(full), loc.vhd_key))
-                value = call.get("Value")
-                data = encode_text(_to_text(value), None) if value is not None else b""
-                st.write(loc, data, error_id="NewItemIOError", dir_error_id="NewItemIOError")
-                ctx.spend("host", "file_write")
+        loc = st.resolve(full)
+        existing = st.stat(loc)
+        if kind in ("directory", "container"):
+            if existing is not None:
+                if not force or not existing.is_dir:
+                    raise SE.directory_exists(full)
             else:
-                raise PSError("The type is not a known type for the file system. Only \"file\",\"directory\" or "
-                              "\"symboliclink\" can be specified.", "Argument", "InvalidArgument", target=full,
-                              exception_type="System.ArgumentException")
-        except PSError as exc:
-            if exc.terminating:
-                raise
-            ctx.write_error(exc)
-            continue
+                st.make_dir(loc)
+        elif kind == "file":
+            if existing is not None and (existing.is_dir or not force):
+                raise SE.file_exists(full)
+            parent = st.stat(Location(P.parent(full), loc.vhd_key))
+            if parent is None:
+                if not force:
+                    raise SE.part_of_path_not_found(full, "NewItemIOError")
+                st.make_dir(Location(P.parent(full), loc.vhd_key))
+            value = call.get("Value")
+            data = encode_text(_to_text(value), None) if value is not None else b""
+            st.write(loc, data, error_id="NewItemIOError", dir_error_id="NewItemIOError")
+            ctx.spend("host", "file_write")
+        else:
+            raise PSError("The type is not a known type for the file system. Only \"file\",\"directory\" or "
+                          "\"symboliclink\" can be specified.", "Argument", "InvalidArgument", target=full,
+                          exception_type="System.ArgumentException")
         w.dirty = True
         e = st.stat(loc)
-        if e is not None:
-            out.append(file_obj(w, e))
-    return out
+        return file_obj(w, e) if e is not None else None
+
+    return ctx.each(paths, one)
 
 
 @cmdlet("Remove-Item")
 def remove_item(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
     st = w.storage
-    for loc, e in _each_path(ctx, call):
-        try:
-            if e.is_dir and st.children(loc) and not call.get("Recurse"):
-                raise SE.directory_not_empty(e.path)
-            if e.is_dir:
-                # -Recurse goes on past what it cannot remove; each item's error, then its folder's.
-                errors = st.remove_tree(loc)
-                w.dirty = True
-                for err in errors:
-                    ctx.write_error(err)
-                continue
-            st.remove(loc)
-        except PSError as exc:
-            if exc.terminating:
-                raise
-            ctx.write_error(exc)
-            continue
+
+    def one(item: tuple[Location, Entry]) -> None:
+        loc, e = item
+        if e.is_dir and st.children(loc) and not call.get("Recurse"):
+            raise SE.directory_not_empty(e.path)
+        if e.is_dir:
+            # -Recurse goes on past what it cannot remove; each item's error, then its folder's.
+            errors = st.remove_tree(loc)
+            w.dirty = True
+            for err in errors:
+                ctx.write_error(err)
+            return
+        st.remove(loc)
         w.dirty = True
+
+    ctx.each(_each_path(ctx, call), one)
     return []
 
 
@@ -379,42 +373,32 @@ def copy_item(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     st = w.storage
     dest_raw = str(call.get("Destination") or P.DEFAULT_CWD)
     force = bool(call.get("Force"))
-    out: list[Any] = []
-    sources = _each_path(ctx, call)
-    for src, e in sources:
-        try:
-            dest = st.resolve(dest_raw)
-            dest_entry = st.stat(dest)
-            if dest_entry is not None and dest_entry.is_dir:
-                target = st.resolve(dest.path.rstrip("\\") + "\\" + P.leaf(e.path))
-            else:
-                target = dest
-            if e.is_dir:
-                if not call.get("Recurse"):
-                    st.make_dir(target)
+
+    def one(item: tuple[Location, Entry]) -> PSObj | None:
+        src, e = item
+        dest = st.resolve(dest_raw)
+        dest_entry = st.stat(dest)
+        if dest_entry is not None and dest_entry.is_dir:
+            target = st.resolve(dest.path.rstrip("\\") + "\\" + P.leaf(e.path))
+        else:
+            target = dest
+        if e.is_dir:
+            st.make_dir(target)
+            for child in st.walk(src) if call.get("Recurse") else []:
+                rel = child.path[len(e.path):]
+                t = st.resolve(target.path.rstrip("\\") + rel)
+                if child.is_dir:
+                    st.make_dir(t)
                 else:
-                    st.make_dir(target)
-                    for child in st.walk(src):
-                        rel = child.path[len(e.path):]
-                        t = st.resolve(target.path.rstrip("\\") + rel)
-                        if child.is_dir:
-                            st.make_dir(t)
-                        else:
-                            _copy_file(st, Location(child.path, src.vhd_key), child, t, force)
-            else:
-                _copy_file(st, src, e, target, force)
-                ctx.spend("host", "file_write", max(1.0, e.size / (50 * 1024**2)))
-        except PSError as exc:
-            if exc.terminating:
-                raise
-            ctx.write_error(exc)
-            continue
+                    _copy_file(st, Location(child.path, src.vhd_key), child, t, force)
+        else:
+            _copy_file(st, src, e, target, force)
+            ctx.spend("host", "file_write", max(1.0, e.size / (50 * 1024**2)))
         w.dirty = True
-        if call.get("PassThru"):
-            te = st.stat(target)
-            if te is not None:
-                out.append(file_obj(w, te))
-    return out
+        te = st.stat(target) if call.get("PassThru") else None
+        return file_obj(w, te) if te is not None else None
+
+    return ctx.each(_each_path(ctx, call), one)
 
 
 # --- Get-FileHash -------------------------------------------------------------------------------
@@ -443,24 +427,13 @@ def get_file_hash(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
                       "AlgorithmNotModelled", "NotImplemented", exception_type="System.NotImplementedException",
                       terminating=True)
     st = ctx.world.storage
-    paths, literal = _paths(call)
     out: list[Any] = []
-    for p in paths:
-        try:
-            found = _expand(st, p, literal)
-        except PSError as exc:
-            ctx.write_error(exc)
+    # The function resolves the paths with Resolve-Path: its error comes through.
+    for loc, entry in _each_path(ctx, call, "PathNotFound,Microsoft.PowerShell.Commands.ResolvePathCommand",
+                                 bare=True):
+        if entry.is_dir:
             continue
-        if not found and (literal or not P.has_wildcard(p)):
-            # The function resolves the paths with Resolve-Path: its error comes through.
-            err = SE.path_not_found(P.normalize(p), "PathNotFound,Microsoft.PowerShell.Commands.ResolvePathCommand")
-            err.bare = True
-            ctx.write_error(err)
-            continue
-        for loc, entry in found:
-            if entry.is_dir:
-                continue
-            data = st.read(loc) or b""
-            digest = hashlib.new(codec, data).hexdigest().upper()
-            out.append(PSObj(list(FILE_HASH_TYPES), {"Algorithm": algorithm, "Hash": digest, "Path": entry.path}))
+        data = st.read(loc) or b""
+        digest = hashlib.new(codec, data).hexdigest().upper()
+        out.append(PSObj(list(FILE_HASH_TYPES), {"Algorithm": algorithm, "Hash": digest, "Path": entry.path}))
     return out

@@ -8,7 +8,7 @@ Microsoft.Vhd.PowerShell.Cmdlets.* (the catalog's types).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from hvsim.core import paths as P
@@ -18,6 +18,7 @@ from hvsim.powershell.errors import PSError
 from hvsim.powershell.shaping import as_list
 from hvsim.storage import errors as SE
 from hvsim.storage.handlers.objects import vhd_obj
+from hvsim.storage.models import Vhd
 
 GB = 1024**3
 
@@ -39,12 +40,40 @@ def _not_a_vhd(typed: Any) -> PSError:
     return _untargeted(SE.not_a_vhd(str(typed)))
 
 
+def _typed_paths(ctx: CmdletContext, call: BoundCall) -> list[tuple[Any, str]]:
+    """(the path as the caller typed it, its full path) of each -Path."""
+    return [(typed, _full(ctx, typed)) for typed in as_list(call.get("Path"))]
+
+
+def _existing(ctx: CmdletContext, named: Iterable[tuple[Any, str]]) -> Iterator[tuple[str, Vhd]]:
+    """(full path, VHD) of each named disk in turn; one that is not a VHD is a non-terminating error when its
+    turn comes (interleaved with the errors of the operation on the others)."""
+    for typed, path in named:
+        vhd = ctx.world.storage.get_vhd(path)
+        if vhd is None:
+            ctx.write_error(_not_a_vhd(typed))
+            continue
+        yield path, vhd
+
+
+def _changed(ctx: CmdletContext, duration: str, op: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+    """Run one VHD operation, ``op(*args, **kwargs)``: a refusal is a non-terminating error with no target; done,
+    the host changed and the operation's modeled duration passes."""
+    try:
+        op(*args, **kwargs)
+    except PSError as exc:
+        ctx.write_error(_untargeted(exc))
+        return False
+    ctx.world.dirty = True
+    ctx.spend("host", duration)
+    return True
+
+
 @cmdlet("New-VHD")
 def new_vhd(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
     out = []
-    for raw in as_list(call.get("Path")):
-        path = _full(ctx, raw)
+    for _, path in _typed_paths(ctx, call):
         try:
             if call.get("Differencing") or call.has("ParentPath"):
                 vhd = w.storage.new_vhd(path, "Differencing", parent_path=str(call.get("ParentPath")),
@@ -83,39 +112,22 @@ def _paths_or_disks(ctx: CmdletContext, call: BoundCall) -> list[tuple[Any, str]
     if call.has("VMId"):
         vm = w.vms.get(str(call.get("VMId")))
         return [(p, p) for p in vm.hard_drives] if vm else []
-    return [(p, _full(ctx, p)) for p in as_list(call.get("Path"))]
+    return _typed_paths(ctx, call)
 
 
 @cmdlet("Get-VHD")
 def get_vhd(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
-    out = []
-    for typed, path in _paths_or_disks(ctx, call):
-        vhd = w.storage.get_vhd(path)
-        if vhd is None:
-            ctx.write_error(_not_a_vhd(typed))
-            continue
-        out.append(vhd_obj(w, vhd))
-    return out
+    return [vhd_obj(ctx.world, vhd) for _, vhd in _existing(ctx, _paths_or_disks(ctx, call))]
 
 
 @cmdlet("Mount-VHD")
 def mount_vhd(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
     out = []
-    for typed, path in _paths_or_disks(ctx, call):
-        if w.storage.get_vhd(path) is None:
-            ctx.write_error(_not_a_vhd(typed))
-            continue
-        try:
-            w.storage.mount(path, no_drive_letter=bool(call.get("NoDriveLetter")),
-                            read_only=bool(call.get("ReadOnly")))
-        except PSError as exc:
-            ctx.write_error(_untargeted(exc))
-            continue
-        w.dirty = True
-        ctx.spend("host", "mount_vhd")
-        if call.get("Passthru"):
+    for path, _ in _existing(ctx, _paths_or_disks(ctx, call)):
+        mounted = _changed(ctx, "mount_vhd", w.storage.mount, path, no_drive_letter=bool(call.get("NoDriveLetter")),
+                           read_only=bool(call.get("ReadOnly")))
+        if mounted and call.get("Passthru"):
             vhd = w.storage.get_vhd(path)
             assert vhd is not None
             out.append(vhd_obj(w, vhd))
@@ -124,29 +136,13 @@ def mount_vhd(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
 
 @cmdlet("Dismount-VHD")
 def dismount_vhd(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    w = ctx.world
+    storage = ctx.world.storage
     if call.has("DiskNumber"):
         for n in as_list(call.get("DiskNumber")):
-            try:
-                w.storage.dismount(disk_number=int(n))
-            except PSError as exc:
-                ctx.write_error(_untargeted(exc))
-                continue
-            w.dirty = True
-            ctx.spend("host", "dismount_vhd")
+            _changed(ctx, "dismount_vhd", storage.dismount, disk_number=int(n))
         return []
-    for typed in as_list(call.get("Path")):
-        path = _full(ctx, typed)
-        if w.storage.get_vhd(path) is None:
-            ctx.write_error(_not_a_vhd(typed))
-            continue
-        try:
-            w.storage.dismount(path=path)
-        except PSError as exc:
-            ctx.write_error(_untargeted(exc))
-            continue
-        w.dirty = True
-        ctx.spend("host", "dismount_vhd")
+    for path, _ in _existing(ctx, _typed_paths(ctx, call)):
+        _changed(ctx, "dismount_vhd", storage.dismount, path=path)
     return []
 
 
@@ -165,23 +161,11 @@ def _resize_refused(ctx: CmdletContext, vhd: Any) -> bool:
 def resize_vhd(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
     out = []
-    for typed in as_list(call.get("Path")):
-        full = _full(ctx, typed)
-        vhd = w.storage.get_vhd(full)
-        if vhd is None:
-            ctx.write_error(_not_a_vhd(typed))
-            continue
+    for full, vhd in _existing(ctx, _typed_paths(ctx, call)):
         if _resize_refused(ctx, vhd):
             ctx.write_error(SE.vhd_resize_in_use(vhd.path))
             continue
         size = w.storage.inner_used(vhd) + 645 * 1024**2 if call.get("ToMinimumSize") else int(call.get("SizeBytes"))
-        try:
-            w.storage.resize_vhd(full, size)
-        except PSError as exc:
-            ctx.write_error(_untargeted(exc))
-            continue
-        w.dirty = True
-        ctx.spend("host", "resize_vhd")
-        if call.get("Passthru"):
+        if _changed(ctx, "resize_vhd", w.storage.resize_vhd, full, size) and call.get("Passthru"):
             out.append(vhd_obj(w, vhd))
     return out
