@@ -235,17 +235,9 @@ class Simulator:
 
     # -- the public API an embedding process uses (labctl's hostconn) ------------------------------------
 
-    def clock_report(self) -> dict[str, Any] | None:
-        """The modeled-time report (what a real host would have taken), or None before start."""
-        return self.clock.report() if self.clock is not None else None
-
     def shells(self) -> list[dict[str, Any]]:
         """The open WinRM shells (id, owner, idle seconds); the control endpoint's GET /shells."""
         return self.service.shell_activity() if self.service is not None else []
-
-    def active_shells(self, idle_seconds: float) -> int:
-        """Shells that were used within ``idle_seconds`` (another client still working), 0 when stopped."""
-        return self.service.active_shells(idle_seconds) if self.service is not None else 0
 
     def __enter__(self) -> Simulator:
         return self.start()

@@ -68,14 +68,10 @@ class World:
 
     def _wire(self) -> None:
         self.storage.open_by_vms = self._vms_holding
-        self.storage.attached_to_vms = self._vms_attached
 
     def _vms_holding(self, vhd_key: str) -> list[str]:
         return [v.name for v in self.vms.values()
                 if v.state in HOLDS_DISKS and any(P.key(p) == vhd_key for p in v.hard_drives)]
-
-    def _vms_attached(self, vhd_key: str) -> list[str]:
-        return [v.name for v in self.vms.values() if any(P.key(p) == vhd_key for p in v.hard_drives)]
 
     @classmethod
     def open(cls, state_dir: Path | None, clock: Clock, faults: FaultPlan, counters: Counters,

@@ -36,11 +36,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from hvsim.core.httpserver import TrackingHTTPServer
+from hvsim.core.httpserver import TrackingHTTPServer, TrackingRequestHandler
 from hvsim.world import World
 
 log = logging.getLogger(__name__)
@@ -189,11 +188,8 @@ class _Server(TrackingHTTPServer):
         super().__init__(address, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class _Handler(TrackingRequestHandler):
     timeout = IDLE_TIMEOUT
-    sys_version = ""
     server: _Server
 
     def setup(self) -> None:
@@ -207,9 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(tls_sock)
             raise
         tls_sock.settimeout(IDLE_TIMEOUT)
-        self.request = tls_sock
-        with self.server.conn_lock:
-            self.server.connections.add(tls_sock)
+        self.track(tls_sock)
         self._engine_headers: list[tuple[str, str]] = []
         super().setup()
 
@@ -231,13 +225,6 @@ class _Handler(BaseHTTPRequestHandler):
                 budget -= len(chunk)
         with contextlib.suppress(OSError):
             tls_sock.close()
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.server.conn_lock:
-                self.server.connections.discard(self.request)
 
     def version_string(self) -> str:
         return "Docker (windows; labctl SIMULATED)"
@@ -279,20 +266,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(status, {"message": message})
 
     # ------------------------------------------------------------------ methods
-    def do_GET(self) -> None:
-        self._serve("GET")
-
     def do_HEAD(self) -> None:
         self._serve("HEAD")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
 
     def _serve(self, method: str) -> None:
         try:
@@ -315,11 +290,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._message(404, "page not found")
             return False
-        raw = (self.headers.get("Content-Length") or "0").strip() or "0"
-        try:
-            length = int(raw)
-        except ValueError:
-            length = -1
+        length = self.content_length()
         if length < 0 or length > MAX_BODY:
             self.close_connection = True
             self._message(400 if length < 0 else 413, "bad request body")
@@ -377,15 +348,10 @@ class _Listener:
     def __init__(self, host: str, target: _Target, manager: DockerApiManager) -> None:
         self.target = target
         self.server = _Server((host, target.port), target, _server_context(target.tls), manager)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       name=f"sim-dockerd-{target.port}", daemon=True)
-        self.thread.start()
+        self.thread = self.server.serve_in_thread(f"sim-dockerd-{target.port}", 0.05)
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.server.close_connections()
-        self.thread.join(timeout=5)
+        self.server.stop(self.thread)
 
 
 class DockerApiManager:

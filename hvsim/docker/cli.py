@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -200,6 +201,23 @@ class _Cli:
         """The command's first API call: the client's connection error when dockerd is down."""
         if not self.daemon_up():
             raise _Usage(E.connect_error(self.engine_version, method, path, query, negotiates=negotiates), 1)
+
+    def remove_each(self, refs: list[str], path: Callable[[str], str], query: dict[str, str],
+                    remove: Callable[[str], str | None]) -> None:
+        """docker rm / rmi: ``remove(ref)`` for each reference in turn (its error text, or None); with dockerd
+        down, the client's connection error for that reference's ``DELETE path(ref)``. The errors are printed
+        together at the end (exit 1)."""
+        errors: list[str] = []
+        for ref in refs:
+            if not self.daemon_up():
+                errors.append(E.connect_error(self.engine_version, "DELETE", path(ref), query or None))
+                continue
+            error = remove(ref)
+            if error is not None:
+                errors.append(error)
+        if errors:
+            self.err(*"\n".join(errors).split("\n"))
+            self.res.exit_code = 1
 
     # ------------------------------------------------------------------ commands
 
@@ -400,27 +418,21 @@ class _Cli:
         force = bool(opts.get("force"))
         # cli/command/container/rm.go (27.x): with -f a missing container is reported on stderr at once and is not
         # an error (exit 0); every other error is collected and printed at the end (exit 1).
-        errors: list[str] = []
-        for ref in rest:
-            if not self.daemon_up():
-                errors.append(E.connect_error(self.engine_version, "DELETE", f"containers/{ref.strip('/')}",
-                                            {"force": "1"} if force else None))
-                continue
+
+        def remove(ref: str) -> str | None:
             c = C.find_container(self.ch, ref)
             if c is None:
-                if force:
-                    self.err(E.from_daemon(E.no_such_container(ref)))
-                else:
-                    errors.append(E.from_daemon(E.no_such_container(ref)))
-                continue
+                if not force:
+                    return E.from_daemon(E.no_such_container(ref))
+                self.err(E.from_daemon(E.no_such_container(ref)))
+                return None
             if c.state == "running" and not force:
-                errors.append(E.from_daemon(E.cannot_remove(c.name, paused=c.paused)))
-                continue
+                return E.from_daemon(E.cannot_remove(c.name, paused=c.paused))
             self.ch.containers.pop(c.id, None)
             self.out(ref)
-        if errors:
-            self.err(*"\n".join(errors).split("\n"))
-            self.res.exit_code = 1
+            return None
+
+        self.remove_each(rest, lambda ref: f"containers/{ref.strip('/')}", {"force": "1"} if force else {}, remove)
 
     def commit(self, args: list[str]) -> None:
         opts, rest = parse_flags("commit", args, {"-p": "pause", "--pause": "pause"},
@@ -520,21 +532,18 @@ class _Cli:
         force = bool(opts.get("force"))
         # cli/command/image/remove.go: each image's records on stdout as they come, the errors joined at the end
         # (exit 1); with -f an image that does not exist is not an error.
-        errors: list[str] = []
-        for ref in rest:
-            if not self.daemon_up():
-                query = {**({"force": "1"} if force else {}), **({"noprune": "1"} if opts.get("noprune") else {})}
-                errors.append(E.connect_error(self.engine_version, "DELETE", f"images/{ref}", query or None))
-                continue
+
+        def remove(ref: str) -> str | None:
             try:
                 self.out(*C.remove_image(self.world, self.vm, self.guest, ref, force=force,
                                          prune=not opts.get("noprune")))
             except E.DockerError as exc:
                 if not (force and exc.not_found):
-                    errors.append(exc.text)
-        if errors:
-            self.err(*"\n".join(errors).split("\n"))
-            self.res.exit_code = 1
+                    return exc.text
+            return None
+
+        query = {**({"force": "1"} if force else {}), **({"noprune": "1"} if opts.get("noprune") else {})}
+        self.remove_each(rest, lambda ref: f"images/{ref}", query, remove)
 
     def version(self, args: list[str]) -> None:
         v = self.engine_version

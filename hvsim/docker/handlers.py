@@ -25,6 +25,7 @@ from hvsim.docker.models.records import Image
 from hvsim.guest.handlers import commands as G
 from hvsim.guest.handlers.step import StepFn, StepTable, custom_object
 from hvsim.guest.models.codepages import UTF8, oem_code_page, read_native_lines, read_native_text
+from hvsim.powershell.commandline import split_words
 from hvsim.powershell.errors import PSError, command_not_found
 from hvsim.powershell.values import PSEnum, PSObj, SecureText
 
@@ -112,13 +113,15 @@ def container_features(world: World, vm: Any, guest: Any, args: list[Any]) -> li
 # --------------------------------------------------------------------------------------------- docker
 
 
-def _docker_ready_or_throw(world: World, vm: Any, guest: Any) -> None:
-    """The steps below call docker: fail like the script when docker is absent or does not answer."""
+def _docker_ready_or_throw(world: World, vm: Any, guest: Any) -> C.ContainerHost:
+    """The steps below call docker: fail like the script when docker is absent or does not answer; else the
+    guest's container state, which the step reads."""
     if not D.docker_installed(guest):
         raise command_not_found("docker")
     if not C.daemon_running(world, vm, guest):
         # docker version's error as the installed client prints it (the text depends on its release).
         raise script_error(E.connect_error(C.engine_version_of(guest), "GET", "version"))
+    return C.host_of(guest)
 
 
 def _cli_or_throw(world: World, vm: Any, guest: Any, argv: list[str], cp: int) -> D.CliResult:
@@ -178,8 +181,7 @@ def _image_fact(img: Image, name: str) -> dict[str, Any]:
 @native_step("image-pull")
 def image_pull(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> list[Any]:
     """docker image inspect each image; docker pull the missing ones."""
-    _docker_ready_or_throw(world, vm, guest)
-    ch = C.host_of(guest)
+    ch = _docker_ready_or_throw(world, vm, guest)
     changed = False
     facts = []
     for name in _strings(_arg(args, 0, [])):
@@ -206,9 +208,9 @@ def image_save(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> l
         except E.DockerError:
             size = len(existing)
         return _step("image-save", False, False, {"Path": path, "Size": size})
-    _docker_ready_or_throw(world, vm, guest)
+    ch = _docker_ready_or_throw(world, vm, guest)
     _cli_or_throw(world, vm, guest, ["save", "-o", path, image], cp)
-    saved = C.find_image(C.host_of(guest), image)
+    saved = C.find_image(ch, image)
     return _step("image-save", True, False, {"Path": path, "Size": int(saved.size) if saved else 0})
 
 
@@ -217,8 +219,7 @@ def image_load(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> l
     """docker load -i $Path unless the image is present."""
     image = str(_arg(args, 0, ""))
     path = str(_arg(args, 1, ""))
-    _docker_ready_or_throw(world, vm, guest)
-    ch = C.host_of(guest)
+    ch = _docker_ready_or_throw(world, vm, guest)
     img = C.find_image(ch, image)
     if img is not None:
         return _step("image-load", False, False, {"Id": img.id})
@@ -273,8 +274,7 @@ def isolation_demo(world: World, vm: Any, guest: Any, args: list[Any], cp: int) 
     """Measure $Image and $OlderImage under process and Hyper-V isolation (labctl demo isolation)."""
     image = str(_arg(args, 0, ""))
     older = str(_arg(args, 1, ""))
-    _docker_ready_or_throw(world, vm, guest)
-    ch = C.host_of(guest)
+    ch = _docker_ready_or_throw(world, vm, guest)
     changed = False
     rows = []
     for name in (image, older):
@@ -308,33 +308,6 @@ def docker_cli(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> l
     res = D.docker(world, vm, guest, argv)
     return [custom_object(ExitCode=res.exit_code, Output=read_native_lines(list(res.stdout), cp),
                           Error=read_native_lines(list(res.stderr), cp))]
-
-
-def tokenize(command: str) -> list[str]:
-    """Split a PowerShell command line into words ('...' and "..." quote; quotes removed)."""
-    words: list[str] = []
-    cur = ""
-    quote: str | None = None
-    has = False
-    for ch in command.strip():
-        if quote:
-            if ch == quote:
-                quote = None
-            else:
-                cur += ch
-            continue
-        if ch in ("'", '"'):
-            quote = ch
-            has = True
-        elif ch.isspace():
-            if cur or has:
-                words.append(cur)
-            cur, has = "", False
-        else:
-            cur += ch
-    if cur or has:
-        words.append(cur)
-    return words
 
 
 def _has_operator(command: str) -> bool:
@@ -423,7 +396,7 @@ def _named_args(words: list[str], param: str) -> list[str]:
 def exec_command(world: World, vm: Any, guest: Any, args: list[Any], cp: int) -> list[Any]:
     """labctl exec: the user's command text, for the commands the simulated guest models."""
     command = str(_arg(args, 0, "")).strip()
-    words = tokenize(command)
+    words = [w.text for w in split_words(command, commas=False)]
     if not words:
         return []
     if _has_operator(command):

@@ -25,10 +25,6 @@ def vm_not_found(name: str, error_id: str = "InvalidParameter", category: str = 
                    error_id, category, target=name, exception_type=VE)
 
 
-def vm_id_line(vm_name: str, vm_id: str) -> str:
-    return f"'{vm_name}' failed to start. (Virtual machine ID {vm_id.upper()})"
-
-
 def start_out_of_memory(vm_name: str, vm_id: str, startup_mb: int) -> PSError:
     """Start-VM beyond host memory. Text, id and category from multipass#3345, minikube#13922/#18049
     transcripts: CategoryInfo 'FromStdErr: (:) [Start-VM], VirtualizationException' (no target),

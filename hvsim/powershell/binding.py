@@ -843,20 +843,6 @@ class Binding:
     expects_input: bool = False
     bound_positionally: list[str] = field(default_factory=list)
 
-    @property
-    def pipeline_params(self) -> list[ParamSpec]:
-        """Unbound parameters that can take pipeline input in some remaining set."""
-        out: list[ParamSpec] = []
-        for p in self.spec.parameters.values():
-            if p.name in self.params:
-                continue
-            for s in self.sets:
-                ps = p.in_set(s)
-                if ps and (ps.by_value or ps.by_property):
-                    out.append(p)
-                    break
-        return out
-
     def finish(self) -> BoundCall:
         """Resolve the parameter set with no pipeline input and check mandatory parameters."""
         chosen = _resolve_set(self.spec, self.params, self.sets, deferrable=False)
@@ -1086,8 +1072,3 @@ def _bind_pipeline_pass(spec: CmdletSpec, params: dict[str, Any], sets: list[str
         sets[:] = allowed
         bound = True
     return bound
-
-
-def bind_call(spec: CmdletSpec, raw: Sequence[tuple[str | None, Any]], invoked_as: str = "") -> BoundCall:
-    """Bind a command that gets no pipeline input (handy for handlers and tests)."""
-    return bind(spec, raw, invoked_as=invoked_as).finish()

@@ -6,8 +6,6 @@ these into serialized CLIXML objects and turns incoming arguments into these.
 
 from __future__ import annotations
 
-import datetime as _dt
-import uuid as _uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +112,3 @@ class SwitchValue:
 
 
 PRESENT = SwitchValue()
-
-Guid = _uuid.UUID
-DateTime = _dt.datetime

@@ -81,14 +81,6 @@ def part_of_path_not_found(path: str, error_id: str) -> PSError:
                    exception_type="System.IO.DirectoryNotFoundException")
 
 
-def file_in_use_remove(path: str) -> PSError:
-    """Remove-Item of an open file: 'Cannot remove item X: The process cannot access the file 'X'
-    because it is being used by another process.' WriteError, RemoveFileSystemItemIOError."""
-    return PSError(f"Cannot remove item {path}: The process cannot access the file '{path}' because it is "
-                   "being used by another process.", "RemoveFileSystemItemIOError", "WriteError",
-                   target=path, exception_type=IOE)
-
-
 def file_in_use(path: str, error_id: str) -> PSError:
     """Writing to an open file (IOException)."""
     return PSError(f"The process cannot access the file '{path}' because it is being used by another process.",

@@ -183,8 +183,6 @@ class Storage:
         self.c_other_used = 0  # bytes on C: not modeled as files (Windows itself, page file...)
         # Set by the World: vhd key -> names of VMs that hold it open (VM not Off).
         self.open_by_vms: Callable[[str], list[str]] = lambda _k: []
-        # Set by the World: vhd key -> names of VMs that have it attached (any state).
-        self.attached_to_vms: Callable[[str], list[str]] = lambda _k: []
 
     # --- fresh host --------------------------------------------------------------------------
 

@@ -20,12 +20,11 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from hvsim.core.counters import Counters
 from hvsim.core.faults import FaultPlan
-from hvsim.core.httpserver import TrackingHTTPServer
+from hvsim.core.httpserver import TrackingHTTPServer, TrackingRequestHandler
 from hvsim.wsman.auth import AuthFailed, HostCredentials, NegotiateAcceptor, check_basic
 from hvsim.wsman.service import MAX_ENVELOPE_KB, Caller, WSManService
 from hvsim.wsman.soap import (
@@ -85,12 +84,9 @@ class WSManApp:
         self.mirror = mirror
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class _Handler(TrackingRequestHandler):
     timeout = IDLE_TIMEOUT
     server_version = "Microsoft-HTTPAPI/2.0 (labctl SIMULATED host)"
-    sys_version = ""
     server: _Server
 
     def version_string(self) -> str:
@@ -103,20 +99,11 @@ class _Handler(BaseHTTPRequestHandler):
         if tls is not None:
             sock.settimeout(10.0)  # TLS handshake
             sock = tls.wrap_socket(sock, server_side=True)
-            self.request = sock
-        with self.server.conn_lock:
-            self.server.connections.add(sock)
+        self.track(sock)
         self._counted = True
         self._acceptor: NegotiateAcceptor | None = None
         self._conn_principal: str | None = None
         super().setup()
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.server.conn_lock:
-                self.server.connections.discard(self.request)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
@@ -159,18 +146,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
     # ------------------------------------------------------------------ methods
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
     def do_HEAD(self) -> None:
         self._reply(405, close=True)
 
@@ -196,11 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding"):
             self._reply(411, close=True)
             return None
-        raw_length = self.headers.get("Content-Length", "0").strip() or "0"
-        try:
-            length = int(raw_length)
-        except ValueError:
-            length = -1
+        length = self.content_length()
         if length < 0:
             self._reply(400, close=True)
             return None
@@ -375,13 +346,7 @@ class Listener:
         return int(self._server.server_address[1])
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name=f"sim-{self.config.scheme}-{self.port}", daemon=True)
-        self._thread.start()
+        self._thread = self._server.serve_in_thread(f"sim-{self.config.scheme}-{self.port}", 0.02)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._server.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._server.stop(self._thread)

@@ -190,12 +190,6 @@ class WSManService:
             return [{"id": s.id, "owner": s.owner, "idle_seconds": round(now - s.last_activity, 3)}
                     for s in self._shells.values()]
 
-    def active_shells(self, within: float) -> int:
-        """Shells used in the last ``within`` seconds (clients still at work)."""
-        cutoff = time.monotonic() - within
-        with self._lock:
-            return sum(1 for s in self._shells.values() if s.last_activity >= cutoff)
-
     def _expired(self, shell: Shell, now: float) -> bool:
         return shell.idle_for(now) > min(shell.idle_timeout, self.idle_timeout)
 

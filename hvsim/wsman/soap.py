@@ -123,12 +123,6 @@ def invalid_resource_uri() -> WSManFault:
                       "missing or it has an incorrect format.", "w:InvalidResourceURI", sender=True)
 
 
-def resource_not_found() -> WSManFault:
-    return WSManFault(0x80338000, "The WS-Management service cannot process the request. The service cannot find "
-                      "the resource identified by the resource URI and selectors.",
-                      "w:DestinationUnreachable", sender=True)
-
-
 def encoding_limit() -> WSManFault:
     return WSManFault(0x80338035, "The WS-Management service cannot process the request because the encoding of "
                       "the request exceeds an internal encoding limit. Reconfigure the client to send messages "

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hvsim.powershell.binding import _check_null, _is_mandatory_anywhere, bind, bind_call, convert, parse_type, validate
+from hvsim.powershell.binding import _check_null, _is_mandatory_anywhere, bind, convert, parse_type, validate
 from hvsim.powershell.catalog import load_catalog
 from hvsim.powershell.errors import PSError
 from hvsim.powershell.values import PRESENT, Credential, PSEnum, PSObj, ScriptBlock, SecureText, UInt64
@@ -55,7 +55,7 @@ def _bind(cmdlet: str, params: list[tuple[str | None, Any]]) -> Any:
     spec = CATALOG.get(cmdlet)
     assert spec is not None, cmdlet
     try:
-        return bind_call(spec, params, invoked_as=cmdlet)
+        return bind(spec, params, invoked_as=cmdlet).finish()  # no pipeline input, as the runtime finishes
     except PSError as err:
         err.command_type = spec.type  # what the runtime does
         raise
@@ -204,7 +204,9 @@ def test_mandatory_pipeline_parameter_is_deferred_when_input_expected() -> None:
     spec = CATALOG.get("Stop-VM")
     assert spec is not None
     binding = bind(spec, [], expects_input=True)  # no MissingMandatoryParameter yet
-    assert binding.pipeline_params
+    vm = PSObj(["Microsoft.HyperV.PowerShell.VirtualMachine", "System.Object"], {"Name": "a"})
+    call = binding.with_input(vm)  # the piped VM supplies the mandatory -VM
+    assert (call.parameter_set, list(call.params)) == ("VMObject", ["VM"])
 
 
 def test_missing_non_pipeline_mandatory_is_reported_before_input() -> None:

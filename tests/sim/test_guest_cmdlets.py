@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from container_lab import Lab
 from guest_world import cred
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hvsim.guest.handlers.commands import split_words
 from hvsim.powershell.errors import PSError
@@ -96,6 +98,48 @@ def test_the_command_line_is_split_as_argument_mode_does() -> None:
     assert [(w.text, w.quoted, w.comma) for w in words] == [
         ("Install-WindowsFeature", "", False), ("-Name", "", False), ("Hyper-V", "'", False), (",", "", True),
         ("a b", '"', False), (",", "", True), ("c", "", False), ("-Flag:$true", "", False)]
+
+
+def _words_before(command: str) -> list[str]:
+    """How `labctl exec` split its command line before it used split_words (hvsim/docker/handlers.py tokenize):
+    the oracle the property below checks split_words(commas=False) against."""
+    words: list[str] = []
+    cur = ""
+    quote: str | None = None
+    has = False
+    for ch in command.strip():
+        if quote:
+            if ch == quote:
+                quote = None
+            else:
+                cur += ch
+            continue
+        if ch in ("'", '"'):
+            quote = ch
+            has = True
+        elif ch.isspace():
+            if cur or has:
+                words.append(cur)
+            cur, has = "", False
+        else:
+            cur += ch
+    if cur or has:
+        words.append(cur)
+    return words
+
+
+_COMMAND_CHARS = st.sampled_from([*"ab-$:,|;", " ", "\t", "\n", "\u00a0", "'", '"'])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(_COMMAND_CHARS, max_size=30) | st.text(max_size=30))
+def test_without_commas_the_exec_words_are_those_of_the_old_tokenizer(command: str) -> None:
+    assert [w.text for w in split_words(command, commas=False)] == _words_before(command)
+
+
+def test_without_commas_empty_quoted_words_stay_and_commas_belong_to_their_word() -> None:
+    assert [w.text for w in split_words(" docker  ps '' \"a,b\"x,y ", commas=False)] == \
+        ["docker", "ps", "", "a,bx,y"]
 
 
 # --- Enter-PSSession, Get-PSSession -InstanceId, New-PSSession ------------------------------------------------

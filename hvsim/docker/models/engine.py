@@ -70,8 +70,6 @@ MSG_HYPERV_PREREQ = ("A prerequisite check for the Hyper-V feature failed.\n"
                      "capabilities.")
 HYPERV_PREREQ_ID = "Alteration_PrerequisiteCheck_Failed"
 ADD_FEATURE_TYPE = "Microsoft.Windows.ServerManager.Commands.AddWindowsFeatureCommand"
-# docs/facts.md "Container host bootstrap".
-MSG_RESTART_WARNING = "You must restart this server to finish the installation process."
 
 PROGRAM_FILES_DOCKER = "C:\\Program Files\\docker"
 DAEMON_JSON = "C:\\ProgramData\\docker\\config\\daemon.json"
@@ -262,14 +260,6 @@ class ContainerHost:
                    {cid: Container.from_state(c) for cid, c in (s.get("containers") or {}).items()},
                    int(s.get("seq", 0)), list(s.get("machine_path", [])))
 
-    def summary(self) -> dict[str, Any]:
-        """For the control endpoint: features, engine, image and container counts (no keys, no logs)."""
-        d = self.docker
-        return {"features": dict(self.features), "docker_version": d.version if d else None,
-                "docker_status": d.status if d else None, "docker_error": d.error if d else None,
-                "images": sorted(t for img in self.images.values() for t in img.tags),
-                "containers": {c.name: c.state for c in self.containers.values()}}
-
     # ----------------------------------------------------------------------------- features
 
     def feature_state(self, name: str) -> str:
@@ -373,10 +363,9 @@ def host_of(guest: Any) -> ContainerHost:
 
 @dataclass
 class FeatureResult:
-    """What Install-WindowsFeature did: features it changed, whether a restart is needed."""
+    """What Install-WindowsFeature did: the features it changed (each InstallPending until the next boot)."""
 
     changed: list[str]
-    restart_needed: bool
 
 
 def install_features(world: World, vm: Any, guest: Any, names: list[str]) -> FeatureResult:
@@ -404,7 +393,7 @@ def install_features(world: World, vm: Any, guest: Any, names: list[str]) -> Fea
     for name in wanted:
         spend(world, vm.name, "install_feature_hyperv" if name == "Hyper-V" else "install_feature_containers")
         ch.features[name] = PENDING
-    return FeatureResult(wanted, bool(wanted) or any(s == PENDING for s in ch.features.values()))
+    return FeatureResult(wanted)
 
 
 def _cbs_log(world: World, vm: Any, lines: list[str]) -> None:
@@ -923,11 +912,6 @@ def familiar_tag(tag: str) -> str:
     return f"{R.familiar(repo)}:{name}"
 
 
-def image_name(img: Image) -> str:
-    """The first tag as docker shows it (familiar form), or the short id."""
-    return familiar_tag(img.tags[0]) if img.tags else img.id[7:19]
-
-
 def image_children(ch: ContainerHost, img: Image) -> list[Image]:
     """Images whose parent is ``img`` (committed from one of its containers)."""
     return [other for other in ch.images.values() if other.parent == img.id]
@@ -981,13 +965,6 @@ def image_tar(img: Image, tags: list[str]) -> bytes:
         add("repositories", json.dumps(repositories).encode())
         add("labctl-simulated.json", json.dumps(sim).encode())
     return buf.getvalue()
-
-
-def read_image_tar(data: bytes) -> tuple[dict[str, Any], list[str]]:
-    """Transitional: (the image's persisted form, familiar tags), for hvsim/guest/handlers/direct.py which reads
-    ``["size"]``; use read_image_archive."""
-    img, tags = read_image_archive(data)
-    return img.to_state(), tags
 
 
 def read_image_archive(data: bytes) -> tuple[Image, list[str]]:

@@ -136,11 +136,6 @@ class Container:
     def running(self) -> bool:
         return self.state == "running"
 
-    @property
-    def shown_state(self) -> str:
-        """The state docker reports (a paused container is running, shown as paused)."""
-        return "paused" if self.paused else self.state
-
     def exit(self, code: int, now: float) -> None:
         """The container's main process ended (or was stopped, or the guest went down): no process runs any more.
         (``paused`` is left as it was: only ``docker stop`` clears it.)"""

@@ -121,11 +121,6 @@ class ImageManifest:
         windowsservercore-ltsc2022 on a 2022 host)."""
         return "sha256:" + hashlib.sha256(f"{self.repo}@{self.os_version}".encode()).hexdigest()
 
-    @property
-    def layer_ids(self) -> list[str]:
-        """Layer digests (Windows base images have one base layer, servercore one update layer)."""
-        return [layer for layer, _ in self.layers]
-
 
 def _layer(repo: str, os_version: str, index: int) -> str:
     return hashlib.sha256(f"{repo}@{os_version}#{index}".encode()).hexdigest()

@@ -31,11 +31,11 @@ def open_problem(ctx: CmdletContext, vm: Any, credential: Any) -> tuple[str, str
 
 def modeled_size(data: bytes) -> int:
     """Bytes a real copy would move: a simulated image tar's modeled size, else the file's length."""
-    from hvsim.docker.models.engine import read_image_tar
+    from hvsim.docker.models.engine import read_image_archive
 
     if len(data) > 512 and data[257:262] == b"ustar":
         try:
-            return int(read_image_tar(data)[0]["size"])
+            return int(read_image_archive(data)[0].size)
         except Exception:
             return len(data)
     return len(data)

@@ -99,12 +99,6 @@ def mac_dashed(mac: str) -> str:
     return "-".join(m[i:i + 2] for i in range(0, 12, 2))
 
 
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return _dt.datetime.fromtimestamp(ts, tz=_dt.UTC).isoformat()
-
-
 class Guest:
     """Guest OS state of one VM (boot progress, applied answer file, accounts, IPs)."""
 
@@ -498,21 +492,3 @@ class Guest:
                 setattr(guest, key, value)
         return guest
 
-    def describe(self, world: World, vm: Any) -> dict[str, Any]:
-        """A JSON-able summary for the control endpoint and tests (no secrets)."""
-        return {
-            "setup": self.setup,
-            "setup_error": self.setup_error,
-            "running": self.running,
-            "ready": self.is_ready(world, vm),
-            "heartbeat": self.heartbeat(world, vm),
-            "computer_name": self.computer_name,
-            "accounts": sorted(v["name"] for v in self.accounts.values()),
-            "time_zone": self.time_zone,
-            "rdp_enabled": self.rdp_enabled,
-            "firewall_groups": dict(self.firewall_groups),
-            "interfaces": [dict(i) for i in self.interfaces],
-            "last_boot_up_time": _iso(self.last_boot_up_time),
-            "boot_count": self.boot_count,
-            "containers": self.container_host.summary(),
-        }

@@ -105,10 +105,6 @@ class HostConfig:
     def default_vm_version(self) -> str:
         return BUILDS.get(self.os_build, _OTHER_BUILD)[2]
 
-    @property
-    def manufacturer(self) -> str:
-        return self.cpu_vendor
-
     def nested_supported(self, vm_version: str) -> tuple[bool, str]:
         """Whether a VM of ``vm_version`` may expose virtualization extensions, and why not.
 
