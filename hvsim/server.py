@@ -233,7 +233,7 @@ class Simulator:
         if self.credentials is not None:
             NtlmUserStore.get().unregister(self.credentials)
 
-    # -- the public API an embedding process uses (labctl's hostconn) ------------------------------------
+    # -- the public API an embedding process uses (labctl.app.connection): start, stop, endpoint, shells -
 
     def shells(self) -> list[dict[str, Any]]:
         """The open WinRM shells (id, owner, idle seconds); the control endpoint's GET /shells."""
@@ -314,7 +314,7 @@ class Simulator:
             "password": self.password,
             "certificate": str(self.cert_path),
             "sha256_fingerprint": self.fingerprint,
-            "fingerprint": self.fingerprint,  # same value; the name labctl.hostconn reads
+            "fingerprint": self.fingerprint,  # same value; the name labctl.app.connection reads
             "pid": os.getpid(),
         }
 
