@@ -6,7 +6,8 @@ as a ScriptBlock with its values as -ArgumentList, never pasted into the text.
 
 A script is sent alone, so helpers shared by several scripts live once in templates/<kind>/lib/ and a
 line ``# labctl-include: <file>.ps1`` (after the param block) is replaced by that file when the step is
-loaded: what is sent, parsed by the tests and modelled by the simulator is the expanded text.
+loaded; a lib file may include others (each file once per script, a cycle is an error). What is sent,
+parsed by the tests and modelled by the simulator is the expanded text.
 """
 
 from __future__ import annotations
@@ -26,14 +27,29 @@ _INCLUDE = re.compile(r"^# labctl-include: (?P<file>[a-z0-9-]+\.ps1)\s*$", re.MU
 
 
 def expand_includes(text: str, lib: Path, source: Path) -> str:
-    """``text`` with each ``# labctl-include: X.ps1`` line replaced by lib/X.ps1 (one level, no nesting)."""
-    def include(m: re.Match[str]) -> str:
-        path = lib / m["file"]
-        if not path.is_file():
-            raise TemplateError(f"{source}: includes {m['file']}, which is not in {lib}", template=str(source))
-        return path.read_text(encoding="utf-8").rstrip("\n")
+    """``text`` with each ``# labctl-include: X.ps1`` line replaced by lib/X.ps1, itself expanded.
 
-    return _INCLUDE.sub(include, text)
+    A file already included is not included again (its functions are defined once); a file that includes
+    itself, directly or not, is a TemplateError naming the chain.
+    """
+    done: set[str] = set()
+
+    def expand(body: str, chain: tuple[str, ...]) -> str:
+        def include(m: re.Match[str]) -> str:
+            name = m["file"]
+            if name in chain:
+                raise TemplateError(f"{source}: include cycle {' -> '.join((*chain, name))}", template=str(source))
+            if name in done:
+                return f"# ({name} is included above)"
+            path = lib / name
+            if not path.is_file():
+                raise TemplateError(f"{source}: includes {name}, which is not in {lib}", template=str(source))
+            done.add(name)
+            return expand(path.read_text(encoding="utf-8").rstrip("\n"), (*chain, name))
+
+        return _INCLUDE.sub(include, body)
+
+    return expand(text, ())
 
 
 @dataclass(frozen=True)

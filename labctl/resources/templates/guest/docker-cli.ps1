@@ -19,10 +19,9 @@
     (string[]: stderr lines). No Step/Changed: the output is docker's.
 
 .NOTES
-    A labctl guest step (docs/guest-steps.md). labctl runs it over PowerShell Direct,
-    Invoke-Command -VMName <vm> -ScriptBlock <this text> -ArgumentList <values>, with the values
-    positionally in the order of param() (the array is one element of -ArgumentList). The first line names
-    the step and its version: labctl and its simulator dispatch on it.
+    A labctl guest step, run over PowerShell Direct with its values as -ArgumentList in param() order
+    (the array is one element);
+    its first line names the step and version labctl and its simulator dispatch on (docs/guest-steps.md).
 #>
 
 #Requires -Version 5.1
@@ -32,11 +31,7 @@ param(
     [AllowEmptyString()]
     [string[]] $Arguments
 )
-Set-StrictMode -Version Latest
-$ErrorActionPreference = 'Stop'
-
-# labctl-include: native.ps1
-# labctl-include: docker.ps1
+# labctl-include: docker-step.ps1
 
 $result = Invoke-NativeCommand -FilePath (Get-DockerPath) -ArgumentList $Arguments
 

@@ -39,10 +39,8 @@
     MemoryOverheadMB).
 
 .NOTES
-    A labctl guest step (docs/guest-steps.md). labctl runs it over PowerShell Direct,
-    Invoke-Command -VMName <vm> -ScriptBlock <this text> -ArgumentList <values>, with the values
-    positionally in the order of param(). The first line names the step and its version: labctl and its
-    simulator dispatch on it.
+    A labctl guest step, run over PowerShell Direct with its values as -ArgumentList in param() order;
+    its first line names the step and version labctl and its simulator dispatch on (docs/guest-steps.md).
 #>
 
 #Requires -Version 5.1
@@ -57,11 +55,7 @@ param(
     [ValidatePattern('^[A-Za-z0-9]')]
     [string] $OlderImage
 )
-Set-StrictMode -Version Latest
-$ErrorActionPreference = 'Stop'
-
-# labctl-include: native.ps1
-# labctl-include: docker.ps1
+# labctl-include: docker-step.ps1
 
 function Measure-Isolation {
     # One row: $Name under $Isolation.

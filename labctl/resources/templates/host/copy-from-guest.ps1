@@ -27,10 +27,8 @@
     Size in bytes).
 
 .NOTES
-    A labctl host step (docs/guest-steps.md). labctl runs it on the Hyper-V host itself,
-    Invoke-Command -ScriptBlock <this text> -ArgumentList <values> (no -VMName), with the values
-    positionally in the order of param(). The first line names the step and its version: labctl and its
-    simulator dispatch on it. The script blocks it sends into the guest run there without strict mode.
+    A labctl host step, run on the Hyper-V host with its values as -ArgumentList in param() order;
+    its first line names the step and version labctl and its simulator dispatch on (docs/guest-steps.md).
 #>
 
 #Requires -Version 5.1
