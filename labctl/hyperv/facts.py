@@ -17,13 +17,18 @@ OWNER_MARK = "labctl-owned"
 
 @dataclass(frozen=True)
 class Ownership:
-    """The tag labctl writes into what it creates (VM and switch Notes)."""
+    """The tag labctl writes into what it creates (VM and switch Notes).
+
+    ``copy`` numbers a copy of a lab with ``copies: N`` (each copy has its own lab id); it is informative
+    (``labctl ls`` groups by it) and not part of the identity, which the lab id alone decides."""
 
     lab: str
     lab_id: str
+    copy: int | None = field(default=None, compare=False)
 
     def tag(self) -> str:
-        return f"{OWNER_MARK} lab={self.lab} lab-id={self.lab_id}"
+        text = f"{OWNER_MARK} lab={self.lab} lab-id={self.lab_id}"
+        return text + (f" copy={self.copy}" if self.copy is not None else "")
 
     @staticmethod
     def parse(notes: str | None) -> Ownership | None:
@@ -36,7 +41,8 @@ class Ownership:
                 continue
             kv = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
             if "lab" in kv and "lab-id" in kv:
-                return Ownership(kv["lab"], kv["lab-id"])
+                copy = kv.get("copy", "")
+                return Ownership(kv["lab"], kv["lab-id"], int(copy) if copy.isdigit() else None)
         return None
 
 
