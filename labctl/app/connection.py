@@ -136,7 +136,12 @@ def connect_sim(state_dir: Path, *, workers: int, profile: str | None = None) ->
 
 def connect(lab: ResolvedLab, *, workers: int = 4, prompt: Prompt | None = None) -> HostConnection:
     """Open the lab's host: the embedded simulator or the remote host it names."""
-    host = lab.host
+    return connect_host(lab.host, workers=workers, prompt=prompt)
+
+
+def connect_host(host: ResolvedSimHost | ResolvedRemoteHost, *, workers: int = 4,
+                 prompt: Prompt | None = None) -> HostConnection:
+    """Open one host (of a lab, or of a pool): the embedded simulator or a remote host."""
     if isinstance(host, ResolvedSimHost):
         return connect_sim(Path(host.state_dir), workers=workers + 1)
     assert isinstance(host, ResolvedRemoteHost)

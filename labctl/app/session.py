@@ -19,6 +19,7 @@ from labctl.hyperv import ops
 from labctl.hyperv.facts import HostFacts, Ownership, host_facts_pipeline, parse_host_facts
 from labctl.lab import GENERATED_PASSWORD_FILE, guest_password_source
 from labctl.lab.model import ResolvedLab
+from labctl.lab.secrets import copy_password
 from labctl.secret import Secret
 from labctl.transport.base import Pipeline
 
@@ -39,7 +40,8 @@ def desired(lab: ResolvedLab) -> DesiredLab:
         ) for vm in lab.vms),
         docker=DockerWish(version=lab.docker.version, url=lab.docker.url, path=lab.docker.path,
                           sha256=lab.docker.sha256),
-        container_cidr=net.container_cidr,
+        container_cidr=net.container_cidr, nat_prefix=net.nat_prefix or net.subnet, copy=lab.copy_number,
+        rdp=lab.rdp,
     )
 
 def journal_path(lab: ResolvedLab) -> Path:
@@ -48,8 +50,12 @@ def journal_path(lab: ResolvedLab) -> Path:
 def guest_password(lab: ResolvedLab, prompt: Prompt | None = None) -> Secret:
     """The guests' Administrator password from the lab's declared source."""
     src = guest_password_source(lab, os.environ)
-    return resolve_secret(src.kind, src.name, what="guest Administrator password", prompt=prompt,
-                          generated_path=Path(lab.state_dir) / GENERATED_PASSWORD_FILE)
+    # A class keeps one generated password for all its copies (each copy's own is derived from it).
+    master = resolve_secret(src.kind, src.name, what="guest Administrator password", prompt=prompt,
+                            generated_path=Path(lab.class_state_dir or lab.state_dir) / GENERATED_PASSWORD_FILE)
+    if lab.copy_number is None or lab.copy_passwords == "shared":
+        return master
+    return Secret(copy_password(master.reveal(), lab.name, lab.copy_number))
 
 @dataclass
 class Session:
@@ -82,12 +88,17 @@ class Session:
         return plan(self.want, facts, self.owner, self.journal.snapshot(), paths,
                     self.base_disks_present()), facts
 
+def session_on(lab: ResolvedLab, conn: HostConnection) -> Session:
+    """The lab (or one copy of a class) on an open connection, which the caller closes."""
+    journal = Journal.open(journal_path(lab), lab.name)
+    return Session(lab, conn, journal, Ownership(lab.name, journal.lab_id, lab.copy_number), desired(lab))
+
+
 @contextmanager
 def open_lab(lab: ResolvedLab, *, workers: int = 4, prompt: Prompt | None = None) -> Iterator[Session]:
     """Connect to the lab's host and open its journal."""
     conn = connect(lab, workers=workers, prompt=prompt)
     try:
-        journal = Journal.open(journal_path(lab), lab.name)
-        yield Session(lab, conn, journal, Ownership(lab.name, journal.lab_id), desired(lab))
+        yield session_on(lab, conn)
     finally:
         conn.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labctl.app import classes
 from labctl.app.secrets import Prompt
 from labctl.app.session import GUEST_ADMIN, guest_password, open_lab
 from labctl.engine.status import VmStatus, lab_status
@@ -11,6 +12,8 @@ from labctl.transport.base import Credential
 
 def status(lab: ResolvedLab, *, guest: bool = True, prompt: Prompt | None = None) -> tuple[list[VmStatus], str, bool]:
     """Every VM's status as the host reports it (and the guest, over PowerShell Direct)."""
+    if lab.is_class:
+        return classes.status_class(lab, guest=guest, prompt=prompt)
     password = None
     if guest:
         try:

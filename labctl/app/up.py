@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from labctl.app import classes
 from labctl.app.connection import HostConnection
 from labctl.app.secrets import Prompt
 from labctl.app.session import GUEST_ADMIN, guest_password, open_lab
@@ -83,6 +84,15 @@ def up(lab: ResolvedLab, options: UpOptions, progress: Progress | None = None,
        prompt: Prompt | None = None) -> UpResult:
     """Make the host match the lab: plan, refuse on preflight problems, apply."""
     start = time.monotonic()
+    if lab.is_class:
+        timeouts = Timeouts(scale=options.timeout_scale)
+        timeouts.values.update(options.timeouts)
+        cu = classes.up_class(
+            lab, max_workers=options.max_workers, dry_run=options.dry_run, timeouts=timeouts, progress=progress,
+            prompt=prompt, extra_refusals=docker_refusals, bootstrap=bootstrap_context,
+            renderer=lambda unit: answer_file_for(unit, guest_password(unit, prompt)))
+        return UpResult(cu.plan, cu.report, time.monotonic() - start, cu.simulated, cu.host, cu.sim_clock,
+                        dry_run=options.dry_run)
     with LabLock(Path(lab.state_dir) / "lock", "up"):
         password = guest_password(lab, prompt)
         renderer = answer_file_for(lab, password)
@@ -111,6 +121,8 @@ def up(lab: ResolvedLab, options: UpOptions, progress: Progress | None = None,
 
 def plan_only(lab: ResolvedLab, prompt: Prompt | None = None) -> tuple[Plan, str, bool]:
     """The plan, without changing anything (no lock needed: it only reads)."""
+    if lab.is_class:
+        return classes.plan_class(lab, prompt=prompt, extra_refusals=docker_refusals)
     with open_lab(lab, workers=1, prompt=prompt) as s:
         the_plan, _ = s.plan()
         the_plan.refusals += docker_refusals(lab, s.conn.simulated)

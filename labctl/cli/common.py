@@ -157,8 +157,14 @@ class StageProgress:
             yield self
 
 
-def load_lab_or_exit(path: str) -> Any:
-    """The resolved lab; a bad file raises LabFileError (every problem, file:line: field)."""
-    from labctl.app import labfile
+def load_lab_or_exit(path: str, copy: int | None = None) -> Any:
+    """The resolved lab (only copy ``copy`` of a lab with copies, when given); a bad file raises LabFileError
+    (every problem, file:line: field)."""
+    from labctl.app import classes, labfile
 
-    return labfile.load(path)
+    return classes.select(labfile.load(path), copy)
+
+
+copy_option = click.option(
+    "--copy", "copy", type=click.IntRange(min=1), default=None, metavar="K",
+    help="Only copy K of a lab with copies: N (1..N).")

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from labctl.app.status import status as lab_status
-from labctl.cli.common import EXIT_FAILED, handle_errors, load_lab_or_exit, out, prompt_secret
+from labctl.cli.common import EXIT_FAILED, copy_option, handle_errors, load_lab_or_exit, out, prompt_secret
 
 
 def _fmt_containers(info: dict[str, Any]) -> str:
@@ -39,10 +39,11 @@ def _fmt_uptime(seconds: float) -> str:
 @click.argument("lab_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--no-guest", is_flag=True, help="Do not log on to the guests (host view only).")
+@copy_option
 @handle_errors
-def status_cmd(lab_file: str, as_json: bool, no_guest: bool) -> None:
+def status_cmd(lab_file: str, as_json: bool, no_guest: bool, copy: int | None) -> None:
     """Show the state of every VM of LAB_FILE. Exit code 1 when a VM is not healthy."""
-    lab = load_lab_or_exit(lab_file)
+    lab = load_lab_or_exit(lab_file, copy)
     rows, host, simulated = lab_status(lab, guest=not no_guest,
                                        prompt=prompt_secret if sys.stdin.isatty() else None)
     if as_json:

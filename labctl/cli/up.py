@@ -10,7 +10,15 @@ from rich.table import Table
 from rich.text import Text
 
 from labctl.app import up as up_case
-from labctl.cli.common import EXIT_FAILED, StageProgress, handle_errors, load_lab_or_exit, out, prompt_secret
+from labctl.cli.common import (
+    EXIT_FAILED,
+    StageProgress,
+    copy_option,
+    handle_errors,
+    load_lab_or_exit,
+    out,
+    prompt_secret,
+)
 from labctl.engine.plan import Plan
 from labctl.errors import ApplyError
 
@@ -52,11 +60,12 @@ def print_plan(the_plan: Plan, host: str, simulated: bool) -> None:
 @click.option("--timeout-scale", default=1.0, show_default=True, type=click.FloatRange(min=0.0001),
               help="Multiply every stage timeout (e.g. 0.01 for quick rehearsals on the simulator).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@copy_option
 @handle_errors
 def up_cmd(lab_file: str, max_workers: int, dry_run: bool, timeouts: tuple[str, ...], timeout_scale: float,
-           as_json: bool) -> None:
+           as_json: bool, copy: int | None) -> None:
     """Create or converge the lab in LAB_FILE on its host."""
-    lab = load_lab_or_exit(lab_file)
+    lab = load_lab_or_exit(lab_file, copy)
     options = up_case.UpOptions(max_workers=max_workers, dry_run=dry_run, timeout_scale=timeout_scale,
                             timeouts=_parse_timeouts(timeouts))
     progress = StageProgress([vm.name for vm in lab.vms])

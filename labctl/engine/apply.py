@@ -33,11 +33,20 @@ from labctl.errors import (
 )
 from labctl.hyperv import ops
 from labctl.hyperv.facts import Ownership
-from labctl.transport.base import Cancel, Credential, RemoteObject, Transport
+from labctl.transport.base import Cancel, Credential, Pipeline, RemoteObject, Transport
 
 log = logging.getLogger(__name__)
 
 HEALTHY = "OkApplicationsHealthy"
+RDP_PORT = 3389
+# Host ports publishing the guests' RDP: 33890 + the VM's index in the lab (a class numbers its VMs across
+# copies), stable across runs and predictable for a roster.
+RDP_HOST_PORT_BASE = 33890
+
+
+def rdp_host_port(vm: DesiredVm) -> int:
+    """The host port that reaches ``vm``'s RDP (labs with rdp: true)."""
+    return RDP_HOST_PORT_BASE + vm.index
 
 R = TypeVar("R")
 
@@ -130,14 +139,31 @@ class Applier:
 
     # -- entry point -----------------------------------------------------------------------
     def run(self) -> ApplyReport:
-        report = ApplyReport(notes=self.context.notes)
+        report = self.prepare()
+        return self.run_vms(report)
+
+    def prepare(self, report: ApplyReport | None = None) -> ApplyReport:
+        """The host-wide steps (folder, switch, gateway, NAT, published ports), once, before any VM."""
+        report = report if report is not None else ApplyReport(notes=self.context.notes)
         self.journal.persist()
         self._host_steps(report)
-        for outcome in run_parallel(list(self.lab.vms), lambda vm: self._vm_chain(vm, report),
+        return report
+
+    def run_vms(self, report: ApplyReport) -> ApplyReport:
+        """Every VM's chain, in parallel, then removals of VMs no longer in the file."""
+        for outcome in run_parallel(list(self.lab.vms), lambda vm: self.chain(vm, report),
                                     self.options.max_workers, self.cancel):
             report.outcomes[outcome.name] = outcome
         if self.cancel.is_set():
             raise KeyboardInterrupt
+        return self.finish(report)
+
+    def chain(self, vm: DesiredVm, report: ApplyReport) -> VmOutcome:
+        """One VM's stages (for callers that run the VMs of several labs on one pool of workers)."""
+        return self._vm_chain(vm, report)
+
+    def finish(self, report: ApplyReport) -> ApplyReport:
+        """After the chains: remove the lab's VMs that are no longer in the file."""
         for change in self.plan.changes:
             if change.kind == "vm" and change.action == "remove":
                 removal = remove_lab_vm(self.t, change.name, self.owner, self.root, self.journal, self.progress)
@@ -184,6 +210,33 @@ class Applier:
             report.host_steps.append(f"gateway {lab.gateway}")
         if lab.nat and self.resumable("host", "nat", self._ensure_nat):
             report.host_steps.append(f"nat {lab.nat_name}")
+        if lab.rdp and lab.nat:
+            published = self.resumable("host", "rdp", self._ensure_rdp)
+            if published:
+                report.host_steps.append(f"rdp {published} VM(s) on host ports "
+                                         f"{', '.join(str(rdp_host_port(vm)) for vm in lab.vms)}")
+
+    def _ensure_rdp(self) -> int:
+        """Each VM's RDP published on the host (NetNat static mapping to guest 3389), in one pipeline."""
+        lab = self.lab
+        have = self.t.invoke(ops.nat_static_mappings(lab.nat_name)).objects()
+        taken = {int(o.get("ExternalPort") or 0): o for o in have if str(o.get("Protocol") or "TCP").upper() == "TCP"}
+        missing = []
+        for vm in lab.vms:
+            port = rdp_host_port(vm)
+            found = taken.get(port)
+            if found is None:
+                missing.append(ops.add_nat_static_mapping(lab.nat_name, port, vm.ip, RDP_PORT))
+            elif str(found.get("InternalIPAddress")) != vm.ip or int(found.get("InternalPort") or 0) != RDP_PORT:
+                raise StageError(
+                    f"rdp: host port {port} of NAT {lab.nat_name} already maps to {found.get('InternalIPAddress')}:"
+                    f"{found.get('InternalPort')}, not {vm.name}'s RDP", vm="host", stage="rdp",
+                    cause="a static mapping labctl did not make uses the port",
+                    hint=f"remove it with Remove-NetNatStaticMapping -NatName {lab.nat_name}, or set rdp: false")
+        if missing:
+            self.progress.stage("host", "rdp", "start", f"publishing RDP of {len(missing)} VM(s)")
+            self.t.invoke(Pipeline.of(*missing), retry=False)
+        return len(missing)
 
     def _ensure_switch(self) -> bool:
         """The lab switch, tagged as ours at creation (preflight refused a foreign one of the same name)."""
@@ -202,15 +255,16 @@ class Applier:
         """The lab NAT. NetNat has no field for an ownership tag, so the journal records it before it is
         created: a run killed in between still knows the NAT of that name and prefix is this lab's."""
         lab = self.lab
+        prefix = lab.nat_internal_prefix
         found = self.t.invoke(ops.find_nat(lab.nat_name)).objects()
         if found:
             if self.journal.host_resource("nat") is None:
-                self.journal.record_host("nat", name=lab.nat_name, prefix=lab.subnet)
+                self.journal.record_host("nat", name=lab.nat_name, prefix=prefix)
             return False
         self.progress.stage("host", "nat", "start", lab.nat_name)
-        self.journal.record_host("nat", name=lab.nat_name, prefix=lab.subnet, pending=True)
-        self.t.invoke(ops.create_nat(lab.nat_name, lab.subnet), retry=False)
-        self.journal.record_host("nat", name=lab.nat_name, prefix=lab.subnet)
+        self.journal.record_host("nat", name=lab.nat_name, prefix=prefix, pending=True)
+        self.t.invoke(ops.create_nat(lab.nat_name, prefix), retry=False)
+        self.journal.record_host("nat", name=lab.nat_name, prefix=prefix)
         self.progress.stage("host", "nat", "done", lab.nat_name)
         return True
 

@@ -155,7 +155,7 @@ def destroy(t: Transport, lab: DesiredLab, facts: HostFacts, journal: Journal, o
         report.removed += removal.removed
         report.remaining += removal.remaining
     _destroy_folder(t, root, report)
-    _destroy_nat(t, lab, facts, journal, report)
+    _destroy_nat(t, lab, facts, journal, owner, report)
     _destroy_switch(t, facts, journal, owner, report)
     if report.complete:
         for name in journal.vm_names():
@@ -192,13 +192,28 @@ def _remove_parent_if_empty(t: Transport, root: str) -> None:
         _call(t, ops.remove_empty_folder(parent))
 
 
-def _destroy_nat(t: Transport, lab: DesiredLab, facts: HostFacts, journal: Journal, report: DestroyReport) -> None:
+def sharing_copies(lab: DesiredLab, facts: HostFacts, owner: Ownership) -> list[int]:
+    """The other copies of this lab on the host (by their switches' tags): they still use the shared NAT."""
+    if lab.copy is None:
+        return []
+    return sorted({s.owner.copy for s in facts.switches if s.owner is not None and s.owner.lab == lab.name
+                   and s.owner.copy is not None and s.owner.lab_id != owner.lab_id})
+
+
+def _destroy_nat(t: Transport, lab: DesiredLab, facts: HostFacts, journal: Journal, owner: Ownership,
+                 report: DestroyReport) -> None:
     record = journal.host_resource("nat")
     if record is None:
         return
-    name, prefix = str(record.get("name")), str(record.get("prefix") or lab.subnet)
+    name, prefix = str(record.get("name")), str(record.get("prefix") or lab.nat_internal_prefix)
     host = next((n for n in facts.nats if n.name == name), None)
     if host is None:
+        journal.forget_host("nat")
+        return
+    others = sharing_copies(lab, facts, owner)
+    if others:
+        # One NetNat serves every copy on the host (WinNAT); it goes with the last copy.
+        report.kept.append(f"nat {name} (shared with copies {', '.join(map(str, others))} on this host)")
         journal.forget_host("nat")
         return
     if not _same_prefix(host.prefix, prefix):

@@ -82,10 +82,18 @@ class DesiredLab:
     vms: tuple[DesiredVm, ...]
     docker: DockerWish | None = None
     container_cidr: str = "172.20.0.0/16"
+    nat_prefix: str = ""  # the NetNat's internal prefix: the subnet, or the copy pool a class's copies share
+    copy: int | None = None  # the copy number, for one copy of a lab with copies
+    rdp: bool = False  # publish every VM's RDP through a NetNat static mapping
 
     @property
     def prefix_length(self) -> int:
         return ipaddress.ip_network(self.subnet).prefixlen
+
+    @property
+    def nat_internal_prefix(self) -> str:
+        """The prefix New-NetNat gets: the copy pool for a class, else the lab subnet."""
+        return self.nat_prefix or self.subnet
 
 
 @dataclass(frozen=True)
@@ -207,7 +215,7 @@ def plan(lab: DesiredLab, facts: HostFacts, owner: Ownership, journal: dict[str,
         if any(n.name == lab.nat_name for n in facts.nats):
             result.changes.append(Change("keep", "nat", lab.nat_name))
         else:
-            result.changes.append(Change("add", "nat", lab.nat_name, lab.subnet))
+            result.changes.append(Change("add", "nat", lab.nat_name, lab.nat_internal_prefix))
     wanted = {vm.name.lower() for vm in lab.vms}
     journal_vms: dict[str, Any] = journal.get("vms") or {}
     for vm in lab.vms:

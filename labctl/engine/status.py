@@ -39,6 +39,8 @@ class VmStatus:
     containers: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, bool] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    copy: int | None = None  # labs with copies: the copy, and the key of the host it is placed on
+    host: str = ""
 
     @property
     def healthy(self) -> bool:

@@ -91,6 +91,9 @@ DEFAULT_CONTAINER_CIDR = "172.20.0.0/16"
 # resolution; public resolvers work through NetNat. Corporate networks set `dns:` explicitly.
 DEFAULT_DNS: tuple[str, ...] = ("1.1.1.1", "8.8.8.8")
 NESTED_MIN_MEMORY = 4 * 1024**3
+MAX_COPIES = 99
+# s01-node1: the copy first, so a copy's VMs sort together in Hyper-V Manager.
+DEFAULT_COPY_NAMES = "s{copy:02d}-{name}"
 MAX_PROCESSORS = 64
 
 
@@ -152,6 +155,10 @@ class NetworkSpec(_Model):
     container_nat: IPv4Net = Field(
         default=DEFAULT_CONTAINER_NAT,
         description="Range the container NAT inside each guest uses; the lab subnet must stay out of it")
+    copy_pool: IPv4Net | None = Field(
+        default=None, examples=["10.50.0.0/16"],
+        description="With copies: the range every copy's subnet is carved from (subnets of network.subnet's size, "
+                    "in order); one NetNat covers it on each host")
 
 
 class VmSettings(_Model):
@@ -214,6 +221,17 @@ class LabFile(_Model):
     docker: DockerSpec = DockerSpec()
     guest_password_env: EnvName | None = None
     guest_password_from: SecretFrom | None = None
+    copies: int | None = Field(default=None, ge=1, le=MAX_COPIES,
+                               description="Make N complete, isolated copies of the lab (one per student)")
+    copy_names: str = Field(
+        default=DEFAULT_COPY_NAMES, min_length=1, max_length=64,
+        description="VM names of a copy: {name} is the VM's name in the file, {copy} (or {copy:02d}) the copy number")
+    copy_passwords: Literal["per-copy", "shared"] = Field(
+        default="per-copy", description="per-copy: each copy's guests get their own password, derived from the "
+                                        "guest password source; shared: every copy uses that password itself")
+    hosts: list[HostField] | None = Field(
+        default=None, min_length=1, description="A pool of hosts the copies are spread over (instead of host)")
+    rdp: bool = Field(default=False, description="Publish every VM's RDP on its host's external address (NetNat)")
 
 
 BUILTIN_DEFAULTS: dict[str, Any] = {
@@ -301,6 +319,8 @@ class ResolvedNetwork(_Resolved):
     dns: list[str]
     container_nat: str
     container_cidr: str = Field(description="daemon.json fixed-cidr: the guests' container NAT (a /16)")
+    nat_prefix: str = Field(default="", description="The NetNat's internal prefix: the subnet, or a class's "
+                                                    "copy pool (one NAT for every copy on a host)")
 
 
 class ResolvedDocker(_Resolved):
@@ -334,6 +354,8 @@ class ResolvedVm(_Resolved):
     container_images: list[str] = Field(default_factory=list)
     docker_tls: bool = False
     index: int = Field(default=0, description="Position in the lab (0-based); picks the VM's host ports")
+    copy_number: int | None = Field(default=None, description="The copy this VM belongs to (labs with copies)")
+    base_name: str = Field(default="", description="The VM's name in the lab file, before the copy pattern")
 
     @property
     def container_host(self) -> bool:
@@ -364,6 +386,27 @@ class ResolvedLab(_Resolved):
     docker: ResolvedDocker
     guest_password: SecretSource
     template_dirs: list[str]
+    # Labs with copies: the class lists every copy's VMs in ``vms`` and each copy as a unit (a lab of its own
+    # with its own switch, subnet, journal and lab id); a unit has ``copy_number`` set and no units.
+    copy_number: int | None = None
+    units: list[ResolvedLab] = Field(default_factory=list)
+    hosts: list[ResolvedSimHost | ResolvedRemoteHost] = Field(default_factory=list)
+    host_keys: list[str] = Field(default_factory=list, description="A stable name for each of hosts")
+    copy_passwords: Literal["per-copy", "shared"] = "per-copy"
+    rdp: bool = False
+    class_state_dir: str = Field(default="", description="The class's own state (placement, guest password)")
+
+    @property
+    def is_class(self) -> bool:
+        """Whether the lab file has copies (this object is the whole class, not one copy)."""
+        return bool(self.units)
+
+    def unit(self, copy: int) -> ResolvedLab:
+        """Copy ``copy`` (1-based) of a class."""
+        for u in self.units:
+            if u.copy_number == copy:
+                return u
+        raise KeyError(copy)
 
     def vm(self, name: str) -> ResolvedVm:
         """The VM called ``name`` (case-insensitive, as Windows names are)."""

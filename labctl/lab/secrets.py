@@ -12,6 +12,8 @@ lab directory.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import string
 from collections.abc import Mapping
@@ -61,6 +63,16 @@ def generate_password(length: int = 20, rng: Random | None = None) -> str:
             j = secrets.randbelow(i + 1)
             order[i], order[j] = order[j], order[i]
     return "".join(chars[i] for i in order)
+
+
+def copy_password(master: str, lab: str, copy: int) -> str:
+    """Copy ``copy``'s own guest password, derived from the lab's guest password (HMAC-SHA256 of the lab and copy
+    under it): the same every run, different for every copy, never stored, and no copy's password reveals
+    another's or the master's."""
+    digest = hmac.new(master.encode("utf-8"), f"labctl copy password/{lab.lower()}/{copy}".encode(),
+                      hashlib.sha256).digest()
+    # A Random seeded with the 256-bit digest only picks characters: the secret is the digest.
+    return generate_password(16, rng=Random(int.from_bytes(digest, "big")))
 
 
 def sim_guest_password(existing: str | None, rng: Random | None = None) -> tuple[SecretStr, bool]:

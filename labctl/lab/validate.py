@@ -32,6 +32,7 @@ from labctl.lab.load import (
 from labctl.lab.model import (
     BUILTIN_DEFAULTS,
     DEFAULT_CONTAINER_NAT,
+    DEFAULT_COPY_NAMES,
     DEFAULT_DNS,
     DOCKER_URL_TEMPLATE,
     LAB_NAME_RE,
@@ -235,6 +236,39 @@ class _Entry:
     vm: VmEntry
 
 
+@dataclass(frozen=True)
+class _ClassSpec:
+    """What the lab file says about copies and hosts (possibly partial, for validation)."""
+
+    copies: int | None = None
+    copy_names: str = DEFAULT_COPY_NAMES
+    copy_passwords: Literal["per-copy", "shared"] = "per-copy"
+    copy_pool: str | None = None
+    hosts: list[RemoteHost | str] | None = None
+    host_given: bool = False
+    rdp: bool = False
+
+
+_COPY_PLACEHOLDER_RE = re.compile(r"\{copy(?::0([1-9])d)?\}")
+
+
+def copy_vm_name(pattern: str, name: str, copy: int) -> str:
+    """``s{copy:02d}-{name}`` with node1 and copy 3 -> ``s03-node1``."""
+    text = _COPY_PLACEHOLDER_RE.sub(lambda m: str(copy).zfill(int(m.group(1) or 0)), pattern)
+    return text.replace("{name}", name)
+
+
+def copy_pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot name the VMs of copies, if it cannot."""
+    rest = _COPY_PLACEHOLDER_RE.sub("", pattern).replace("{name}", "")
+    if "{" in rest or "}" in rest:
+        return (f"{pattern!r}: the placeholders are {{name}} and {{copy}} (or {{copy:02d}}, zero-padded); "
+                "nothing else may be in braces")
+    if "{name}" not in pattern or not _COPY_PLACEHOLDER_RE.search(pattern):
+        return f"{pattern!r} needs both {{name}} and {{copy}} (e.g. \"s{{copy:02d}}-{{name}}\"), so names stay unique"
+    return None
+
+
 @dataclass
 class _Net:
     net: ipaddress.IPv4Network
@@ -282,7 +316,10 @@ class _Resolver:
         return self._resolve(
             name=model.name, host=model.host, host_ok=True, network=model.network, defaults=model.defaults,
             groups=dict(model.groups), entries=[_Entry(i, v) for i, v in enumerate(model.vms)],
-            guest_env=model.guest_password_env, guest_from=model.guest_password_from, docker=model.docker)
+            guest_env=model.guest_password_env, guest_from=model.guest_password_from, docker=model.docker,
+            klass=_ClassSpec(copies=model.copies, copy_names=model.copy_names, copy_passwords=model.copy_passwords,
+                             copy_pool=model.network.copy_pool, hosts=list(model.hosts) if model.hosts else None,
+                             host_given="host" in model.model_fields_set, rdp=model.rdp))
 
     def resolve_raw(self, data: dict[str, Any]) -> ResolvedLab | None:
         name = data.get("name")
@@ -318,11 +355,29 @@ class _Resolver:
         if "docker" in data:
             d, _ = partial_validate(DockerSpec, data["docker"])
             docker = d if isinstance(d, DockerSpec) else None
+        copies = data.get("copies")
+        names = data.get("copy_names")
+        raw_hosts = data.get("hosts")
+        hosts: list[RemoteHost | str] | None = None
+        if isinstance(raw_hosts, list):
+            hosts = []
+            for h in raw_hosts:
+                if h == "sim":
+                    hosts.append("sim")
+                elif isinstance(h, dict):
+                    rh, _ = partial_validate(RemoteHost, h)
+                    if isinstance(rh, RemoteHost):
+                        hosts.append(rh)
+        klass = _ClassSpec(
+            copies=copies if isinstance(copies, int) and not isinstance(copies, bool) and copies >= 1 else None,
+            copy_names=names if isinstance(names, str) and names else DEFAULT_COPY_NAMES,
+            copy_pool=network.copy_pool if network is not None else None, hosts=hosts,
+            host_given="host" in data, rdp=data.get("rdp") is True)
         self._resolve(
             name=name if name_ok and isinstance(name, str) else None, host=host, host_ok=host is not None,
             network=network, defaults=defaults, groups=groups, entries=entries,
             guest_env=guest_env if isinstance(guest_env, str) else None,
-            guest_from=guest_from if guest_from in ("keyring", "prompt") else None, docker=docker)
+            guest_from=guest_from if guest_from in ("keyring", "prompt") else None, docker=docker, klass=klass)
         return None  # a file with model errors never resolves
 
     # the work
@@ -330,10 +385,15 @@ class _Resolver:
     def _resolve(self, *, name: str | None, host: RemoteHost | str | None, host_ok: bool,
                  network: NetworkSpec | None, defaults: VmSettings, groups: dict[str, VmSettings],
                  entries: list[_Entry], guest_env: str | None, guest_from: str | None,
-                 docker: DockerSpec | None) -> ResolvedLab | None:
+                 docker: DockerSpec | None, klass: _ClassSpec) -> ResolvedLab | None:
         state_dir = lab_state_dir(self.lab_path, name or "lab")
         rhost = self._host(host, state_dir, name or "lab") if host_ok else None
-        guest = self._guest_password(host, guest_env, guest_from)
+        pool = self._pool(klass, state_dir, name or "lab")
+        if klass.hosts:
+            remote = next((h for h in klass.hosts if isinstance(h, RemoteHost)), None)
+            guest = self._guest_password(remote or "sim", guest_env, guest_from)
+        else:
+            guest = self._guest_password(host, guest_env, guest_from)
         net = self._network(network, name or "lab")
         rdocker = self._docker(docker) if docker is not None else None
 
@@ -406,14 +466,144 @@ class _Resolver:
             return None
         if len(vms) != sum(len(n) for _, n, _ in planned):
             return None
-        return ResolvedLab(
+        lab = ResolvedLab(
             name=name, source=str(self.lab_path.resolve()), lab_dir=str(self.lab_path.resolve().parent),
             state_dir=str(state_dir), host=rhost,
             network=ResolvedNetwork(
                 switch=net.switch, subnet=str(net.net), prefix_length=net.net.prefixlen,
                 gateway=str(net.gateway), nat=net.nat, nat_name=f"labctl-{name}", dns=net.dns,
-                container_nat=net.container_nat, container_cidr=container_cidr(net.container_nat)),
-            vms=vms, docker=rdocker, guest_password=guest, template_dirs=[str(d) for d in self.tdirs])
+                container_nat=net.container_nat, container_cidr=container_cidr(net.container_nat),
+                nat_prefix=str(net.net)),
+            vms=vms, docker=rdocker, guest_password=guest, template_dirs=[str(d) for d in self.tdirs],
+            rdp=klass.rdp, class_state_dir=str(state_dir))
+        if klass.copies is None:
+            if klass.hosts:
+                self.add(("hosts",), "a pool of hosts spreads the copies of a lab over them: add copies: N "
+                         "(or use host: for a single host)")
+                return None
+            return lab
+        if pool is None:
+            return None
+        return self._class(lab, klass, net, pool, state_dir)
+
+    def _pool(self, klass: _ClassSpec, state_dir: Path, lab_name: str
+              ) -> list[tuple[str, ResolvedSimHost | ResolvedRemoteHost]] | None:
+        """The hosts copies are placed on, each with a stable key; None after a problem."""
+        if not klass.hosts:
+            return []
+        if klass.host_given:
+            self.add(("hosts",), "give either host: (one host) or hosts: (a pool), not both")
+            return None
+        out: list[tuple[str, ResolvedSimHost | ResolvedRemoteHost]] = []
+        keys: dict[str, int] = {}
+        ok = True
+        for i, h in enumerate(klass.hosts):
+            if isinstance(h, str):
+                # Several simulated hosts in one pool: each has its own state.
+                resolved: ResolvedSimHost | ResolvedRemoteHost | None = ResolvedSimHost(
+                    state_dir=str(state_dir / f"sim-{i + 1}"))
+                key = f"sim-{i + 1}"
+            else:
+                resolved = self._host(h, state_dir, lab_name, where=("hosts", i))
+                key = f"{resolved.hostname}:{resolved.port}" if isinstance(resolved, ResolvedRemoteHost) else ""
+            if resolved is None:
+                ok = False
+                continue
+            if key.lower() in keys:
+                self.add(("hosts", i), f"{key} is already hosts[{keys[key.lower()]}]; each host appears once")
+                ok = False
+                continue
+            keys[key.lower()] = i
+            out.append((key, resolved))
+        return out if ok else None
+
+    def _class(self, lab: ResolvedLab, klass: _ClassSpec, net: _Net,
+               pool: list[tuple[str, ResolvedSimHost | ResolvedRemoteHost]], state_dir: Path) -> ResolvedLab | None:
+        """The class: every copy of the lab as a unit with its own names, subnet, switch and state."""
+        copies = klass.copies or 1
+        problem = copy_pattern_problem(klass.copy_names)
+        if problem:
+            self.add(("copy_names",), problem)
+            return None
+        if klass.copy_pool is None:
+            self.add(("copies",), "copies needs network.copy_pool, the range every copy's subnet is carved from: "
+                     f"e.g. copy_pool: 10.50.0.0/16 gives the copies /{net.net.prefixlen} subnets in order "
+                     "(the layout of network.subnet, moved)")
+            return None
+        cpool = ipaddress.IPv4Network(klass.copy_pool)
+        if cpool.prefixlen > net.net.prefixlen:
+            self.add(("network", "copy_pool"), f"{cpool} is smaller than one copy's subnet "
+                     f"(network.subnet {net.net}); give a larger range such as {cpool.supernet(new_prefix=16)}")
+            return None
+        subnets = []
+        for sub in cpool.subnets(new_prefix=net.net.prefixlen):
+            subnets.append(sub)
+            if len(subnets) == copies:
+                break
+        if len(subnets) < copies:
+            self.add(("network", "copy_pool"), f"{cpool} holds {len(subnets)} subnets of /{net.net.prefixlen}; "
+                     f"copies: {copies} needs {copies}")
+            return None
+        if cpool.overlaps(ipaddress.IPv4Network(net.container_nat)):
+            self.add(("network", "copy_pool"), f"{cpool} overlaps {net.container_nat}, the range the container "
+                     "NAT inside each guest uses; pick a pool such as 10.50.0.0/16")
+            return None
+        base = int(net.net.network_address)
+        vms: list[ResolvedVm] = []
+        units: list[ResolvedLab] = []
+        seen: dict[str, tuple[int, str]] = {}
+        reported: set[str] = set()
+        macs: set[str] = set()
+        bad = False
+        for k in range(1, copies + 1):
+            sub = subnets[k - 1]
+
+            def moved(addr: str, sub: ipaddress.IPv4Network = sub) -> str:
+                a = ipaddress.IPv4Address(addr)
+                return str(sub.network_address + (int(a) - base)) if a in net.net else addr
+
+            unit_vms: list[ResolvedVm] = []
+            for vm in lab.vms:
+                new = copy_vm_name(klass.copy_names, vm.name, k)
+                for msg in computer_name_problems(new):
+                    kind = msg.split(" ", 1)[1]
+                    if kind not in reported:
+                        reported.add(kind)
+                        self.add(("copy_names",), f"{msg} (copy {k} of VM {vm.name}); shorten copy_names "
+                                 "or the VM names")
+                        bad = True
+                if new.lower() in seen:
+                    other_copy, other_vm = seen[new.lower()]
+                    self.add(("copy_names",), f"copy {k} of {vm.name} and copy {other_copy} of {other_vm} "
+                             f"are both named {new!r}")
+                    bad = True
+                seen[new.lower()] = (k, vm.name)
+                mac = static_mac(lab.name, new)
+                salt = 0
+                while mac in macs:
+                    salt += 1
+                    mac = static_mac(lab.name, new, salt)
+                macs.add(mac)
+                unit_vms.append(vm.model_copy(update={
+                    "name": new, "ip": moved(vm.ip), "gateway": moved(vm.gateway),
+                    "dns": [moved(d) for d in vm.dns], "mac": mac, "copy_number": k, "base_name": vm.name,
+                    "index": len(vms) + len(unit_vms)}))
+            vms.extend(unit_vms)
+            network = lab.network.model_copy(update={
+                "switch": f"{net.switch}-{k}", "subnet": str(sub), "gateway": moved(lab.network.gateway),
+                "dns": [moved(d) for d in lab.network.dns], "nat_prefix": str(cpool)})
+            units.append(lab.model_copy(update={
+                "state_dir": str(state_dir / f"copy-{k}"), "network": network, "vms": unit_vms, "copy_number": k,
+                "copy_passwords": klass.copy_passwords}))
+        if bad:
+            return None
+        hosts = [h for _, h in pool] or [lab.host]
+        keys = [k for k, _ in pool] or ["sim" if isinstance(lab.host, ResolvedSimHost) else
+                                       f"{lab.host.hostname}:{lab.host.port}"]
+        units = [u.model_copy(update={"host": hosts[0]}) for u in units]
+        return lab.model_copy(update={
+            "vms": vms, "units": units, "network": units[0].network, "host": hosts[0], "hosts": hosts,
+            "host_keys": keys, "copy_passwords": klass.copy_passwords})
 
     def _check_ip(self, ip: ipaddress.IPv4Address, net: _Net | None, path: PathT,
                   explicit: dict[ipaddress.IPv4Address, PathT], vm_name: str, replica: bool) -> None:
@@ -588,13 +778,13 @@ class _Resolver:
         return ResolvedDocker(version=spec.version, url=spec.url or DOCKER_URL_TEMPLATE.format(version=spec.version),
                               path=path, sha256=spec.sha256.lower() if spec.sha256 else None)
 
-    def _host(self, host: RemoteHost | str | None, state_dir: Path, lab_name: str
+    def _host(self, host: RemoteHost | str | None, state_dir: Path, lab_name: str, where: PathT = ("host",)
               ) -> ResolvedSimHost | ResolvedRemoteHost | None:
         if host is None:
             return None
         if isinstance(host, str):
             return ResolvedSimHost(state_dir=str(sim_state_dir(self.lab_path, lab_name)))
-        p: PathT = ("host",)
+        p: PathT = where
         uri = host.uri if "://" in host.uri else f"https://{host.uri}"
         parts = urlsplit(uri)
         ok = True
