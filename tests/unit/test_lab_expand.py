@@ -136,8 +136,12 @@ def test_quickstart() -> None:
 
 def test_classroom_and_isolation_demo() -> None:
     cls = resolve_lab(resource_dir("labs") / "classroom.yaml")
-    students = [v for v in cls.vms if v.group == "students"]
-    assert len(students) == 12 and students[-1].name == "cls-st12" and students[-1].ip == "10.30.0.112"
+    assert [v.name for v in cls.vms] == ["s01-node1", "s01-node2", "s02-node1", "s02-node2", "s03-node1",
+                                         "s03-node2"]
+    assert [v.ip for v in cls.vms][::2] == ["10.50.0.11", "10.50.1.11", "10.50.2.11"]
+    assert [u.network.switch for u in cls.units] == ["labctl-classroom-1", "labctl-classroom-2",
+                                                     "labctl-classroom-3"]
+    assert cls.rdp and {u.network.nat_prefix for u in cls.units} == {"10.50.0.0/16"}
     demo = resolve_lab(resource_dir("labs") / "isolation-demo.yaml")
     (vm,) = demo.vms
     assert (vm.image.id, vm.memory, vm.isolation, vm.nested) == ("ws2025-core", "8GiB", "hyperv", True)
