@@ -31,6 +31,7 @@ from hvsim.core.faults import FaultPlan
 from hvsim.core.files import make_private, replace_private
 from hvsim.docker.api import DockerApiManager
 from hvsim.docker.mirror import Mirror
+from hvsim.networking.rdp import RdpEndpointManager
 from hvsim.powershell.cmdlet import Session, StreamSink
 from hvsim.powershell.runtime import RawCommand, Runtime
 from hvsim.world import World
@@ -108,7 +109,7 @@ class _RuntimeHost:
     def __init__(self, runtime: RuntimeLike, world: World, after: Callable[[], None] | None = None) -> None:
         self._runtime = runtime
         self._world = world
-        self._after = after  # runs after every pipeline (the Docker API listeners follow NAT mappings)
+        self._after = after  # runs after every pipeline (the Docker API and RDP listeners follow NAT mappings)
 
     def run_pipeline(self, statements: list[list[RawCommand]], input: list[Any], sink: Any,
                      session: Session) -> None:
@@ -167,6 +168,7 @@ class Simulator:
         self.credentials: HostCredentials | None = None
         self.certificate: Certificate | None = None
         self.docker_api: DockerApiManager | None = None
+        self.rdp: RdpEndpointManager | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Simulator:
@@ -186,7 +188,8 @@ class Simulator:
             self.certificate = ensure_certificate(self.state_dir / "tls", self.credentials.hostname)
             NtlmUserStore.get().register(self.credentials)
             self.docker_api = DockerApiManager(self.world, self.host)
-            host = _RuntimeHost(self.runtime, self.world, self.docker_api.reconcile)
+            self.rdp = RdpEndpointManager(self.world, self.host)
+            host = _RuntimeHost(self.runtime, self.world, self._reconcile_endpoints)
             self.service = WSManService(host, self.counters, self.faults, machine=self.credentials.hostname)
             control = ControlService(self)
             app = WSManApp(self.service, self.credentials, self.counters, self.faults, control.handle,
@@ -203,10 +206,17 @@ class Simulator:
             for listener in self._listeners:
                 listener.start()
             self.docker_api.start()
+            self.rdp.start()
             self._started = True
             self.write_endpoint()
             log.info("%s: %s", BANNER, self.https_uri)
             return self
+
+    def _reconcile_endpoints(self) -> None:
+        """After every pipeline: the Docker API and RDP listeners follow the NAT mappings and guests."""
+        for manager in (self.docker_api, self.rdp):
+            if manager is not None:
+                manager.reconcile()
 
     def stop(self) -> None:
         with self._lock:
@@ -218,6 +228,8 @@ class Simulator:
     def _teardown(self) -> None:
         if self.docker_api is not None:
             self.docker_api.stop()
+        if self.rdp is not None:
+            self.rdp.stop()
         for listener in self._listeners:
             try:
                 listener.stop()

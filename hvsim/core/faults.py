@@ -10,6 +10,9 @@ or with ``probability``. Kinds:
 - ``slow_receive``: a Receive waits ``seconds`` before answering (match: action=Receive).
 - ``cmdlet_fail``: the cmdlet fails with ``message``/``error_id``/``category`` (match: cmdlet, optional vm, step).
 - ``guest_reboot``: the guest of ``vm`` reboots at the next PowerShell Direct call (match: vm).
+- ``guest_ignores_shutdown``: the guest of ``vm`` takes a graceful Stop-VM's shutdown request and never shuts
+  down: Stop-VM (with or without -Force) waits ``stop_vm_unanswered`` and fails with "Failed to stop.", the VM keeps
+  running; -TurnOff still works (match: vm; ``times: 0`` for every stop).
 - ``hold``: the cmdlet's request stops for ``seconds`` (default: until the plan is cleared), ``when`` before
   or after the cmdlet ran (match: cmdlet, vm, step). A test holds a call in flight to kill the client there.
 
@@ -32,7 +35,8 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-KINDS = ("drop_connection", "wsman_fault", "http_500", "slow_receive", "cmdlet_fail", "guest_reboot", "hold")
+KINDS = ("drop_connection", "wsman_fault", "http_500", "slow_receive", "cmdlet_fail", "guest_reboot",
+         "guest_ignores_shutdown", "hold")
 WHEN = ("before", "after", "any")
 
 

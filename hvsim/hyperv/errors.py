@@ -168,3 +168,57 @@ def vm_adapter_not_found() -> PSError:
     ObjectNotFound, no target (Connect-VMNetworkAdapter in Qonfused/OSX-Hyper-V#35)."""
     return PSError("No network adapter was found with the given criteria.", "ObjectNotFound", "ObjectNotFound",
                    exception_type=VE)
+
+
+# --- checkpoints and stop (docs/facts.md "Checkpoints") ---------------------------------------------
+
+
+def checkpoint_disabled(vm_name: str, vm_id: str) -> PSError:
+    """Checkpoint-VM on a VM whose CheckpointType is Disabled. Unconfirmed text and id: no public transcript was
+    found; the envelope follows Hyper-V's "<operation> failed. (Virtual machine ID ...)" records."""
+    return PSError(f"Checkpoint operation for '{vm_name}' failed. (Virtual machine ID {vm_id.upper()})\n"
+                   f"Checkpoints are disabled for '{vm_name}'.", "InvalidOperation", "InvalidOperation",
+                   exception_type=VE)
+
+
+def production_checkpoint_failed(vm_name: str, vm_id: str) -> PSError:
+    """CheckpointType ProductionOnly when the guest cannot take a VSS snapshot. The first two lines, "Checkpoint
+    operation failed." and "Production checkpoints cannot be created.", are a public transcript's (a Hyper-V
+    2016 user's notes, vmicvss stopped in the guest; the same wording in a GPU-P farm's readme); the line naming
+    the VM, the id and the category are unconfirmed."""
+    return PSError("Checkpoint operation failed.\nProduction checkpoints cannot be created.\n"
+                   f"Production checkpoints cannot be created for '{vm_name}'. (Virtual machine ID "
+                   f"{vm_id.upper()})", "OperationFailed", "NotSpecified", exception_type=VE)
+
+
+def production_fallback_warning(vm_name: str) -> str:
+    """The warning of a Production checkpoint that falls back to a Standard one (unconfirmed wording; the
+    fallback itself is documented: Set-VM -CheckpointType Production "if the production checkpoint fails a
+    standard checkpoint is being created", VD checkpoints.md)."""
+    return (f"Production checkpoints cannot be created for '{vm_name}'. A standard checkpoint was created "
+            "instead.")
+
+
+def checkpoint_no_space(vm_name: str, vm_id: str) -> PSError:
+    """Checkpoint-VM when the volume cannot hold the checkpoint's files: "Checkpoint operation failed." with
+    Windows' ERROR_DISK_FULL text "There is not enough space on the disk. (0x80070070)" (the Win32 text is
+    Windows'; its arrangement in this record, the id and the category are unconfirmed)."""
+    return PSError("Checkpoint operation failed.\n"
+                   f"'{vm_name}' could not initiate a checkpoint operation: There is not enough space on the disk. "
+                   f"(0x80070070). (Virtual machine ID {vm_id.upper()})", "OperationFailed", "NotSpecified",
+                   exception_type=VE)
+
+
+def stop_failed() -> PSError:
+    """Stop-VM when the guest does not shut down: "Failed to stop." NotSpecified, no target,
+    'OperationFailed,Microsoft.HyperV.PowerShell.Commands.StopVM' (MattHodge/PackerTemplates#18, Stop-VM -Force on
+    Windows Server 2016)."""
+    return PSError("Failed to stop.", "OperationFailed", "NotSpecified", exception_type=VE)
+
+
+def shutdown_unavailable(vm_name: str) -> PSError:
+    """Graceful Stop-VM when the Shutdown integration service is disabled or the guest OS is not up (no -Force).
+    Unconfirmed text."""
+    return PSError(f"The virtual machine '{vm_name}' could not be shut down because the shutdown integration "
+                   "service is not enabled or is not responding.", "Unspecified", "NotSpecified", target=vm_name,
+                   exception_type=VE)

@@ -4,6 +4,7 @@ explains the conventions; the CDXML query errors are in hvsim.powershell.errors)
 from __future__ import annotations
 
 from hvsim.hyperv.errors import VE, VOFE
+from hvsim.powershell import errors as PE
 from hvsim.powershell.errors import PSError
 
 
@@ -38,3 +39,15 @@ def switch_in_use(name: str) -> PSError:
                    "machines or assigned to child pools.\n"
                    "The operation cannot be performed while the object is in use.", "ObjectInUse", "ResourceBusy",
                    target="Microsoft.HyperV.PowerShell.VMTask", target_type="VMTask", exception_type=VOFE)
+
+
+NETNAT_MAPPING_CLASS = "root/StandardCimv2/MSFT_NetNatStaticMapping"  # the CIM target (class spelling unconfirmed)
+
+
+def static_mapping_exists() -> PSError:
+    """Add-NetNatStaticMapping of an external port already mapped: ERROR_ALREADY_EXISTS through CIM, "The object
+    already exists." (5010, the Win32 text New-NetIPAddress shows in WgServerforWindows#160). That WinNAT refuses
+    the duplicate is documented (WinNAT capabilities and limitations blog, 2016); this record's id and category are
+    unconfirmed."""
+    return PE.cim_method_failed("The object already exists.", 5010, "Add-NetNatStaticMapping", "NotSpecified",
+                                NETNAT_MAPPING_CLASS)

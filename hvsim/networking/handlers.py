@@ -276,18 +276,10 @@ def add_net_nat_static_mapping(ctx: CmdletContext, call: BoundCall) -> Iterable[
     if nat is None:
         raise PE.cim_method_failed("The parameter is incorrect.", 87, "Add-NetNatStaticMapping", "InvalidArgument",
                                   _MAPPING_CLASS)
-    proto = name_of(call.get("Protocol") or "TCP")
-    ext_port = int(call.get("ExternalPort"))
-    for m in nat.static_mappings:
-        if m["protocol"].upper() == proto.upper() and m["external_port"] == ext_port:
-            # Two mappings of one external port: ERROR_ALREADY_EXISTS (unconfirmed id).
-            raise PE.cim_method_failed("The object already exists.", 5010, "Add-NetNatStaticMapping", "NotSpecified",
-                                      _MAPPING_CLASS)
     any_ip = "0.0.0.0"  # noqa: S104 - WinNAT's "any external address", not a socket bind
-    m = {"id": len(nat.static_mappings), "protocol": proto.upper(),
-         "external_ip": str(call.get("ExternalIPAddress") or any_ip), "external_port": ext_port,
-         "internal_ip": str(call.get("InternalIPAddress")), "internal_port": int(call.get("InternalPort"))}
-    nat.static_mappings.append(m)
+    m = w.network.add_static_mapping(nat, name_of(call.get("Protocol") or "TCP"),
+                                     str(call.get("ExternalIPAddress") or any_ip), int(call.get("ExternalPort")),
+                                     str(call.get("InternalIPAddress")), int(call.get("InternalPort")))
     w.dirty = True
     return [_mapping_obj(nat.name, m)]
 
@@ -295,9 +287,10 @@ def add_net_nat_static_mapping(ctx: CmdletContext, call: BoundCall) -> Iterable[
 @cmdlet("Get-NetNatStaticMapping")
 def get_net_nat_static_mapping(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
-    want = str(call.get("NatName")) if call.has("NatName") else None
+    # -NatName is a string[]: each name is one pattern (not the list's str()).
+    wants = [str(x) for x in as_list(call.get("NatName"))] if call.has("NatName") else None
     return [_mapping_obj(n.name, m) for n in w.network.nats
-            if want is None or P.wildcard_match(want, n.name) for m in n.static_mappings]
+            if wants is None or any(P.wildcard_match(x, n.name) for x in wants) for m in n.static_mappings]
 
 
 @cmdlet("Remove-NetNatStaticMapping")

@@ -9,8 +9,15 @@ Rules modeled (and their sources):
   already exists." 5010 (WgServerforWindows#160). Different addresses of overlapping subnets on
   different interfaces are allowed, as on Windows (multihoming).
 - New-NetNat: an internal prefix that overlaps another NAT's prefix or the host's external subnet
-  -> "The parameter is incorrect." 87 (Virtualization-Documentation#361). Several NATs with
-  disjoint prefixes are allowed (WinNAT supports multiple internal prefixes since WS2016).
+  -> "The parameter is incorrect." 87 (Virtualization-Documentation#361). On Windows Server 2016
+  (build 14393) WinNAT has one internal prefix per host, so any second NAT is refused the same way
+  (WinNAT capabilities and limitations blog, 2016; #361's answer: new NATs go under the one
+  prefix). Later builds accept NATs with disjoint prefixes, which Microsoft's guide still calls
+  unsupported ("limited to one NAT network per host"): docs/facts.md "WinNAT".
+- One NAT may serve several Internal switches: a VM's address is translated when it is inside the
+  NAT's internal prefix and its switch's host vNIC has an address of the VM's subnet (its gateway)
+  (``nat_route``; the guide's "two internal vSwitches and one NetNat shared between them").
+- A static mapping's external port (per protocol) maps to one internal endpoint host-wide.
 """
 
 from __future__ import annotations
@@ -262,6 +269,8 @@ class Network:
 
     def new_nat(self, name: str, internal_prefix: str | None = None, external_prefix: str | None = None) -> NetNat:
         """New-NetNat: overlapping internal prefixes (with a NAT or the host's external subnet) fail."""
+        if self.nats and self.host.os_build <= 14393:
+            raise _nat_invalid()  # WS2016: one internal prefix per host (docs/facts.md "WinNAT")
         if internal_prefix is None:
             return self._add_nat(NetNat(name, "", external_prefix))
         try:
@@ -293,6 +302,41 @@ class Network:
 
     def remove_nat(self, nat: NetNat) -> None:
         self.nats.remove(nat)
+
+    def nat_route(self, ip: str, switch_id: str | None) -> NetNat | None:
+        """The NAT that translates traffic of ``ip`` on the switch ``switch_id``, if any: the address is inside
+        the NAT's internal prefix, the switch is Internal, and the switch's host vNIC has an address whose subnet
+        holds ``ip`` (the gateway the guest uses). One NAT serves every switch that meets this."""
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return None
+        sw = self.switches.get(switch_id or "")
+        vnic = self.vnic_for_switch(sw) if sw is not None and sw.switch_type == "Internal" else None
+        if vnic is None:
+            return None
+        if not any(a.interface_index == vnic.interface_index and a.family == "IPv4" and a.suffix_origin != "Link"
+                   and addr in a.network for a in self.addresses):
+            return None
+        for nat in self.nats:
+            if nat.internal_prefix and addr in ipaddress.ip_network(nat.internal_prefix, strict=False):
+                return nat
+        return None
+
+    def add_static_mapping(self, nat: NetNat, protocol: str, external_ip: str, external_port: int,
+                           internal_ip: str, internal_port: int) -> dict[str, Any]:
+        """Add-NetNatStaticMapping: an external port (per protocol) is mapped once on the host, whichever NAT
+        holds the mapping (WinNAT blog: "individual external host ports can only be mapped to one internal
+        endpoint")."""
+        for other in self.nats:
+            for m in other.static_mappings:
+                if m["protocol"].upper() == protocol.upper() and m["external_port"] == external_port:
+                    raise NE.static_mapping_exists()
+        m = {"id": max((x["id"] for x in nat.static_mappings), default=-1) + 1, "protocol": protocol.upper(),
+             "external_ip": external_ip, "external_port": external_port, "internal_ip": internal_ip,
+             "internal_port": internal_port}
+        nat.static_mappings.append(m)
+        return m
 
     # --- firewall ----------------------------------------------------------------------------------
 

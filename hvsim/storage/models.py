@@ -256,6 +256,14 @@ class Storage:
         if nbytes > self.c_free:
             raise SE.disk_full(path, error_id)
 
+    def put_host_placeholder(self, path: str, size: int) -> None:
+        """A large host file whose bytes are not kept (a checkpoint's .vmrs memory image): its directories are
+        made, its size counts against C:. The caller checks the space first (``c_free``)."""
+        path = P.normalize(path)
+        self.mkdirs(P.parent(path))
+        now = self.now()
+        self.files[P.key(path)] = FileEntry(path, b"", now, now, size_override=int(size))
+
     # --- host directories ----------------------------------------------------------------------
 
     def mkdirs(self, path: str) -> None:

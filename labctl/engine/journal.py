@@ -54,6 +54,16 @@ class Journal:
     def lab_id(self) -> str:
         return str(self._data["lab_id"])
 
+    @staticmethod
+    def read_lab_id(path: Path) -> str | None:
+        """The lab id recorded in the journal at ``path``; None when there is none or it cannot be read."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        value = data.get("lab_id") if isinstance(data, dict) else None
+        return str(value) if value else None
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return json.loads(json.dumps(self._data))
@@ -115,6 +125,24 @@ class Journal:
     def forget_vm(self, name: str) -> None:
         with self._lock:
             if self._data["vms"].pop(name, None) is not None:
+                self._save()
+
+    # lab-wide snapshots (labctl.engine.snapshots): an optional top-level "snapshots" mapping, name -> record
+    # ({"created", "checkpoint_type", "state": "pending"|"complete", "vms": {vm: {"id", "vm_id"}}, "before"}).
+    # A journal without it (written before snapshots existed) has none; older labctl versions keep it as is.
+    def lab_snapshots(self) -> dict[str, dict[str, Any]]:
+        """Every recorded snapshot by name (copies)."""
+        with self._lock:
+            return json.loads(json.dumps(self._data.get("snapshots") or {}))
+
+    def record_lab_snapshot(self, name: str, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._data.setdefault("snapshots", {})[name] = json.loads(json.dumps(record))
+            self._save()
+
+    def forget_lab_snapshot(self, name: str) -> None:
+        with self._lock:
+            if (self._data.get("snapshots") or {}).pop(name, None) is not None:
                 self._save()
 
     def delete(self) -> None:

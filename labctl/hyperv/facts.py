@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from labctl.transport.base import Invocation, Pipeline, RemoteObject, Result
@@ -73,6 +74,7 @@ class VmFact:
     processor_count: int
     generation: int
     uptime_seconds: float
+    created: datetime | None = None  # CreationTime, timezone-aware (naive host times are taken as UTC)
 
     @property
     def owner(self) -> Ownership | None:
@@ -176,6 +178,23 @@ def _uptime(value: Any) -> float:
     return 0.0
 
 
+def _when(value: Any) -> datetime | None:
+    """A DateTime as pypsrp gives it (CLIXML <DT> text: ISO 8601 with .NET's 7 fractional digits and an offset
+    for a Local or Utc kind, none for Unspecified), or a datetime; None when absent or unreadable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        when = value
+    else:
+        m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?", str(value).strip())
+        if not m:
+            return None
+        zone = m.group(3) or ""
+        text = m.group(1) + (f".{(m.group(2) or '')[:6]:0<6}") + ("+00:00" if zone == "Z" else zone)
+        when = datetime.fromisoformat(text)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 def parse_vm(obj: RemoteObject) -> VmFact:
     """A VmFact from a Get-VM object."""
     return VmFact(
@@ -190,6 +209,7 @@ def parse_vm(obj: RemoteObject) -> VmFact:
         processor_count=_int(obj.get("ProcessorCount")),
         generation=_int(obj.get("Generation")),
         uptime_seconds=_uptime(obj.get("Uptime")),
+        created=_when(obj.get("CreationTime")),
     )
 
 

@@ -273,3 +273,139 @@ def host_invoke(script: str, arguments: list[object]) -> Invocation:
     if arguments:
         params["ArgumentList"] = arguments
     return Invocation("Invoke-Command", params)
+
+
+# --- inventory -----------------------------------------------------------------------------------------------
+
+
+def lab_folder_files(roots: list[str]) -> Pipeline:
+    """Every file under each lab folder, in one round trip (FullName and Length: the bytes they take)."""
+    return Pipeline.of(*[list_files(root) for root in roots])
+
+
+def host_ipv4_addresses() -> Invocation:
+    """Every IPv4 address of the host with its adapter (InterfaceAlias): which switch a NAT prefix serves."""
+    return Invocation("Get-NetIPAddress", {"AddressFamily": "IPv4", "ErrorAction": "SilentlyContinue"})
+
+
+# --- checkpoints and power ------------------------------------------------------------------------------
+# Lab-wide verbs (snapshot, reset, stop, start) act on all VMs of a lab in one pipeline each. They select the
+# lab's VMs by name and then by Id (Where-Object -Property Id -In): Hyper-V allows several VMs of one name, and
+# a same-named VM that is not the lab's must never be hit. PowerShell's -In compares each listed string with
+# the Guid converted to text ("D" format, case-insensitive), so the ids are passed as lower-case text.
+
+
+def _lab_vms(names: list[str], vm_ids: list[str]) -> tuple[Invocation, Invocation]:
+    """``Get-VM -Name a,b,c | Where-Object Id -In <ids>``: exactly the lab's VMs (missing names are silent)."""
+    return (Invocation("Get-VM", {"Name": list(names), "ErrorAction": "SilentlyContinue"}),
+            Invocation("Where-Object", {"Property": "Id", "In": SWITCH, "Value": [i.lower() for i in vm_ids]}))
+
+
+def _lab_checkpoints(names: list[str], checkpoint_ids: list[str]) -> tuple[Invocation, Invocation]:
+    """``Get-VMSnapshot -VMName a,b,c | Where-Object Id -In <ids>``: exactly the recorded checkpoints."""
+    return (Invocation("Get-VMSnapshot", {"VMName": list(names), "ErrorAction": "SilentlyContinue"}),
+            Invocation("Where-Object", {"Property": "Id", "In": SWITCH,
+                                        "Value": [i.lower() for i in checkpoint_ids]}))
+
+
+def lab_vm_view(names: list[str]) -> Pipeline:
+    """The lab's VMs (by name; the engine keeps those with the lab's tag) and all their checkpoints."""
+    quiet = {"ErrorAction": "SilentlyContinue"}
+    return Pipeline.of(
+        Invocation("Get-VM", {"Name": list(names), **quiet}),
+        Invocation("Get-VMSnapshot", {"VMName": list(names), **quiet}),
+    )
+
+
+def checkpoint_lab(names: list[str], vm_ids: list[str], snapshot: str) -> Pipeline:
+    """Production-only checkpoints of every lab VM, then every checkpoint of those VMs read back.
+
+    ``Set-VM -CheckpointType ProductionOnly`` first, with -ErrorAction Stop: if any VM cannot be set, the
+    pipeline ends before a single checkpoint is taken, so Hyper-V never falls back to a standard checkpoint
+    (memory state, which nested VMs refuse) for a guest whose VSS does not answer. Checkpoint-VM then writes a
+    non-terminating error per VM it could not checkpoint; the engine removes the others (all or nothing).
+    """
+    return Pipeline((
+        (*_lab_vms(names, vm_ids), Invocation("Set-VM", {"CheckpointType": "ProductionOnly", "ErrorAction": "Stop"})),
+        (*_lab_vms(names, vm_ids), Invocation("Checkpoint-VM", {"SnapshotName": snapshot})),
+        (Invocation("Get-VMSnapshot", {"VMName": list(names), "ErrorAction": "SilentlyContinue"}),),
+    ))
+
+
+def restore_checkpoints(names: list[str], vm_ids: list[str], checkpoint_ids: list[str]) -> Pipeline:
+    """Turn the lab's VMs off, apply exactly these checkpoints (one per VM) in one statement, read the VMs back.
+
+    Their current state is discarded either way; turning off first makes the restore the same for a running
+    and a stopped VM. A production checkpoint restores its VM to Off."""
+    return Pipeline((
+        (*_lab_vms(names, vm_ids), Invocation("Stop-VM", {"TurnOff": SWITCH, "Force": SWITCH})),
+        (*_lab_checkpoints(names, checkpoint_ids), Invocation("Restore-VMSnapshot", {"Confirm": False})),
+        (Invocation("Get-VM", {"Name": list(names), "ErrorAction": "SilentlyContinue"}),),
+    ))
+
+
+def remove_checkpoints(by_vm: dict[str, str], names: list[str]) -> Pipeline:
+    """``Remove-VMSnapshot -VMName <vm> -Name <checkpoint>`` for each VM (Hyper-V merges the differencing
+    disks), in one round trip, then every checkpoint of the lab's VMs read back.
+
+    By name, not by Id: the exact form (``Get-VMSnapshot ... | Where-Object Id -In ... | Remove-VMSnapshot``)
+    is refused by the simulator's binder as an ambiguous parameter set (it offers the piped VMSnapshot to
+    -Name too; reported, hvsim). The engine calls this only after reading that, on every VM of that name, the
+    one checkpoint of that name is the lab's recorded one."""
+    return Pipeline((
+        *((Invocation("Remove-VMSnapshot", {"VMName": vm, "Name": checkpoint, "Confirm": False}),)
+          for vm, checkpoint in by_vm.items()),
+        (Invocation("Get-VMSnapshot", {"VMName": list(names), "ErrorAction": "SilentlyContinue"}),),
+    ))
+
+
+def start_lab_vms(names: list[str], vm_ids: list[str]) -> Pipeline:
+    """Start-VM for every listed lab VM, in one statement (a VM already running gets Hyper-V's warning)."""
+    return Pipeline.piped(*_lab_vms(names, vm_ids), Invocation("Start-VM", {}))
+
+
+def shutdown_lab_vms(names: list[str], vm_ids: list[str]) -> Pipeline:
+    """A guest shutdown of every listed lab VM through its Shutdown integration service.
+
+    Stop-VM waits until the guest is off; -AsJob returns at once, so labctl keeps its own timeout and polls
+    the VMs' state. No -Force: with it, Hyper-V turns off a VM whose Shutdown service does not answer (as the
+    simulator models it) and "shut down" would not be true; labctl turns off only after its timeout, and says so.
+    """
+    return Pipeline.piped(*_lab_vms(names, vm_ids), Invocation("Stop-VM", {"AsJob": SWITCH}))
+
+
+def turn_off_lab_vms(names: list[str], vm_ids: list[str]) -> Pipeline:
+    """Turn off every listed lab VM (power cut: what a guest that would not shut down gets)."""
+    return Pipeline.piped(*_lab_vms(names, vm_ids), Invocation("Stop-VM", {"TurnOff": SWITCH, "Force": SWITCH}))
+
+
+def lab_readiness(names: list[str]) -> Pipeline:
+    """One poll of every lab VM: state and heartbeat (Get-VM) and the addresses its adapters report."""
+    quiet = {"ErrorAction": "SilentlyContinue"}
+    return Pipeline.of(
+        Invocation("Get-VM", {"Name": list(names), **quiet}),
+        Invocation("Get-VMNetworkAdapter", {"VMName": list(names), **quiet}),
+    )
+
+
+def guest_invoke_many(vms: list[str], credential: Credential, script: str, arguments: list[object]) -> Invocation:
+    """PowerShell Direct into several VMs at once (Invoke-Command -VMName a,b,c): one round trip; each output
+    object carries PSComputerName (the VM), each failure is a non-terminating error."""
+    params: dict[str, object] = {"VMName": list(vms), "Credential": credential, "ScriptBlock": ScriptBlock(script)}
+    if arguments:
+        params["ArgumentList"] = arguments
+    return Invocation("Invoke-Command", params)
+
+
+# --- classes (copies, roster) ---------------------------------------------------------------------------
+
+
+def find_vms(names: list[str]) -> Invocation:
+    """Get-VM of several names at once (names that do not exist are skipped)."""
+    return Invocation("Get-VM", {"Name": list(names), "ErrorAction": "SilentlyContinue"})
+
+
+def remove_nat_static_mappings(nat: str, mapping_ids: list[int]) -> Invocation:
+    """Remove the static mappings of these ids from a NAT (what one copy published on a shared NAT)."""
+    return Invocation("Remove-NetNatStaticMapping", {
+        "NatName": nat, "StaticMappingID": list(mapping_ids), "Confirm": False})

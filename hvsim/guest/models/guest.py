@@ -111,6 +111,7 @@ class Guest:
         self.ready_at: float | None = None  # logon possible (PowerShell Direct, KVP IPs) from then
         self.saved_remaining: dict[str, float] | None = None  # Stop-VM -Save mid-boot
         self.boot_count = 0  # generation: PowerShell Direct sessions die with their boot
+        self.restored = False  # put back from a checkpoint without memory: the next start is a cold boot
         self.last_boot_up_time: float | None = None
         self.computer_name: str | None = None
         self.accounts: dict[str, dict[str, str]] = {}  # lower-case name -> {name, salt, hash}
@@ -141,7 +142,8 @@ class Guest:
         self.running = True
         self._discard_saved()  # Start-VM resumes a saved VM without this hook: a save left here was discarded
         self.boot_count += 1
-        boot = clock.account(vm.name, "boot_to_heartbeat")
+        boot = clock.account(vm.name, "boot_after_restore" if self.restored else "boot_to_heartbeat")
+        self.restored = False
         self.last_boot_up_time = clock.now()
         self._boot(world, vm, boot)
 
@@ -200,6 +202,30 @@ class Guest:
         if self.is_ready(world, vm):
             return "OkApplicationsHealthy"
         return "OkApplicationsUnknown"
+
+    def os_running(self, world: World, vm: Any) -> bool:
+        """The guest OS is up and its integration components answer (what a VSS snapshot or a graceful shutdown
+        needs), whether or not the Heartbeat service is offered."""
+        self._sync(world, vm)
+        if getattr(vm, "state", None) != "Running" or not self.running or self.heartbeat_at is None:
+            return False
+        return world.clock.now() >= self.heartbeat_at and self.setup not in (FAILED, NO_OS)
+
+    def production_image(self, world: World) -> Guest:
+        """The guest as a Production checkpoint keeps it: the volumes as the VSS snapshot froze them, no memory.
+        Restored, it boots like a system whose power went at that instant (docs/facts.md "Checkpoints"): nothing
+        runs, containers have exited, a feature install waiting for its shutdown phase is rolled back at the next
+        boot, and a first boot still in setup does not finish."""
+        image = Guest.from_state(self.to_state())
+        now = world.clock.now()
+        if image.first_boot and image.setup == DONE and image.ready_at is not None and now < image.ready_at:
+            image.setup = FAILED
+            image.setup_error = self._interrupted_error()
+        if image.running:
+            image.container_host.on_reset(world)
+        image.running = False
+        image.saved_remaining = None
+        return image
 
     def ip_addresses(self, world: World, vm: Any, mac: str) -> list[str]:
         """Addresses the guest reports on the adapter with this MAC (via KVP)."""
@@ -464,6 +490,7 @@ class Guest:
             "ready_at": self.ready_at,
             "saved_remaining": self.saved_remaining,
             "boot_count": self.boot_count,
+            "restored": self.restored,
             "last_boot_up_time": self.last_boot_up_time,
             "computer_name": self.computer_name,
             "accounts": {k: dict(v) for k, v in self.accounts.items()},

@@ -130,7 +130,7 @@ def remove_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
 
 # Modeled durations of the state changes Get-VM shows in progress (Starting, Stopping, Saving).
 _TRANSITION_DURATION = {"start": "start_vm", "shutdown": "stop_vm", "save": "save_vm", "turnoff": "turn_off_vm",
-                        "discard": "turn_off_vm"}
+                        "discard": "turn_off_vm", "unanswered": "stop_vm_unanswered"}
 
 
 def _transition(ctx: CmdletContext, vm: VM, how: str | None, finish: Callable[[], None]) -> None:
@@ -149,6 +149,9 @@ def start_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     hv = ctx.world.hv
 
     def one(vm: VM) -> None:
+        if hv.automatic_checkpoint(vm) is not None:
+            ctx.world.dirty = True
+            ctx.spend(vm.name, "checkpoint_vm")
         _transition(ctx, vm, "start" if hv.begin_start(vm) else None, lambda: hv.finish_start(vm))
 
     return _per_vm(ctx, call, one, marks=False)
@@ -162,10 +165,34 @@ def _stop(ctx: CmdletContext, vm: VM, turn_off: bool = False, force: bool = Fals
 
 @cmdlet("Stop-VM")
 def stop_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    def one(vm: VM) -> None:
-        _stop(ctx, vm, turn_off=bool(call.get("TurnOff")), force=bool(call.get("Force")), save=bool(call.get("Save")))
+    """Stop-VM of several VMs: every VM's stop begins first, then they go down together, so the call takes as
+    long as the slowest one (each VM is accounted its own duration), not the sum (docs/facts.md "Checkpoints")."""
+    w = ctx.world
+    hv = w.hv
+    begun: list[tuple[VM, str | None]] = []
 
-    return _per_vm(ctx, call, one, marks=False)
+    def begin(vm: VM) -> None:
+        how = hv.begin_stop(vm, turn_off=bool(call.get("TurnOff")), force=bool(call.get("Force")),
+                            save=bool(call.get("Save")))
+        if how is None:
+            ctx.write_warning(ALREADY)
+        begun.append((vm, how))
+
+    ctx.each(resolve_vms(ctx, call), begin)
+    waits = [w.clock.account(vm.name, _TRANSITION_DURATION[how]) for vm, how in begun if how is not None]
+    if waits:
+        w.dirty = True
+        if w.clock.wall_seconds(max(waits)) > 0:
+            with ctx.unlocked():
+                w.clock.sleep(max(waits))
+
+    def finish(item: tuple[VM, str | None]) -> Any:
+        vm, how = item
+        if how is not None:
+            hv.finish_stop(vm, how)
+        return vm_obj(w, vm) if call.get("Passthru") else None
+
+    return ctx.each(begun, finish)
 
 
 @cmdlet("Save-VM")
@@ -498,8 +525,10 @@ def remove_vm_hard_disk_drive(ctx: CmdletContext, call: BoundCall) -> Iterable[A
 
 @cmdlet("Checkpoint-VM")
 def checkpoint_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
-    return _per_vm(ctx, call, lambda vm: ctx.world.hv.checkpoint(vm, call.get("SnapshotName")), shape=snapshot_obj,
-                   duration="checkpoint_vm")
+    def one(vm: VM) -> Snapshot:
+        return ctx.world.hv.checkpoint(vm, call.get("SnapshotName"), warn=ctx.write_warning)
+
+    return _per_vm(ctx, call, one, shape=snapshot_obj, duration="checkpoint_vm")
 
 
 def _snapshots(ctx: CmdletContext, call: BoundCall, vm_keys: tuple[str, ...], name_key: str = "Name",
@@ -534,14 +563,15 @@ def get_vm_snapshot(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
 @cmdlet("Restore-VMSnapshot")
 def restore_vm_snapshot(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
-    out = []
-    for vm, snap in _snapshots(ctx, call, ("VMName",)):
+
+    def one(pair: tuple[VM, Snapshot]) -> Any:
+        vm, snap = pair
         w.hv.restore(vm, snap)
         w.dirty = True
         ctx.spend(vm.name, "restore_checkpoint")
-        if call.get("Passthru"):
-            out.append(snapshot_obj(w, vm, snap))
-    return out
+        return snapshot_obj(w, vm, snap) if call.get("Passthru") else None
+
+    return ctx.each(_snapshots(ctx, call, ("VMName",)), one)
 
 
 @cmdlet("Remove-VMSnapshot")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
@@ -20,6 +21,7 @@ from hvsim.hyperv.models.host import version_tuple
 from hvsim.networking import errors as NE
 from hvsim.powershell.errors import PSError
 from hvsim.storage import errors as SE
+from hvsim.storage.models import VHD_EMPTY_SIZE
 
 if TYPE_CHECKING:
     from hvsim.world import World
@@ -84,6 +86,8 @@ class Snapshot(_SavedAsFields):
     disks: list[str]  # the VM's disk paths at that time (now read-only parents)
     guest_state: dict[str, Any]
     parent_snapshot_id: str | None = None
+    adapters: list[dict[str, Any]] | None = None  # the network adapters (MACs, connections) at that time
+    memory_file: str | None = None  # the .vmrs memory image of a Standard checkpoint of a running VM
 
 
 # Configuration fields a checkpoint captures and a restore puts back.
@@ -275,6 +279,8 @@ class Hypervisor:
                 st.merge_layer(layer, target)
             st._sync_vhd_size(target)
             vm.hard_drives[i] = target.path
+        for snap in vm.snapshots:
+            self._drop_memory_file(snap)
         vm.snapshots = []
         vm.current_snapshot_id = None
 
@@ -417,9 +423,11 @@ class Hypervisor:
         return True
 
     def begin_stop(self, vm: VM, turn_off: bool = False, force: bool = False, save: bool = False) -> str | None:
-        """Decide how the VM goes down ("shutdown", "turnoff", "save", "discard"); None if it already is.
+        """Decide how the VM goes down ("shutdown", "turnoff", "save", "discard"); None if it already is;
+        "unanswered" when the guest takes the shutdown request and never acts on it (the ``guest_ignores_shutdown``
+        fault): the caller waits ``stop_vm_unanswered`` and fails with "Failed to stop.".
 
-        A graceful shutdown needs the guest's Shutdown integration service to answer."""
+        A graceful shutdown (with -Force too) needs the guest's Shutdown integration service to answer."""
         if save:
             if vm.state == "Saved":
                 return None
@@ -435,18 +443,20 @@ class Hypervisor:
             return "turnoff"
         if vm.state in self.TRANSITIONAL:
             raise HE.invalid_state(vm.name, vm.id)
-        hb = vm.guest.heartbeat(self.world, vm)
-        if not vm.integration_services.get("Shutdown", True) or not hb.startswith("Ok"):
+        if not vm.integration_services.get("Shutdown", True) or not vm.guest.os_running(self.world, vm):
             if force:
                 return "turnoff"
-            raise PSError(  # unconfirmed text
-                f"The virtual machine '{vm.name}' could not be shut down because the shutdown integration service "
-                "is not enabled or is not responding.", "Unspecified", "NotSpecified", target=vm.name,
-                exception_type=HE.VE)
+            raise HE.shutdown_unavailable(vm.name)
+        if self.world.faults.check("guest_ignores_shutdown", vm=vm.name) is not None:
+            # The guest takes the request and never shuts down (a hung guest, an app blocking shutdown): Stop-VM
+            # waits, then fails, and the VM keeps running (docs/facts.md "Checkpoints", stop and start).
+            return "unanswered"
         vm.state = "Stopping"
         return "shutdown"
 
     def finish_stop(self, vm: VM, how: str) -> None:
+        if how == "unanswered":
+            raise HE.stop_failed()
         if how == "discard":
             vm.state = "Off"
             vm.memory_assigned = 0
@@ -506,21 +516,71 @@ class Hypervisor:
 
     # --- checkpoints -------------------------------------------------------------------------------
 
-    def checkpoint(self, vm: VM, name: str | None = None) -> Snapshot:
-        """Checkpoint-VM: the disks become read-only parents of new .avhdx children."""
+    def checkpoint(self, vm: VM, name: str | None = None, warn: Callable[[str], None] | None = None) -> Snapshot:
+        """Checkpoint-VM: the disks become read-only parents of new .avhdx children (docs/facts.md "Checkpoints").
+
+        Production (CheckpointType Production/ProductionOnly) of a running VM goes through VSS in the guest: it
+        needs the guest OS up and the "Backup (volume shadow copy)" integration service (VSS) offered, and keeps
+        no memory. Without them Production falls back to Standard with a warning (``warn``) and ProductionOnly
+        fails. A Standard checkpoint of a VM that holds memory (Running, Paused, Saved) also writes its memory
+        image (.vmrs, the assigned memory) to the VM's Snapshots folder; a volume without room for the new files
+        fails the checkpoint before anything changes. Nested virtualization changes none of this on Windows
+        Server 2016 and later (VM configuration version 8.0, which nesting needs, made checkpoints and save work)."""
         if vm.checkpoint_type == "Disabled":
-            raise PSError(f"Checkpoint operation for '{vm.name}' failed. (Virtual machine ID {vm.id.upper()})\n"
-                          f"Checkpoints are disabled for '{vm.name}'.", "InvalidOperation", "InvalidOperation",
-                          exception_type=HE.VE)  # unconfirmed text; no target, as Hyper-V's records
-        now = self.world.clock.now()
-        stamp = self.world.clock_text(now)
-        snap_type = "Production" if vm.checkpoint_type in ("Production", "ProductionOnly") else "Standard"
+            raise HE.checkpoint_disabled(vm.name, vm.id)
+        if vm.state in self.TRANSITIONAL:
+            raise HE.invalid_state(vm.name, vm.id)
+        world = self.world
+        guest = vm.guest
+        snap_type = "Standard"
+        guest_state: dict[str, Any] | None = None
+        if vm.checkpoint_type in ("Production", "ProductionOnly"):
+            if vm.state == "Off":
+                snap_type = "Production"
+            elif vm.state == "Running" and vm.integration_services.get("VSS", True) and guest.os_running(world, vm):
+                snap_type = "Production"
+                guest_state = guest.production_image(world).to_state()
+            elif vm.checkpoint_type == "ProductionOnly":
+                raise HE.production_checkpoint_failed(vm.name, vm.id)
+            elif warn is not None:
+                warn(HE.production_fallback_warning(vm.name))
+        memory = 0
+        if snap_type == "Standard" and vm.state in ("Running", "Paused", "Saved"):
+            memory = vm.memory_assigned or vm.memory_startup
+        st = world.storage
+        if st.c_free < memory + len(vm.hard_drives) * VHD_EMPTY_SIZE:
+            raise HE.checkpoint_no_space(vm.name, vm.id)
+        if guest_state is None:
+            guest_state = guest.to_state()
+            if memory and guest.running:
+                # The memory image goes on from where it was when restored (as a resumed saved state).
+                now = world.clock.now()
+                guest_state["saved_remaining"] = {"heartbeat": max(0.0, (guest.heartbeat_at or now) - now),
+                                                  "ready": max(0.0, (guest.ready_at or now) - now)}
+        now = world.clock.now()
+        stamp = world.clock_text(now)
         snap = Snapshot(str(uuid.uuid4()), name or f"{vm.name} - ({stamp})", vm.id, now, snap_type, vm.state,
-                        vm.config_snapshot(), list(vm.hard_drives), vm.guest.to_state(), vm.current_snapshot_id)
+                        vm.config_snapshot(), list(vm.hard_drives), guest_state, vm.current_snapshot_id,
+                        adapters=[a.to_state() for a in vm.network_adapters])
+        if memory:
+            snap.memory_file = f"{vm.path}\\Snapshots\\{snap.id.upper()}.vmrs"
+            st.put_host_placeholder(snap.memory_file, memory)
         vm.hard_drives = [self._new_avhdx(p) for p in vm.hard_drives]
         vm.snapshots.append(snap)
         vm.current_snapshot_id = snap.id
         return snap
+
+    def automatic_checkpoint(self, vm: VM) -> Snapshot | None:
+        """Start-VM with AutomaticCheckpointsEnabled (the client SKUs' default) first checkpoints a VM that is
+        off: "Automatic Checkpoint - <VM> - (<time>)" (docs/facts.md "Checkpoints"; the name is unconfirmed)."""
+        if not vm.automatic_checkpoints_enabled or vm.state != "Off" or vm.checkpoint_type == "Disabled":
+            return None
+        stamp = self.world.clock_text(self.world.clock.now())
+        return self.checkpoint(vm, f"Automatic Checkpoint - {vm.name} - ({stamp})")
+
+    def _drop_memory_file(self, snap: Snapshot) -> None:
+        if snap.memory_file:
+            self.world.storage.files.pop(P.key(snap.memory_file), None)
 
     def _new_avhdx(self, parent: str) -> str:
         # Hyper-V names a checkpoint's child <disk>_<GUID>.avhdx next to the parent.
@@ -535,15 +595,26 @@ class Hypervisor:
         return [s for s in vm.snapshots if P.wildcard_match(name, s.name)]
 
     def restore(self, vm: VM, snap: Snapshot) -> None:
-        """Restore-VMSnapshot: back to the checkpoint's configuration and disks (new .avhdx children).
+        """Restore-VMSnapshot: back to the checkpoint's configuration, network adapters (MACs included) and disks
+        (new .avhdx children), and the guest as the checkpoint kept it.
 
-        A Production checkpoint restores to Off; a Standard checkpoint of a running VM to Saved."""
+        A Production checkpoint (and any taken while the VM was off) restores to Off, and the next start boots
+        the guest; a Standard checkpoint with memory restores to Saved, and the next start resumes it. A VM in a
+        transitional state (Starting, Stopping, Saving...) refuses."""
+        if vm.state in self.TRANSITIONAL:
+            raise HE.invalid_state(vm.name, vm.id)
         if vm.state in HOLDS_MEMORY:
             self._go_off(vm, "turnoff")
         st = self.world.storage
         old = list(vm.hard_drives)
         for k, v in snap.config.items():
             setattr(vm, k, v)
+        if snap.adapters is not None:
+            switches = self.world.network.switches
+            vm.network_adapters = [VMNetworkAdapter.from_state(dict(a)) for a in snap.adapters]
+            for ad in vm.network_adapters:
+                if ad.switch_id is not None and ad.switch_id not in switches:
+                    ad.switch_id = ad.switch_name = None  # the switch it was connected to is gone
         vm.hard_drives = [self._new_avhdx(p) for p in snap.disks]
         referenced = {P.key(p) for s in vm.snapshots for p in s.disks}
         for p in old:
@@ -552,14 +623,17 @@ class Hypervisor:
                 st.files.pop(k, None)
                 st.vhds.pop(k, None)
         vm.guest = Guest.from_state(snap.guest_state)
+        vm.guest.restored = snap.memory_file is None
         vm.current_snapshot_id = snap.id
-        vm.state = "Saved" if (snap.snapshot_type == "Standard" and snap.state == "Running") else "Off"
+        vm.state = "Saved" if snap.memory_file else "Off"
         vm.memory_assigned = 0
         vm.started_at = None
 
     def remove_snapshot(self, vm: VM, snap: Snapshot) -> None:
-        """Remove-VMSnapshot: the checkpoint goes; its disk data merges into the child when it can."""
+        """Remove-VMSnapshot: the checkpoint goes (its memory image too); its disk data merges into the child when
+        it can."""
         vm.snapshots.remove(snap)
+        self._drop_memory_file(snap)
         for s in vm.snapshots:
             if s.parent_snapshot_id == snap.id:
                 s.parent_snapshot_id = snap.parent_snapshot_id
