@@ -95,6 +95,24 @@ def _wait_for_joined(control: Any, idle: float = JOINED_IDLE_SECONDS,
         time.sleep(0.2)
 
 
+def connect_endpoint(endpoint: Endpoint, *, workers: int, simulated: bool | None = None) -> HostConnection:
+    """A connection to an endpoint already described (a served simulator's endpoint.json, ``--host URI``), with
+    this process's retry policy; ``simulated`` None asks the host whether it is a simulator."""
+    conn = HostConnection(PsrpTransport(endpoint, size=workers, policy=_policy), endpoint, simulated=bool(simulated))
+    if simulated is None:
+        try:
+            conn.simulated = is_simulated(conn.transport)
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+def sim_endpoint(info: dict[str, Any]) -> Endpoint:
+    """The WinRM endpoint a simulator's endpoint.json describes."""
+    return _sim_endpoint(info)
+
+
 def _sim_endpoint(info: dict[str, Any]) -> Endpoint:
     return Endpoint(
         uri=str(info["https_uri"]), auth="ntlm", username=str(info["username"]),

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from labctl.app import connection
-from labctl.app.connection import HostConnection, connect_host, is_simulated
+from labctl.app.connection import HostConnection, connect_host
 from labctl.app.secrets import Prompt, resolve_secret
 from labctl.engine.destroy import DestroyReport, destroy
 from labctl.engine.inventory import (
@@ -37,7 +37,7 @@ from labctl.hyperv import ops
 from labctl.hyperv.facts import HostFacts, host_facts_pipeline, parse_host_facts
 from labctl.lab.model import ResolvedLab
 from labctl.lab.paths import STATE_DIR_NAME
-from labctl.transport.psrp import Endpoint, PsrpTransport
+from labctl.transport.psrp import Endpoint
 
 __all__ = ["HostLabs", "HostSpec", "LabInstance", "LabOnHost", "OrphanRemoval", "destroy_orphans",
            "find_journals", "journal_dirs", "labs_on_hosts", "list_labs", "open_hosts"]
@@ -118,11 +118,9 @@ def _endpoint_info(target: str) -> dict[str, object]:
 
 
 def _open_host(spec: HostSpec, workers: int, prompt: Prompt | None) -> HostConnection:
-    # The retry policy is the one --retry-budget set for this process (labctl.app.connection keeps it).
-    policy = connection._policy
     if not spec.is_uri:
-        endpoint = connection._sim_endpoint(_endpoint_info(spec.target))
-        return HostConnection(PsrpTransport(endpoint, size=workers, policy=policy), endpoint, simulated=True)
+        endpoint = connection.sim_endpoint(_endpoint_info(spec.target))
+        return connection.connect_endpoint(endpoint, workers=workers, simulated=True)
     if not spec.username:
         raise LabUsageError(f"--host {spec.target} needs --username", field="--username")
     if spec.password_env:
@@ -134,13 +132,7 @@ def _open_host(spec: HostSpec, workers: int, prompt: Prompt | None) -> HostConne
         else spec.fingerprint
     endpoint = Endpoint(uri=spec.target, auth="ntlm", username=spec.username, password=password, verify=True,
                         fingerprint=fingerprint)
-    conn = HostConnection(PsrpTransport(endpoint, size=workers, policy=policy), endpoint, simulated=False)
-    try:
-        conn.simulated = is_simulated(conn.transport)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    return connection.connect_endpoint(endpoint, workers=workers)
 
 
 @contextmanager

@@ -35,6 +35,15 @@ def _states(lab: Lab) -> dict[str, str]:
     return {r["name"]: r["state"] for r in rows}
 
 
+def _copies_on_host(lab: Lab) -> list[int]:
+    """The copies `labctl ls` finds on the host from the ownership tags."""
+    listing = _json("ls", str(lab.file), "--json")
+    (host,) = listing["hosts"]
+    (found,) = [x for x in host["labs"] if x["lab"] == "classroom"]
+    assert found["journal"] == "at hand"
+    return list(found["copies"])
+
+
 def _containers(lab: Lab, vm: str) -> list[str]:
     res = labctl("docker", str(lab.file), vm, "--", "ps", "-a", "--format", "{{.Names}}")
     assert res.exit_code == 0, res.output
@@ -77,6 +86,8 @@ def _class_flow(tmp_path: Path, lab: Lab) -> None:
     assert f"full address:s:{roster[0]['rdp']}" in text and "password" not in text.lower().replace(
         "prompt for credentials", "")
 
+    assert _copies_on_host(lab) == [1, 2, 3]
+
     # destroy --copy 2 removes copy 2 only; the others keep running, the shared NAT stays.
     gone = labctl("destroy", str(lab.file), "--copy", "2", "--yes")
     assert gone.exit_code == 0, gone.output
@@ -85,8 +96,11 @@ def _class_flow(tmp_path: Path, lab: Lab) -> None:
     states = _states(lab)
     assert {n for n, s in states.items() if s == "Running"} == ALL - COPY2
     assert {states[n] for n in COPY2} == {"Absent"}
+    assert _copies_on_host(lab) == [1, 3]
 
     rest = labctl("destroy", str(lab.file), "--yes")
     assert rest.exit_code == 0, rest.output
     assert "nat labctl-classroom" in rest.stdout and "switch labctl-classroom-3" in rest.stdout
     assert set(_states(lab).values()) == {"Absent"}
+    listing = _json("ls", str(lab.file), "--json")
+    assert [h["labs"] for h in listing["hosts"]] == [[]]
