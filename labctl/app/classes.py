@@ -107,6 +107,20 @@ def placed(lab: ResolvedLab, record: ClassRecord) -> list[tuple[str, ResolvedLab
     return out
 
 
+def unit_of(lab: ResolvedLab, vm_name: str) -> ResolvedLab:
+    """The copy (a lab of its own, on the host it is placed on) holding ``vm_name``; the lab itself when it has
+    no copies. A copy not placed yet is on the pool's first host (where it would show as absent)."""
+    if not lab.is_class:
+        return lab
+    for unit in lab.units:
+        if any(v.name.lower() == vm_name.lower() for v in unit.vms):
+            assert unit.copy_number is not None
+            key = ClassRecord.load(lab).placement.get(unit.copy_number)
+            host = host_by_key(lab, key) if key in lab.host_keys else lab.hosts[0]
+            return unit.model_copy(update={"host": host})
+    raise LabUsageError(f"lab {lab.name} has no VM {vm_name!r}")
+
+
 # --- hosts ------------------------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from labctl.app.classes import unit_of
 from labctl.app.labfile import find_vm
 from labctl.app.session import journal_path
 from labctl.docker import context as docker_context
@@ -20,6 +21,7 @@ from labctl.lab.model import ResolvedLab
 def docker_tls_entry(lab: ResolvedLab, vm_name: str) -> tuple[str, dict[str, Any]]:
     """(the VM's name as the lab spells it, its journal ``docker_tls`` record); LabUsageError if it has none."""
     vm = find_vm(lab, vm_name)
+    lab = unit_of(lab, vm.name)  # a lab with copies: the copy's own journal
     path = journal_path(lab)
     try:
         record = Journal.open(path, lab.name).vm(vm.name).get("docker_tls") if path.exists() else None

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from labctl.app.classes import unit_of
 from labctl.app.connection import HostConnection, connect
 from labctl.app.labfile import find_vm
 from labctl.app.secrets import Prompt
@@ -64,8 +65,12 @@ class GuestSession:
 
 
 @contextmanager
-def guest_session(lab: ResolvedLab, *, prompt: Prompt | None = None) -> Iterator[GuestSession]:
-    """Connect to the lab's host with the guests' Administrator credential; closed on leaving."""
+def guest_session(lab: ResolvedLab, *, vm: ResolvedVm | None = None,
+                  prompt: Prompt | None = None) -> Iterator[GuestSession]:
+    """Connect to the lab's host with the guests' Administrator credential; closed on leaving. For a lab with
+    copies, ``vm`` picks the copy (its host and its own password)."""
+    if vm is not None:
+        lab = unit_of(lab, vm.name)
     password = guest_password(lab, prompt)
     conn = connect(lab, workers=1, prompt=prompt)
     try:
@@ -78,7 +83,7 @@ def run_step(lab: ResolvedLab, vm: ResolvedVm, step: str, arguments: list[object
              prompt: Prompt | None = None) -> StepRun:
     """Run one guest step in ``vm`` over a connection of its own (see :meth:`GuestSession.run`)."""
     load_step(step)  # a missing script is reported before anything connects
-    with guest_session(lab, prompt=prompt) as session:
+    with guest_session(lab, vm=vm, prompt=prompt) as session:
         return session.run(vm, step, arguments)
 
 

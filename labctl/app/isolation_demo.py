@@ -270,7 +270,7 @@ def run_demo(lab: ResolvedLab, vm_name: str | None = None, *, prompt: Prompt | N
     vm = choose_vm(lab, vm_name)
     image, older = images_for(vm.image.container_tag)
     say = progress or (lambda _text: None)
-    with guest_session(lab, prompt=prompt) as session:
+    with guest_session(lab, vm=vm, prompt=prompt) as session:
         say(f"{vm.name}: making sure {image} and {older} are there (docker pull when missing)")
         _raise_if_failed(session.run(vm, "image-pull", [[image, older]]), output_expected=False)
         say(f"{vm.name}: running both images under process and Hyper-V isolation")
