@@ -28,7 +28,7 @@ from labctl.engine.plan import DesiredVm, Plan
 from labctl.engine.progress import Progress
 from labctl.engine.stages import Timeouts
 from labctl.engine.status import VmStatus, lab_status
-from labctl.errors import LabUsageError, PlanError
+from labctl.errors import ApplyError, LabctlError, LabUsageError, PlanError
 from labctl.fsio import atomic_write
 from labctl.hyperv.facts import HostFacts, host_facts_pipeline, parse_host_facts
 from labctl.lab.model import ResolvedLab, ResolvedRemoteHost, ResolvedSimHost
@@ -398,3 +398,52 @@ def destroy_class(lab: ResolvedLab, progress: Progress | None,
 
         on_each_host(conns, one)
         return total, describe(conns)[0]
+
+
+# --- any verb, per copy ----------------------------------------------------------------------------------
+
+
+def per_copy(lab: ResolvedLab, fn: Callable[[Session], T], *, action: str | None,
+             prompt: Prompt | None = None) -> tuple[list[T], str, bool]:
+    """``fn`` on every selected copy that is on a host: one connection per host, the copies of a host at once,
+    hosts in parallel; results in copy order. ``action`` takes the class lock for verbs that change things.
+
+    A copy that fails does not stop the others; afterwards the failures are raised together (VMs of an
+    ApplyError merged, else the first error)."""
+    where = placed(lab, ClassRecord.load(lab))
+    if not where:
+        raise LabUsageError(f"no copy of lab {lab.name} is on a host yet", hint=f"run labctl up {lab.source}")
+    keys = list(dict.fromkeys(k for k, _ in where))
+    outcomes: dict[int, T] = {}
+    errors: list[LabctlError] = []
+    guard = threading.Lock()
+    with ExitStack() as stack:
+        if action is not None:
+            stack.enter_context(LabLock(Path(lab.class_state_dir) / "lock", action))
+        conns = stack.enter_context(open_hosts(lab, keys, workers=2, prompt=prompt))
+
+        def one(key: str, conn: HostConnection) -> None:
+            units = [u for k, u in where if k == key]
+
+            def each(unit: ResolvedLab) -> None:
+                try:
+                    value = fn(session_on(unit, conn))
+                except LabctlError as exc:
+                    with guard:
+                        errors.append(exc)
+                    return
+                with guard:
+                    outcomes[unit.copy_number or 0] = value
+
+            run_parallel(units, each, len(units), conn.transport.cancel)
+            if conn.transport.cancel.is_set():
+                raise KeyboardInterrupt
+
+        on_each_host(conns, one)
+        host, simulated = describe(conns)
+    if errors:
+        applies = [e for e in errors if isinstance(e, ApplyError)]
+        if len(applies) == len(errors):
+            raise ApplyError({n: e for a in applies for n, e in a.failures.items()})
+        raise errors[0]
+    return [outcomes[k] for k in sorted(outcomes)], host, simulated

@@ -211,7 +211,8 @@ def container_status(t: Transport, vm: DesiredVm, credential: Credential | None,
             info.update(docker_running=False, docker_version=None, images=[])
     else:
         info["source"] = "journal"
-        info["docker_running"] = "docker" in stages
+        # Installed is the journal's word; running needs a running VM (an Off or Saved VM runs nothing).
+        info["docker_running"] = "docker" in stages and status.state == "Running"
         info["docker_version"] = docker.get("server_version")
         info["images"] = list(entry.get("images") or [])
     status.checks["container host: Docker service running"] = bool(info["docker_running"])

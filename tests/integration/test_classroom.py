@@ -45,9 +45,10 @@ def _copies_on_host(lab: Lab) -> list[int]:
 
 
 def _containers(lab: Lab, vm: str) -> list[str]:
-    res = labctl("docker", str(lab.file), vm, "--", "ps", "-a", "--format", "{{.Names}}")
+    res = labctl("docker", str(lab.file), vm, "--", "ps", "-a")
     assert res.exit_code == 0, res.output
-    return [line.strip() for line in res.stdout.splitlines() if line.strip()]
+    lines = [line.split() for line in res.stdout.splitlines()[1:] if line.strip() and "simulated" not in line]
+    return [words[-1] for words in lines]  # NAMES, the last column
 
 
 def test_a_class_from_up_to_destroy(tmp_path: Path) -> None:
@@ -87,6 +88,29 @@ def _class_flow(tmp_path: Path, lab: Lab) -> None:
         "prompt for credentials", "")
 
     assert _copies_on_host(lab) == [1, 2, 3]
+
+    # A snapshot of the whole class; a container made in a guest afterwards is gone after reset.
+    saved = labctl("snapshot", "save", str(lab.file), "baseline")
+    assert saved.exit_code == 0 and "6 ProductionOnly checkpoints" in saved.stdout, saved.output
+    made = labctl("docker", str(lab.file), "s02-node1", "--", "run", "--name", "scratch",
+                  "mcr.microsoft.com/windows/nanoserver:ltsc2022", "cmd", "/c", "echo", "hi")
+    assert made.exit_code == 0, made.output
+    assert "scratch" in _containers(lab, "s02-node1")
+    reset = _json("reset", str(lab.file), "--json")
+    assert reset["snapshot"] == "baseline" and set(reset["vms"]) == ALL
+    assert all(v["ok"] for v in reset["vms"].values())
+    assert "scratch" not in _containers(lab, "s02-node1")
+    assert all(r["healthy"] for r in _json("status", str(lab.file), "--json")["vms"])
+
+    # stop leaves every VM Off (one copy first, then the rest); start brings all back healthy.
+    one = _json("stop", str(lab.file), "--copy", "3", "--json")
+    assert set(one["vms"]) == {"s03-node1", "s03-node2"}
+    assert {n for n, st in _states(lab).items() if st == "Off"} == {"s03-node1", "s03-node2"}
+    assert labctl("stop", str(lab.file)).exit_code == 0
+    assert set(_states(lab).values()) == {"Off"}
+    started = labctl("start", str(lab.file))
+    assert started.exit_code == 0, started.output
+    assert all(r["healthy"] for r in _json("status", str(lab.file), "--json")["vms"])
 
     # destroy --copy 2 removes copy 2 only; the others keep running, the shared NAT stays.
     gone = labctl("destroy", str(lab.file), "--copy", "2", "--yes")

@@ -40,11 +40,11 @@ def test_bash_completes_verbs_through_its_script(tmp_path: Path) -> None:
              "_labctl_completion labctl; printf '%s\\n' \"${COMPREPLY[@]}\"")
     done = subprocess.run([shutil.which("bash") or "bash", "--norc", "-c", probe], capture_output=True, text=True,
                           timeout=60)
-    assert done.stdout.split() == ["status"], done.stderr
+    assert done.stdout.split() == ["start", "status", "stop"], done.stderr
 
 
 def test_powershell_protocol_answers_verbs_and_options() -> None:
-    assert _complete("powershell", "labctl st", 1) == ["plain,status"]
+    assert _complete("powershell", "labctl st", 1) == ["plain,start", "plain,status", "plain,stop"]
     assert "plain,--json" in _complete("powershell", "labctl status --", 2)
     assert "plain,serve" in _complete("powershell", "labctl sim ", 2)
 
