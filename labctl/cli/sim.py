@@ -130,7 +130,7 @@ def fault_group() -> None:
 @fault_group.command("add")
 @STATE_OPTION
 @click.argument("kind", type=click.Choice(["drop_connection", "wsman_fault", "http_500", "slow_receive",
-                                           "cmdlet_fail", "guest_reboot", "hold"]))
+                                           "cmdlet_fail", "guest_reboot", "guest_ignores_shutdown", "hold"]))
 @click.option("--match", "match", multiple=True, metavar="KEY=VALUE",
               help="What the fault matches, e.g. action=Receive, cmdlet=Start-VM, vm=web01, step=image-pull.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
