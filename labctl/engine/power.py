@@ -311,7 +311,8 @@ class _Wait:
 
     @property
     def stage(self) -> str:
-        return self.stages[0]
+        """The stage it waits for; "" once it passed them all (it is then among a round's finished VMs)."""
+        return self.stages[0] if self.stages else ""
 
 
 def wait_ready(h: LabHost, vm_ids: dict[str, str]) -> dict[str, VmPower]:

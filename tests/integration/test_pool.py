@@ -115,6 +115,24 @@ def test_copies_spread_over_the_pool_and_stay_on_rerun(tmp_path: Path, pool: lis
     assert "copy 5 (2 VMs) fits on no host" in refused.output and "of memory missing" in refused.output
     assert [sorted(h.vms()) for h in pool] == before
 
+    # The trainer's verbs over the pool: roster, snapshot, reset, stop/start, destroy --copy.
+    lab, env = _lab(tmp_path, pool, 3)  # back to the class of three (the file was rewritten above)
+    roster = json.loads(labctl("roster", str(lab), "--json", env=env).stdout)
+    assert {(e["vm"], e["host"]) for e in roster} >= {("s02-vm1", keys[1]), ("s03-vm2", keys[0])}
+    assert len({e["ip"] for e in roster}) == 6
+    assert labctl("snapshot", "save", str(lab), "baseline", env=env).exit_code == 0
+    reset = labctl("reset", str(lab), "--json", env=env)
+    assert reset.exit_code == 0, reset.output
+    assert len(json.loads(reset.stdout)["vms"]) == 6
+    stopped = labctl("stop", str(lab), "--json", env=env)
+    assert stopped.exit_code == 0 and {v["state"] for v in json.loads(stopped.stdout)["vms"].values()} == {"Off"}
+    started = labctl("start", str(lab), env=env)
+    assert started.exit_code == 0, started.output
+    one = labctl("destroy", str(lab), "--copy", "2", "--yes", env=env)
+    assert one.exit_code == 0, one.output
+    assert pool[1].vms() == [] and sorted(pool[0].vms()) == ["s01-vm1", "s01-vm2", "s03-vm1", "s03-vm2"]
+    assert inventory(pool[1].transport)["nats"] == []  # the second host's last copy took its NAT along
+
     gone = labctl("destroy", str(lab), "--yes", env=env)
     assert gone.exit_code == 0, gone.output
     assert pool[0].vms() == [] and pool[1].vms() == []
