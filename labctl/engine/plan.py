@@ -21,6 +21,10 @@ FIRST_BOOT_GROWTH = 4 * GiB
 HOST_RESERVE = 1 * GiB
 # Nested virtualization: Intel VT-x since WS2016 (14393); AMD since WS2022 (20348) / Win11 (22000).
 NESTED_MIN_BUILD = {"GenuineIntel": 14393, "AuthenticAMD": 20348}
+# Windows Server 2016's WinNAT: one NAT network (internal prefix) per host (docs/facts.md, "WinNAT"). Later
+# builds accept several with disjoint prefixes, which Microsoft still calls unsupported; labctl's classes use
+# one NAT per host over the copy pool either way.
+WINNAT_SINGLE_BUILD = 14393
 
 Action = Literal["add", "change", "remove", "keep", "start"]
 
@@ -161,6 +165,11 @@ def preflight(lab: DesiredLab, facts: HostFacts, owner: Ownership, base_present:
         problems.append(f"a switch named {lab.switch!r} exists and labctl did not create it for this lab; "
                         "choose another network.switch or remove that switch yourself")
     lab_net = ipaddress.ip_network(lab.subnet)
+    others = [n for n in facts.nats if n.name.lower() != lab.nat_name.lower()]
+    if lab.nat and others and facts.os_build and facts.os_build <= WINNAT_SINGLE_BUILD:
+        problems.append(f"the host runs build {facts.os_build} (Windows Server 2016), whose WinNAT serves one NAT "
+                        f"network per host, and NetNat {others[0].name!r} ({others[0].prefix}) exists; remove it, "
+                        "set network.nat: false, or use a host on Windows Server 2019 or later")
     for nat in facts.nats:
         try:
             other = ipaddress.ip_network(nat.prefix, strict=False)

@@ -113,3 +113,15 @@ def test_container_host_is_kept_only_when_fully_bootstrapped() -> None:
     assert vms["qs-dc01"].action == "keep"
     assert vms["qs-node01"].action == "change"
     assert vms["qs-node01"].detail == "finish bring-up (container host: images, verify)"
+
+
+def test_ws2016_host_with_another_nat_is_refused_later_builds_are_not() -> None:
+    other = [NatFact("someone-else", "192.168.50.0/24")]
+    old = plan(LAB, _facts(os_build=14393, nats=other), OWNER, {}, base_present={BASE: True})
+    assert any("one NAT network per host" in r and "someone-else" in r for r in old.refusals)
+    new = plan(LAB, _facts(os_build=20348, nats=other), OWNER, {}, base_present={BASE: True})
+    assert not any("one NAT network" in r for r in new.refusals)
+    # Its own NAT (a rerun) is no reason to refuse.
+    again = plan(LAB, _facts(os_build=14393, nats=[NatFact(LAB.nat_name, LAB.subnet)]), OWNER, {},
+                 base_present={BASE: True})
+    assert not any("one NAT network" in r for r in again.refusals)
