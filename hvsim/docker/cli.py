@@ -75,6 +75,8 @@ _VALUE_FLAGS = {"--name": "name", "--isolation": "isolation", "-e": "env", "--en
                 "--hostname": "hostname", "-w": "workdir", "--workdir": "workdir", "--entrypoint": "entrypoint",
                 "-v": "volume", "--volume": "volume", "--network": "network", "--cpus": "cpus",
                 "--user": "user", "-u": "user", "--label": "label", "-l": "label"}
+# docker create has run's container options but no -d (it attaches nothing), and models -q (no pull progress).
+_CREATE_BOOL_FLAGS = {**{k: v for k, v in _BOOL_FLAGS.items() if v != "detach"}, "-q": "quiet", "--quiet": "quiet"}
 
 
 # Flags the real docker CLI (27.x) has for the commands modelled here, beyond the ones modelled: the simulator
@@ -90,6 +92,16 @@ _REAL_FLAGS: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
            "--privileged -P --publish-all --pull -q --quiet --read-only --restart --runtime --security-opt "
            "--shm-size --sig-proxy --stop-signal --stop-timeout --storage-opt --tmpfs --ulimit --userns --uts "
            "--volume-driver --volumes-from",
+    # cli/command/container/create.go (27.x): run's flags but -d, --detach-keys and --sig-proxy (run.go's own).
+    "create": "--add-host --annotation -a --attach --blkio-weight --cap-add --cap-drop --cgroup-parent --cgroupns "
+              "--cidfile --cpu-count --cpu-percent --cpu-period --cpu-quota --cpu-shares -c --cpuset-cpus "
+              "--cpuset-mems --device --disable-content-trust --dns --dns-option --dns-search --domainname "
+              "--env-file --expose --gpus --group-add --health-cmd --health-interval --health-retries "
+              "--health-start-period --health-timeout --init --io-maxbandwidth --io-maxiops --ip --ip6 --ipc "
+              "--label-file --link --log-driver --log-opt --mac-address --memory-reservation --memory-swap --mount "
+              "--network-alias --no-healthcheck --oom-kill-disable --pid --pids-limit --platform --privileged -P "
+              "--publish-all --pull --read-only --restart --runtime --security-opt --shm-size --stop-signal "
+              "--stop-timeout --storage-opt --tmpfs --ulimit --userns --uts --volume-driver --volumes-from",
     "ps": "-f --filter --format -n --last -l --latest -s --size",
     "images": "--digests -f --filter --format --tree",
     "start": "--detach-keys --checkpoint --checkpoint-dir",
@@ -176,6 +188,21 @@ def _last(opts: dict[str, Any], key: str) -> str | None:
     return str(vals[-1]) if vals else None
 
 
+def _run_options(opts: dict[str, Any], rest: list[str]) -> C.RunOptions:
+    """The container options docker run and docker create share (IMAGE [COMMAND] [ARG...] in ``rest``)."""
+    return C.RunOptions(rest[0], rest[1:], bool(opts.get("interactive")), bool(opts.get("tty")),
+                        bool(opts.get("detach")), bool(opts.get("remove")), _last(opts, "name"),
+                        _last(opts, "isolation"), list(opts.get("env", [])), list(opts.get("ports", [])),
+                        entrypoint=_last(opts, "entrypoint"), hostname=_last(opts, "hostname"),
+                        user=_last(opts, "user"))
+
+
+def _create_query(opts: dict[str, Any]) -> dict[str, str] | None:
+    """POST /containers/create's query: the name, when one was given."""
+    name = _last(opts, "name")
+    return {"name": name} if name else None
+
+
 class _Cli:
     def __init__(self, world: World, vm: Any, guest: Any) -> None:
         self.world = world
@@ -236,20 +263,41 @@ class _Cli:
             self.res.exit_code = E.EXIT_RUN_FAILED
             return
         if not self.daemon_up():
-            query = {"name": _last(opts, "name") or ""} if _last(opts, "name") else None
-            text = E.connect_error(self.engine_version, "POST", "containers/create", query, negotiates=True)
+            text = E.connect_error(self.engine_version, "POST", "containers/create", _create_query(opts),
+                                   negotiates=True)
             self.err(*E.run_error_lines(text, with_help=True))
             self.res.exit_code = E.EXIT_RUN_FAILED
             return
-        ro = C.RunOptions(rest[0], rest[1:], bool(opts.get("interactive")), bool(opts.get("tty")),
-                          bool(opts.get("detach")), bool(opts.get("remove")), _last(opts, "name"),
-                          _last(opts, "isolation"), list(opts.get("env", [])), list(opts.get("ports", [])),
-                          entrypoint=_last(opts, "entrypoint"), hostname=_last(opts, "hostname"),
-                          user=_last(opts, "user"))
-        outcome = C.run_container(self.world, self.vm, self.guest, ro)
+        outcome = C.run_container(self.world, self.vm, self.guest, _run_options(opts, rest))
         self.out(*outcome.stdout)
         self.err(*outcome.stderr)
         self.res.exit_code = outcome.exit_code
+
+    def create(self, args: list[str]) -> None:
+        opts, rest = parse_flags("create", args, _CREATE_BOOL_FLAGS, _VALUE_FLAGS)
+        _requires("create", "create [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container", 1, len(rest))
+        # cli/command/container/create.go (27.x): no TTY check (create attaches nothing; -i/-t are recorded for a
+        # later start or attach); the reference, the pull and the daemon's answer fail createContainer, whose
+        # error runCreate returns as it is (E.create_error_lines).
+        try:
+            R.parse_reference(rest[0], self.release)
+        except R.ReferenceError as exc:
+            self.err(*E.create_error_lines(exc.text))
+            self.res.exit_code = E.EXIT_ERROR
+            return
+        if not self.daemon_up():
+            self.err(*E.create_error_lines(E.connect_error(self.engine_version, "POST", "containers/create",
+                                                           _create_query(opts), negotiates=True)))
+            self.res.exit_code = E.EXIT_ERROR
+            return
+        created = C.create_container(self.world, self.vm, self.guest, _run_options(opts, rest),
+                                     quiet=bool(opts.get("quiet")))
+        self.err(*created.stderr)
+        if created.container is None:
+            self.err(*E.create_error_lines(created.error or ""))
+            self.res.exit_code = E.EXIT_ERROR
+            return
+        self.out(created.container.id)  # the full id, as create.go prints response.ID
 
     def ps(self, args: list[str]) -> None:
         opts, _ = parse_flags("ps", args, {"-a": "all", "--all": "all", "-q": "quiet", "--quiet": "quiet",
@@ -297,14 +345,14 @@ class _Cli:
             run, error, _ = C.start_container(self.world, self.vm, self.guest, c,
                                               stdin_attached=stdin and bool(c.interactive))
             if error:
+                C.reap(self.guest, c)
                 raise _Usage(E.from_daemon(error), 1)
             assert run is not None
             if run.long_running:
                 raise _Usage("The simulated docker CLI does not model attaching to a container that keeps running: "
                              "the call would stream until it exits. Start it without -a and read docker logs.", 1)
             self.out(*run.output)
-            if c.auto_remove:
-                self.ch.containers.pop(c.id, None)
+            C.reap(self.guest, c)
             self.res.exit_code = int(c.exit_code or 0)
             return
         failed = []
@@ -320,6 +368,7 @@ class _Cli:
                 continue
             if found.state != "running":
                 _, error, _ = C.start_container(self.world, self.vm, self.guest, found)
+                C.reap(self.guest, found)
                 if error:
                     self.err(*E.from_daemon(error).split("\n"))
                     failed.append(ref)
@@ -344,8 +393,7 @@ class _Cli:
             if c.running:
                 c.exit(C.EXIT_SHUTDOWN, self.world.clock.now())
                 c.paused = False
-                if c.auto_remove:
-                    self.ch.containers.pop(c.id, None)
+                C.reap(self.guest, c)
             self.out(ref)
 
     def attach(self, args: list[str]) -> None:
@@ -365,8 +413,7 @@ class _Cli:
             # created with -i in the foreground that closes the container's stdin (StdinOnce), and the shell that
             # was waiting on it exits: attach returns with its exit code.
             c.exit(0, self.world.clock.now())
-            if c.auto_remove:
-                self.ch.containers.pop(c.id, None)
+            C.reap(self.guest, c)
             return
         raise _Usage("The simulated docker CLI does not model attaching to a running container: the call would "
                      "stream until the container exits. Read its output with docker logs.", 1)
@@ -720,8 +767,9 @@ class _Cli:
             self.res.stdout = self.res.stdout if docs else ["[]"]
 
 
-_COMMANDS = {"run": _Cli.run, "ps": _Cli.ps, "start": _Cli.start, "stop": _Cli.stop, "attach": _Cli.attach,
-             "exec": _Cli.exec_, "logs": _Cli.logs, "rm": _Cli.rm, "commit": _Cli.commit, "images": _Cli.images,
+_COMMANDS = {"run": _Cli.run, "create": _Cli.create, "ps": _Cli.ps, "start": _Cli.start, "stop": _Cli.stop,
+             "attach": _Cli.attach, "exec": _Cli.exec_, "logs": _Cli.logs, "rm": _Cli.rm, "commit": _Cli.commit,
+             "images": _Cli.images,
              "pull": _Cli.pull, "search": _Cli.search, "rmi": _Cli.rmi, "version": _Cli.version, "info": _Cli.info,
              "network": _Cli.network, "save": _Cli.save, "load": _Cli.load, "image": _Cli.image,
              "pause": _Cli.pause, "unpause": _Cli.unpause}

@@ -165,8 +165,10 @@ COMMIT_RUNNING = "windows does not support commit of a running container"
 
 
 def name_in_use(name: str, other_id: str) -> str:
+    """moby daemon/names.go reserveName: the text ends with a period (docker run's reportError keeps one; docker
+    create prints it as it is)."""
     return (f"Conflict. The container name \"/{name}\" is already in use by container \"{other_id}\". You have to "
-            f"remove (or rename) that container to be able to reuse that name")
+            f"remove (or rename) that container to be able to reuse that name.")
 
 
 def not_running(cid: str) -> str:
@@ -229,6 +231,13 @@ def run_error_lines(text: str, *, with_help: bool) -> list[str]:
     the container ran; an error of several lines stays several lines."""
     lines = f"docker: {text.rstrip('.')}.".split("\n")
     return [*lines, "See 'docker run --help'."] if with_help else lines
+
+
+def create_error_lines(text: str) -> list[str]:
+    """docker create's failure after its flags parsed: runCreate returns createContainer's error (an invalid
+    reference, the pull's error, the daemon's answer to the create) and cmd/docker/docker.go prints it as it is,
+    exit 1; no "docker: " prefix, no help line (those are run's reportError; cli/command/container/create.go, 27.x)."""
+    return text.split("\n")
 
 
 PIPE_URL = "http://%2F%2F.%2Fpipe%2Fdocker_engine"

@@ -842,11 +842,14 @@ class Binding:
     invoked_as: str = ""
     expects_input: bool = False
     bound_positionally: list[str] = field(default_factory=list)
+    # The set pipeline binding tries first (the engine's _parameterSetToBePrioritizedInPipelineBinding), chosen
+    # by the mandatory check before input; None: the default set when it is still possible.
+    prioritized: str | None = None
 
     def finish(self) -> BoundCall:
         """Resolve the parameter set with no pipeline input and check mandatory parameters."""
-        chosen = _resolve_set(self.spec, self.params, self.sets, deferrable=False)
-        missing = _missing(self.spec, self.params, chosen, deferrable=False)
+        chosen = _resolve_set(self.spec, self.params, self.sets)
+        missing = _missing(self.spec, self.params, chosen)
         if missing:
             raise missing_mandatory(missing)
         return BoundCall(self.spec, chosen, dict(self.params), self.invoked_as)
@@ -856,12 +859,13 @@ class Binding:
         params = dict(self.params)
         sets = list(self.sets)
         bound_any = False
-        # As the engine does: without type coercion first (the default parameter set, then every
-        # set still possible), then with coercion in the same order; ByValue before ByPropertyName.
+        # As the engine does: without type coercion first (the prioritized set, else the default parameter set,
+        # then every set still possible), then with coercion in the same order; ByValue before ByPropertyName.
+        first = self.prioritized if self.prioritized in sets else self.spec.default_set
         stages: list[tuple[list[str], bool]] = []
         for coerce in (False, True):
-            if self.spec.default_set in sets:
-                stages.append(([self.spec.default_set], coerce))
+            if first in sets:
+                stages.append(([first], coerce))
             stages.append((list(sets), coerce))
         for stage, coerce in stages:
             scope = [s for s in stage if s in sets]
@@ -873,8 +877,8 @@ class Binding:
                 break
         if not bound_any:
             raise input_not_bound(obj)
-        chosen = _resolve_set(self.spec, params, sets, deferrable=False)
-        missing = _missing(self.spec, params, chosen, deferrable=False)
+        chosen = _resolve_set(self.spec, params, sets)
+        missing = _missing(self.spec, params, chosen)
         if missing:
             raise input_missing_mandatory(missing, obj)
         return BoundCall(self.spec, chosen, params, self.invoked_as)
@@ -891,30 +895,214 @@ def _compatible_sets(spec: CmdletSpec, params: dict[str, Any], sets: list[str]) 
     return out
 
 
-def _missing(spec: CmdletSpec, params: dict[str, Any], set_name: str, deferrable: bool) -> list[str]:
+def _missing(spec: CmdletSpec, params: dict[str, Any], set_name: str) -> list[str]:
     missing: list[str] = []
     for p in spec.parameters.values():
         ps = p.in_set(set_name)
         if ps is None or not ps.mandatory or p.name in params:
             continue
-        if deferrable and (ps.by_value or ps.by_property):
-            continue  # pipeline input may still supply it
         missing.append(p.name)
     return missing
 
 
-def _resolve_set(spec: CmdletSpec, params: dict[str, Any], sets: list[str], deferrable: bool) -> str:
+def _resolve_set(spec: CmdletSpec, params: dict[str, Any], sets: list[str]) -> str:
     cands = _compatible_sets(spec, params, sets)
     if not cands:
         raise ambiguous_parameter_set()
     if len(cands) == 1:
         return cands[0]
-    satisfied = [s for s in cands if not _missing(spec, params, s, deferrable)]
+    satisfied = [s for s in cands if not _missing(spec, params, s)]
     if len(satisfied) == 1:
         return satisfied[0]
     if spec.default_set in cands and (not satisfied or spec.default_set in satisfied):
         return spec.default_set
     raise ambiguous_parameter_set()
+
+
+# ---------------------------------------------------------------------------------------------
+# parameter sets before pipeline input
+#
+# CmdletParameterBinderController.BindCommandLineParameters when input is expected (PowerShell/PowerShell
+# src/System.Management.Automation/engine/CmdletParameterBinderController.cs; Windows PowerShell 5.1's
+# System.Management.Automation has the same code): ValidateParameterSets(prePipelineInput: true), then
+# FilterParameterSetsTakingNoPipelineInput, then GetMissingMandatoryParameters(isPipelineInputExpected: true).
+# Several sets may stay possible: the piped object decides (Get-VMSnapshot | Remove-VMSnapshot binds -VMSnapshot
+# in SnapshotObject, Get-VM | Remove-VMSnapshot binds -VM in VMObject). "*" stands for the all-parameter-sets
+# entry of a parameter.
+
+
+def _unbound(spec: CmdletSpec, params: dict[str, Any]) -> list[ParamSpec]:
+    return [p for p in spec.parameters.values() if p.name not in params]
+
+
+def _matching(p: ParamSpec, sets: list[str]) -> list[tuple[str, Any]]:
+    """ParameterMetadata.GetMatchingParameterSetData: its entries for the sets still possible, and its all-sets
+    entry."""
+    return [(key, ps) for key, ps in p.sets.items() if key == "*" or key in sets]
+
+
+def _takes_pipeline_input(spec: CmdletSpec, params: dict[str, Any], sets: list[str]) -> bool:
+    """AtLeastOneUnboundValidParameterSetTakesPipelineInput."""
+    return any(ps.by_value or ps.by_property for p in _unbound(spec, params) for _, ps in _matching(p, sets))
+
+
+def _validate_before_input(spec: CmdletSpec, params: dict[str, Any], sets: list[str]) -> list[str]:
+    """ValidateParameterSets(prePipelineInput: true, setDefault: false): several sets stay possible while the
+    default set is one of them or an unbound parameter of them takes pipeline input; otherwise the one set
+    without unbound mandatory parameters (ResolveParameterSetAmbiguityBasedOnMandatoryParameters)."""
+    if not sets:
+        raise ambiguous_parameter_set()
+    if len(sets) == 1 or spec.default_set in sets or _takes_pipeline_input(spec, params, sets):
+        return sets
+    mandatory = {key for p in _unbound(spec, params) for key, ps in p.sets.items() if ps.mandatory}
+    remaining = [s for s in sets if s not in mandatory]
+    if len(remaining) != 1:
+        raise ambiguous_parameter_set()
+    return remaining
+
+
+def _filter_sets_taking_no_input(spec: CmdletSpec, params: dict[str, Any], sets: list[str]) -> list[str]:
+    """FilterParameterSetsTakingNoPipelineInput: keep the sets an unbound parameter takes pipeline input in (all
+    of them when such a parameter is in every set)."""
+    taking: set[str] = set()
+    for p in _unbound(spec, params):
+        for key, ps in _matching(p, sets):
+            if ps.by_value or ps.by_property:
+                if key == "*":
+                    return sets
+                taking.add(key)
+    return [s for s in sets if s in taking] if taking else sets
+
+
+@dataclass
+class _Prompting:
+    """ParameterSetPromptingData: one set's unbound mandatory parameters, by whether input can supply them."""
+
+    key: str  # a set name, or "*" (the all-sets entries)
+    is_default: bool
+    pipelineable: list[str] = field(default_factory=list)
+    by_value: list[str] = field(default_factory=list)
+    by_property: list[str] = field(default_factory=list)
+    nonpipelineable: list[str] = field(default_factory=list)
+
+    @property
+    def is_all(self) -> bool:
+        return self.key == "*"
+
+
+def _sets_before_input(spec: CmdletSpec, params: dict[str, Any], sets: list[str]) -> tuple[list[str], str | None]:
+    """The sets still possible and the prioritized one once the command line is bound and input is expected;
+    MissingMandatoryParameter for what input cannot supply, AmbiguousParameterSet when no set can remain."""
+    sets = _validate_before_input(spec, params, sets)
+    if len(sets) > 1:
+        filtered = _filter_sets_taking_no_input(spec, params, sets)
+        if filtered != sets:
+            sets = _validate_before_input(spec, params, filtered)
+    sets, prioritized, missing = _missing_before_input(spec, params, sets)
+    if missing:
+        raise missing_mandatory(missing)
+    return sets, prioritized
+
+
+def _missing_before_input(spec: CmdletSpec, params: dict[str, Any],
+                          sets: list[str]) -> tuple[list[str], str | None, list[str]]:
+    """GetMissingMandatoryParameters(isPipelineInputExpected: true): (sets, prioritized set, the missing
+    mandatory parameters input cannot supply)."""
+    default = spec.default_set
+    prompting: dict[str, _Prompting] = {}
+    mandatory_sets: set[str] = set()
+    missing_in_all = False
+    for p in _unbound(spec, params):
+        for key, ps in _matching(p, sets):
+            if not ps.mandatory:
+                continue
+            data = prompting.setdefault(key, _Prompting(key, default is not None and key in ("*", default)))
+            if ps.by_value or ps.by_property:
+                data.pipelineable.append(p.name)
+                if ps.by_value:
+                    data.by_value.append(p.name)
+                if ps.by_property:
+                    data.by_property.append(p.name)
+            else:
+                data.nonpipelineable.append(p.name)
+            if key == "*":
+                missing_in_all = True
+            else:
+                mandatory_sets.add(key)
+    if not prompting:
+        return sets, None, []
+    current = list(sets)
+    prioritized: str | None = None
+    if not mandatory_sets or missing_in_all:
+        mandatory_sets = set(current)
+
+    def nonpipelineable_of(chosen: set[str]) -> list[str]:
+        return [n for d in prompting.values() if d.is_all or d.key in chosen for n in d.nonpipelineable]
+
+    # The default set misses nothing: unless another set needs input, the sets missing a mandatory parameter go,
+    # and the default set is tried first.
+    if len(current) > 1 and default in current and default not in mandatory_sets and not any(
+            d.pipelineable for d in prompting.values() if not d.is_all and d.key in current and d.key != default):
+        mandatory_sets = {s for s in current if s not in mandatory_sets}
+        current = [s for s in current if s in mandatory_sets]
+        if current != [default]:
+            prioritized = default
+    if not mandatory_sets:
+        raise ambiguous_parameter_set()
+    if len(mandatory_sets) == 1:
+        return current, prioritized, nonpipelineable_of(mandatory_sets)
+    if prioritized is not None:
+        return current, prioritized, []
+
+    others = [d for d in prompting.values() if not d.is_all and not d.is_default]
+    if default in mandatory_sets:
+        another_by_input = any(d.pipelineable and not d.nonpipelineable for d in others)
+        another_by_property = any(d.by_property for d in others)
+        latch = not another_by_input
+        if default in prompting:
+            dd = prompting[default]
+            latch = (latch or (bool(dd.by_property) and not another_by_property)
+                     or (bool(dd.pipelineable) and not another_by_input))
+        if not latch and "*" in prompting and prompting["*"].nonpipelineable:
+            latch = True
+        if latch:
+            return [default], None, nonpipelineable_of({default})
+
+    def single(kind: str) -> tuple[str | None, bool]:
+        """The one mandatory set taking input ByValue/ByPropertyName, and whether several do."""
+        found = [d.key for d in prompting.values() if d.key in mandatory_sets and not d.is_all and getattr(d, kind)]
+        return (found[0] if len(found) == 1 else None), len(found) > 1
+
+    by_value, several_by_value = single("by_value")
+    by_property, several_by_property = single("by_property")
+    unique: str | None = None
+    if by_value is not None and by_value == by_property:
+        unique = by_value
+    elif (by_value is not None or several_by_value) != (by_property is not None or several_by_property):
+        unique = by_value if (by_value is not None or several_by_value) else by_property
+
+    def latch_on(chosen: str) -> tuple[list[str], str | None, list[str]]:
+        """PreservePotentialParameterSets: the chosen set alone when it still misses a parameter input cannot
+        supply, else every set but the other mandatory sets, the chosen one first."""
+        if prompting[chosen].nonpipelineable:
+            return [chosen], None, nonpipelineable_of({chosen})
+        ignored = {d.key for d in prompting.values() if not d.is_all and d.key != chosen}
+        kept = [s for s in current if s not in ignored]
+        return kept, (chosen if kept != [chosen] else None), nonpipelineable_of({chosen})
+
+    if unique is not None:
+        return latch_on(unique)
+    blocked = {d.key for d in prompting.values() if (d.is_all or d.key in mandatory_sets) and d.nonpipelineable}
+    if not blocked:
+        return current, None, []
+    if by_value is not None:
+        return latch_on(by_value)
+    if not several_by_value and not several_by_property:
+        raise ambiguous_parameter_set()
+    current = [s for s in current if s not in blocked - {"*"}]
+    if not current:
+        raise ambiguous_parameter_set()
+    return current, None, []
 
 
 def _bind_one(spec: CmdletSpec, params: dict[str, Any], p: ParamSpec, value: Any) -> None:
@@ -960,14 +1148,12 @@ def bind(spec: CmdletSpec, raw: Sequence[tuple[str | None, Any]], *, invoked_as:
         sets = _compatible_sets(spec, params, sets)
         if not sets:
             raise ambiguous_parameter_set()
-    binding = Binding(spec, params, sets, invoked_as or spec.name, expects_input, bound_positionally)
+    prioritized: str | None = None
     if expects_input:
-        # Mandatory parameters that pipeline input cannot supply must already be there.
-        chosen = _resolve_set(spec, params, sets, deferrable=True)
-        missing = _missing(spec, params, chosen, deferrable=True)
-        if missing:
-            raise missing_mandatory(missing)
-    return binding
+        # Mandatory parameters that pipeline input cannot supply must already be there; the sets the input may
+        # still decide between stay open.
+        sets, prioritized = _sets_before_input(spec, params, sets)
+    return Binding(spec, params, sets, invoked_as or spec.name, expects_input, bound_positionally, prioritized)
 
 
 def _bind_positional(spec: CmdletSpec, params: dict[str, Any], sets: list[str], args: list[Any],

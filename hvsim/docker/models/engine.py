@@ -1029,7 +1029,7 @@ def load_image(world: World, vm: Any, guest: Any, path: str) -> list[str]:
 
 @dataclass
 class RunOptions:
-    """docker run's modeled options."""
+    """docker run's and docker create's modeled options."""
 
     image: str
     command: list[str] = field(default_factory=list)
@@ -1232,65 +1232,94 @@ def effective_command(img: Image | None, opts: RunOptions) -> tuple[list[str], l
     return list(cfg.entrypoint or []), list(opts.command) or list(cfg.cmd or [])
 
 
-def run_container(world: World, vm: Any, guest: Any, opts: RunOptions) -> RunOutcome:
-    """docker run: create (the daemon validates, finds or pulls the image, reserves the name), start, attach or
-    detach, --rm. The order is dockerd's (daemon/create.go): a bad option before the image, the image before the
-    name."""
+@dataclass
+class CreateOutcome:
+    """What creating a container produced: the container (None when refused), the pull's progress for stderr and
+    the refusal (the text the client prints, without docker run's "docker: " decoration)."""
+
+    container: Container | None
+    stderr: list[str]
+    error: str | None = None
+
+
+def create_container(world: World, vm: Any, guest: Any, opts: RunOptions, *, quiet: bool = False) -> CreateOutcome:
+    """docker create, and docker run's first half (cli/command/container/create.go createContainer): the daemon
+    validates, a missing image is pulled (its progress on stderr, none with ``quiet``) and the create retried, the
+    name reserved. The order is dockerd's (daemon/create.go): a bad option before the image, the image before the
+    name. The new container is "created"; nothing runs."""
     ch = host_of(guest)
     version = engine_version_of(guest)
-    stdout: list[str] = []
     stderr: list[str] = []
-    if opts.tty and opts.interactive and not opts.detach:
-        return RunOutcome(1, [], [E.MSG_NOT_A_TTY], None, 0.0, E.MSG_NOT_A_TTY)
     try:
         R.parse_reference(opts.image, engine_release(version))
     except R.ReferenceError as exc:  # the client parses the reference before it sends anything
-        return RunOutcome(125, [], E.run_error_lines(exc.text, with_help=True), None, 0.0, exc.text)
+        return CreateOutcome(None, [], exc.text)
     isolation = (opts.isolation or "default").lower()
     if isolation not in ("default", "process", "hyperv"):
-        msg = E.from_daemon(E.invalid_isolation(version, opts.isolation or ''))
-        return RunOutcome(125, [], E.run_error_lines(msg, with_help=True), None, 0.0, msg)
+        return CreateOutcome(None, [], E.from_daemon(E.invalid_isolation(version, opts.isolation or '')))
     if isolation == "default":
         isolation = ch.default_isolation()
     img = find_image(ch, opts.image)
     if img is None:
         repo, tag = R.split_reference(opts.image)
-        stderr.append(f"Unable to find image '{R.familiar(repo)}:{tag}' locally")
+        if not quiet:
+            stderr.append(f"Unable to find image '{R.familiar(repo)}:{tag}' locally")
         try:
             pulled = pull_image(world, vm, guest, opts.image)
         except R.RegistryError as exc:
-            text = E.from_daemon(exc.text) if exc.before_stream else exc.text
-            if not exc.before_stream:
+            if not exc.before_stream and not quiet:
                 stderr.append(f"{tag}: Pulling from {repo.split('/', 1)[-1]}")
-            return RunOutcome(125, stdout, [*stderr, *E.run_error_lines(text, with_help=True)], None, 0.0, text)
-        # docker run writes the pull's progress to stderr (cli/command/container/create.go: pullOut is Err()):
-        # stdout carries only the container's output.
-        stderr.extend(pulled.lines)
+            return CreateOutcome(None, stderr, E.from_daemon(exc.text) if exc.before_stream else exc.text)
+        # The pull's progress goes to stderr (create.go: pullOut is Err()): stdout carries only the id (create) or
+        # the container's output (run).
+        if not quiet:
+            stderr.extend(pulled.lines)
         img = pulled.image
     if opts.name and any(c.name == opts.name for c in ch.containers.values()):
         other = next(c for c in ch.containers.values() if c.name == opts.name)
-        msg = E.from_daemon(E.name_in_use(opts.name, other.id))
-        return RunOutcome(125, stdout, [*stderr, *E.run_error_lines(msg, with_help=True)], None, 0.0, msg)
+        return CreateOutcome(None, stderr, E.from_daemon(E.name_in_use(opts.name, other.id)))
     entrypoint, cmd = effective_command(img, opts)
     if not entrypoint and not cmd:
-        msg = E.from_daemon(E.NO_COMMAND)
-        return RunOutcome(125, stdout, [*stderr, *E.run_error_lines(msg, with_help=True)], None, 0.0, msg)
+        return CreateOutcome(None, stderr, E.from_daemon(E.NO_COMMAND))
     cid = _new_id(vm, ch, opts.image)
     c = Container(
         cid, opts.name or _random_name(cid, ch), opts.image, img.id, img.os_version, entrypoint + cmd, entrypoint,
         cmd, world.clock.now(), isolation=isolation, interactive=opts.interactive, tty=opts.tty, detach=opts.detach,
-        # cli/command/container/opts.go: stdin attached in the foreground is closed when the client lets go.
+        # cli/command/container/opts.go parse: StdinOnce when stdin is open and attached (-i; run -d detaches it):
+        # the container's stdin closes when the client lets go.
         stdin_once=opts.interactive and not opts.detach, auto_remove=opts.remove, env=list(opts.env),
         ports=list(opts.ports), hostname=opts.hostname or cid[:12], user=opts.user or "",
         family=image_family(img, opts.image), apps=list(img.apps))
     ch.containers[cid] = c
+    return CreateOutcome(c, stderr)
+
+
+def reap(guest: Any, c: Container) -> None:
+    """dockerd's AutoRemove: a --rm container goes once it has exited, or when its start failed
+    (daemon/start.go containerStart's deferred cleanup)."""
+    if c.auto_remove and c.state != "running":
+        host_of(guest).containers.pop(c.id, None)
+
+
+def run_container(world: World, vm: Any, guest: Any, opts: RunOptions) -> RunOutcome:
+    """docker run: create (create_container), start, attach or detach, --rm."""
+    ch = host_of(guest)
+    stdout: list[str] = []
+    if opts.tty and opts.interactive and not opts.detach:
+        return RunOutcome(1, [], [E.MSG_NOT_A_TTY], None, 0.0, E.MSG_NOT_A_TTY)
+    created = create_container(world, vm, guest, opts)
+    stderr = list(created.stderr)
+    if created.container is None:
+        msg = created.error or ""
+        return RunOutcome(125, stdout, [*stderr, *E.run_error_lines(msg, with_help=True)], None, 0.0, msg)
+    c = created.container
+    cid = c.id
     run, error, seconds = start_container(world, vm, guest, c, stdin_attached=opts.interactive and not opts.detach)
     if error and run is not None and run.not_modelled:
         ch.containers.pop(cid, None)  # the simulator could not run it: leave nothing behind
         return RunOutcome(125, stdout, [*stderr, error], None, seconds, error)
     if error:
-        if opts.remove:
-            ch.containers.pop(cid, None)
+        reap(guest, c)
         if opts.detach:
             stdout.append(cid)
         # cli/command/container/run.go runStartContainerErr: 127 when the program is not found.
@@ -1300,20 +1329,17 @@ def run_container(world: World, vm: Any, guest: Any, opts: RunOptions) -> RunOut
     assert run is not None
     if opts.detach:
         stdout.append(cid)
-        if opts.remove and c.state != "running":
-            ch.containers.pop(cid, None)
+        reap(guest, c)
         return RunOutcome(0, stdout, stderr, c, seconds)
     if run.long_running:
         # A foreground container that never exits would hold the call until someone stops it.
         c.exit(EXIT_SHUTDOWN, world.clock.now())
-        if opts.remove:
-            ch.containers.pop(cid, None)
+        reap(guest, c)
         msg = (f"The simulated docker CLI does not model a foreground container that keeps running "
                f"({' '.join(c.command)}): run it with -d and read its output with docker logs.")
         return RunOutcome(125, stdout + run.output, [*stderr, msg], c, seconds, msg)
     stdout.extend(run.output)
-    if opts.remove:
-        ch.containers.pop(cid, None)
+    reap(guest, c)
     return RunOutcome(run.exit_code, stdout, stderr, c, seconds)
 
 
