@@ -92,7 +92,7 @@ def _class_flow(tmp_path: Path, lab: Lab) -> None:
     # A snapshot of the whole class; a container made in a guest afterwards is gone after reset.
     saved = labctl("snapshot", "save", str(lab.file), "baseline")
     assert saved.exit_code == 0 and "6 ProductionOnly checkpoints" in saved.stdout, saved.output
-    made = labctl("docker", str(lab.file), "s02-node1", "--", "run", "--name", "scratch",
+    made = labctl("docker", str(lab.file), "s02-node1", "--", "create", "--name", "scratch",
                   "mcr.microsoft.com/windows/nanoserver:ltsc2022", "cmd", "/c", "echo", "hi")
     assert made.exit_code == 0, made.output
     assert "scratch" in _containers(lab, "s02-node1")
