@@ -174,13 +174,7 @@ def connect_host(host: ResolvedSimHost | ResolvedRemoteHost, *, workers: int = 4
         uri=host.uri, auth=host.auth, username=host.username, password=password, verify=host.verify,
         ca_path=host.ca_path, fingerprint=host.fingerprint, certificate_pem=cert_pem, certificate_key_pem=key_pem,
     )
-    conn = HostConnection(PsrpTransport(endpoint, size=workers + 1, policy=_policy), endpoint, simulated=False)
-    try:
-        conn.simulated = is_simulated(conn.transport)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    return connect_endpoint(endpoint, workers=workers + 1)
 
 
 def is_simulated(transport: Transport) -> bool:

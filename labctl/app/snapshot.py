@@ -11,15 +11,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from labctl.app import classes
-from labctl.app.power import lab_credential, lab_host
+from labctl.app.power import PowerResult, lab_credential, lab_host
 from labctl.app.secrets import Prompt
 from labctl.app.session import Session, journal_path, open_lab
 from labctl.engine.journal import Journal
 from labctl.engine.lock import LabLock
-from labctl.engine.power import VmPower
 from labctl.engine.progress import Progress
 from labctl.engine.snapshots import SnapshotInfo, SnapshotVm, list_snapshots, remove_snapshot, reset_lab, save_snapshot
 from labctl.engine.stages import Timeouts
@@ -39,20 +37,10 @@ class SnapshotResult:
 
 
 @dataclass
-class ResetResult:
-    """What reset did: the snapshot restored and each VM's outcome (restored, then ready)."""
+class ResetResult(PowerResult):
+    """What reset did: each VM's outcome (restored, then ready), and the snapshot restored."""
 
-    lab: str
-    snapshot: str
-    host: str
-    simulated: bool
-    vms: dict[str, VmPower] = field(default_factory=dict)
-    elapsed: float = 0.0
-    sim_clock: dict[str, Any] | None = None
-
-    @property
-    def failed(self) -> dict[str, VmPower]:
-        return {n: v for n, v in self.vms.items() if not v.ok}
+    snapshot: str = ""
 
 
 def _result(session: Session, infos: list[SnapshotInfo]) -> SnapshotResult:
@@ -136,8 +124,8 @@ def reset_in(session: Session, credential: Credential, name: str | None = None, 
     """Restore every VM of the open lab to snapshot ``name`` (None: the most recent), then wait until ready."""
     start = time.monotonic()
     report = reset_lab(lab_host(session, progress, credential, timeouts), name)
-    return ResetResult(session.lab.name, report.snapshot, session.conn.description, session.conn.simulated,
-                       report.vms, time.monotonic() - start, session.conn.sim_report())
+    return ResetResult(session.lab.name, "reset", session.conn.description, session.conn.simulated, report.vms,
+                       time.monotonic() - start, session.conn.sim_report(), snapshot=report.snapshot)
 
 
 def class_snapshot_name(lab: ResolvedLab, name: str | None) -> str:
@@ -173,7 +161,7 @@ def reset(lab: ResolvedLab, name: str | None = None, *, progress: Progress | Non
         results, host, simulated = classes.per_copy(
             lab, lambda s: reset_in(s, lab_credential(s.lab, prompt), chosen, progress=progress, timeouts=timeouts),
             action="reset", prompt=prompt)
-        merged = ResetResult(lab.name, chosen, host, simulated, elapsed=time.monotonic() - start)
+        merged = ResetResult(lab.name, "reset", host, simulated, elapsed=time.monotonic() - start, snapshot=chosen)
         for r in results:
             merged.vms.update(r.vms)
             merged.sim_clock = r.sim_clock or merged.sim_clock
