@@ -84,6 +84,7 @@ HANDLER_MODULES = (
     "hvsim.guest.handlers.remoting",
     "hvsim.powershell.handlers",
     "hvsim.storage.handlers.vhd",
+    "hvsim.storage.handlers.images",
 )
 
 

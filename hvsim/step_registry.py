@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from hvsim.docker.handlers import STEPS as DOCKER_STEPS
 from hvsim.guest.handlers.host_steps import HOST_STEPS as HOST_STEP_TABLE
+from hvsim.guest.handlers.imaging_steps import STEPS as IMAGING_STEPS
 from hvsim.guest.handlers.step import (
     GUEST_HEADER,
     HOST_HEADER,
@@ -23,7 +24,7 @@ from hvsim.guest.handlers.step import (
 )
 from hvsim.guest.handlers.steps import STEPS as GUEST_OS_STEPS
 
-GUEST_STEP_TABLES: tuple[StepTable[StepFn], ...] = (GUEST_OS_STEPS, DOCKER_STEPS)
+GUEST_STEP_TABLES: tuple[StepTable[StepFn], ...] = (GUEST_OS_STEPS, DOCKER_STEPS, IMAGING_STEPS)
 HOST_STEP_TABLES: tuple[StepTable[HostStepFn], ...] = (HOST_STEP_TABLE,)
 
 GUEST_STEPS: StepRegistry[StepFn] = StepRegistry(GUEST_HEADER, "guest step")

@@ -170,3 +170,16 @@ class ApplyError(LabctlError):
         self.failures = dict(failures)
         names = ", ".join(sorted(self.failures))
         super().__init__(f"{len(self.failures)} VM(s) failed: {names}")
+
+
+class ImageError(LabctlError):
+    """A base image could not be built, waited for or removed on a host; ``image`` and ``stage`` say which
+    image and which step (``mount iso``, ``apply``, ``lock``, ``rm``...), ``fqid`` the host error's id if any."""
+
+    def __init__(self, message: str, *, image: str, stage: str, host: str = "", fqid: str = "",
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.image = image
+        self.stage = stage
+        self.host = host
+        self.fqid = fqid

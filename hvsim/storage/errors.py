@@ -58,6 +58,15 @@ DISK_FULL_CODE = "0x80070070"
 WRITE_PROTECTED = "The media is write protected."
 
 
+def volume_not_modelled(letter: str) -> PSError:
+    """A path on a lettered system or FAT32 partition of a mounted disk: its files are outside the simulator's
+    model (only the Windows volume of a disk and installation media are browsable). A simulator limit, not a
+    Windows error."""
+    return PSError(f"The simulated host does not model the files of volume {letter}: (only a disk's Windows "
+                   "volume and mounted installation media are modelled).", "VolumeNotModelled", "NotImplemented",
+                   target=letter, exception_type="System.NotImplementedException")
+
+
 # --- File system provider ----------------------------------------------------------------------
 
 
@@ -143,3 +152,54 @@ def remove_item_failed(path: str, reason: str, directory: bool) -> PSError:
 def file_in_use_text(path: str) -> str:
     """ERROR_SHARING_VIOLATION as System.IO words it for a named file."""
     return f"The process cannot access the file '{path}' because it is being used by another process."
+
+
+# --- Storage module (CDXML) and DISM: the image-build commands -------------------------------------------------
+
+CIM = "Microsoft.Management.Infrastructure.CimException"
+COM = "System.Runtime.InteropServices.COMException"
+STORAGE_NS = "ROOT/Microsoft/Windows/Storage"
+
+
+def storage_wmi(message: str, code: int, cls: str = "MSFT_Disk") -> PSError:
+    """A Storage cmdlet's failed CIM method: 'StorageWMI <code>,<Cmdlet>', NotSpecified, the target
+    '(StorageWMI:ROOT/Microsoft/.../MSFT_Disk)' ("Not enough available capacity", StorageWMI 40000, New-Partition:
+    dsccommunity/StorageDsc#151, #102; the target shape: StorageDsc#172)."""
+    return PSError(message, f"StorageWMI {code}", "NotSpecified", target="StorageWMI",
+                   target_type=f"{STORAGE_NS}/{cls}", exception_type=CIM)
+
+
+NOT_ENOUGH_CAPACITY = "Not enough available capacity"  # StorageWMI 40000
+ALREADY_INITIALIZED = "The disk has already been initialized."  # StorageWMI 41001 (OSDeploy/OSD#43; id unconfirmed)
+NOT_INITIALIZED = "The disk has not been initialized."  # StorageWMI 41000 (unconfirmed)
+ACCESS_PATH_IN_USE = "The requested access path is already in use."  # StorageWMI 42002 (unconfirmed)
+INVALID_PARAMETER = "Invalid Parameter"  # StorageWMI 5 (unconfirmed for Format-Volume of an ESP)
+
+
+def disk_image_failed(message: str, hresult: str, category: str = "NotSpecified") -> PSError:
+    """Mount-DiskImage/Dismount-DiskImage failures: the HRESULT's text, 'HRESULT 0x...,<Cmdlet>', the target
+    '(MSFT_DiskImage:ROOT/Microsoft/.../MSFT_DiskImage)' (a foreign extension: 0xc03a0014 "A virtual disk support
+    provider for the specified file was not found.", DrEmpiricism/Optimize-Offline#127; a corrupt file: "The file
+    or directory is corrupted and unreadable.", cloudbase/coriolis#454; access denied: PermissionDenied,
+    0x80070005, Easy-GPU-PV#272)."""
+    return PSError(message, f"HRESULT {hresult}", category, target="MSFT_DiskImage",
+                   target_type=f"{STORAGE_NS}/MSFT_DiskImage", exception_type=CIM)
+
+
+def dism_failed(message: str, command_type: str) -> PSError:
+    """A DISM cmdlet's failure: no target ('(:) [Get-WindowsImage]'), NotSpecified, COMException, and the
+    FullyQualifiedErrorId the command's type alone ('Microsoft.Dism.Commands.GetWindowsImageCommand':
+    ntdevlabs/tiny11builder#360, #337)."""
+    return PSError(message, command_type, "NotSpecified", exception_type=COM, bare=True)
+
+
+def dism_error_code(cmdlet: str, hresult: str) -> str:
+    """DISM's text for a failure it has no message for: "Get-WindowsImage failed. Error code = 0x80070570"
+    (tiny11builder#360, in French there)."""
+    return f"{cmdlet} failed. Error code = {hresult}"
+
+
+PARAMETER_INCORRECT = "The parameter is incorrect."  # a wrong image index/name (HaroldMitts/wininstall#9)
+FEATURE_UNKNOWN = "Feature name {} is unknown."  # DISM 0x800f080c
+PARENT_FEATURES_DISABLED = "One or several parent features are disabled so current feature can not be enabled."
+PACKAGE_NOT_APPLICABLE = "The specified package is not applicable to this image."  # CBS_E_NOT_APPLICABLE 0x800f081e

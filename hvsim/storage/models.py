@@ -25,11 +25,20 @@ from hvsim.hyperv import errors as HE
 from hvsim.hyperv.models.host import GIB, HostConfig
 from hvsim.powershell.errors import PSError
 from hvsim.storage import errors as SE
+from hvsim.storage import media as M
 
 MIB = 1024**2
 VHD_EMPTY_SIZE = 4 * MIB  # a new dynamic/differencing VHDX file is ~4 MiB of metadata
 OS_PARTITIONS_OVERHEAD = 645 * MIB  # GPT layout of a Gen2 OS disk: recovery + EFI + MSR
 FIRST_VHD_LETTER = "E"  # C: is the system volume, D: usually the DVD drive
+MEDIUM_MARKER = b"hvsim-installation-medium:"  # the (placeholder) content of a seeded ISO file
+# What a Generation 2 VM's firmware reports for the disk in its boot summary (docs/facts.md "Images").
+NO_UEFI_FS = "No UEFI-compatible file system was found."
+BOOT_LOADER_FAILED = "The boot loader did not load an operating system."
+
+
+def medium_marker(medium: M.Medium) -> bytes:
+    return MEDIUM_MARKER + medium.media_id.encode("ascii")
 
 # Files a sysprepped Server Core base image carries (content is placeholder, paths are real).
 _BASE_LAYOUT_DIRS = [
@@ -45,6 +54,9 @@ _BASE_LAYOUT_FILES = {
     "\\Windows\\System32\\config\\SOFTWARE": b"regf-sim",
     "\\Windows\\System32\\config\\SYSTEM": b"regf-sim",
 }
+
+BASE_LAYOUT_DIRS = tuple(_BASE_LAYOUT_DIRS)
+BASE_LAYOUT_FILES = dict(_BASE_LAYOUT_FILES)
 
 # The sysprepped base disks a fresh simulated host carries (C:\LabBases).
 BASE_DISKS: list[dict[str, Any]] = [
@@ -73,6 +85,7 @@ class FileEntry:
     created: float = 0.0
     modified: float = 0.0
     size_override: int | None = None  # large placeholder files (VHDs on C:) whose bytes are not kept
+    read_only: bool = False  # FILE_ATTRIBUTE_READONLY (Set-ItemProperty -Name IsReadOnly)
 
     @property
     def size(self) -> int:
@@ -80,11 +93,13 @@ class FileEntry:
 
     def to_state(self) -> dict[str, Any]:
         return {"path": self.path, "data": base64.b64encode(self.data).decode("ascii"),
-                "created": self.created, "modified": self.modified, "size_override": self.size_override}
+                "created": self.created, "modified": self.modified, "size_override": self.size_override,
+                "read_only": self.read_only}
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> FileEntry:
-        return cls(s["path"], base64.b64decode(s["data"]), s["created"], s["modified"], s.get("size_override"))
+        return cls(s["path"], base64.b64decode(s["data"]), s["created"], s["modified"], s.get("size_override"),
+                   bool(s.get("read_only", False)))
 
 
 @dataclass
@@ -109,6 +124,12 @@ class Vhd:
     files: dict[str, FileEntry | None] = field(default_factory=dict)  # inner key -> entry / whiteout
     dirs: dict[str, str | None] = field(default_factory=dict)  # inner key -> path / whiteout
     created: float = 0.0
+    # An explicit layout (a disk initialized and partitioned by the Storage cmdlets): "GPT" | "MBR"; "" is the
+    # implicit layout of a base disk (GPT, 4 partitions, when ``partitioned``) or a RAW disk.
+    partition_style: str = ""
+    partitions: list[Partition] = field(default_factory=list)
+    # What bcdboot wrote to the system partition ({"firmware": "UEFI", "windows": "\\Windows"}), None: nothing.
+    boot: dict[str, Any] | None = None
 
     @property
     def format(self) -> str:
@@ -124,6 +145,8 @@ class Vhd:
             "used_base": self.used_base, "created": self.created,
             "files": {k: (v.to_state() if v else None) for k, v in self.files.items()},
             "dirs": dict(self.dirs),
+            "partition_style": self.partition_style, "partitions": [p.to_state() for p in self.partitions],
+            "boot": self.boot,
         }
 
     @classmethod
@@ -133,7 +156,49 @@ class Vhd:
                 s["logical_sector_size"], s["physical_sector_size"], s.get("os"), s["partitioned"],
                 s["used_base"], {}, dict(s.get("dirs", {})), s.get("created", 0.0))
         v.files = {k: (FileEntry.from_state(e) if e else None) for k, e in s.get("files", {}).items()}
+        v.partition_style = str(s.get("partition_style", ""))
+        v.partitions = [Partition.from_state(p) for p in s.get("partitions", [])]
+        v.boot = s.get("boot")
         return v
+
+    def main_partition(self) -> Partition | None:
+        """The Windows (data) partition of an explicit layout: the basic data partition formatted NTFS."""
+        return next((p for p in self.partitions if p.gpt_type == GPT_BASIC and p.file_system == "NTFS"), None)
+
+
+GPT_ESP = "{c12a7328-f81f-11d2-ba4b-00a0c93ec93b}"
+GPT_MSR = "{e3c9e316-0b5c-4db8-817d-f92df00215ae}"
+GPT_BASIC = "{ebd0a0a2-b9e5-4433-87c0-68b6b72699c7}"
+GPT_RECOVERY = "{de94bba4-06d1-4d40-a16a-bfd50179d6ac}"
+GPT_TYPE_NAMES = {GPT_ESP: "System", GPT_MSR: "Reserved", GPT_BASIC: "Basic", GPT_RECOVERY: "Recovery"}
+GPT_FIRST_USABLE = MIB  # the first partition starts at 1 MiB (Windows' alignment)
+GPT_TRAILER = MIB  # backup GPT and alignment at the end of the disk
+
+
+@dataclass
+class Partition:
+    """One partition of an explicit layout (Initialize-Disk + New-Partition + Format-Volume)."""
+
+    number: int
+    gpt_type: str
+    offset: int
+    size: int
+    file_system: str | None = None  # "NTFS" | "FAT32" | None (RAW)
+    label: str = ""
+    guid: str = field(default_factory=lambda: "{" + str(uuid.uuid4()) + "}")
+
+    @property
+    def type_name(self) -> str:
+        return GPT_TYPE_NAMES.get(self.gpt_type.lower(), "Unknown")
+
+    def to_state(self) -> dict[str, Any]:
+        return {"number": self.number, "gpt_type": self.gpt_type, "offset": self.offset, "size": self.size,
+                "file_system": self.file_system, "label": self.label, "guid": self.guid}
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> Partition:
+        return cls(int(s["number"]), str(s["gpt_type"]), int(s["offset"]), int(s["size"]), s.get("file_system"),
+                   str(s.get("label", "")), str(s.get("guid", "")))
 
 
 @dataclass
@@ -142,8 +207,21 @@ class Mount:
 
     vhd_key: str
     disk_number: int
-    letter: str | None
+    letter: str | None  # the data (Windows) volume's letter
     read_only: bool = False
+    # Explicit layouts: partition number -> drive letter of every lettered partition (the data one included).
+    part_letters: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class DiskImageMount:
+    """An ISO attached to the host (Mount-DiskImage): a CD-ROM device with a read-only volume."""
+
+    iso_key: str  # key of the ISO file on C:
+    path: str
+    media_id: str | None  # None: the file is no installation medium the simulator knows
+    device_number: int
+    letter: str | None
 
 
 @dataclass
@@ -155,6 +233,7 @@ class Entry:
     size: int = 0
     created: float = 0.0
     modified: float = 0.0
+    read_only: bool = False
 
 
 @dataclass
@@ -163,6 +242,7 @@ class Location:
 
     path: str  # normalized full path (C:\x, E:\Windows)
     vhd_key: str | None  # None for the host volume
+    iso_key: str | None = None  # a mounted ISO's volume (read-only)
 
     @property
     def inner(self) -> str:
@@ -179,6 +259,7 @@ class Storage:
         self.dirs: dict[str, str] = {}  # host directories
         self.vhds: dict[str, Vhd] = {}  # key = lower full path of the file (also in self.files)
         self.mounts: dict[str, Mount] = {}  # vhd key -> mount
+        self.disk_images: dict[str, DiskImageMount] = {}  # ISO file key -> its mount (Mount-DiskImage)
         self.c_size = host.c_volume_size
         self.c_other_used = 0  # bytes on C: not modeled as files (Windows itself, page file...)
         # Set by the World: vhd key -> names of VMs that hold it open (VM not Off).
@@ -193,12 +274,25 @@ class Storage:
                   "C:\\Users\\Public", "C:\\Windows\\Temp", self.host.virtual_hard_disk_path,
                   self.host.virtual_machine_path):
             self.mkdirs(d)
+        self.mkdirs("C:\\LabBases")
         if self.host.base_disks:
-            self.mkdirs("C:\\LabBases")
             for spec in BASE_DISKS:
                 self._seed_base(spec)
+        wanted = self.host.iso_media or ("" if self.host.base_disks else ",".join(M.DEFAULT_MEDIA))
+        for medium in M.media_for(wanted):
+            self.mkdirs(M.ISO_DIR)
+            now = self.now()
+            self.files[P.key(medium.path)] = FileEntry(medium.path, medium_marker(medium), now, now,
+                                                       size_override=medium.size)
         used = sum(f.size for f in self.files.values())
         self.c_other_used = max(0, self.c_size - self.host.c_volume_free - used)
+
+    def medium_of(self, path: str) -> M.Medium | None:
+        """The installation medium a host file holds (its content marks it; a copy keeps it), or None."""
+        f = self.files.get(P.key(P.normalize(path)))
+        if f is None or not f.data.startswith(MEDIUM_MARKER):
+            return None
+        return M.MEDIA.get(f.data[len(MEDIUM_MARKER):].decode("ascii", errors="replace"))
 
     def _seed_base(self, spec: dict[str, Any]) -> None:
         now = self.now()
@@ -235,6 +329,40 @@ class Storage:
         target.file_size += max(0, layer.file_size - VHD_EMPTY_SIZE)
         self.files.pop(P.key(layer.path), None)
         self.vhds.pop(P.key(layer.path), None)
+
+    def sync_vhd_size(self, vhd: Vhd) -> None:
+        """The VHD's file entry on C: takes its (grown) file size."""
+        self._sync_vhd_size(vhd)
+
+    def flatten(self, vhd: Vhd, path: str, vhd_type: str) -> Vhd:
+        """Convert-VHD: a new standalone disk at ``path`` holding what ``vhd`` shows through its chain (files,
+        folders, the OS and its servicing record, the partition layout and boot files). A dynamic copy takes the
+        chain's data on C:, a fixed one the whole size. The caller checks that the source is not in use."""
+        path = P.normalize(path)
+        k = P.key(path)
+        if k in self.files or k in self.dirs:
+            raise SE.vhd_create_failed(path, "The file exists.", "0x80070050")
+        if P.key(P.parent(path)) not in self.dirs and len(P.parent(path)) > 3:
+            raise SE.vhd_create_failed(path, "The system cannot find the path specified.", "0x80070003")
+        chain = self.chain(vhd)
+        data = sum(max(0, v.file_size - VHD_EMPTY_SIZE) for v in chain)
+        file_size = vhd.virtual_size + VHD_EMPTY_SIZE if vhd_type == "Fixed" else data + VHD_EMPTY_SIZE
+        if file_size > self.c_free:
+            raise SE.vhd_create_failed(path, SE.DISK_FULL, SE.DISK_FULL_CODE)
+        layout = self.layout_of(vhd)
+        now = self.now()
+        new = Vhd(path, vhd_type, vhd.virtual_size, file_size, created=now,
+                  os=self.os_info(vhd.path), partitioned=any(v.partitioned for v in chain),
+                  used_base=next((v.used_base for v in reversed(chain) if v.used_base), 0))
+        new.files = {ik: FileEntry(e.path, e.data, e.created, e.modified, e.size_override)
+                     for ik, e in self._merged_files(vhd).items()}
+        new.dirs = dict(self._merged_dirs(vhd))
+        if layout is not None:
+            new.partition_style = layout.partition_style
+            new.partitions = [Partition.from_state(p.to_state()) for p in layout.partitions]
+        new.boot = next((dict(v.boot) for v in chain if v.boot), None)
+        self._add_vhd_file(new)
+        return new
 
     def _sync_vhd_size(self, vhd: Vhd) -> None:
         entry = self.files.get(P.key(vhd.path))
@@ -405,11 +533,25 @@ class Storage:
         k = P.key(vhd.path)
         if k in self.mounts or self.open_by_vms(k):
             raise SE.mount_failed(vhd.path, SE.IN_USE, SE.IN_USE_CODE)
+        entry = self.files.get(k)
+        if entry is not None and entry.read_only and not read_only:
+            raise SE.mount_failed(vhd.path, "Access is denied.", "0x80070005")  # a read-only file, read-write
         self.check_chain(vhd)
         letter = None
-        if vhd.partitioned and not no_drive_letter:
+        part_letters: dict[int, str] = {}
+        layout = self.layout_of(vhd)
+        if layout is not None:
+            # Windows mounts every basic data partition with a file system and gives it the next free letter.
+            main = layout.main_partition()
+            for part in layout.partitions:
+                if part.gpt_type == GPT_BASIC and part.file_system and not no_drive_letter:
+                    free = self.free_letter(exclude=set(part_letters.values()))
+                    if free:
+                        part_letters[part.number] = free
+            letter = part_letters.get(main.number) if main else None
+        elif vhd.partitioned and not no_drive_letter:
             letter = self.free_letter()
-        mount = Mount(k, self.free_disk_number(), letter, read_only)
+        mount = Mount(k, self.free_disk_number(), letter, read_only, part_letters)
         self.mounts[k] = mount
         return mount
 
@@ -423,8 +565,10 @@ class Storage:
             raise SE.not_a_vhd(P.normalize(path))
         raise SE.vhd_not_mounted(path if path is not None else str(disk_number))
 
-    def free_letter(self) -> str | None:
-        used = {"C", "D"} | {m.letter for m in self.mounts.values() if m.letter}
+    def free_letter(self, exclude: set[str] | None = None) -> str | None:
+        used = {"C", "D"} | {m.letter for m in self.mounts.values() if m.letter} | (exclude or set())
+        used |= {x for m in self.mounts.values() for x in m.part_letters.values()}
+        used |= {d.letter for d in self.disk_images.values() if d.letter}
         for code in range(ord(FIRST_VHD_LETTER), ord("Z") + 1):
             if chr(code) not in used:
                 return chr(code)
@@ -442,6 +586,18 @@ class Storage:
             if m.letter and m.letter.upper() == letter.upper():
                 return m
         return None
+
+    def partition_by_letter(self, letter: str) -> tuple[Mount, int] | None:
+        """(the mount, the partition number) of a lettered partition of an explicit layout."""
+        for m in self.mounts.values():
+            for number, x in m.part_letters.items():
+                if x.upper() == letter.upper():
+                    return m, number
+        return None
+
+    def disk_image_by_letter(self, letter: str) -> DiskImageMount | None:
+        return next((d for d in self.disk_images.values() if d.letter and d.letter.upper() == letter.upper()),
+                    None)
 
     # --- inner volume (a VHD's files through its chain) ------------------------------------------
 
@@ -475,9 +631,34 @@ class Storage:
         base = next((v.used_base for v in reversed(self.chain(vhd)) if v.used_base), 0)
         return base + sum(e.size for e in self._merged_files(vhd).values())
 
+    def layout_of(self, vhd: Vhd) -> Vhd | None:
+        """The disk of the chain that carries an explicit partition layout (a child shares its base's)."""
+        return next((v for v in self.chain(vhd) if v.partition_style), None)
+
     def inner_size(self, vhd: Vhd) -> int:
-        """Size of the data volume inside the disk."""
+        """Size of the data volume inside the disk (an explicit layout: its Windows partition's)."""
+        layout = self.layout_of(vhd)
+        if layout is not None:
+            main = layout.main_partition()
+            return main.size if main else 0
         return max(0, vhd.virtual_size - OS_PARTITIONS_OVERHEAD)
+
+    def boot_problem(self, vhd_path: str) -> str | None:
+        """Why a Generation 2 VM's UEFI firmware boots nothing from this disk, or None: a base disk boots; an
+        explicit layout needs a FAT32 EFI system partition that bcdboot wrote the boot files to."""
+        vhd = self.get_vhd(vhd_path)
+        if vhd is None:
+            return NO_UEFI_FS
+        layout = self.layout_of(vhd)
+        if layout is None:
+            return None if vhd.partitioned or self.os_info(vhd_path) else NO_UEFI_FS
+        esp = next((p for p in layout.partitions if p.gpt_type == GPT_ESP and p.file_system == "FAT32"), None)
+        if esp is None:
+            return NO_UEFI_FS
+        boot = next((v.boot for v in self.chain(vhd) if v.boot), None)
+        if not boot or self.os_info(vhd_path) is None:
+            return BOOT_LOADER_FAILED
+        return None
 
     def inner_free(self, vhd: Vhd) -> int:
         return max(0, self.inner_size(vhd) - self.inner_used(vhd))
@@ -566,16 +747,42 @@ class Storage:
             return Location(full, None)
         m = self.mount_by_letter(letter)
         if m is None:
+            iso = self.disk_image_by_letter(letter)
+            if iso is not None:
+                return Location(full, None, iso.iso_key)
+            if self.partition_by_letter(letter) is not None:
+                raise SE.volume_not_modelled(letter)
             raise SE.drive_not_found(letter)
         return Location(full, m.vhd_key)
 
+    def _iso_view(self, loc: Location) -> tuple[dict[str, str], dict[str, int]]:
+        """(dirs, files) of a mounted ISO's volume, keyed by lower-case inner path."""
+        d = self.disk_images[loc.iso_key or ""]
+        medium = M.MEDIA.get(d.media_id or "")
+        if medium is None:
+            return {}, {}
+        dirs = {x.lower(): x for x in M.medium_dirs(medium)}
+        return dirs, {k: v for k, v in M.medium_files(medium).items()}
+
+    def _iso_stat(self, loc: Location) -> Entry | None:
+        dirs, files = self._iso_view(loc)
+        ik = P.key(loc.inner)
+        if ik in ("\\", ""):
+            return Entry(loc.path[:3], True)
+        if ik in dirs:
+            return Entry(loc.path[:2] + dirs[ik], True)
+        name = next((n for n in files if n.lower() == ik), None)
+        return Entry(loc.path[:2] + name, False, files[name]) if name else None
+
     def stat(self, loc: Location) -> Entry | None:
+        if loc.iso_key is not None:
+            return self._iso_stat(loc)
         if loc.vhd_key is None:
             k = P.key(loc.path)
             if len(loc.path) <= 3 or k in self.dirs:
                 return Entry(loc.path, True)
             f = self.files.get(k)
-            return Entry(f.path, False, f.size, f.created, f.modified) if f else None
+            return Entry(f.path, False, f.size, f.created, f.modified, f.read_only) if f else None
         vhd = self.vhds[loc.vhd_key]
         ik = P.key(loc.inner)
         d = self._find_dir(vhd, ik)
@@ -587,7 +794,14 @@ class Storage:
     def children(self, loc: Location) -> list[Entry]:
         """Items directly inside a directory."""
         out: list[Entry] = []
-        if loc.vhd_key is None:
+        if loc.iso_key is not None:
+            dirs, files = self._iso_view(loc)
+            base = P.key(loc.inner).rstrip("\\") + "\\"
+            drive = loc.path[:2]
+            out += [Entry(drive + d, True) for k, d in dirs.items() if k.startswith(base) and "\\" not in k[len(base):]]
+            out += [Entry(drive + n, False, size) for n, size in files.items()
+                    if n.lower().startswith(base) and "\\" not in n.lower()[len(base):]]
+        elif loc.vhd_key is None:
             base = P.key(loc.path).rstrip("\\") + "\\"
             for k, d in self.dirs.items():
                 if k.startswith(base) and "\\" not in k[len(base):]:
@@ -616,6 +830,9 @@ class Storage:
                 yield from self.walk(Location(e.path, loc.vhd_key))
 
     def read(self, loc: Location) -> bytes | None:
+        if loc.iso_key is not None:
+            found = self._iso_stat(loc)
+            return b"" if found is not None and not found.is_dir else None
         if loc.vhd_key is None:
             f = self.files.get(P.key(loc.path))
             return f.data if f else None
@@ -623,6 +840,8 @@ class Storage:
         return entry.data if entry else None
 
     def _check_writable(self, loc: Location, error_id: str) -> None:
+        if loc.iso_key is not None:
+            raise SE.write_protected(loc.path, error_id)  # a CD-ROM volume (CDFS/UDF) is read-only
         if loc.vhd_key is not None and self.mounts[loc.vhd_key].read_only:
             raise SE.write_protected(loc.path, error_id)
 
@@ -670,7 +889,7 @@ class Storage:
         if loc.vhd_key is None:
             k = P.key(loc.path)
             if k in self.files:
-                if k in self.vhds and self.is_open(k):
+                if (k in self.vhds and self.is_open(k)) or k in self.disk_images:
                     raise self._file_in_use(loc.path)
                 del self.files[k]
                 self.vhds.pop(k, None)
@@ -738,8 +957,11 @@ class Storage:
             "dirs": dict(self.dirs),
             "files": {k: f.to_state() for k, f in self.files.items()},
             "vhds": {k: v.to_state() for k, v in self.vhds.items()},
-            "mounts": {k: {"disk_number": m.disk_number, "letter": m.letter, "read_only": m.read_only}
+            "mounts": {k: {"disk_number": m.disk_number, "letter": m.letter, "read_only": m.read_only,
+                           "part_letters": {str(n): x for n, x in m.part_letters.items()}}
                        for k, m in self.mounts.items()},
+            "disk_images": {k: {"path": d.path, "media_id": d.media_id, "device_number": d.device_number,
+                                "letter": d.letter} for k, d in self.disk_images.items()},
         }
 
     def load_state(self, s: dict[str, Any]) -> None:
@@ -748,4 +970,8 @@ class Storage:
         self.dirs = dict(s["dirs"])
         self.files = {k: FileEntry.from_state(f) for k, f in s["files"].items()}
         self.vhds = {k: Vhd.from_state(v) for k, v in s["vhds"].items()}
-        self.mounts = {k: Mount(k, m["disk_number"], m["letter"], m["read_only"]) for k, m in s["mounts"].items()}
+        self.mounts = {k: Mount(k, m["disk_number"], m["letter"], m["read_only"],
+                                {int(n): x for n, x in (m.get("part_letters") or {}).items()})
+                       for k, m in s["mounts"].items()}
+        self.disk_images = {k: DiskImageMount(k, d["path"], d.get("media_id"), int(d["device_number"]), d.get("letter"))
+                            for k, d in (s.get("disk_images") or {}).items()}

@@ -226,7 +226,8 @@ def _merge_plans(plans: Sequence[tuple[ResolvedLab, str, Plan]], multi_host: boo
     merged = Plan()
     for unit, key, p in plans:
         where = f"copy {unit.copy_number}" + (f" on {key}" if multi_host else "")
-        merged.changes += p.changes
+        # An image is built once per host, however many copies use it.
+        merged.changes += [c for c in p.changes if c.kind != "image" or c not in merged.changes]
         merged.refusals += [f"{where}: {r}" for r in p.refusals]
         merged.disk_root = merged.disk_root or p.disk_root
     return merged
@@ -236,8 +237,12 @@ def up_class(lab: ResolvedLab, *, max_workers: int, dry_run: bool, timeouts: Tim
              progress: Progress | None, prompt: Prompt | None,
              extra_refusals: Callable[[ResolvedLab, bool], list[str]],
              bootstrap: Callable[[ResolvedLab, HostConnection], Any],
-             renderer: Callable[[ResolvedLab], Callable[[DesiredVm], str]]) -> ClassUp:
-    """Place the class's copies, plan every copy (refusing before any change), then bring all up."""
+             renderer: Callable[[ResolvedLab], Callable[[DesiredVm], str]],
+             prepare_host: Callable[[list[ResolvedLab], HostConnection], list[str]] | None = None) -> ClassUp:
+    """Place the class's copies, plan every copy (refusing before any change), then bring all up.
+
+    ``prepare_host`` runs once per host before any copy's host steps (up builds the missing images there) and
+    returns host steps to report."""
     record = ClassRecord.load(lab)
     with LabLock(Path(lab.class_state_dir) / "lock", "up"), \
             open_hosts(lab, lab.host_keys, workers=max_workers, prompt=prompt) as conns:
@@ -277,6 +282,10 @@ def up_class(lab: ResolvedLab, *, max_workers: int, dry_run: bool, timeouts: Tim
         lock = threading.Lock()
 
         def run_host(key: str, conn: HostConnection) -> None:
+            if prepare_host is not None:  # once per host, before any VM of any copy on it
+                steps = prepare_host([s.lab for k, s in sessions if k == key], conn)
+                with lock:
+                    report.host_steps += steps
             pairs = appliers_for(key)
             for s, applier in pairs:  # host steps one copy after another: the shared NAT is made once
                 part = applier.prepare(ApplyReport())

@@ -256,7 +256,7 @@ def shape(run: StepRun, lab: ResolvedLab, vm: ResolvedVm, image: str, older: str
     """The step's run as the demo's two comparisons."""
     _raise_if_failed(run)
     guest_build, runs = parse_output(run.output)
-    return IsolationDemo(lab.name, vm.name, run.host, run.simulated, guest_build or vm.image.build,
+    return IsolationDemo(lab.name, vm.name, run.host, run.simulated, guest_build or vm.image.os_build,
                          compare(runs, image, vm.name), compare(runs, older, vm.name))
 
 

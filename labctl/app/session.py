@@ -33,10 +33,11 @@ def desired(lab: ResolvedLab) -> DesiredLab:
         name=lab.name, switch=net.switch, subnet=net.subnet, gateway=net.gateway, nat=net.nat,
         nat_name=net.nat_name,
         vms=tuple(DesiredVm(
-            name=vm.name, image=vm.image.id, base_disk=vm.image.base_disk, build=vm.image.build,
+            name=vm.name, image=vm.image.id, base_disk=vm.image.base_disk, build=vm.image.os_build,
             processors=vm.processors, memory=vm.memory_bytes, mac=vm.mac, ip=vm.ip,
             prefix_length=vm.prefix_length, roles=tuple(vm.roles), nested=vm.nested, isolation=vm.isolation,
             container_images=tuple(vm.container_image_refs), docker_tls=vm.docker_tls, index=vm.index,
+            buildable=vm.image.build is not None,
         ) for vm in lab.vms),
         docker=DockerWish(version=lab.docker.version, url=lab.docker.url, path=lab.docker.path,
                           sha256=lab.docker.sha256),

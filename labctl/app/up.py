@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from labctl.app import classes
+from labctl.app import images as image_case
 from labctl.app.connection import HostConnection
 from labctl.app.secrets import Prompt
 from labctl.app.session import GUEST_ADMIN, guest_password, open_lab
@@ -43,6 +44,7 @@ class UpOptions:
     dry_run: bool = False
     timeout_scale: float = 1.0
     timeouts: dict[str, float] = field(default_factory=dict)
+    image_wait: float = image_case.DEFAULT_WAIT_SECONDS  # how long to wait for another run's build of an image
 
 def docker_refusals(lab: ResolvedLab, simulated: bool) -> list[str]:
     """Why the container hosts' Docker cannot be installed from this lab file on this host (preflight)."""
@@ -80,6 +82,14 @@ def answer_file_for(lab: ResolvedLab, password: Secret) -> Callable[[DesiredVm],
 
     return render
 
+def build_missing_images(conn: HostConnection, units: list[ResolvedLab], options: UpOptions,
+                         progress: Progress | None) -> list[str]:
+    """Before any VM: the images the lab (the copies on this host) use that are missing and have a recipe,
+    built once on this host (or waited for while another run builds them); the host steps to report."""
+    built = image_case.ensure_images(conn, units, progress=progress, wait_seconds=options.image_wait)
+    return [f"image {b.image} {'built' if b.action == 'built' else 'built by another run'}: {b.path}"
+            for b in built if b.action != "present"]
+
 def up(lab: ResolvedLab, options: UpOptions, progress: Progress | None = None,
        prompt: Prompt | None = None) -> UpResult:
     """Make the host match the lab: plan, refuse on preflight problems, apply."""
@@ -90,7 +100,8 @@ def up(lab: ResolvedLab, options: UpOptions, progress: Progress | None = None,
         cu = classes.up_class(
             lab, max_workers=options.max_workers, dry_run=options.dry_run, timeouts=timeouts, progress=progress,
             prompt=prompt, extra_refusals=docker_refusals, bootstrap=bootstrap_context,
-            renderer=lambda unit: answer_file_for(unit, guest_password(unit, prompt)))
+            renderer=lambda unit: answer_file_for(unit, guest_password(unit, prompt)),
+            prepare_host=lambda units, conn: build_missing_images(conn, units, options, progress))
         return UpResult(cu.plan, cu.report, time.monotonic() - start, cu.simulated, cu.host, cu.sim_clock,
                         dry_run=options.dry_run)
     with LabLock(Path(lab.state_dir) / "lock", "up"):
@@ -106,6 +117,7 @@ def up(lab: ResolvedLab, options: UpOptions, progress: Progress | None = None,
             if options.dry_run:
                 result.elapsed = time.monotonic() - start
                 return result
+            images_built = build_missing_images(s.conn, [lab], options, progress)
             timeouts = Timeouts(scale=options.timeout_scale)
             timeouts.values.update(options.timeouts)
             applier = Applier(
@@ -115,6 +127,7 @@ def up(lab: ResolvedLab, options: UpOptions, progress: Progress | None = None,
                 bootstrap_context(lab, s.conn),
             )
             result.report = applier.run()
+            result.report.host_steps[:0] = images_built
             result.sim_clock = s.conn.sim_report()
         result.elapsed = time.monotonic() - start
         return result

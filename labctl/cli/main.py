@@ -14,6 +14,7 @@ from labctl.cli.destroy import destroy_cmd
 from labctl.cli.docker import docker_cmd
 from labctl.cli.env import env_cmd
 from labctl.cli.exec import exec_cmd
+from labctl.cli.image import image_group
 from labctl.cli.init import init_cmd
 from labctl.cli.ls import ls_cmd
 from labctl.cli.plan import plan_cmd
@@ -50,7 +51,7 @@ def cli(log_level: str, retry_budget: float) -> None:
 
 for _command in (init_cmd, up_cmd, plan_cmd, status_cmd, destroy_cmd, validate_cmd, render_cmd, sim_group,
                  exec_cmd, docker_cmd, demo_group, env_cmd, completion_cmd, ls_cmd, roster_cmd,
-                 snapshot_group, reset_cmd, stop_cmd, start_cmd):
+                 snapshot_group, reset_cmd, stop_cmd, start_cmd, image_group):
     cli.add_command(_command)
 
 

@@ -450,11 +450,14 @@ class Bootstrapper:
             shared = (self.s.journal.host_resource("images") or {}).get(ref)
             exported = bool(shared) and self._host_has(host_tar)
             if not exported:
-                self._progress(vm, "images", f"pulling {ref}")
+                # image-pull reads the guest first: a guest that has the image (one made from a golden
+                # image) pulls nothing and reports Changed = false.
+                self._progress(vm, "images", f"pulling {ref} (unless the guest has it)")
                 obj = self._step(vm, "images", "image-pull", [[ref]])
                 self._check_build(vm, ref, _get(obj, "Facts"))
-                if len(self._sharers(ref)) > 1:
-                    # Other guests need it too: keep a copy on the host so they load it instead of pulling.
+                if _as_bool(_get(obj, "Changed")) and len(self._sharers(ref)) > 1:
+                    # Pulled, and other guests need it too: keep a copy on the host so they load it instead
+                    # of pulling. A guest that already had it saves nothing: the others check their own first.
                     self._progress(vm, "images", f"saving {ref} for the other guests")
                     self._step(vm, "images", "image-save", [ref, guest_tar])
                     self.s.t.invoke(ops.new_directory(host_dir))

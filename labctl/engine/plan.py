@@ -48,6 +48,7 @@ class DesiredVm:
     container_images: tuple[str, ...] = ()  # full references, e.g. mcr.microsoft.com/windows/nanoserver:ltsc2022
     docker_tls: bool = False
     index: int = 0
+    buildable: bool = False  # the image has a build: recipe, so a missing base disk is built, not refused
 
     @property
     def container_host(self) -> bool:
@@ -156,9 +157,10 @@ def preflight(lab: DesiredLab, facts: HostFacts, owner: Ownership, base_present:
         problems.append(f"nested virtualization on {vendor} needs host build {min_build} or later; "
                         f"the host runs build {facts.os_build}")
     for vm in lab.vms:
-        if not base_present.get(vm.base_disk, False):
+        if not base_present.get(vm.base_disk, False) and not vm.buildable:
             problems.append(f"VM {vm.name}: base disk {vm.base_disk} ({vm.image}) is missing on the host; "
-                            "copy a sysprepped image there or fix the image catalog entry")
+                            "copy a sysprepped image there, fix the image catalog entry, or give the image a "
+                            "build: recipe (docs/images.md)")
     # Clashes with things that exist and are not ours.
     switch = facts.switch(lab.switch)
     if switch is not None and switch.owner != owner:
@@ -212,6 +214,9 @@ def plan(lab: DesiredLab, facts: HostFacts, owner: Ownership, journal: dict[str,
     result = Plan(disk_root=root)
     result.refusals = preflight(lab, facts, owner, base_present or {}, vm_paths)
     vm_paths = vm_paths or {}
+    for image, base in dict.fromkeys((vm.image, vm.base_disk) for vm in lab.vms
+                                     if vm.buildable and not (base_present or {}).get(vm.base_disk, False)):
+        result.changes.append(Change("add", "image", image, f"build {base} from its recipe (once per host)"))
     switch = facts.switch(lab.switch)
     if switch is None:
         result.changes.append(Change("add", "switch", lab.switch, "Internal"))

@@ -409,3 +409,169 @@ def remove_nat_static_mappings(nat: str, mapping_ids: list[int]) -> Invocation:
     """Remove the static mappings of these ids from a NAT (what one copy published on a shared NAT)."""
     return Invocation("Remove-NetNatStaticMapping", {
         "NatName": nat, "StaticMappingID": list(mapping_ids), "Confirm": False})
+
+
+# --- golden images ----------------------------------------------------------------------------------------
+# A golden image's build VM disk (a differencing child of the `from:` image) becomes a standalone disk:
+# Convert-VHD writes a new VHDX holding the whole chain's data (Microsoft Learn, Convert-VHD: "converts a
+# virtual hard disk file by creating a new virtual hard disk file with the desired format and type"); the
+# parent is only read. Merge-VHD would write into the parent, which is read-only and shared.
+
+
+def convert_to_standalone_disk(path: str, destination: str) -> Invocation:
+    """A new dynamic VHDX at ``destination`` with everything ``path`` (and its parents) hold."""
+    return Invocation("Convert-VHD", {"Path": path, "DestinationPath": destination, "VHDType": "Dynamic"})
+
+
+def move_host_file(path: str, destination: str) -> Invocation:
+    """Move (rename, on one volume) a host file to its final path."""
+    return Invocation("Move-Item", {"LiteralPath": path, "Destination": destination})
+
+
+def mark_read_only(path: str) -> Invocation:
+    """The file's read-only attribute set (a base disk must never change under its children)."""
+    return Invocation("Set-ItemProperty", {"LiteralPath": path, "Name": "IsReadOnly", "Value": True})
+
+
+def write_host_text(path: str, text: str) -> Invocation:
+    """A small text file on the host (an image's ``.labctl.json`` sidecar), replaced whole, UTF-8."""
+    return Invocation("Set-Content", {"LiteralPath": path, "Value": text, "Encoding": "UTF8"})
+
+
+# --- images ---------------------------------------------------------------------------------------------
+# Building a base image from an ISO on the host (labctl.engine.imagebuild), as Windows setup lays out a Gen 2
+# disk: GPT with an EFI system partition, an MSR and the Windows partition (Microsoft Learn, "UEFI/GPT-based hard
+# drive partitions"), the image applied with DISM's Expand-WindowsImage, made bootable with bcdboot.
+
+GPT_EFI_SYSTEM = "{c12a7328-f81f-11d2-ba4b-00a0c93ec93b}"
+GPT_MSR = "{e3c9e316-0b5c-4db8-817d-f92df00215ae}"
+GPT_BASIC_DATA = "{ebd0a0a2-b9e5-4433-87c0-68b6b72699c7}"
+EFI_PARTITION_SIZE = 100 * 1024**2
+MSR_PARTITION_SIZE = 16 * 1024**2
+
+
+def disk_image_volume(iso: str) -> Pipeline:
+    """``Get-DiskImage -ImagePath <iso> | Get-Volume``: the drive of an ISO that is already mounted (nothing when
+    it is not; an error when the file is not there)."""
+    return Pipeline.piped(Invocation("Get-DiskImage", {"ImagePath": iso}), Invocation("Get-Volume", {}))
+
+
+def disk_image(iso: str) -> Invocation:
+    """The ISO's DiskImage object (Attached, DevicePath)."""
+    return Invocation("Get-DiskImage", {"ImagePath": iso})
+
+
+def mount_iso(iso: str) -> Pipeline:
+    """``Mount-DiskImage -ImagePath <iso> -PassThru | Get-Volume``: the mounted ISO's volume (its DriveLetter)."""
+    return Pipeline.piped(Invocation("Mount-DiskImage", {"ImagePath": iso, "PassThru": SWITCH}),
+                          Invocation("Get-Volume", {}))
+
+
+def dismount_iso(iso: str) -> Invocation:
+    return Invocation("Dismount-DiskImage", {"ImagePath": iso})
+
+
+def install_images_present(drive_letter: str) -> Pipeline:
+    r"""Whether X:\sources\install.wim and X:\sources\install.esd exist, in that order."""
+    root = f"{drive_letter}:\\sources\\"
+    return Pipeline.of(test_path(root + "install.wim"), test_path(root + "install.esd"))
+
+
+def windows_images(image_path: str) -> Invocation:
+    """Every image in an install.wim/esd (ImageIndex, ImageName, ImageDescription, ImageSize)."""
+    return Invocation("Get-WindowsImage", {"ImagePath": image_path})
+
+
+def windows_image(image_path: str, *, index: int | None = None, name: str | None = None) -> Invocation:
+    """One image's details (Version with the build, EditionId, ...), by index or by name."""
+    params: dict[str, object] = {"ImagePath": image_path}
+    if index is not None:
+        params["Index"] = index
+    else:
+        params["Name"] = name
+    return Invocation("Get-WindowsImage", params)
+
+
+def new_dynamic_vhd(path: str, size: int) -> Invocation:
+    return Invocation("New-VHD", {"Path": path, "SizeBytes": size, "Dynamic": SWITCH})
+
+
+def mount_vhd_disk(path: str) -> Pipeline:
+    """``Mount-VHD -Path <vhdx> -Passthru | Get-Disk``: the mounted disk (its Number)."""
+    return Pipeline.piped(mount_disk(path), Invocation("Get-Disk", {}))
+
+
+def initialize_gpt(disk_number: int) -> Invocation:
+    return Invocation("Initialize-Disk", {"Number": disk_number, "PartitionStyle": "GPT"})
+
+
+def new_partition(disk_number: int, gpt_type: str, size: int | None = None) -> Invocation:
+    """A partition of ``size`` bytes (None: the rest of the disk) with that GPT type."""
+    params: dict[str, object] = {"DiskNumber": disk_number}
+    if size is None:
+        params["UseMaximumSize"] = SWITCH
+    else:
+        params["Size"] = size
+    params["GptType"] = gpt_type
+    return Invocation("New-Partition", params)
+
+
+def set_partition_type(disk_number: int, partition_number: int, gpt_type: str) -> Invocation:
+    """Set-Partition -GptType: the EFI system partition is made as basic data, formatted FAT32, then given the ESP
+    type (the Storage module formats no volume on a partition created as an ESP; Convert-WindowsImage does the
+    same)."""
+    return Invocation("Set-Partition", {"DiskNumber": disk_number, "PartitionNumber": partition_number,
+                                        "GptType": gpt_type})
+
+
+def format_volume(drive_letter: str, file_system: str, label: str) -> Invocation:
+    """``Format-Volume -DriveLetter X -FileSystem ... -NewFileSystemLabel ... -Confirm:$false`` (a new partition,
+    given its letter first)."""
+    return Invocation("Format-Volume", {"DriveLetter": drive_letter, "FileSystem": file_system,
+                                        "NewFileSystemLabel": label, "Confirm": False})
+
+
+def assign_drive_letter(disk_number: int, partition_number: int) -> Pipeline:
+    """Add-PartitionAccessPath -AssignDriveLetter, then the partition read back (its DriveLetter)."""
+    return Pipeline.of(
+        Invocation("Add-PartitionAccessPath", {"DiskNumber": disk_number, "PartitionNumber": partition_number,
+                                                "AssignDriveLetter": SWITCH}),
+        Invocation("Get-Partition", {"DiskNumber": disk_number, "PartitionNumber": partition_number}))
+
+
+def expand_windows_image(image_path: str, index: int, apply_path: str) -> Invocation:
+    return Invocation("Expand-WindowsImage", {"ImagePath": image_path, "Index": index, "ApplyPath": apply_path})
+
+
+def enable_offline_feature(path: str, feature: str) -> Invocation:
+    """Enable a Windows optional feature in an offline image (with its parent features: -All)."""
+    return Invocation("Enable-WindowsOptionalFeature", {"Path": path, "FeatureName": feature, "All": SWITCH})
+
+
+def add_offline_package(path: str, package: str) -> Invocation:
+    """Apply an update package (.msu/.cab) to an offline image."""
+    return Invocation("Add-WindowsPackage", {"Path": path, "PackagePath": package})
+
+
+def read_text(path: str) -> Invocation:
+    """A text file's content as one string (nothing when the file is not there)."""
+    return Invocation("Get-Content", {"Path": path, "Raw": SWITCH, "ErrorAction": "SilentlyContinue"})
+
+
+def create_exclusive_file(path: str, text: str) -> Invocation:
+    """New-Item -ItemType File without -Force: it fails ("The file '...' already exists.") when the file exists,
+    which makes it a lock only one caller can take."""
+    return Invocation("New-Item", {"Path": path, "ItemType": "File", "Value": text})
+
+
+def get_vhds(paths: list[str]) -> Invocation:
+    """Several disks' VHD objects (Path, ParentPath, VhdType, Size, FileSize, Attached); missing ones skipped."""
+    return Invocation("Get-VHD", {"Path": list(paths), "ErrorAction": "SilentlyContinue"})
+
+
+def vm_hard_disks() -> Pipeline:
+    """Every VM (Name, Id, Notes: the ownership tag) and every VM's hard disk drives (VMName, Path)."""
+    return Pipeline((
+        (Invocation("Get-VM", {}),),
+        (Invocation("Get-VM", {}), Invocation("Get-VMHardDiskDrive", {})),
+    ))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from labctl.errors import LabFileError, Problem
-from labctl.lab.images import ImageCatalog, image_entry
+from labctl.lab.images import ImageCatalog, catalog_problems, image_entry
 from labctl.lab.load import MAX_FILE_BYTES, LineMap, YamlSource, decode_text, parse_yaml
 from labctl.lab.model import ResolvedLab
 from labctl.lab.validate import Lab, analyze
@@ -74,15 +74,19 @@ def template_search_dirs(lab_file: str | Path | None = None,
 
 
 def load_catalog(dirs: Iterable[str | Path]) -> ImageCatalog:
-    """Load every *.yaml / *.yml in ``dirs``; the first directory holding an id wins."""
+    """Load every *.yaml / *.yml in ``dirs``; the first directory holding an id wins. Then the rules across
+    files (a golden recipe's ``from:`` names an image of the catalog, no cycles)."""
     catalog = ImageCatalog()
     for d in dirs:
         for f in sorted([*Path(d).glob("*.yaml"), *Path(d).glob("*.yml")]):
-            entry, problems = image_entry(read_yaml(f), f.name.rsplit(".", 1)[0])
+            source = read_yaml(f)
+            entry, problems = image_entry(source, f.name.rsplit(".", 1)[0])
             catalog.problems.extend(problems)
             if entry is not None and entry.id not in catalog.entries:
                 catalog.entries[entry.id] = entry
                 catalog.files[entry.id] = str(f)
+                catalog.sources[entry.id] = source
+    catalog.problems.extend(catalog_problems(catalog))
     return catalog
 
 

@@ -251,19 +251,65 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
 
 # --- image catalog entry -----------------------------------------------------------------------------
 
+HostPath = Annotated[str, Field(pattern=r"^([A-Za-z]:\\|\\\\).+$",
+                                description=r"A path on the host: C:\ISO\x.iso or \\server\share\x.iso")]
+HostIsoPath = Annotated[str, Field(pattern=r"^([A-Za-z]:\\|\\\\).+\.[Ii][Ss][Oo]$",
+                                   description=r"An ISO on the host: C:\ISO\SERVER_EVAL_x64FRE_en-us.iso")]
+FeatureName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                                   description="A Windows optional feature name as DISM knows it (Containers)")]
+DEFAULT_IMAGE_DISK = 60 * 1024**3
+
+
+class GoldenBootstrap(_Model):
+    """What a golden image bakes in: the container-host bootstrap labctl runs in guests."""
+
+    features: list[FeatureName] = Field(default_factory=lambda: ["Containers", "Hyper-V"])
+    docker: bool = True
+    container_images: list[ContainerImage] = Field(default_factory=lambda: list[ContainerImage](["nanoserver"]))
+
+
+class ImageRecipe(_Model):
+    """How labctl builds an image (``build:`` of images/<id>.yaml): from an ISO, or a golden image ``from:`` another.
+
+    Which combinations are allowed is checked in labctl.lab.images (every problem with its line)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    iso: HostIsoPath | None = Field(default=None, description=r"An ISO on the host, like C:\ISO\x.iso")
+    iso_file: str | None = Field(default=None, min_length=1,
+                                 description="A local ISO (relative to the image file), uploaded once to the host")
+    sha256: Sha256Hex | None = Field(default=None, description="The ISO's SHA-256; required with iso_file")
+    edition: str | None = Field(default=None, min_length=1,
+                                description="The image name in install.wim/esd, e.g. Windows Server 2022 "
+                                            "Datacenter Evaluation")
+    index: int | None = Field(default=None, ge=1, description="The image index in install.wim/esd")
+    disk_size: Size = DEFAULT_IMAGE_DISK
+    features: list[FeatureName] = Field(default_factory=list, description="Enabled offline (DISM)")
+    updates: HostPath | None = Field(default=None, description=r"A host folder (C:\Updates) of .msu/.cab files, "
+                                                               "applied in name order")
+    from_: ImageId | None = Field(default=None, alias="from", description="A golden image: the image it starts from")
+    bootstrap: GoldenBootstrap | None = None
+
+    @property
+    def golden(self) -> bool:
+        """Whether this recipe makes a golden image (from another image) rather than one from an ISO."""
+        return self.from_ is not None
+
 
 class ImageEntry(_Model):
-    """One base image (images/<id>.yaml)."""
+    """One base image (images/<id>.yaml). ``build: 20348`` (an int) in older files is read as ``os_build``
+    by labctl.lab.images; ``build:`` as a mapping is the recipe."""
 
     id: ImageId
     display_name: str = Field(min_length=1)
-    build: int = Field(ge=10000)
+    os_build: int = Field(ge=10000, description="The Windows build, e.g. 20348")
     generation: Literal[2] = 2
     base_disk: str = Field(pattern=r"^([A-Za-z]:\\|\\\\).+\.vhdx?$",
                            description=r"Path on the host: C:\LabBases\WS2022-Core.vhdx or \\server\share\x.vhdx")
     container_tag: str = Field(pattern=r"^ltsc[0-9]{4}$")
     min_memory: Size
     min_disk: Size = 32 * 1024**3
+    build: ImageRecipe | None = Field(default=None, description="How labctl builds the image when it is missing")
 
 
 # --- resolved lab ------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ def test_every_error_class_maps_to_a_documented_exit_code() -> None:
         errors.PlanError: 3, errors.ConnectError: 4, errors.AuthError: 4, errors.LockError: 5,
         errors.RemoteCommandError: 6, errors.TransientError: 75, errors.AnswerLostError: 75,
         errors.StageError: 1, errors.ApplyError: 1, errors.DestroyIncompleteError: 1, errors.Interrupted: 130,
+        errors.ImageError: 1,
     }
     for cls in _every_error_class():
         if cls in (errors.LabctlError, errors.TransportError) or cls.__module__ != "labctl.errors":  # bases
@@ -67,6 +68,7 @@ def test_every_error_class_maps_to_a_documented_exit_code() -> None:
         errors.AnswerLostError: errors.AnswerLostError("x", endpoint="e", attempts=1, seconds=1, last="l"),
         errors.StageError: errors.StageError("x", vm="v", stage="s"), errors.ApplyError: errors.ApplyError({}),
         errors.DestroyIncompleteError: errors.DestroyIncompleteError(["x"]),
+        errors.ImageError: errors.ImageError("x", image="i", stage="apply"),
         errors.Interrupted: errors.Interrupted("x"),
     }
     for cls, code in samples.items():

@@ -56,7 +56,7 @@ def source_of(path: Path) -> str:
     return expand_includes(path.read_text(encoding="utf-8"), path.parent / "lib", path)
 
 # Native programs a script may invoke by name (with or without .exe).
-NATIVE_COMMANDS = frozenset({"docker", "dockerd"})
+NATIVE_COMMANDS = frozenset({"docker", "dockerd", "bcdboot"})  # bcdboot: the host step that makes an image bootable
 # `& $variable` runs something the parser cannot name: allowed only for these, each for a stated reason.
 DYNAMIC_INVOCATIONS: Mapping[str, str] = {
     "$filepath": "Invoke-NativeCommand runs the native program (docker.exe, dockerd.exe) its caller resolved",

@@ -145,7 +145,7 @@ def test_classroom_and_isolation_demo() -> None:
     demo = resolve_lab(resource_dir("labs") / "isolation-demo.yaml")
     (vm,) = demo.vms
     assert (vm.image.id, vm.memory, vm.isolation, vm.nested) == ("ws2025-core", "8GiB", "hyperv", True)
-    assert vm.image.build == 26100 and vm.image.container_tag == "ltsc2025"
+    assert vm.image.os_build == 26100 and vm.image.container_tag == "ltsc2025"
 
 
 def test_remote_host_is_normalized(write_lab: WriteLab) -> None:

@@ -16,10 +16,11 @@ REPO = Path(__file__).resolve().parents[2]
 def test_shipped_catalog() -> None:
     cat = catalog_for(resource_dir("labs") / "quickstart.yaml")
     assert cat.problems == []
-    assert cat.ids() == ["ws2019-core", "ws2022-core", "ws2025-core"]
-    builds = {i.id: (i.build, i.container_tag, i.base_disk, i.generation) for i in cat}
+    assert cat.ids() == ["ws2019-core", "ws2022-container", "ws2022-core", "ws2025-core"]
+    builds = {i.id: (i.os_build, i.container_tag, i.base_disk, i.generation) for i in cat}
     assert builds == {
         "ws2019-core": (17763, "ltsc2019", "C:\\LabBases\\WS2019-Core.vhdx", 2),
+        "ws2022-container": (20348, "ltsc2022", "C:\\LabBases\\WS2022-Container.vhdx", 2),
         "ws2022-core": (20348, "ltsc2022", "C:\\LabBases\\WS2022-Core.vhdx", 2),
         "ws2025-core": (26100, "ltsc2025", "C:\\LabBases\\WS2025-Core.vhdx", 2),
     }

@@ -75,7 +75,7 @@ def test_messages_say_what_to_do(broken: list[str]) -> None:
     assert "password_env: LABCTL_HOST_PASSWORD" in text
     assert "guest_password_env: LABCTL_GUEST_PASSWORD" in text
     assert "did you mean 'processors'" in text
-    assert "available: ws2019-core, ws2022-core, ws2025-core" in text
+    assert "available: ws2019-core, ws2022-container, ws2022-core, ws2025-core" in text
     assert "VMs: node01, node02" in text                    # a group value names the VMs it breaks
     assert "at most 15" in text
 

@@ -393,6 +393,7 @@ def install_features(world: World, vm: Any, guest: Any, names: list[str]) -> Fea
     for name in wanted:
         spend(world, vm.name, "install_feature_hyperv" if name == "Hyper-V" else "install_feature_containers")
         ch.features[name] = PENDING
+        world.counters.add_guest(vm.name, "feature_installs")
     return FeatureResult(wanted)
 
 
@@ -553,6 +554,7 @@ def install_docker(world: World, vm: Any, guest: Any, zip_path: str, sha256: str
     if d is None or d.version != version or d.zip_sha256 != actual:
         if d is None:
             spend(world, vm.name, "docker_install")
+            world.counters.add_guest(vm.name, "docker_installs")
         d = DockerService(version, actual)
         ch.docker = d
         changed = True
@@ -898,6 +900,7 @@ def pull_image(world: World, vm: Any, guest: Any, ref: str) -> PullResult:
         downloaded = sum(size for _, size in new)
         spend(world, vm.name, key, downloaded / manifest.size)
         R.count_pull(world.counters, manifest, downloaded)
+        world.counters.add_guest(vm.name, "registry_pulls")
     family, apps = _family_of(repo)
     img = _store_image(ch, manifest.image_id, f"{repo}:{tag}", manifest.os_version, manifest.size,
                        manifest.created, digest_ref, layers=[Layer(layer, size) for layer, size in manifest.layers],

@@ -24,6 +24,7 @@ from hvsim.guest.handlers.step import HostStepFn, StepTable, custom_object
 from hvsim.powershell.cmdlet import CmdletContext
 from hvsim.powershell.errors import PSError
 from hvsim.storage import errors as SE
+from hvsim.storage import imaging
 from hvsim.storage.models import Location
 
 HOST_STEPS: StepTable[HostStepFn] = StepTable()
@@ -92,3 +93,17 @@ def copy_from_guest(ctx: CmdletContext, args: list[Any]) -> list[Any]:
     world.dirty = True
     return [custom_object(Step="copy-from-guest", Changed=True, RebootNeeded=False,
                           Facts={"Path": src, "Destination": dst_loc.path, "Size": len(data)})]
+
+
+@HOST_STEPS.step("bcdboot")
+def bcdboot(ctx: CmdletContext, args: list[Any]) -> list[Any]:
+    """templates/host/bcdboot.ps1: ``bcdboot $WindowsPath /s $SystemPartition /f UEFI``, the native command's exit
+    code and output lines (hvsim.storage.imaging.bcdboot has the rules)."""
+    windows_path = str(args[0]) if args else ""
+    system_partition = str(args[1]) if len(args) > 1 else ""
+    ctx.world.counters.add("host_step:bcdboot")
+    code, lines = imaging.bcdboot(ctx.world.storage, windows_path, system_partition)
+    if code == 0:
+        ctx.world.dirty = True
+        ctx.spend("host", "bcdboot")
+    return [custom_object(ExitCode=code, Output=lines)]

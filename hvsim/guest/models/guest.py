@@ -32,10 +32,12 @@ import ipaddress
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from hvsim.docker.models.engine import ContainerHost
+from hvsim.docker.models.engine import INSTALLED, ContainerHost
 from hvsim.guest.models import unattend as _unattend
 from hvsim.guest.models.localized import DEFAULT_CULTURE, FIREWALL_GROUPS, check_culture, firewall_group
 from hvsim.powershell.errors import PSError
+from hvsim.storage.media import OFFLINE_FEATURES
+from hvsim.storage.models import NO_UEFI_FS
 
 if TYPE_CHECKING:
     from hvsim.world import World
@@ -56,6 +58,21 @@ NO_OS = "no_os"  # no bootable operating system on the system disk
 MSG_INTERRUPTED = ("The computer restarted unexpectedly or encountered an unexpected error. Windows "
                    "installation cannot proceed. To install Windows, click \"OK\" to restart the "
                    "computer, and then restart the installation.")
+# The Generation 2 (UEFI) firmware's boot summary on the VM's console when nothing booted: each boot device with
+# what it found, then this line (docs/facts.md "Images"); the heartbeat never answers.
+MSG_NO_OS = ("No operating system was loaded. Your virtual machine may be configured incorrectly. Exit and "
+             "re-configure your VM or click restart to retry the current boot sequence again.")
+
+
+def boot_summary(vm: Any, disk_problem: str) -> str:
+    """The firmware's "Virtual Machine Boot Summary" for a VM whose disk booted nothing."""
+    lines = ["Virtual Machine Boot Summary", f"1. SCSI Disk (0,0)  {disk_problem}"]
+    for i, adapter in enumerate(getattr(vm, "network_adapters", []) or [], start=2):
+        lines.append(f"{i}. Network Adapter ({str(adapter.mac_address).replace('-', '').upper()})  "
+                     "A boot image was not found.")
+    return "\n".join([*lines, MSG_NO_OS])
+
+
 # Windows Setup's defaults when the answer file says nothing.
 DEFAULT_TIME_ZONE = "Pacific Standard Time"
 CAPTIONS = {
@@ -132,6 +149,8 @@ class Guest:
         self.os_build: int | None = None
         self.os_caption: str | None = None
         self.applied_passes: list[str] = []
+        # The Generation 2 firmware's boot summary when no operating system was loaded (setup == NO_OS).
+        self.boot_failure: str | None = None
         # Windows features, Docker engine, images, containers (docker/models/engine.py).
         self.container_host = ContainerHost()
 
@@ -298,7 +317,7 @@ class Guest:
         if self.setup == OOBE_WAIT:
             return "the guest waits at OOBE for input"
         if self.setup == NO_OS:
-            return "there is no operating system on the system disk"
+            return "there is no operating system on the system disk: " + (self.boot_failure or MSG_NO_OS)
         if not self.is_ready(world, vm):
             return "the guest has not finished booting"
         return None
@@ -363,8 +382,10 @@ class Guest:
         clock = world.clock
         disk: str | None = vm.hard_drives[0] if getattr(vm, "hard_drives", None) else None
         os_info = world.storage.os_info(disk) if disk else None
-        if not os_info or disk is None:
+        problem = world.storage.boot_problem(disk) if disk else NO_UEFI_FS
+        if not os_info or disk is None or problem is not None:
             self.setup = NO_OS
+            self.boot_failure = boot_summary(vm, problem or NO_UEFI_FS)
             return
         self.os_build = int(os_info.get("build") or 0) or None
         self.os_caption = str(os_info.get("caption") or os_info.get("edition_caption")
@@ -379,6 +400,7 @@ class Guest:
                     self.accounts[name.lower()] = {"name": name, **stored}
             return
         self.first_boot = True
+        extra = self._state_from_image(world, vm, os_info)
         raw = world.storage.read_file(disk, ANSWER_FILE)
         if raw is None:
             # No answer file: specialize picks a random name, OOBE waits for a person.
@@ -409,10 +431,25 @@ class Guest:
         self._log_unmatched_interfaces(world, vm)
         setup_seconds = clock.account(vm.name, "first_boot_specialize_oobe")
         self.setup = DONE
-        self.ready_at = clock.due(boot_seconds + setup_seconds)
+        self.ready_at = clock.due(boot_seconds + setup_seconds + extra)
         self._write_logs(world, vm, [("Info", f"[windeploy.exe] Successfully processed unattend "
                                               f"pass [{p}].") for p in self.applied_passes],
                          failed=False)
+
+    def _state_from_image(self, world: World, vm: Any, os_info: dict[str, Any]) -> float:
+        """What a generalized image brings to its first boot: a golden image's container host (features, the
+        Docker service, its images: hvsim.guest.handlers.imaging_steps records them at sysprep), and the features
+        enabled offline in the image (their online phase runs during specialize). Returns the extra seconds."""
+        golden = os_info.get("container_host")
+        if isinstance(golden, dict):
+            self.container_host = ContainerHost.from_state(golden)
+        offline = [OFFLINE_FEATURES.get(n) for n, st in (os_info.get("features") or {}).items() if st == "Enabled"]
+        named = [n for n in offline if n]
+        for name in named:
+            self.container_host.features[name] = INSTALLED
+        if named and not isinstance(golden, dict):
+            return world.clock.account(vm.name, "first_boot_offline_features")
+        return 0.0
 
     def _apply_firewall_groups(self, world: World, vm: Any, cfg: _unattend.UnattendConfig) -> None:
         """Enable or disable each FirewallGroup the answer file names. Group must be the group's id
@@ -506,6 +543,7 @@ class Guest:
             "os_build": self.os_build,
             "os_caption": self.os_caption,
             "applied_passes": list(self.applied_passes),
+            "boot_failure": self.boot_failure,
             "container_host": self.container_host.to_state(),
         }
 

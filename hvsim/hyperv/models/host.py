@@ -55,6 +55,9 @@ class HostConfig:
     c_volume_size: int = 500 * 1000**3  # "500 GB" as disk vendors count
     c_volume_free: int = 200 * 1000**3
     base_disks: bool = True  # the sysprepped base disks under C:\LabBases
+    # Installation media in C:\ISO: comma-separated ids of hvsim.storage.media.MEDIA ("" = the Windows Server
+    # 2019/2022/2025 evaluation ISOs on a host without base disks, none on a host with them).
+    iso_media: str = ""
     mac_prefix: str = "00155D"
     mac_pool_start: int = 0x380100  # Hyper-V picks a host-specific range inside 00155D
     physical_adapter: str = "Ethernet"

@@ -15,15 +15,20 @@ from hvsim.powershell.cmdlet import BoundCall, CmdletContext, cmdlet
 from hvsim.powershell.errors import PSError
 from hvsim.powershell.shaping import as_list
 from hvsim.powershell.values import PSObj, UInt32, UInt64
-from hvsim.storage.models import OS_PARTITIONS_OVERHEAD, Vhd
+from hvsim.storage import media as M
+from hvsim.storage.models import GPT_FIRST_USABLE, GPT_TRAILER, OS_PARTITIONS_OVERHEAD, DiskImageMount, Partition, Vhd
 from hvsim.world import World
 
 MB = 1024**2
 
 
 def _storage_types(cls: str) -> list[str]:
+    """A Storage CIM instance's type names: the class with its namespace, the class alone (what a cdxml
+    parameter's PSTypeName matches), its base class, CimInstance."""
     return [f"Microsoft.Management.Infrastructure.CimInstance#ROOT/Microsoft/Windows/Storage/{cls}",
+            f"Microsoft.Management.Infrastructure.CimInstance#{cls}",
             "Microsoft.Management.Infrastructure.CimInstance#ROOT/Microsoft/Windows/Storage/MSFT_StorageObject",
+            "Microsoft.Management.Infrastructure.CimInstance#MSFT_StorageObject",
             "Microsoft.Management.Infrastructure.CimInstance", "System.Object"]
 
 
@@ -43,11 +48,18 @@ def _disk_obj(w: World, number: int, vhd: Vhd | None) -> PSObj:
     else:
         size, name, location, bus = vhd.virtual_size, "Msft Virtual Disk", vhd.path, "File Backed Virtual"
         style, parts = ("GPT", 4) if vhd.partitioned else ("RAW", 0)
+        layout = st.layout_of(vhd)
+        if layout is not None:
+            style, parts = layout.partition_style, len(layout.partitions)
     m = st.mounts.get(P.key(vhd.path)) if vhd else None
+    allocated = size if parts else 0
+    if vhd is not None and st.layout_of(vhd) is not None:
+        allocated = sum(p.size for p in (st.layout_of(vhd) or vhd).partitions)
     return PSObj(_storage_types("MSFT_Disk"), {
         "Number": UInt32(number), "FriendlyName": name, "SerialNumber": "" if vhd else "S4YNNA0R500123",
         "HealthStatus": "Healthy", "OperationalStatus": "Online", "Size": UInt64(size),
-        "AllocatedSize": UInt64(size if parts else 0), "PartitionStyle": style, "BusType": bus,
+        "AllocatedSize": UInt64(allocated), "PartitionStyle": style, "BusType": bus,
+        "LargestFreeExtent": UInt64(free_extent(w, vhd) if vhd is not None else 0),
         "Location": location, "Path": f"\\\\?\\scsi#disk&ven_msft&prod_virtual_disk#{number}",
         "IsBoot": vhd is None, "IsSystem": vhd is None, "IsOffline": False,
         "IsReadOnly": bool(m.read_only) if m else False, "NumberOfPartitions": UInt32(parts),
@@ -57,8 +69,42 @@ def _disk_obj(w: World, number: int, vhd: Vhd | None) -> PSObj:
     })
 
 
+def free_extent(w: World, vhd: Vhd) -> int:
+    """The largest free extent of a disk: after the last partition of an explicit layout (GPT keeps 1 MiB at each
+    end), nothing on an implicit (base) layout, all of a RAW disk but its metadata."""
+    layout = w.storage.layout_of(vhd)
+    if layout is None:
+        return 0 if vhd.partitioned else vhd.virtual_size
+    end = max((p.offset + p.size for p in layout.partitions), default=GPT_FIRST_USABLE)
+    return max(0, vhd.virtual_size - GPT_TRAILER - end)
+
+
+def partition_obj(w: World, number: int, vhd: Vhd, part: Partition) -> PSObj:
+    """MSFT_Partition of an explicit layout."""
+    m = w.storage.mounts.get(P.key(vhd.path))
+    dl = m.part_letters.get(part.number) if m else None
+    volume_path = f"\\\\?\\Volume{part.guid}\\"
+    return PSObj(_storage_types("MSFT_Partition"), {
+        "DiskNumber": UInt32(number), "PartitionNumber": UInt32(part.number), "DriveLetter": dl or "\x00",
+        "Offset": UInt64(part.offset), "Size": UInt64(part.size), "Type": part.type_name, "GptType": part.gpt_type,
+        "IsBoot": False, "IsSystem": False, "IsActive": False, "IsHidden": False, "IsOffline": False,
+        "IsReadOnly": False, "AccessPaths": ([f"{dl}:\\"] if dl else []) + ([volume_path] if part.file_system else []),
+        "OperationalStatus": "Online", "Guid": part.guid, "DiskId": _disk_id(number, vhd),
+        "UniqueId": f"{{00000000-0000-0000-0000-000000000000}}{vhd.disk_id.replace('-', '').upper()}:{part.number}",
+        "PSComputerName": None,
+    }, to_string=f"{number}-{part.number}")
+
+
+def _disk_id(number: int, vhd: Vhd) -> str:
+    return f"\\\\?\\scsi#disk&ven_msft&prod_virtual_disk#{number}"
+
+
 def _partitions(w: World, number: int, vhd: Vhd | None) -> list[PSObj]:
     st = w.storage
+    if vhd is not None:
+        explicit = st.layout_of(vhd)
+        if explicit is not None:
+            return [partition_obj(w, number, vhd, part) for part in explicit.partitions]
     if vhd is not None and not vhd.partitioned:
         return []
     m = st.mounts.get(P.key(vhd.path)) if vhd else None
@@ -82,26 +128,63 @@ def _partitions(w: World, number: int, vhd: Vhd | None) -> list[PSObj]:
     return out
 
 
-def _volume(w: World, letter: str, vhd: Vhd | None) -> PSObj:
+def _volume(w: World, letter: str | None, vhd: Vhd | None, part: Partition | None = None) -> PSObj:
     st = w.storage
     size = st.c_size if vhd is None else st.inner_size(vhd)
     free = st.c_free if vhd is None else st.inner_free(vhd)
-    oid = str(uuid.uuid5(uuid.NAMESPACE_URL, (vhd.disk_id if vhd else "host-c") + letter))
+    fs, label = "NTFS", ""
+    if part is not None:
+        fs, label = part.file_system or "Unknown", part.label
+        if vhd is not None and part is not (st.layout_of(vhd) or vhd).main_partition():
+            size, free = part.size - 2 * MB, part.size - 2 * MB  # a small system volume: its files are not modelled
+    seed = (vhd.disk_id if vhd else "host-c") + (part.guid if part else letter or "")
+    oid = str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
     return PSObj(_storage_types("MSFT_Volume"), {
-        "DriveLetter": letter, "DriveType": "Fixed", "FileSystem": "NTFS", "FileSystemType": "NTFS",
-        "FileSystemLabel": "", "HealthStatus": "Healthy", "OperationalStatus": "OK",
+        "DriveLetter": letter, "DriveType": "Fixed", "FileSystem": fs, "FileSystemType": fs,
+        "FileSystemLabel": label, "HealthStatus": "Healthy", "OperationalStatus": "OK",
         "Size": UInt64(size), "SizeRemaining": UInt64(free), "AllocationUnitSize": UInt32(4096),
         "DedupMode": "NotAvailable", "ObjectId": "{1}\\\\" + w.host.computer_name + f"\\root/Microsoft/Windows/Storage/"
         f"Providers_v2\\WSP_Volume.ObjectId=\"{{{oid}}}\"",
         "Path": f"\\\\?\\Volume{{{oid}}}\\", "UniqueId": f"\\\\?\\Volume{{{oid}}}\\", "PSComputerName": None,
-    }, to_string=letter)
+    }, to_string=letter or "")
+
+
+def iso_volume(w: World, d: DiskImageMount) -> PSObj:
+    """The CD-ROM volume of a mounted ISO (UDF, read-only, nothing free)."""
+    medium = M.MEDIA.get(d.media_id or "")
+    size = medium.size if medium else 0
+    oid = str(uuid.uuid5(uuid.NAMESPACE_URL, "iso|" + d.iso_key))
+    return PSObj(_storage_types("MSFT_Volume"), {
+        "DriveLetter": d.letter, "DriveType": "CD-ROM", "FileSystem": "UDF", "FileSystemType": "UDF",
+        "FileSystemLabel": medium.label if medium else "", "HealthStatus": "Healthy", "OperationalStatus": "OK",
+        "Size": UInt64(size), "SizeRemaining": UInt64(0), "AllocationUnitSize": UInt32(2048),
+        "DedupMode": "NotAvailable", "ObjectId": "{1}\\\\" + w.host.computer_name + "\\root/Microsoft/Windows/Storage/"
+        f"Providers_v2\\WSP_Volume.ObjectId=\"{{{oid}}}\"", "Path": f"\\\\?\\Volume{{{oid}}}\\",
+        "UniqueId": f"\\\\?\\Volume{{{oid}}}\\", "PSComputerName": None,
+    }, to_string=d.letter or "")
+
+
+def partition_volume(w: World, vhd: Vhd, part: Partition) -> PSObj | None:
+    """The volume on a formatted partition of an explicit layout (None: no file system)."""
+    if not part.file_system:
+        return None
+    m = w.storage.mounts.get(P.key(vhd.path))
+    return _volume(w, m.part_letters.get(part.number) if m else None, vhd, part)
 
 
 def _volumes(w: World) -> list[PSObj]:
     out = [_volume(w, "C", None)]
     for m in sorted(w.storage.mounts.values(), key=lambda m: m.letter or "~"):
-        if m.letter:
-            out.append(_volume(w, m.letter, w.storage.vhds[m.vhd_key]))
+        vhd = w.storage.vhds[m.vhd_key]
+        layout = w.storage.layout_of(vhd)
+        if layout is not None:
+            for part in layout.partitions:
+                vol = partition_volume(w, vhd, part)
+                if vol is not None and part.number in m.part_letters:
+                    out.append(vol)
+        elif m.letter:
+            out.append(_volume(w, m.letter, vhd))
+    out += [iso_volume(w, d) for d in w.storage.disk_images.values() if d.letter]
     return out
 
 
@@ -180,9 +263,27 @@ def get_partition(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
 def get_volume(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
     vols = _volumes(w)
+    if call.has("DiskImage"):
+        out = []
+        for img in as_list(call.get("DiskImage")):
+            d = w.storage.disk_images.get(P.key(str(img.get("ImagePath")))) if isinstance(img, PSObj) else None
+            if d is not None:
+                out.append(iso_volume(w, d))
+        return out
     if call.has("Partition"):
-        letters = {str(p.get("DriveLetter")).upper() for p in as_list(call.get("Partition")) if isinstance(p, PSObj)}
-        return [v for v in vols if v.get("DriveLetter") in letters]
+        out = []
+        for p in as_list(call.get("Partition")):
+            if not isinstance(p, PSObj):
+                continue
+            explicit = _explicit_partition(w, int(p.get("DiskNumber")), int(p.get("PartitionNumber")))
+            if explicit is not None:
+                vol = partition_volume(w, *explicit)
+                if vol is not None:
+                    out.append(vol)
+                continue
+            letter = str(p.get("DriveLetter")).upper()
+            out += [v for v in vols if v.get("DriveLetter") == letter]
+        return out
     if call.has("DriveLetter"):
         out = []
         for x in as_list(call.get("DriveLetter")):
@@ -196,3 +297,20 @@ def get_volume(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
         pats = [str(x) for x in as_list(call.get("FileSystemLabel"))]
         return [v for v in vols if any(P.wildcard_match(p, v.get("FileSystemLabel")) for p in pats)]
     return vols
+
+
+def _explicit_partition(w: World, disk_number: int, part_number: int) -> tuple[Vhd, Partition] | None:
+    """(the VHD, the partition) of a partition of a mounted disk with an explicit layout."""
+    m = next((m for m in w.storage.mounts.values() if m.disk_number == disk_number), None)
+    if m is None:
+        return None
+    vhd = w.storage.vhds[m.vhd_key]
+    layout = w.storage.layout_of(vhd)
+    part = next((p for p in layout.partitions if p.number == part_number), None) if layout else None
+    return (vhd, part) if part is not None else None
+
+
+# The shapers and query error the image-build cmdlets (hvsim.storage.handlers.images) share.
+disk_obj = _disk_obj
+query_not_found = _query_not_found
+storage_types = _storage_types

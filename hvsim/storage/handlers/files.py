@@ -435,5 +435,8 @@ def get_file_hash(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
             continue
         data = st.read(loc) or b""
         digest = hashlib.new(codec, data).hexdigest().upper()
+        medium = st.medium_of(entry.path) if loc.vhd_key is None and loc.iso_key is None else None
+        if medium is not None and medium.sha256 and codec == "sha256":
+            digest = medium.sha256.upper()  # a seeded ISO's bytes are not kept: its published hash
         out.append(PSObj(list(FILE_HASH_TYPES), {"Algorithm": algorithm, "Hash": digest, "Path": entry.path}))
     return out

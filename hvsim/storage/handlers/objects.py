@@ -82,8 +82,9 @@ def file_obj(world: World, e: Entry) -> PSObj:
         "Length": Int64(e.size),
         "DirectoryName": parent,
         "Directory": parent,
-        "IsReadOnly": False,
-        "Attributes": PSEnum("System.IO.FileAttributes", "Archive", 32),
+        "IsReadOnly": e.read_only,
+        "Attributes": (PSEnum("System.IO.FileAttributes", "ReadOnly, Archive", 33) if e.read_only
+                       else PSEnum("System.IO.FileAttributes", "Archive", 32)),
     })
     return PSObj(["System.IO.FileInfo", "System.IO.FileSystemInfo", "System.MarshalByRefObject",
                   "System.Object"], common, to_string=e.path)
