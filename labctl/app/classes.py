@@ -392,18 +392,27 @@ def destroy_class(lab: ResolvedLab, progress: Progress | None,
     with LabLock(Path(lab.class_state_dir) / "lock", "destroy"), \
             open_hosts(lab, keys, workers=1, prompt=prompt) as conns:
         def one(key: str, conn: HostConnection) -> None:
+            here = DestroyReport()
             for k, unit in where:
                 if k != key:
                     continue
                 s = session_on(unit, conn)
                 facts, paths = s.facts()
                 rep = destroy(conn.transport, s.want, facts, s.journal, s.owner, progress, paths)
-                with lock:
-                    total.removed += rep.removed
-                    total.kept += rep.kept
-                    total.remaining += rep.remaining
+                here.removed += rep.removed
+                here.kept += rep.kept
+                here.remaining += rep.remaining
                 if rep.complete and unit.copy_number is not None:
                     record.forget(unit.copy_number)
+            # The shared NAT was kept for the copies destroyed first; when the last one took it along, those
+            # "kept" lines are no longer true.
+            here.kept = [k for k in here.kept
+                         if not (k.startswith("nat ") and "(shared with copies" in k and " ".join(k.split()[:2])
+                                 in here.removed)]
+            with lock:
+                total.removed += here.removed
+                total.kept += here.kept
+                total.remaining += here.remaining
 
         on_each_host(conns, one)
         return total, describe(conns)[0]

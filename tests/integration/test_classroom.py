@@ -124,7 +124,8 @@ def _class_flow(tmp_path: Path, lab: Lab) -> None:
 
     rest = labctl("destroy", str(lab.file), "--yes")
     assert rest.exit_code == 0, rest.output
-    assert "nat labctl-classroom" in rest.stdout and "switch labctl-classroom-3" in rest.stdout
+    assert "  - nat labctl-classroom\n" in rest.stdout and "switch labctl-classroom-3" in rest.stdout
+    assert "kept nat" not in rest.stdout  # the NAT went with the last copy: no stale "kept" line
     assert set(_states(lab).values()) == {"Absent"}
     listing = _json("ls", str(lab.file), "--json")
     assert [h["labs"] for h in listing["hosts"]] == [[]]
