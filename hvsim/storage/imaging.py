@@ -58,9 +58,11 @@ def mount_disk_image(st: Storage, path: str, no_drive_letter: bool = False) -> D
     if P.extension(full).lower() not in DISK_IMAGE_EXTENSIONS:
         raise SE.disk_image_failed("A virtual disk support provider for the specified file was not found.",
                                    "0xc03a0014")
-    medium = st.medium_of(full)
+    # A seeded medium, or a placeholder ISO a client uploaded (hvsim.storage.media.placeholder_iso).
+    medium = st.medium_of(full) or M.placeholder_medium(entry.data)
     if medium is None:
-        # Not an ISO 9660/UDF image (a text file, a truncated header): cloudbase/coriolis#454.
+        # Not an ISO 9660/UDF image (a text file, a truncated header): cloudbase/coriolis#454 shows it for a
+        # 14-byte text file ("echo test > x.iso"), as a Mount-DiskImage error record.
         raise SE.disk_image_failed("The file or directory is corrupted and unreadable.", "0x80070570")
     used = {d.device_number for d in st.disk_images.values()}
     number = next(n for n in range(len(used) + 1) if n not in used)

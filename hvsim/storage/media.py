@@ -11,10 +11,16 @@ are in docs/facts.md "Images":
 
 A medium may be a foreign ISO (no sources\install.*), a partial download (mounts, its files cannot be read:
 0x80070570) or one that ships install.esd (Media Creation Tool output: recompressed, slower to apply).
+
+A file a client uploads (labctl's ``iso_file:``) can stand in for one of these media: real ISOs are gigabytes, so
+the simulator (and only it) accepts a small *placeholder ISO* whose content names a modeled medium
+(``placeholder_iso(media_id)`` makes one, ``placeholder_medium(data)`` reads one). Mount-DiskImage of it behaves
+like the seeded ISO of that id; its Get-FileHash is the hash of its own bytes. Any other content is no disc image.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 GIB = 1024**3
@@ -192,3 +198,31 @@ FEATURE_PARENTS: dict[str, tuple[str, ...]] = {
 
 def canonical_feature(name: str) -> str | None:
     return next((f for f in OFFLINE_FEATURES if f.lower() == name.strip().lower()), None)
+
+
+# --------------------------------------------------------------------------------------------- placeholder ISOs
+
+PLACEHOLDER_MAGIC = b"HVSIM-PLACEHOLDER-ISO 1\n"
+_PLACEHOLDER_MEDIUM = re.compile(rb"^media=([A-Za-z0-9][A-Za-z0-9._-]*)\r?$", re.MULTILINE)
+
+
+def placeholder_iso(media_id: str) -> bytes:
+    """A small file the simulated host mounts as the installation medium ``media_id`` (one of ``MEDIA``).
+
+    Simulator only: on Windows it is no disc image. Its format (version 1) is text, the first line exactly
+    ``HVSIM-PLACEHOLDER-ISO 1`` and a line ``media=<media id>``; other lines are comments. Mount-DiskImage of it
+    gives that medium's volume, files and images (sizes as modeled), Get-FileHash the SHA-256 of these bytes."""
+    if media_id not in MEDIA:
+        raise ValueError(f"unknown installation medium {media_id!r}; known: {', '.join(sorted(MEDIA))}")
+    m = MEDIA[media_id]
+    return (PLACEHOLDER_MAGIC + f"media={media_id}\n".encode("ascii")
+            + f"# Stands in for {m.file_name} ({m.size} bytes) on the labctl Hyper-V host simulator only; "
+              "Windows cannot mount this file.\n".encode("ascii"))
+
+
+def placeholder_medium(data: bytes) -> Medium | None:
+    """The medium a placeholder ISO's content names, or None (not a placeholder, or an unknown id)."""
+    if not data.startswith(PLACEHOLDER_MAGIC):
+        return None
+    found = _PLACEHOLDER_MEDIUM.search(data, len(PLACEHOLDER_MAGIC))
+    return MEDIA.get(found.group(1).decode("ascii")) if found else None

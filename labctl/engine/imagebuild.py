@@ -412,8 +412,9 @@ class ImageBuilder:
         stage = "mount iso"
         self._stage(image, stage, "start")
         sha = recipe.sha256.lower() if recipe.sha256 else None
+        note = ""
         if recipe.iso_file is not None:
-            iso = self._upload_iso(image, Path(recipe.iso_file), sha or "")
+            iso, note = self._upload_iso(image, Path(recipe.iso_file), sha or "")
         else:
             assert recipe.iso is not None
             iso = recipe.iso
@@ -428,7 +429,7 @@ class ImageBuilder:
         if attached:
             volumes = self._call(image, stage, lambda: self.t.invoke(ops.disk_image_volume(iso))).objects()
         else:
-            volumes = self._call(image, stage, lambda: self.t.invoke(ops.mount_iso(iso), retry=False)).objects()
+            volumes = self._call(image, stage, partial(self.t.invoke, ops.mount_iso(iso), retry=False)).objects()
             m.iso, m.iso_ours = iso, True
             self._note_iso(image, iso)
         letter = next((_letter(v.get("DriveLetter")) for v in volumes if _letter(v.get("DriveLetter"))), "")
@@ -436,7 +437,8 @@ class ImageBuilder:
             raise ImageError(f"image {image.id}: {stage}: {iso} is mounted but has no drive letter", image=image.id,
                              stage=stage, host=self.host,
                              hint="dismount it (Dismount-DiskImage) and check the host's drive letters")
-        self._stage(image, stage, "done", f"{iso} on {letter}:" + (" (it was mounted already)" if attached else ""))
+        self._stage(image, stage, "done", f"{iso} on {letter}:" + (" (it was mounted already)" if attached else "")
+                    + note)
         return _Source(iso, sha, image_file=letter)
 
     def _read_editions(self, image: ImageEntry, recipe: ImageRecipe, source: _Source) -> None:
@@ -643,12 +645,14 @@ class ImageBuilder:
         value = obj.get("Hash") if obj is not None else None
         return str(value).lower() if value else None
 
-    def _upload_iso(self, image: ImageEntry, local: Path, sha: str) -> str:
+    def _upload_iso(self, image: ImageEntry, local: Path, sha: str) -> tuple[str, str]:
+        """``local`` on the host (C:\\ISO\\labctl\\<name>), uploaded unless the host copy's SHA-256 is ``sha``;
+        returns the host path and a note for the progress line (what was done)."""
         stage = "mount iso"
         host_path = f"{HOST_ISO_DIR}\\{local.name}"
         if self._host_hash(image, stage, host_path) == sha:
             self._stage(image, stage, "start", f"{host_path} is on the host already (SHA-256 matches)")
-            return host_path
+            return host_path, " (on the host already: SHA-256 matches, not uploaded)"
         if not local.is_file():
             raise ImageError(f"image {image.id}: {stage}: the local ISO {local} is not a file", image=image.id,
                              stage=stage, host=self.host, hint="fix build.iso_file (relative to the image file)")
@@ -677,7 +681,7 @@ class ImageBuilder:
             raise ImageError(f"image {image.id}: {stage}: {host_path} has SHA-256 {got or 'none'} after the upload, "
                              f"expected {sha}", image=image.id, stage=stage, host=self.host,
                              hint="the upload was cut or altered; run again to upload it again")
-        return host_path
+        return host_path, f" (uploaded {local.name}, {size} bytes, SHA-256 checked on the host)"
 
 
 _STAGE_HINTS: dict[str, str] = {
