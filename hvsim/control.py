@@ -91,6 +91,7 @@ class ControlService:
                 sim.world.save()
             sim.faults.clear(args.get("seed"))
             sim.counters.reset()
+            sim.clock.reset_timeline()
             return 200, {"reset": True}
         if route == ("GET", "/counters"):
             return 200, sim.counters.snapshot()

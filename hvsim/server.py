@@ -29,6 +29,7 @@ from hvsim.core.clock import Clock
 from hvsim.core.counters import Counters
 from hvsim.core.faults import FaultPlan
 from hvsim.core.files import make_private, replace_private
+from hvsim.core.resources import Capacity
 from hvsim.docker.api import DockerApiManager
 from hvsim.docker.mirror import Mirror
 from hvsim.networking.rdp import RdpEndpointManager
@@ -115,7 +116,8 @@ class _RuntimeHost:
     def run_pipeline(self, statements: list[list[RawCommand]], input: list[Any], sink: Any,
                      session: Session) -> None:
         try:
-            self._runtime.run(statements, input, sink, session)
+            with self._world.clock.call():  # the pipeline's place on the simulated timeline
+                self._runtime.run(statements, input, sink, session)
         finally:
             self.persist()
             if self._after is not None:
@@ -182,6 +184,7 @@ class Simulator:
             self.faults = FaultPlan(self.seed)
             self.counters = Counters()
             self.world = World.open(self.state_dir, self.clock, self.faults, self.counters, self.host_config)
+            self.clock.set_capacity(Capacity.from_host(self.world.host))
             if self._runtime_override is None:
                 load_handlers()
             self.runtime = self._runtime_override or Runtime(self.world)

@@ -123,9 +123,10 @@ class CmdletContext:
         finally:
             self.world.lock.acquire()
 
-    def spend(self, actor: str, key: str, factor: float = 1.0) -> float:
-        """Account the modeled duration ``key`` to ``actor`` and block for it (scaled)."""
-        seconds = self.world.clock.account(actor, key, factor)
+    def spend(self, actor: str, key: str, factor: float = 1.0, *, lane: str | None = None) -> float:
+        """Place the modeled duration ``key`` for ``actor`` on the timeline (``lane``: what it acts on, see
+        hvsim/core/clock.py) and block for the interval it got (scaled)."""
+        seconds = self.world.clock.account(actor, key, factor, lane=lane)
         if self.world.clock.wall_seconds(seconds) > 0:
             with self.unlocked():
                 self.world.clock.sleep(seconds)

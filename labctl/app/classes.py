@@ -28,6 +28,8 @@ from labctl.engine.plan import DesiredVm, Plan
 from labctl.engine.progress import Progress
 from labctl.engine.stages import Timeouts
 from labctl.engine.status import VmStatus, lab_status
+from labctl.engine.timeline import HOST, PREFLIGHT, TIMELINE_FILE, TimelineProgress
+from labctl.engine.timeline import save as save_timeline
 from labctl.errors import ApplyError, LabctlError, LabUsageError, PlanError
 from labctl.fsio import atomic_write
 from labctl.hyperv.facts import HostFacts, host_facts_pipeline, parse_host_facts
@@ -267,6 +269,12 @@ def up_class(lab: ResolvedLab, *, max_workers: int, dry_run: bool, timeouts: Tim
         record.save()  # before anything is created: a rerun keeps every copy where this run put it
         report = ApplyReport()
         passwords = {id(s): guest_password(s.lab, prompt) for _, s in sessions}
+        # The run's timeline (.labctl/<lab>/timeline.json); on a pool each host's steps get a row of their own.
+        timeline = progress if isinstance(progress, TimelineProgress) else TimelineProgress(progress)
+        timeline.record(HOST, PREFLIGHT, "done", f"placed and planned {len(units)} copies")
+        host_keys = list(dict.fromkeys(key for key, _ in units))
+        row_of = {k: f"{HOST} {k}" if len(host_keys) > 1 else HOST for k in host_keys}
+        progress_of = {k: timeline.for_host(row_of[k]) if len(host_keys) > 1 else timeline for k in host_keys}
 
         def appliers_for(key: str) -> list[tuple[Session, Applier]]:
             out = []
@@ -275,7 +283,7 @@ def up_class(lab: ResolvedLab, *, max_workers: int, dry_run: bool, timeouts: Tim
                     continue
                 out.append((s, Applier(
                     s.conn.transport, s.want, p, s.journal, s.owner, renderer(s.lab),
-                    _credential(passwords[id(s)]), progress,
+                    _credential(passwords[id(s)]), progress_of[key],
                     ApplyOptions(max_workers=max_workers, timeouts=timeouts), bootstrap(s.lab, s.conn))))
             return out
 
@@ -308,9 +316,21 @@ def up_class(lab: ResolvedLab, *, max_workers: int, dry_run: bool, timeouts: Tim
                     report.notes += [n for n in applier.context.notes if n not in report.notes]
 
         used = {k: conns[k] for k in dict.fromkeys(key for key, _ in units)}
-        on_each_host(used, run_host)
-        clocks = [c.sim_report() for c in used.values()]
-        reports = [c for c in clocks if c]
+
+        def clock_of(conn: HostConnection) -> dict[str, Any] | None:
+            try:
+                return conn.sim_report()
+            except Exception:  # a courtesy: never hides the run's own outcome
+                return None
+
+        try:
+            on_each_host(used, run_host)
+        finally:  # the timeline of a run that stopped early too: it shows where it stopped
+            clocks = {k: clock_of(c) for k, c in used.items()}
+            save_timeline(Path(lab.class_state_dir) / TIMELINE_FILE, timeline, lab=lab.name, host=host,
+                          simulated=simulated, vms=[v.name for v in lab.vms],
+                          clocks={row_of[k]: c for k, c in clocks.items()})
+        reports = [c for c in clocks.values() if c]
         result.report = report
         result.sim_clock = max(reports, key=lambda c: float(c.get("estimated_makespan_seconds") or 0.0)) \
             if reports else None

@@ -21,6 +21,8 @@ from labctl.engine.lock import LabLock
 from labctl.engine.plan import DesiredVm, Plan
 from labctl.engine.progress import Progress
 from labctl.engine.stages import Timeouts
+from labctl.engine.timeline import HOST, PREFLIGHT, TIMELINE_FILE, TimelineProgress
+from labctl.engine.timeline import save as save_timeline
 from labctl.errors import PlanError
 from labctl.lab.model import ResolvedLab, ResolvedVm
 from labctl.render import render_unattend
@@ -90,18 +92,27 @@ def build_missing_images(conn: HostConnection, units: list[ResolvedLab], options
     return [f"image {b.image} {'built' if b.action == 'built' else 'built by another run'}: {b.path}"
             for b in built if b.action != "present"]
 
+def clock_after_failure(conn: HostConnection) -> dict[str, Any] | None:
+    """The simulator's clock report after a run that raised; None when it cannot be had (it is a courtesy)."""
+    try:
+        return conn.sim_report()
+    except Exception:  # the run's own error is what the user must see, not one of the report
+        return None
+
 def up(lab: ResolvedLab, options: UpOptions, progress: Progress | None = None,
        prompt: Prompt | None = None) -> UpResult:
     """Make the host match the lab: plan, refuse on preflight problems, apply."""
     start = time.monotonic()
+    timeline = TimelineProgress(progress)  # every stage event, written to .labctl/<lab>/timeline.json
+    timeline.record(HOST, PREFLIGHT, "start", "lock, connect, read the host's facts, plan")
     if lab.is_class:
         timeouts = Timeouts(scale=options.timeout_scale)
         timeouts.values.update(options.timeouts)
         cu = classes.up_class(
-            lab, max_workers=options.max_workers, dry_run=options.dry_run, timeouts=timeouts, progress=progress,
+            lab, max_workers=options.max_workers, dry_run=options.dry_run, timeouts=timeouts, progress=timeline,
             prompt=prompt, extra_refusals=docker_refusals, bootstrap=bootstrap_context,
             renderer=lambda unit: answer_file_for(unit, guest_password(unit, prompt)),
-            prepare_host=lambda units, conn: build_missing_images(conn, units, options, progress))
+            prepare_host=lambda units, conn: build_missing_images(conn, units, options, timeline))
         return UpResult(cu.plan, cu.report, time.monotonic() - start, cu.simulated, cu.host, cu.sim_clock,
                         dry_run=options.dry_run)
     with LabLock(Path(lab.state_dir) / "lock", "up"):
@@ -117,18 +128,24 @@ def up(lab: ResolvedLab, options: UpOptions, progress: Progress | None = None,
             if options.dry_run:
                 result.elapsed = time.monotonic() - start
                 return result
-            images_built = build_missing_images(s.conn, [lab], options, progress)
-            timeouts = Timeouts(scale=options.timeout_scale)
-            timeouts.values.update(options.timeouts)
-            applier = Applier(
-                s.conn.transport, s.want, the_plan, s.journal, s.owner, renderer,
-                lambda vm: Credential(GUEST_ADMIN, password), progress,
-                ApplyOptions(max_workers=options.max_workers, timeouts=timeouts),
-                bootstrap_context(lab, s.conn),
-            )
-            result.report = applier.run()
-            result.report.host_steps[:0] = images_built
-            result.sim_clock = s.conn.sim_report()
+            timeline.record(HOST, PREFLIGHT, "done", "planned")
+            try:
+                images_built = build_missing_images(s.conn, [lab], options, timeline)
+                timeouts = Timeouts(scale=options.timeout_scale)
+                timeouts.values.update(options.timeouts)
+                applier = Applier(
+                    s.conn.transport, s.want, the_plan, s.journal, s.owner, renderer,
+                    lambda vm: Credential(GUEST_ADMIN, password), timeline,
+                    ApplyOptions(max_workers=options.max_workers, timeouts=timeouts),
+                    bootstrap_context(lab, s.conn),
+                )
+                result.report = applier.run()
+                result.report.host_steps[:0] = images_built
+                result.sim_clock = s.conn.sim_report()
+            finally:  # the timeline of a run that stopped early too: it shows where it stopped
+                clock = result.sim_clock if result.report is not None else clock_after_failure(s.conn)
+                save_timeline(Path(lab.state_dir) / TIMELINE_FILE, timeline, lab=lab.name, host=s.conn.description,
+                              simulated=s.conn.simulated, vms=[vm.name for vm in lab.vms], clocks={HOST: clock})
         result.elapsed = time.monotonic() - start
         return result
 

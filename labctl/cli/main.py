@@ -20,6 +20,7 @@ from labctl.cli.ls import ls_cmd
 from labctl.cli.plan import plan_cmd
 from labctl.cli.power import start_cmd, stop_cmd
 from labctl.cli.render import render_cmd
+from labctl.cli.report import report_cmd
 from labctl.cli.roster import roster_cmd
 from labctl.cli.sim import sim_group
 from labctl.cli.snapshot import reset_cmd, snapshot_group
@@ -51,7 +52,7 @@ def cli(log_level: str, retry_budget: float) -> None:
 
 for _command in (init_cmd, up_cmd, plan_cmd, status_cmd, destroy_cmd, validate_cmd, render_cmd, sim_group,
                  exec_cmd, docker_cmd, demo_group, env_cmd, completion_cmd, ls_cmd, roster_cmd,
-                 snapshot_group, reset_cmd, stop_cmd, start_cmd, image_group):
+                 snapshot_group, reset_cmd, stop_cmd, start_cmd, image_group, report_cmd):
     cli.add_command(_command)
 
 

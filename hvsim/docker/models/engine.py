@@ -182,7 +182,8 @@ def guest_inner(path: str) -> str | None:
 
 
 def spend(world: World, actor: str, key: str, factor: float = 1.0) -> float:
-    """Account a modeled duration to ``actor``; in the realistic profile block for it without the world lock."""
+    """Place a modeled duration for ``actor`` on the timeline; in the realistic profile block for the interval it
+    got without the world lock."""
     seconds = world.clock.account(actor, key, factor)
     if world.clock.wall_seconds(seconds) > 0:
         try:

@@ -161,7 +161,7 @@ class Guest:
         self.running = True
         self._discard_saved()  # Start-VM resumes a saved VM without this hook: a save left here was discarded
         self.boot_count += 1
-        boot = clock.account(vm.name, "boot_after_restore" if self.restored else "boot_to_heartbeat")
+        boot = clock.account(vm.name, "boot_after_restore" if self.restored else "boot_to_heartbeat", background=True)
         self.restored = False
         self.last_boot_up_time = clock.now()
         self._boot(world, vm, boot)
@@ -357,7 +357,7 @@ class Guest:
         """The guest restarts (Restart-VM, or a reboot during a session): sessions break."""
         if not self.running:
             return
-        seconds = world.clock.account(vm.name, "guest_reboot")
+        seconds = world.clock.account(vm.name, "guest_reboot", background=True)
         self.boot_count += 1
         self.saved_remaining = None
         self._boot(world, vm, seconds)
@@ -406,7 +406,7 @@ class Guest:
             # No answer file: specialize picks a random name, OOBE waits for a person.
             self.computer_name = random_computer_name(str(vm.id))
             self.setup = OOBE_WAIT
-            clock.account(vm.name, "first_boot_specialize_oobe", 0.5)
+            clock.account(vm.name, "first_boot_specialize_oobe", 0.5, background=True, lane=vm.name + ":setup")
             self._write_logs(world, vm, [("Info", "[windeploy.exe] No unattend file found; "
                                                   "OOBE will run interactively.")], failed=False)
             return
@@ -414,7 +414,7 @@ class Guest:
         if not report.valid:
             assert report.failure is not None
             # Setup fails during specialize, roughly half way through the first-boot work.
-            clock.account(vm.name, "first_boot_specialize_oobe", 0.5)
+            clock.account(vm.name, "first_boot_specialize_oobe", 0.5, background=True, lane=vm.name + ":setup")
             self.setup = FAILED
             self.setup_error = report.failure.to_dict()
             self._write_logs(world, vm, report.failure.log_lines("C:" + ANSWER_FILE), failed=True)
@@ -423,13 +423,13 @@ class Guest:
         self._apply_firewall_groups(world, vm, report.config)
         if report.config.administrator_password is None:
             # Specialize ran; the oobeSystem pass has no Administrator password to set.
-            clock.account(vm.name, "first_boot_specialize_oobe", 0.5)
+            clock.account(vm.name, "first_boot_specialize_oobe", 0.5, background=True, lane=vm.name + ":setup")
             self.setup = OOBE_WAIT
             self._write_logs(world, vm, [("Info", "[oobe] The answer file sets no Administrator "
                                                   "password; OOBE waits for input.")], failed=False)
             return
         self._log_unmatched_interfaces(world, vm)
-        setup_seconds = clock.account(vm.name, "first_boot_specialize_oobe")
+        setup_seconds = clock.account(vm.name, "first_boot_specialize_oobe", background=True)
         self.setup = DONE
         self.ready_at = clock.due(boot_seconds + setup_seconds + extra)
         self._write_logs(world, vm, [("Info", f"[windeploy.exe] Successfully processed unattend "
@@ -448,7 +448,7 @@ class Guest:
         for name in named:
             self.container_host.features[name] = INSTALLED
         if named and not isinstance(golden, dict):
-            return world.clock.account(vm.name, "first_boot_offline_features")
+            return world.clock.account(vm.name, "first_boot_offline_features", background=True)
         return 0.0
 
     def _apply_firewall_groups(self, world: World, vm: Any, cfg: _unattend.UnattendConfig) -> None:

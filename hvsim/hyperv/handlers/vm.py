@@ -91,7 +91,9 @@ def new_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
         vhd_path=call.get("VHDPath"),
     )
     w.dirty = True
-    ctx.spend("host", "new_vm")
+    if call.get("VHDPath"):
+        w.clock.touch(str(call.get("VHDPath")))  # the VM's disk: its creation (and answer file) came first
+    ctx.spend("host", "new_vm", lane=vm.name)
     return [vm_obj(w, vm)]
 
 
@@ -179,12 +181,13 @@ def stop_vm(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
         begun.append((vm, how))
 
     ctx.each(resolve_vms(ctx, call), begin)
-    waits = [w.clock.account(vm.name, _TRANSITION_DURATION[how]) for vm, how in begun if how is not None]
-    if waits:
+    going = [(vm.name, _TRANSITION_DURATION[how]) for vm, how in begun if how is not None]
+    if going:
         w.dirty = True
-        if w.clock.wall_seconds(max(waits)) > 0:
+        wait = w.clock.account_parallel(going)
+        if w.clock.wall_seconds(wait) > 0:
             with ctx.unlocked():
-                w.clock.sleep(max(waits))
+                w.clock.sleep(wait)
 
     def finish(item: tuple[VM, str | None]) -> Any:
         vm, how = item

@@ -50,6 +50,11 @@ class HostConfig:
     memory_capacity: int = 64 * GIB
     # Memory the root partition keeps for itself; VMs can use the rest (Start-VM refuses beyond).
     host_reserved_memory: int = 4 * GIB
+    # The volume holding the VHDX files and the uplink, as the simulated timeline shares them among concurrent
+    # operations (hvsim/core/resources.py; defaults and sources in hvsim/core/durations.yaml, "capacity").
+    disk_mbps: int = 3000
+    disk_iops: int = 400_000
+    network_mbps: int = 1000
     virtual_hard_disk_path: str = "C:\\ProgramData\\Microsoft\\Windows\\Virtual Hard Disks"
     virtual_machine_path: str = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V"
     c_volume_size: int = 500 * 1000**3  # "500 GB" as disk vendors count

@@ -78,15 +78,15 @@ def new_vhd(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
             if call.get("Differencing") or call.has("ParentPath"):
                 vhd = w.storage.new_vhd(path, "Differencing", parent_path=str(call.get("ParentPath")),
                                         block_size=call.get("BlockSizeBytes"))
-                ctx.spend("host", "new_vhd_differencing")
+                ctx.spend("host", "new_vhd_differencing", lane=path)
             elif call.get("Fixed"):
                 vhd = w.storage.new_vhd(path, "Fixed", int(call.get("SizeBytes")),
                                         block_size=call.get("BlockSizeBytes"))
-                ctx.spend("host", "new_vhd_fixed_per_gb", max(1.0, vhd.virtual_size / GB))
+                ctx.spend("host", "new_vhd_fixed_per_gb", max(1.0, vhd.virtual_size / GB), lane=path)
             else:
                 vhd = w.storage.new_vhd(path, "Dynamic", int(call.get("SizeBytes")),
                                         block_size=call.get("BlockSizeBytes"))
-                ctx.spend("host", "new_vhd_dynamic")
+                ctx.spend("host", "new_vhd_dynamic", lane=path)
         except PSError as exc:
             raise _untargeted(exc) from None
         w.dirty = True
@@ -125,6 +125,7 @@ def mount_vhd(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
     w = ctx.world
     out = []
     for path, _ in _existing(ctx, _paths_or_disks(ctx, call)):
+        w.clock.touch(path)  # the timeline lane of the disk (hvsim/core/clock.py)
         mounted = _changed(ctx, "mount_vhd", w.storage.mount, path, no_drive_letter=bool(call.get("NoDriveLetter")),
                            read_only=bool(call.get("ReadOnly")))
         if mounted and call.get("Passthru"):
@@ -142,6 +143,7 @@ def dismount_vhd(ctx: CmdletContext, call: BoundCall) -> Iterable[Any]:
             _changed(ctx, "dismount_vhd", storage.dismount, disk_number=int(n))
         return []
     for path, _ in _existing(ctx, _typed_paths(ctx, call)):
+        ctx.world.clock.touch(path)
         _changed(ctx, "dismount_vhd", storage.dismount, path=path)
     return []
 
