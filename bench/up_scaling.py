@@ -2,11 +2,16 @@
 
 Part 1, instant profile: `up` of a lab with 1, 4 and 16 VMs against `labctl sim serve` in its own
 process; per VM: HTTP requests, pipelines, and controller CPU seconds (the `labctl up` process only).
+Part 1b, the same per-VM requests and pipelines split by what they are for (issue 12, section 5): host-side
+creation (disk, answer file, VM, configuration, start), polling (the readiness waits) and bootstrap (the
+answer file's removal and the container-host stages), plus the host-wide steps. Each request is charged to
+the stage running when the simulator counted it, so this run brings the VMs up one at a time
+(--max-workers 1, `up` in this process, the simulator's own counters read between stages).
 Part 2, realistic profile (durations from public figures, divided by --speedup): the makespan of a
 4-VM lab against the longest single-VM chain (a 1-VM lab) and against the same lab with
 --max-workers 1.
 
-    python bench/up_scaling.py [--sizes 1,4,16] [--speedup 20] [--skip-realistic]
+    python bench/up_scaling.py [--sizes 1,4,16] [--split-size 4] [--speedup 20] [--skip-realistic]
 """
 
 from __future__ import annotations
@@ -41,13 +46,14 @@ def _labctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 class Served:
     """`labctl sim serve` in its own process for one lab's state."""
 
-    def __init__(self, state: Path, profile: str, speedup: float) -> None:
+    def __init__(self, state: Path, profile: str, speedup: float, settings: tuple[str, ...] = ()) -> None:
         self.state = state
         state.mkdir(parents=True, exist_ok=True)
+        extra = [arg for setting in settings for arg in ("--host-setting", setting)]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "labctl.cli.main", "sim", "serve", "--state", str(state), "--profile", profile,
              "--speedup", str(speedup), "--host-setting", "memory_capacity=512GiB",
-             "--host-setting", "logical_processor_count=64"],
+             "--host-setting", "logical_processor_count=64", *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
         while not (state / "endpoint.json").exists():
@@ -107,6 +113,74 @@ def instant(sizes: list[int], root: Path) -> None:
               "per-pair)")
 
 
+# Which part of the bring-up a stage's requests belong to (the stage table's phases: build is creation, the
+# ready stages that wait are polling, the rest is guest work after readiness).
+def _part(stage: str) -> str:
+    from labctl.engine.stages import BY_NAME
+
+    row = BY_NAME.get(stage)
+    if row is None:
+        return "host"  # host-wide steps (folder, switch, gateway, NAT) and the image check
+    if row.phase == "build":
+        return "creation"
+    if row.phase == "ready" and row.timeout is not None:
+        return "polling"
+    return "bootstrap"
+
+
+class _Charge:
+    """Progress that charges the simulator's counters to the running stage's part (one VM at a time)."""
+
+    def __init__(self, served: Served) -> None:
+        from hvsim.control import ControlClient
+
+        self.client = ControlClient.from_state_dir(served.state)
+        self.totals: dict[str, list[int]] = {}
+        self._open: dict[str, tuple[str, int, int]] = {}
+
+    def _now(self) -> tuple[int, int]:
+        data = self.client.counters()
+        return int(data["http_requests"]), int(data["pipelines"])
+
+    def stage(self, vm: str, stage: str, status: str, detail: str = "") -> None:
+        requests, pipelines = self._now()
+        if vm in self._open:
+            part, r0, p0 = self._open.pop(vm)
+            total = self.totals.setdefault(part, [0, 0])
+            total[0] += requests - r0
+            total[1] += pipelines - p0
+        if status == "start":
+            self._open[vm] = (_part(stage) if vm != "host" else "host", requests, pipelines)
+
+
+def split(n: int, root: Path) -> None:
+    """Per-VM requests and pipelines by part, for an n-VM lab brought up one VM at a time."""
+    from labctl.app import up as up_case
+    from labctl.app.labfile import load
+
+    print(f"\n== instant profile, {n} VMs one at a time: HTTP requests (pipelines) per VM by part")
+    lab, state = _make_lab(root, f"bx{n}", n)
+    served = Served(state, "instant", 1.0)
+    try:
+        charge = _Charge(served)
+        start = charge._now()
+        result = up_case.up(load(str(lab)), up_case.UpOptions(max_workers=1), progress=charge)
+        end = charge._now()
+    finally:
+        served.close()
+    if result.report is None or result.report.failed:
+        raise RuntimeError(f"up failed: {result.report.failed if result.report else 'no report'}")
+    charged = sum(r for r, _ in charge.totals.values())
+    # What no stage ran: connecting, the plan's host read, the lab lock and image checks before the first stage.
+    other = (end[0] - start[0] - charged, end[1] - start[1] - sum(p for _, p in charge.totals.values()))
+    rows = [(part, charge.totals.get(part, [0, 0])[0], charge.totals.get(part, [0, 0])[1])
+            for part in ("creation", "polling", "bootstrap", "host")]
+    rows.append(("connect+plan", other[0], other[1]))
+    for part, requests, pipelines in rows:
+        print(f"  {part:<13} {requests / n:8.1f} req/VM {pipelines / n:7.1f} pipelines/VM")
+    print(f"  creation target: <= 12 HTTP requests per VM: {'met' if rows[0][1] / n <= 12 else 'NOT met'}")
+
+
 def realistic(speedup: float, root: Path) -> None:
     print(f"\n== realistic profile (durations / {speedup:g}): makespan of a 4-VM lab")
     one, one_state = _make_lab(root, "br1", 1)
@@ -133,6 +207,7 @@ def realistic(speedup: float, root: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1,4,16")
+    parser.add_argument("--split-size", type=int, default=4, help="VMs of the lab whose requests are split by part")
     parser.add_argument("--speedup", type=float, default=20.0)
     parser.add_argument("--skip-realistic", action="store_true")
     args = parser.parse_args()
@@ -140,6 +215,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="labctl-bench-") as tmp:
         root = Path(tmp)
         instant([int(s) for s in args.sizes.split(",")], root)
+        if args.split_size > 0:
+            split(args.split_size, root)
         if not args.skip_realistic:
             realistic(args.speedup, root)
 

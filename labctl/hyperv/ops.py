@@ -126,6 +126,56 @@ def enable_guest_service_interface(name: str) -> Pipeline:
     )
 
 
+def _stopping(statement: tuple[Invocation, ...]) -> tuple[Invocation, ...]:
+    """The statement with -ErrorAction Stop on each command: its first error ends the whole pipeline, so the
+    statements after it (which depend on it) never run."""
+    return tuple(Invocation(i.command, {**i.parameters, "ErrorAction": "Stop"}) for i in statement)
+
+
+def build_view(name: str, disk_path: str) -> Pipeline:
+    """What a VM's build stages decide on, in one round trip: the VMs of that name and its disk's VHD object
+    (Attached, DiskNumber); nothing for either when it is not there."""
+    return Pipeline.of(find_vm(name), get_vhd(disk_path))
+
+
+def mounted_partitions(path: str) -> Pipeline:
+    """``Mount-VHD -Path <vhdx> -Passthru`` (the VHD object: its DiskNumber), then every partition of the host
+    with its DiskNumber and DriveLetter, in one round trip; the caller keeps the mounted disk's partitions.
+
+    Not ``Mount-VHD -Passthru | Get-Disk | Get-Partition``: the simulator's Get-Disk does not bind the piped VHD
+    and returns every disk (reported, hvsim), so partitions of another VM's mounted disk would come back too."""
+    return Pipeline.of(Invocation("Mount-VHD", {"Path": path, "Passthru": SWITCH, "ErrorAction": "Stop"}),
+                       Invocation("Get-Partition", {}))
+
+
+def create_disk(path: str, parent: str, *, mount: bool) -> Pipeline:
+    """The VM's differencing disk; with ``mount`` it is then mounted for its answer file and its partitions
+    read back, in the same round trip (New-VHD stops the pipeline when it fails)."""
+    statements = [_stopping((create_differencing_disk(path, parent),))]
+    if mount:
+        statements += mounted_partitions(path).statements
+    return Pipeline(tuple(statements))
+
+
+def create_and_start_vm(name: str, *, disk_path: str, dismount: bool, memory: int, switch: str, path: str,
+                        processors: int, mac: str, notes: str) -> Pipeline:
+    """The VM made on its disk (dismounted first when its answer file was just written), configured
+    (configure_vm) and started, in one round trip; the output is New-VM's VM object (as it was made: Off).
+    Every command has -ErrorAction Stop: the first failure ends the pipeline, so a VM is never started
+    unconfigured nor made on a disk still mounted."""
+    steps: tuple[tuple[Invocation, ...], ...] = ((dismount_disk(disk_path),),) if dismount else ()
+    steps += ((create_vm(name, memory=memory, vhd_path=disk_path, switch=switch, path=path),),
+              *configure_vm(name, processors=processors, memory=memory, mac=mac, notes=notes).statements,
+              (start_vm(name),))
+    return Pipeline(tuple(_stopping(s) for s in steps))
+
+
+def vm_settings(name: str) -> Pipeline:
+    """What configure_vm sets, read back in one round trip (vm_details and the integration services)."""
+    return Pipeline((*vm_details(name).statements,
+                     (Invocation("Get-VMIntegrationService", {"VMName": name, "ErrorAction": "SilentlyContinue"}),)))
+
+
 def start_vm(name: str) -> Invocation:
     return Invocation("Start-VM", {"Name": name})
 
@@ -181,6 +231,24 @@ def remove_folder(path: str) -> Invocation:
 def remove_empty_folder(path: str) -> Invocation:
     """Remove a folder only when it is empty (no -Recurse: PowerShell refuses a folder with children)."""
     return Invocation("Remove-Item", {"Path": path, "Force": SWITCH, "Confirm": False})
+
+
+def lab_details(names: list[str]) -> Pipeline:
+    """Everything status shows about the lab's VMs, in one round trip (VMs that are not there return nothing;
+    each adapter, processor and memory object carries its VMId)."""
+    quiet = {"ErrorAction": "SilentlyContinue"}
+    return Pipeline.of(
+        Invocation("Get-VM", {"Name": list(names), **quiet}),
+        Invocation("Get-VMNetworkAdapter", {"VMName": list(names), **quiet}),
+        Invocation("Get-VMProcessor", {"VMName": list(names), **quiet}),
+        Invocation("Get-VMMemory", {"VMName": list(names), **quiet}),
+    )
+
+
+def guest_steps_many(calls: list[tuple[list[str], Credential, str, list[object]]]) -> Pipeline:
+    """Several batched PowerShell Direct calls (guest_invoke_many) as the statements of one round trip, in order."""
+    return Pipeline.of(*[guest_invoke_many(vms, credential, script, arguments)
+                         for vms, credential, script, arguments in calls])
 
 
 def vm_details(name: str) -> Pipeline:
