@@ -92,3 +92,32 @@ def make_lab(root: Path, name: str, text: str) -> tuple[Path, Path]:
     lab = labs / f"{name}.yaml"
     lab.write_text(text)
     return lab, labs / ".labctl" / name / "sim"
+
+
+def clock_report(state: Path) -> dict[str, Any]:
+    """A running simulator's clock report (modeled seconds per actor, the timeline of what ran)."""
+    report: dict[str, Any] = json.loads(labctl("sim", "clock", "--state", str(state)).stdout)
+    return report
+
+
+def modeled_span(before: dict[str, Any], after: dict[str, Any]) -> float:
+    """Modeled real-host seconds of what ran between two clock reports: from the first start to the last end of
+    the timeline's new intervals (operations placed where they ran, sharing the host's CPU, disk and network).
+    Without a timeline (an older simulator): the host's seconds plus the slowest VM's."""
+    def rows(report: dict[str, Any]) -> set[tuple[str, str, float, float, int]]:
+        actors = (report.get("timeline") or {}).get("actors") or {}
+        return {(a, str(r[0]), float(r[1]), float(r[2]), int(r[3])) for a, rs in actors.items() for r in rs}
+
+    new = rows(after) - rows(before)
+    if new:
+        return max(r[3] for r in new) - min(r[2] for r in new)
+    return modeled_estimate(before, after)
+
+
+def modeled_estimate(before: dict[str, Any], after: dict[str, Any]) -> float:
+    """The simpler estimate between two clock reports: the host's modeled seconds plus the slowest VM's (no
+    contention, everything of a VM in sequence)."""
+    b, a = before.get("modeled_seconds") or {}, after.get("modeled_seconds") or {}
+    delta = {k: float(a[k]) - float(b.get(k, 0.0)) for k in a}
+    vms = [v for k, v in delta.items() if k != "host"]
+    return delta.get("host", 0.0) + (max(vms) if vms else 0.0)

@@ -24,6 +24,7 @@ The makespan is the span of the timeline: last end minus first start.
 from __future__ import annotations
 
 import contextvars
+import heapq
 import threading
 import time
 from collections import defaultdict
@@ -88,6 +89,42 @@ class _Call:
 
 
 _current: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("hvsim_clock_call", default=None)
+# Inside a fan-out the handlers do not sleep per operation: the branches run at the same time, and the fan-out
+# waits once, for the last of them (see Clock.fan_out).
+_fanning: contextvars.ContextVar[bool] = contextvars.ContextVar("hvsim_clock_fanning", default=False)
+
+# Invoke-Command's default -ThrottleLimit: at most 32 concurrent connections (PowerShell-Docs, Invoke-Command.md).
+THROTTLE_LIMIT = 32
+
+
+@dataclass
+class FanOut:
+    """Several branches of one call that run at the same time, at most ``limit`` at once (Invoke-Command to
+    several VMs); ``wait_seconds`` afterwards: how long the call still has to wait for the last branch."""
+
+    clock: Clock
+    call: _Call | None
+    start: float
+    limit: int
+    ends: list[float] = field(default_factory=list)
+    _running: list[float] = field(default_factory=list)
+    wait_seconds: float = 0.0
+
+    @contextmanager
+    def branch(self) -> Iterator[None]:
+        """One branch: it starts when the fan-out did, or when a running branch ends once ``limit`` run."""
+        c = self.call
+        if c is None:
+            yield
+            return
+        with self.clock._lock:
+            c.cursor = self.start if len(self._running) < self.limit else heapq.heappop(self._running)
+        try:
+            yield
+        finally:
+            with self.clock._lock:
+                heapq.heappush(self._running, c.cursor)
+                self.ends.append(c.cursor)
 
 
 @dataclass
@@ -163,6 +200,32 @@ class Clock:
         finally:
             _current.reset(token)
             self._commit(c)
+
+    @contextmanager
+    def fan_out(self, limit: int = THROTTLE_LIMIT) -> Iterator[FanOut]:
+        """Run the branches opened in the block at the same time (each with ``fan.branch()``); the call goes on
+        when the last one ends. The realistic profile does not sleep per operation inside; the caller waits
+        ``wait_seconds`` once afterwards (outside any lock)."""
+        c = _current.get()
+        start = 0.0
+        if c is not None:
+            start = max(c.cursor, self._sim_now()) if self.realistic else c.cursor
+        fan = FanOut(self, c, start, max(1, limit))
+        token = _fanning.set(True)
+        try:
+            yield fan
+        finally:
+            _fanning.reset(token)
+            if c is not None:
+                end = max(fan.ends, default=start)
+                c.cursor = end
+                if self.realistic:
+                    fan.wait_seconds = max(0.0, end - self._sim_now())
+
+    @staticmethod
+    def fanning() -> bool:
+        """Whether the current operation is a branch of a fan-out (its handler must not sleep for it)."""
+        return _fanning.get()
 
     def touch(self, lane: str) -> None:
         """The current call acts on ``lane`` (a VM name, a path): it starts no earlier than the lane's last end."""

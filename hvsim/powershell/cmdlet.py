@@ -127,10 +127,15 @@ class CmdletContext:
         """Place the modeled duration ``key`` for ``actor`` on the timeline (``lane``: what it acts on, see
         hvsim/core/clock.py) and block for the interval it got (scaled)."""
         seconds = self.world.clock.account(actor, key, factor, lane=lane)
+        if not self.world.clock.fanning():  # a fan-out's branches run at once: it waits once, at its end
+            self.idle(seconds)
+        return seconds
+
+    def idle(self, seconds: float) -> None:
+        """Block for ``seconds`` of simulated time (realistic profile), other requests going on meanwhile."""
         if self.world.clock.wall_seconds(seconds) > 0:
             with self.unlocked():
                 self.world.clock.sleep(seconds)
-        return seconds
 
 
 Handler = Callable[[CmdletContext, BoundCall], Iterable[Any] | None]

@@ -183,3 +183,17 @@ def test_instant_estimate_matches_realistic_wall_time(tmp_path: Path) -> None:
     rows = instant["timeline"]["actors"]  # type: ignore[index]
     assert sorted(k for k in rows if k != "host") == list(VMS)
     assert [r[0] for r in rows["tl1"]] == ["start_vm", "boot_to_heartbeat", "first_boot_specialize_oobe", "stop_vm"]
+
+
+def test_invoke_command_to_several_vms_runs_them_at_once_within_its_throttle_limit() -> None:
+    """Invoke-Command -VMName a,b,c,d fans out (up to -ThrottleLimit connections): on the timeline the VMs' work
+    overlaps and the call ends with the last of them, not after the sum."""
+    for limit, expected in ((32, 2.0), (2, 4.0), (1, 8.0)):
+        clock = Clock()
+        with clock.call():
+            with clock.fan_out(limit) as fan:
+                for vm in ("a", "b", "c", "d"):
+                    with fan.branch():
+                        clock.account(vm, "ps_direct_logon")  # 2 s each, no shared resource
+            assert fan.wait_seconds == 0.0  # the instant profile never waits
+        assert clock.makespan() == pytest.approx(expected)

@@ -185,6 +185,8 @@ def spend(world: World, actor: str, key: str, factor: float = 1.0) -> float:
     """Place a modeled duration for ``actor`` on the timeline; in the realistic profile block for the interval it
     got without the world lock."""
     seconds = world.clock.account(actor, key, factor)
+    if world.clock.fanning():  # a branch of a fan-out (Invoke-Command to several VMs): it waits once, at its end
+        return seconds
     if world.clock.wall_seconds(seconds) > 0:
         try:
             world.lock.release()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hvsim.core import paths as P
+from hvsim.core.clock import THROTTLE_LIMIT
 from hvsim.guest.errors import (
     ARG_EXC,
     DEVICE_NOT_READY,
@@ -313,15 +314,21 @@ def invoke_command(ctx: CmdletContext, call: BoundCall) -> list[Any]:
             out.extend(_run_step(ctx, vm, script, args, sess.instance_id, show))
         return out
     credential = call.get("Credential")
-    for vm in _resolve_vms(ctx, call):
-        problem = open_problem(ctx, vm, credential)
-        if problem is not None:
-            ctx.write_error(broken(vm.name, *problem))
-            continue
-        if _rebooted_by_fault(ctx, vm):
-            ctx.write_error(broken(vm.name, MSG_SESSION_ENDED, PROTO_EXC))
-            continue
-        out.extend(_run_step(ctx, vm, script, args, str(uuid.uuid4()), show))
+    limit = int(call.get("ThrottleLimit") or THROTTLE_LIMIT)
+    # Invoke-Command runs in the VMs at the same time (up to -ThrottleLimit connections): on the timeline each
+    # VM's work is a branch from where the call stands, and the call ends with the last of them.
+    with ctx.world.clock.fan_out(limit) as fan:
+        for vm in _resolve_vms(ctx, call):
+            with fan.branch():
+                problem = open_problem(ctx, vm, credential)
+                if problem is not None:
+                    ctx.write_error(broken(vm.name, *problem))
+                    continue
+                if _rebooted_by_fault(ctx, vm):
+                    ctx.write_error(broken(vm.name, MSG_SESSION_ENDED, PROTO_EXC))
+                    continue
+                out.extend(_run_step(ctx, vm, script, args, str(uuid.uuid4()), show))
+    ctx.idle(fan.wait_seconds)
     return out
 
 
