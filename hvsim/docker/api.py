@@ -32,7 +32,6 @@ import re
 import socket
 import ssl
 import tempfile
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -40,6 +39,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from hvsim.core.httpserver import TrackingHTTPServer, TrackingRequestHandler
+from hvsim.core.portmap import RECONCILE_INTERVAL, MappedPortManager, guest_mappings
 from hvsim.world import World
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,6 @@ DOCKER_TLS_PORT = 2376
 SIMULATED = "SIMULATED by labctl"
 SIM_LABEL = "labctl.simulated=true"
 MIN_API_VERSION = "1.24"  # dockerd's minimum (the oldest API a Windows daemon serves)
-RECONCILE_INTERVAL = 2.0
 HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 60.0
 MAX_BODY = 1024 * 1024  # nothing served takes a body; a bigger one is refused
@@ -354,120 +353,33 @@ class _Listener:
         self.server.stop(self.thread)
 
 
-class DockerApiManager:
+class DockerApiManager(MappedPortManager[_Target]):
     """One TLS listener per NAT mapping of a running guest's TLS Docker engine (see the module doc)."""
+
+    label = "Docker API"
+    bind_errors = (OSError, ssl.SSLError, ValueError)  # port taken, or bad certificates in the guest
 
     def __init__(self, world: World, host: str = "127.0.0.1", lookup: EngineLookup | None = None,
                  interval: float = RECONCILE_INTERVAL) -> None:
-        self.world = world
-        self.host = host
+        super().__init__(world, host, interval)
         self.lookup: EngineLookup = lookup or default_lookup
-        self.interval = interval
-        self._listeners: dict[int, _Listener] = {}
-        self._lock = threading.Lock()  # serializes reconciles (pipeline threads and the timer)
-        self._stop = threading.Event()
-        self._active = False
-        self._thread: threading.Thread | None = None
-        self._bind_failures: set[_Target] = set()
 
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> None:
-        self._stop.clear()
-        with self._lock:
-            self._active = True
-        self.reconcile()
-        self._thread = threading.Thread(target=self._loop, name="sim-dockerd-reconcile", daemon=True)
-        self._thread.start()
+    def open(self, target: _Target) -> _Listener:
+        return _Listener(self.host, target, self)
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        with self._lock:
-            self._active = False
-            listeners = list(self._listeners.values())
-            self._listeners.clear()
-        for listener in listeners:
-            self._close(listener)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.reconcile()
-
-    @property
-    def ports(self) -> dict[int, str]:
-        """Port -> VM name of every listener (for tests and status)."""
-        with self._lock:
-            return {port: lst.target.vm_name for port, lst in self._listeners.items()}
-
-    # ------------------------------------------------------------------ reconcile
-    def reconcile(self) -> None:
-        """Open, replace or close listeners so they match the NAT mappings and engines now. Never raises."""
-        try:
-            wanted = self._wanted()
-        except Exception as exc:
-            log.error("the simulated Docker API could not read the host state: %s", type(exc).__name__,
-                      exc_info=log.isEnabledFor(logging.DEBUG))
-            return
-        with self._lock:
-            if not self._active:
-                return  # stopped (or not started): a late pipeline must not reopen ports
-            for port in [p for p, lst in self._listeners.items() if wanted.get(p) != lst.target]:
-                self._close(self._listeners.pop(port))
-            for port, target in wanted.items():
-                if port in self._listeners:
-                    continue
-                try:
-                    self._listeners[port] = _Listener(self.host, target, self)
-                    self._bind_failures.discard(target)
-                    log.info("simulated Docker API of %s (%s) on %s:%d [SIMULATED]", target.vm_name,
-                             target.internal_ip, self.host, port)
-                except (OSError, ssl.SSLError, ValueError) as exc:
-                    # Port taken or bad certificates in the guest: tried again at the next reconcile.
-                    if target not in self._bind_failures:
-                        self._bind_failures.add(target)
-                        log.warning("cannot serve the simulated Docker API of %s on %s:%d: %s", target.vm_name,
-                                    self.host, port, type(exc).__name__)
-
-    @staticmethod
-    def _close(listener: _Listener) -> None:
-        try:
-            listener.stop()
-        except Exception as exc:
-            log.warning("stopping a simulated Docker API listener failed: %s", type(exc).__name__)
-
-    def _wanted(self) -> dict[int, _Target]:
+    def wanted(self) -> dict[int, _Target]:
         world = self.world
         wanted: dict[int, _Target] = {}
         with world.lock:
-            by_ip: dict[str, Any] = {}
-            for vm in list(world.vms.values()):
-                if getattr(vm, "state", None) != "Running":
+            for m in guest_mappings(world, DOCKER_TLS_PORT):
+                engine = self.lookup(world, m.vm)
+                if engine is None or not engine.running or engine.tcp_port != DOCKER_TLS_PORT:
                     continue
-                for adapter in getattr(vm, "network_adapters", []) or []:
-                    for ip in vm.guest.ip_addresses(world, vm, adapter.mac_address):
-                        by_ip.setdefault(str(ip), vm)
-            for nat in world.network.nats:
-                for mapping in nat.static_mappings:
-                    if str(mapping.get("protocol", "TCP")).upper() != "TCP":
-                        continue
-                    if int(mapping.get("internal_port", 0)) != DOCKER_TLS_PORT:
-                        continue
-                    owner = by_ip.get(str(mapping.get("internal_ip")))
-                    if owner is None:
-                        continue
-                    engine = self.lookup(world, owner)
-                    if engine is None or not engine.running or engine.tcp_port != DOCKER_TLS_PORT:
-                        continue
-                    tls = engine.tls
-                    if tls is None:
-                        continue
-                    port = int(mapping.get("external_port", 0))
-                    if not 0 < port < 65536 or port in wanted:
-                        continue
-                    wanted[port] = _Target(port, str(owner.id), str(owner.name), str(mapping.get("internal_ip")),
-                                           (str(tls[0]), str(tls[1]), str(tls[2])))
+                tls = engine.tls
+                if tls is None:
+                    continue
+                wanted[m.external_port] = _Target(m.external_port, str(m.vm.id), str(m.vm.name), m.internal_ip,
+                                                  (str(tls[0]), str(tls[1]), str(tls[2])))
         return wanted
 
     # ------------------------------------------------------------------ requests

@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hvsim.core.portmap import RECONCILE_INTERVAL, MappedPortManager, guest_mappings
+
 if TYPE_CHECKING:
     from hvsim.world import World
 
@@ -42,7 +44,6 @@ RDP_PORT = 3389
 # The "Remote Desktop" firewall rule group (Microsoft's unattend reference, Networking-MPSSVC-Svc |
 # FirewallGroups; hvsim/guest/models/localized.py).
 REMOTE_DESKTOP_GROUP = "@FirewallAPI.dll,-28752"
-RECONCILE_INTERVAL = 2.0
 READ_TIMEOUT = 10.0  # a client that connects and sends nothing is dropped after this
 DRAIN_TIMEOUT = 1.0
 MAX_CONNECTIONS = 128
@@ -374,116 +375,28 @@ class _Listener:
         self.server.stop(self.thread)
 
 
-class RdpEndpointManager:
+class RdpEndpointManager(MappedPortManager[_Target]):
     """One RDP negotiation listener per NAT mapping to a running guest's 3389 (see the module doc)."""
+
+    label = "RDP endpoint"
 
     def __init__(self, world: World, host: str = "127.0.0.1", lookup: PolicyLookup | None = None,
                  interval: float = RECONCILE_INTERVAL) -> None:
-        self.world = world
-        self.host = host
+        super().__init__(world, host, interval)
         self.lookup: PolicyLookup = lookup or default_policy
-        self.interval = interval
-        self._listeners: dict[int, _Listener] = {}
-        self._lock = threading.Lock()  # serializes reconciles (pipeline threads and the timer)
-        self._stop = threading.Event()
-        self._active = False
-        self._thread: threading.Thread | None = None
-        self._bind_failures: set[_Target] = set()
 
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> None:
-        self._stop.clear()
-        with self._lock:
-            self._active = True
-        self.reconcile()
-        self._thread = threading.Thread(target=self._loop, name="sim-rdp-reconcile", daemon=True)
-        self._thread.start()
+    def open(self, target: _Target) -> _Listener:
+        return _Listener(self.host, target, self)
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        with self._lock:
-            self._active = False
-            listeners = list(self._listeners.values())
-            self._listeners.clear()
-        for listener in listeners:
-            self._close(listener)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.reconcile()
-
-    @property
-    def ports(self) -> dict[int, str]:
-        """Port -> VM name of every listener (for tests and status)."""
-        with self._lock:
-            return {port: lst.target.vm_name for port, lst in self._listeners.items()}
-
-    # ------------------------------------------------------------------ reconcile
-    def reconcile(self) -> None:
-        """Open, replace or close listeners so they match the NAT mappings and guests now. Never raises."""
-        try:
-            wanted = self._wanted()
-        except Exception as exc:
-            log.error("the simulated RDP endpoints could not read the host state: %s", type(exc).__name__,
-                      exc_info=log.isEnabledFor(logging.DEBUG))
-            return
-        with self._lock:
-            if not self._active:
-                return  # stopped (or not started): a late pipeline must not reopen ports
-            for port in [p for p, lst in self._listeners.items() if wanted.get(p) != lst.target]:
-                self._close(self._listeners.pop(port))
-            for port, target in wanted.items():
-                if port in self._listeners:
-                    continue
-                try:
-                    self._listeners[port] = _Listener(self.host, target, self)
-                    self._bind_failures.discard(target)
-                    log.info("simulated RDP of %s (%s:3389) on %s:%d [SIMULATED: negotiation only]",
-                             target.vm_name, target.internal_ip, self.host, port)
-                except OSError as exc:
-                    if target not in self._bind_failures:  # port taken: tried again at the next reconcile
-                        self._bind_failures.add(target)
-                        log.warning("cannot serve the simulated RDP endpoint of %s on %s:%d: %s", target.vm_name,
-                                    self.host, port, type(exc).__name__)
-
-    @staticmethod
-    def _close(listener: _Listener) -> None:
-        try:
-            listener.stop()
-        except Exception as exc:
-            log.warning("stopping a simulated RDP listener failed: %s", type(exc).__name__)
-
-    def _wanted(self) -> dict[int, _Target]:
+    def wanted(self) -> dict[int, _Target]:
         world = self.world
         wanted: dict[int, _Target] = {}
         with world.lock:
-            by_ip: dict[str, Any] = {}
-            for vm in list(world.vms.values()):
-                if getattr(vm, "state", None) != "Running":
-                    continue
-                for adapter in getattr(vm, "network_adapters", []) or []:
-                    for ip in vm.guest.ip_addresses(world, vm, adapter.mac_address):
-                        by_ip.setdefault(str(ip), vm)
-            for nat in world.network.nats:
-                for mapping in nat.static_mappings:
-                    if str(mapping.get("protocol", "TCP")).upper() != "TCP":
-                        continue
-                    if int(mapping.get("internal_port", 0)) != RDP_PORT:
-                        continue
-                    owner = by_ip.get(str(mapping.get("internal_ip")))
-                    if owner is None:
-                        continue
-                    policy = self.lookup(world, owner)
-                    if policy is None:
-                        continue
-                    port = int(mapping.get("external_port", 0))
-                    if not 0 < port < 65536 or port in wanted:
-                        continue
-                    wanted[port] = _Target(port, str(owner.id), str(owner.name), str(mapping.get("internal_ip")),
-                                           policy)
+            for m in guest_mappings(world, RDP_PORT):
+                policy = self.lookup(world, m.vm)
+                if policy is not None:
+                    wanted[m.external_port] = _Target(m.external_port, str(m.vm.id), str(m.vm.name), m.internal_ip,
+                                                      policy)
         return wanted
 
     def policy_for(self, target: _Target) -> RdpPolicy | None:
