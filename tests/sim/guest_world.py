@@ -106,6 +106,6 @@ class Harness:
         except PSError as err:
             err.command_type = spec.type
             raise
-        for err in sink.errors:
-            err.command_type = spec.type
+        for written in sink.errors:
+            written.command_type = spec.type
         return list(out or []), sink.errors

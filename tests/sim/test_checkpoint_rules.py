@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from container_lab import NANO_2022, Lab
 from guest_world import make_vm
+from model_helpers import FakeSink
 
 import hvsim.guest.handlers.commands
 import hvsim.hyperv.handlers.host
@@ -20,7 +21,6 @@ from hvsim.core.clock import Clock
 from hvsim.core.counters import Counters
 from hvsim.core.faults import FaultPlan, FaultRule
 from hvsim.powershell.cmdlet import Session
-from hvsim.powershell.errors import PSError
 from hvsim.powershell.runtime import RawCommand, Runtime
 from hvsim.powershell.values import PRESENT
 from hvsim.world import World
@@ -29,27 +29,10 @@ GB = 1024**3
 ALREADY = "The virtual machine is already in the specified state."
 
 
-class Out:
-    def __init__(self) -> None:
-        self.outputs: list[Any] = []
-        self.errors: list[PSError] = []
-        self.warnings: list[str] = []
-
-    def output(self, value: Any) -> None:
-        self.outputs.append(value)
-
-    def error(self, err: PSError) -> None:
-        self.errors.append(err)
-
-    def warning(self, text: str) -> None:
-        self.warnings.append(text)
-
-    def verbose(self, text: str) -> None:
-        pass
 
 
-def run(world: World, *pipeline: tuple[str, dict[str, Any]]) -> Out:
-    out = Out()
+def run(world: World, *pipeline: tuple[str, dict[str, Any]]) -> FakeSink:
+    out = FakeSink()
     Runtime(world).run([[RawCommand(n, list(p.items())) for n, p in pipeline]], [], out, Session("Administrator"))
     return out
 

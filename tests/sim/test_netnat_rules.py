@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from model_helpers import FakeSink
 
 import hvsim.hyperv.handlers.host
 import hvsim.hyperv.handlers.vm
@@ -22,27 +23,10 @@ from hvsim.world import World
 POOL = "10.50.0.0/16"
 
 
-class Out:
-    def __init__(self) -> None:
-        self.outputs: list[Any] = []
-        self.errors: list[PSError] = []
-        self.warnings: list[str] = []
-
-    def output(self, value: Any) -> None:
-        self.outputs.append(value)
-
-    def error(self, err: PSError) -> None:
-        self.errors.append(err)
-
-    def warning(self, text: str) -> None:
-        self.warnings.append(text)
-
-    def verbose(self, text: str) -> None:
-        pass
 
 
-def run(world: World, name: str, **params: Any) -> Out:
-    out = Out()
+def run(world: World, name: str, **params: Any) -> FakeSink:
+    out = FakeSink()
     try:
         Runtime(world).run([[RawCommand(name, list(params.items()))]], [], out, Session("Administrator"))
     except PSError as err:
@@ -108,7 +92,7 @@ def test_rdp_mappings_one_external_port_each_host_wide() -> None:
     world = host()
     copies(world, 2)
 
-    def rdp(port: int, ip: str) -> Out:
+    def rdp(port: int, ip: str) -> FakeSink:
         return run(world, "Add-NetNatStaticMapping", NatName="labctl-pool", Protocol="TCP",
                    ExternalIPAddress="0.0.0.0", ExternalPort=port, InternalIPAddress=ip, InternalPort=3389)
 

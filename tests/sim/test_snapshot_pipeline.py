@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from guest_world import make_vm, new_world
+from model_helpers import FakeSink
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import TaggedValue
 
@@ -33,29 +34,11 @@ NOT_BOUND = ("The input object cannot be bound to any parameters for the command
              "pipeline input.")
 
 
-class Out:
-    """One pipeline's output and error streams."""
-
-    def __init__(self) -> None:
-        self.outputs: list[Any] = []
-        self.errors: list[PSError] = []
-
-    def output(self, value: Any) -> None:
-        self.outputs.append(value)
-
-    def error(self, err: PSError) -> None:
-        self.errors.append(err)
-
-    def warning(self, text: str) -> None:
-        pass
-
-    def verbose(self, text: str) -> None:
-        pass
 
 
-def run(world: World, *pipeline: tuple[str, dict[str, Any]]) -> Out:
+def run(world: World, *pipeline: tuple[str, dict[str, Any]]) -> FakeSink:
     """One pipeline through the runtime (catalog binding, then the handlers), as labctl sends it."""
-    out = Out()
+    out = FakeSink()
     try:
         Runtime(world).run([[RawCommand(n, list(p.items())) for n, p in pipeline]], [], out, Session("Administrator"))
     except PSError as err:
