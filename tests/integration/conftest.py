@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labharness import quickstart, served  # noqa: F401  (fixtures)
+from labharness import bare, quickstart, served  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(autouse=True, scope="session")

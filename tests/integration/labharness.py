@@ -83,6 +83,10 @@ class ServedSim:
     def invoke(self, *invocations: Invocation) -> list[Any]:
         return self.transport.invoke(Pipeline.of(*invocations)).output
 
+    def exists(self, path: str) -> bool:
+        """Test-Path on the host."""
+        return self.invoke(Invocation("Test-Path", {"Path": path})) == [True]
+
     def inventory(self) -> dict[str, list[str]]:
         """What a person would compare (hostview.inventory)."""
         return inventory(self.transport)
@@ -121,6 +125,14 @@ class ServedSim:
 @pytest.fixture
 def served(quickstart: Lab) -> Iterator[ServedSim]:
     s = ServedSim(quickstart.sim_state)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def bare(quickstart: Lab) -> Iterator[ServedSim]:
+    """The quickstart's simulated host without base disks (the evaluation ISOs are in C:\\ISO)."""
+    s = ServedSim(quickstart.sim_state, host_config={"base_disks": False})
     yield s
     s.close()
 

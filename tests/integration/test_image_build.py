@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,16 +31,8 @@ EDITIONS_2022 = ["1: Windows Server 2022 Standard Evaluation",
 ENV = {"LABCTL_GUEST_PASSWORD": "Gu3st-Passw0rd!"}
 
 
-@pytest.fixture
-def bare(quickstart: Lab) -> Iterator[ServedSim]:
-    """The quickstart's simulated host without base disks (the evaluation ISOs are in C:\\ISO)."""
-    s = ServedSim(quickstart.sim_state, host_config={"base_disks": False})
-    yield s
-    s.close()
 
 
-def _exists(sim: ServedSim, path: str) -> bool:
-    return sim.invoke(Invocation("Test-Path", {"Path": path})) == [True]
 
 
 def _iso_attached(sim: ServedSim) -> bool:
@@ -65,7 +56,7 @@ def _env(sim: ServedSim) -> dict[str, str]:
 
 def test_up_builds_the_image_once_and_a_second_lab_reuses_it(quickstart: Lab, bare: ServedSim,
                                                              tmp_path: Path) -> None:
-    assert not _exists(bare, BASE) and _exists(bare, ISO)
+    assert not bare.exists(BASE) and bare.exists(ISO)
     plan = run("plan", str(quickstart.file))
     assert plan.exit_code == 0, plan.output
     assert "add    image    ws2022-core" in plan.output and "refused" not in plan.output
@@ -79,8 +70,8 @@ def test_up_builds_the_image_once_and_a_second_lab_reuses_it(quickstart: Lab, ba
     assert any("Windows Server 2022 Datacenter Evaluation" in line for line in lines), first.output
     assert "2 VM(s) added" in first.output and "image ws2022-core built" not in first.output.split("Plan")[0]
     # The image: read-only, its sidecar, nothing left mounted, no temporary disk, no lock.
-    assert _exists(bare, BASE) and _exists(bare, sidecar_path(BASE))
-    assert not _exists(bare, build_path(BASE)) and not _exists(bare, lock_path(BASE))
+    assert bare.exists(BASE) and bare.exists(sidecar_path(BASE))
+    assert not bare.exists(build_path(BASE)) and not bare.exists(lock_path(BASE))
     assert not _iso_attached(bare)
     record = json.loads(str(bare.invoke(Invocation("Get-Content", {"Path": sidecar_path(BASE), "Raw": True}))[0])
                         .lstrip("\ufeff"))
@@ -113,14 +104,14 @@ def test_up_builds_the_image_once_and_a_second_lab_reuses_it(quickstart: Lab, ba
     assert refused.exit_code == 3, refused.output
     assert "4 differencing disk(s) depend on C:\\LabBases\\WS2022-Core.vhdx" in refused.output
     assert "VM qs-dc01" in refused.output and "lab second" in refused.output
-    assert _exists(bare, BASE)
+    assert bare.exists(BASE)
 
     for lab_file, env in ((str(quickstart.file), None), (str(second), _env(bare))):
         gone = run("destroy", lab_file, "--yes", env=env)
         assert gone.exit_code == 0, gone.output
     removed = run("image", "rm", str(quickstart.file), "ws2022-core", "--yes")
     assert removed.exit_code == 0, removed.output
-    assert "removed" in removed.output and not _exists(bare, BASE) and not _exists(bare, sidecar_path(BASE))
+    assert "removed" in removed.output and not bare.exists(BASE) and not bare.exists(sidecar_path(BASE))
 
 
 def test_image_rm_leaves_a_base_labctl_did_not_build(quickstart: Lab) -> None:
@@ -129,7 +120,7 @@ def test_image_rm_leaves_a_base_labctl_did_not_build(quickstart: Lab) -> None:
         refused = run("image", "rm", str(quickstart.file), "ws2025-core", "--yes")
         assert refused.exit_code == 3, refused.output
         assert "has no labctl sidecar" in refused.output
-        assert _exists(served, "C:\\LabBases\\WS2025-Core.vhdx")
+        assert served.exists("C:\\LabBases\\WS2025-Core.vhdx")
     finally:
         served.close()
 
@@ -146,7 +137,7 @@ def test_a_wrong_edition_lists_the_real_ones_and_leaves_nothing_behind(quickstar
     for edition in EDITIONS_2022:
         assert edition in result.output
     assert "set build.edition to one of these names" in result.output
-    assert not _exists(bare, BASE) and not _exists(bare, build_path(BASE)) and not _exists(bare, lock_path(BASE))
+    assert not bare.exists(BASE) and not bare.exists(build_path(BASE)) and not bare.exists(lock_path(BASE))
     assert not _iso_attached(bare)
 
 
@@ -168,7 +159,7 @@ def _foreign_iso(quickstart: Lab, bare: ServedSim) -> None:
     assert result.exit_code == 1
     assert "is not a Windows installation medium: it has no sources\\install.wim or sources\\install.esd" \
         in result.output
-    assert not _exists(bare, build_path(BASE)) and not _exists(bare, lock_path(BASE))
+    assert not bare.exists(build_path(BASE)) and not bare.exists(lock_path(BASE))
 
 
 def test_two_builders_build_once(quickstart: Lab, bare: ServedSim) -> None:
@@ -201,7 +192,7 @@ def test_a_lock_from_another_machine_is_waited_for_then_named(quickstart: Lab, b
         image_case.build_images(resolve_lab(quickstart.file), wait_seconds=0.5)
     assert caught.value.stage == "lock" and "lab elsewhere (pid 1234 on build-box" in caught.value.message
     assert caught.value.hint is not None and f"Remove-Item -LiteralPath '{lock_path(BASE)}'" in caught.value.hint
-    assert _exists(bare, lock_path(BASE)) and not _exists(bare, BASE)  # never broken, nothing built
+    assert bare.exists(lock_path(BASE)) and not bare.exists(BASE)  # never broken, nothing built
 
 
 def test_a_stale_lock_of_this_machine_is_taken_over(quickstart: Lab, bare: ServedSim) -> None:
@@ -215,7 +206,7 @@ def test_a_stale_lock_of_this_machine_is_taken_over(quickstart: Lab, bare: Serve
                 Invocation("New-VHD", {"Path": build_path(BASE), "SizeBytes": 1024**3, "Dynamic": True}))
     result = image_case.build_images(resolve_lab(quickstart.file), wait_seconds=5)
     assert [b.action for _k, b in result.images] == ["built"]
-    assert _exists(bare, BASE) and not _exists(bare, lock_path(BASE)) and not _exists(bare, build_path(BASE))
+    assert bare.exists(BASE) and not bare.exists(lock_path(BASE)) and not bare.exists(build_path(BASE))
 
 
 def test_image_build_json_and_a_rerun(quickstart: Lab, bare: ServedSim) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 
 import pytest
 from labharness import Lab, ServedSim, run
@@ -43,15 +42,8 @@ def _catalog(lab: Lab, content: bytes, sha256: str | None = None, name: str = "w
     return sha
 
 
-@pytest.fixture
-def bare(quickstart: Lab) -> Iterator[ServedSim]:
-    s = ServedSim(quickstart.sim_state, host_config={"base_disks": False})
-    yield s
-    s.close()
 
 
-def _exists(sim: ServedSim, path: str) -> bool:
-    return sim.invoke(Invocation("Test-Path", {"Path": path})) == [True]
 
 
 def _count(sim: ServedSim, name: str) -> int:
@@ -90,7 +82,7 @@ def test_the_iso_is_uploaded_once_and_built_from(quickstart: Lab, bare: ServedSi
     content = placeholder_iso("ws2022-eval") + b"#" * (2 * 1024 * 1024 + 100) + b"\n"
     sha = _catalog(quickstart, content)
     before = _writes(bare)
-    assert not _exists(bare, HOST_ISO) and not _exists(bare, CORE)
+    assert not bare.exists(HOST_ISO) and not bare.exists(CORE)
 
     first = run("image", "build", str(quickstart.file), "ws2022-core")
     assert first.exit_code == 0, first.output
@@ -98,8 +90,8 @@ def test_the_iso_is_uploaded_once_and_built_from(quickstart: Lab, bare: ServedSi
     assert f"{HOST_ISO} on E: (uploaded ws2022-lab.iso, {len(content)} bytes, SHA-256 checked on the host)" in text
     first_writes = _delta(bare, before)
     assert first_writes[1] == 2  # the second and third chunk
-    assert _exists(bare, HOST_ISO) and _host_hash(bare, HOST_ISO) == sha
-    assert _exists(bare, CORE) and not _exists(bare, build_path(CORE)) and not _exists(bare, lock_path(CORE))
+    assert bare.exists(HOST_ISO) and _host_hash(bare, HOST_ISO) == sha
+    assert bare.exists(CORE) and not bare.exists(build_path(CORE)) and not bare.exists(lock_path(CORE))
     source = _sidecar(bare, CORE)["source"]
     assert isinstance(source, dict)
     assert source["iso"] == HOST_ISO and source["sha256"] == sha and source["index"] == 3
@@ -124,12 +116,12 @@ def test_the_iso_is_uploaded_once_and_built_from(quickstart: Lab, bare: ServedSi
     # image rm, then a rebuild: still no upload.
     removed = run("image", "rm", str(quickstart.file), "ws2022-core", "--yes")
     assert removed.exit_code == 0, removed.output
-    assert not _exists(bare, CORE) and _exists(bare, HOST_ISO)
+    assert not bare.exists(CORE) and bare.exists(HOST_ISO)
     before = _writes(bare)
     again = run("image", "build", str(quickstart.file), "ws2022-core")
     assert again.exit_code == 0, again.output
     assert "not uploaded" in again.output and _delta(bare, before) == second_writes
-    assert _exists(bare, CORE) and _count(bare, "cmdlet:Expand-WindowsImage") == 3
+    assert bare.exists(CORE) and _count(bare, "cmdlet:Expand-WindowsImage") == 3
     assert _last_write(bare, HOST_ISO) == written and _host_hash(bare, HOST_ISO) == sha
 
 
@@ -154,11 +146,11 @@ def test_a_wrong_sha256_is_refused_before_anything_is_built(quickstart: Lab, bar
     text = " ".join(result.output.split())
     assert "image ws2022-core: mount iso:" in text
     assert f"has SHA-256 {actual}, the recipe says {wrong}" in text
-    assert _delta(bare, before)[1] == 0 and not _exists(bare, "C:\\ISO\\labctl")  # nothing uploaded
+    assert _delta(bare, before)[1] == 0 and not bare.exists("C:\\ISO\\labctl")  # nothing uploaded
     assert _count(bare, "cmdlet:Mount-DiskImage") == 0
     assert _count(bare, "cmdlet:New-VHD") == 0
     for path in (HOST_ISO, CORE, build_path(CORE), lock_path(CORE), sidecar_path(CORE)):
-        assert not _exists(bare, path), path
+        assert not bare.exists(path), path
 
 
 def test_a_file_that_is_no_iso_gets_the_hosts_error(quickstart: Lab, bare: ServedSim) -> None:
@@ -169,9 +161,9 @@ def test_a_file_that_is_no_iso_gets_the_hosts_error(quickstart: Lab, bare: Serve
     assert "image ws2022-core: mount iso: Mount-DiskImage failed: The file or directory is corrupted and " \
            "unreadable." in text
     host_iso = "C:\\ISO\\labctl\\notes.iso"
-    assert _exists(bare, host_iso)  # uploaded (its hash matched); it is the file that is wrong
+    assert bare.exists(host_iso)  # uploaded (its hash matched); it is the file that is wrong
     assert _count(bare, "cmdlet:New-VHD") == 0
-    assert not _exists(bare, CORE) and not _exists(bare, lock_path(CORE))
+    assert not bare.exists(CORE) and not bare.exists(lock_path(CORE))
     attached = bare.invoke(Invocation("Get-DiskImage", {"ImagePath": host_iso}))
     assert attached and attached[0].get("Attached") is False
 
