@@ -332,6 +332,9 @@ class Simulator:
             "sha256_fingerprint": self.fingerprint,
             "fingerprint": self.fingerprint,  # same value; the name labctl.app.connection reads
             "pid": os.getpid(),
+            # How fast simulated time runs: a client that polls scales its intervals by it, as it would wait on a
+            # real host (a 2 s poll is 2 simulated seconds).
+            "time_profile": {"profile": self.profile, "speedup": self.speedup},
         }
 
     def write_endpoint(self) -> None:

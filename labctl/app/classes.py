@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from labctl.app.connection import HostConnection, connect_host
 from labctl.app.secrets import Prompt
-from labctl.app.session import GUEST_ADMIN, Session, guest_password, session_on
+from labctl.app.session import GUEST_ADMIN, Session, connections_for, guest_password, poll_intervals, session_on
 from labctl.engine.apply import Applier, ApplyOptions, ApplyReport, VmOutcome
 from labctl.engine.destroy import DestroyReport, destroy
 from labctl.engine.lock import LabLock
@@ -235,7 +235,7 @@ def _merge_plans(plans: Sequence[tuple[ResolvedLab, str, Plan]], multi_host: boo
     return merged
 
 
-def up_class(lab: ResolvedLab, *, max_workers: int, dry_run: bool, timeouts: Timeouts,
+def up_class(lab: ResolvedLab, *, max_workers: int | None, dry_run: bool, timeouts: Timeouts,
              progress: Progress | None, prompt: Prompt | None,
              extra_refusals: Callable[[ResolvedLab, bool], list[str]],
              bootstrap: Callable[[ResolvedLab, HostConnection], Any],
@@ -246,8 +246,11 @@ def up_class(lab: ResolvedLab, *, max_workers: int, dry_run: bool, timeouts: Tim
     ``prepare_host`` runs once per host before any copy's host steps (up builds the missing images there) and
     returns host steps to report."""
     record = ClassRecord.load(lab)
+    # All VMs of a host at once unless capped; their calls share the host's connections (see app.up).
+    in_flight = max_workers or max(1, len(lab.vms))
+    connections = connections_for(in_flight)
     with LabLock(Path(lab.class_state_dir) / "lock", "up"), \
-            open_hosts(lab, lab.host_keys, workers=max_workers, prompt=prompt) as conns:
+            open_hosts(lab, lab.host_keys, workers=connections, prompt=prompt) as conns:
         facts = on_each_host(conns, lambda _k, c: parse_host_facts(c.transport.invoke(host_facts_pipeline())))
         assignment = placement_for(lab, record, facts)
         units = [(assignment[u.copy_number], u.model_copy(update={"host": host_by_key(lab, assignment[u.copy_number])}))
@@ -284,7 +287,8 @@ def up_class(lab: ResolvedLab, *, max_workers: int, dry_run: bool, timeouts: Tim
                 out.append((s, Applier(
                     s.conn.transport, s.want, p, s.journal, s.owner, renderer(s.lab),
                     _credential(passwords[id(s)]), progress_of[key],
-                    ApplyOptions(max_workers=max_workers, timeouts=timeouts), bootstrap(s.lab, s.conn))))
+                    ApplyOptions(max_workers=in_flight, timeouts=timeouts, **poll_intervals(s.conn.time_scale)),
+                    bootstrap(s.lab, s.conn))))
             return out
 
         lock = threading.Lock()
@@ -305,7 +309,7 @@ def up_class(lab: ResolvedLab, *, max_workers: int, dry_run: bool, timeouts: Tim
                 applier, vm = item
                 return applier.chain(vm, report)
 
-            for outcome in run_parallel(items, chain, max_workers, conn.transport.cancel):
+            for outcome in run_parallel(items, chain, in_flight, conn.transport.cancel):
                 with lock:
                     report.outcomes[outcome.name] = outcome
             if conn.transport.cancel.is_set():

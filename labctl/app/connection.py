@@ -42,6 +42,9 @@ class HostConnection:
     simulated: bool
     simulator: Any = None  # hvsim.server.Simulator when embedded here: started and stopped, nothing more
     control: Any = None  # hvsim.control.ControlClient of the embedded simulator: the clock and shells, over HTTPS
+    # Wall seconds per second of host time for labctl's own waits (polls): 1 on a real host; 1/speedup on a
+    # simulator whose time runs faster, so that a 2 s poll lags 2 simulated seconds there too.
+    time_scale: float = 1.0
     _lock: ExclusiveLock | None = field(default=None, repr=False)
 
     @property
@@ -108,6 +111,16 @@ def connect_endpoint(endpoint: Endpoint, *, workers: int, simulated: bool | None
     return conn
 
 
+def sim_time_scale(info: dict[str, Any]) -> float:
+    """Wall seconds per simulated second of the simulator ``info`` (endpoint.json) describes, for labctl's polls."""
+    profile = info.get("time_profile") or {}
+    try:
+        speedup = float(profile.get("speedup") or 1.0)
+    except (TypeError, ValueError):
+        return 1.0
+    return 1.0 / speedup if profile.get("profile") == "realistic" and speedup > 0 else 1.0
+
+
 def sim_endpoint(info: dict[str, Any]) -> Endpoint:
     """The WinRM endpoint a simulator's endpoint.json describes."""
     return _sim_endpoint(info)
@@ -134,7 +147,8 @@ def connect_sim(state_dir: Path, *, workers: int, profile: str | None = None) ->
             raise ConnectError(f"the simulator state {state_dir} is in use but has no readable endpoint.json",
                                endpoint=str(state_dir)) from exc
         endpoint = _sim_endpoint(info)
-        return HostConnection(PsrpTransport(endpoint, size=workers, policy=_policy), endpoint, simulated=True)
+        return HostConnection(PsrpTransport(endpoint, size=workers, policy=_policy), endpoint, simulated=True,
+                              time_scale=sim_time_scale(info))
     from hvsim.control import ControlClient
     from hvsim.server import Simulator  # started in-process; reached only over the wire below
 
@@ -149,7 +163,7 @@ def connect_sim(state_dir: Path, *, workers: int, profile: str | None = None) ->
     endpoint = _sim_endpoint(info)
     control = ControlClient(info["control_uri"], info["username"], info["password"], info["certificate"])
     return HostConnection(PsrpTransport(endpoint, size=workers, policy=_policy), endpoint, simulated=True,
-                          simulator=sim, control=control, _lock=lock)
+                          simulator=sim, control=control, _lock=lock, time_scale=sim_time_scale(info))
 
 
 def connect(lab: ResolvedLab, *, workers: int = 4, prompt: Prompt | None = None) -> HostConnection:

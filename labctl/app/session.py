@@ -95,6 +95,29 @@ def session_on(lab: ResolvedLab, conn: HostConnection) -> Session:
     return Session(lab, conn, journal, Ownership(lab.name, journal.lab_id, lab.copy_number), desired(lab))
 
 
+# WinRM's MaxShellsPerUser is 30 by default (winrm/config/winrs; learn.microsoft.com/windows/win32/winrm/quotas), and
+# the simulator enforces it: a run's shells stay well under it, leaving room for the host-wide calls (connect adds
+# one), a `labctl status` or a second lab on the same host.
+HOST_CONNECTIONS = 23
+
+
+def connections_for(in_flight: int) -> int:
+    """How many connections (WinRM shells) a run of ``in_flight`` VMs at once opens: one per VM in flight, at most
+    HOST_CONNECTIONS. A VM that waits (a boot, a reboot) holds none; a long guest call (a feature install over
+    PowerShell Direct) holds one for its length, so fewer than the VMs in flight would queue them."""
+    return max(1, min(in_flight, HOST_CONNECTIONS))
+
+
+# labctl's polls on a real host: the first after 50 ms, doubling to every 2 s. On a simulator whose time runs
+# faster they are scaled to its time (HostConnection.time_scale), down to a floor that keeps the polling cheap.
+POLL_MIN, POLL_MAX, POLL_FLOOR = 0.05, 2.0, 0.005
+
+
+def poll_intervals(time_scale: float) -> dict[str, float]:
+    """``poll_min`` and ``poll_max`` (wall seconds) for a host whose time runs ``1/time_scale`` times faster."""
+    return {"poll_min": max(POLL_MIN * time_scale, POLL_FLOOR), "poll_max": max(POLL_MAX * time_scale, POLL_FLOOR)}
+
+
 @contextmanager
 def open_lab(lab: ResolvedLab, *, workers: int = 4, prompt: Prompt | None = None) -> Iterator[Session]:
     """Connect to the lab's host and open its journal."""

@@ -13,7 +13,7 @@ from labctl.app import classes
 from labctl.app import images as image_case
 from labctl.app.connection import HostConnection
 from labctl.app.secrets import Prompt
-from labctl.app.session import GUEST_ADMIN, guest_password, open_lab
+from labctl.app.session import GUEST_ADMIN, connections_for, guest_password, open_lab, poll_intervals
 from labctl.docker import release
 from labctl.engine.apply import Applier, ApplyOptions, ApplyReport
 from labctl.engine.bootstrap import BootstrapContext
@@ -42,7 +42,7 @@ class UpResult:
 
 @dataclass
 class UpOptions:
-    max_workers: int = 4
+    max_workers: int | None = None  # a cap on VMs in flight; None: all of them at once
     dry_run: bool = False
     timeout_scale: float = 1.0
     timeouts: dict[str, float] = field(default_factory=dict)
@@ -118,7 +118,8 @@ def up(lab: ResolvedLab, options: UpOptions, progress: Progress | None = None,
     with LabLock(Path(lab.state_dir) / "lock", "up"):
         password = guest_password(lab, prompt)
         renderer = answer_file_for(lab, password)
-        with open_lab(lab, workers=options.max_workers, prompt=prompt) as s:
+        in_flight = options.max_workers or max(1, len(lab.vms))
+        with open_lab(lab, workers=connections_for(in_flight), prompt=prompt) as s:
             the_plan, _facts = s.plan()
             the_plan.refusals += docker_refusals(lab, s.conn.simulated)
             result = UpResult(the_plan, None, 0.0, s.conn.simulated, s.conn.description, dry_run=options.dry_run)
@@ -136,7 +137,7 @@ def up(lab: ResolvedLab, options: UpOptions, progress: Progress | None = None,
                 applier = Applier(
                     s.conn.transport, s.want, the_plan, s.journal, s.owner, renderer,
                     lambda vm: Credential(GUEST_ADMIN, password), timeline,
-                    ApplyOptions(max_workers=options.max_workers, timeouts=timeouts),
+                    ApplyOptions(max_workers=in_flight, timeouts=timeouts, **poll_intervals(s.conn.time_scale)),
                     bootstrap_context(lab, s.conn),
                 )
                 result.report = applier.run()

@@ -51,8 +51,9 @@ def print_plan(the_plan: Plan, host: str, simulated: bool) -> None:
 
 @click.command("up")
 @click.argument("lab_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--max-workers", default=4, show_default=True, type=click.IntRange(1, 64),
-              help="VMs brought up in parallel.")
+@click.option("--max-workers", default=None, type=click.IntRange(1, 1024),
+              help="Cap on VMs brought up at once (default: all of them; waiting VMs hold no host connection, "
+                   "and the host's calls share at most 23 WinRM shells).")
 @click.option("--dry-run", is_flag=True, help="Show the plan and stop (same as `labctl plan`).")
 @click.option("--timeout", "timeouts", multiple=True, metavar="STAGE=SECONDS",
               help="Override a stage's timeout (running, heartbeat, ip, logon; docker: how long docker-install "
@@ -62,7 +63,7 @@ def print_plan(the_plan: Plan, host: str, simulated: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @copy_option
 @handle_errors
-def up_cmd(lab_file: str, max_workers: int, dry_run: bool, timeouts: tuple[str, ...], timeout_scale: float,
+def up_cmd(lab_file: str, max_workers: int | None, dry_run: bool, timeouts: tuple[str, ...], timeout_scale: float,
            as_json: bool, copy: int | None) -> None:
     """Create or converge the lab in LAB_FILE on its host."""
     lab = load_lab_or_exit(lab_file, copy)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from labctl.engine.journal import Journal
 from labctl.engine.plan import DesiredLab, DesiredVm, is_ours
 from labctl.engine.progress import Progress
+from labctl.engine.watch import Watch
 from labctl.errors import Interrupted, RemoteCommandError, StageError
 from labctl.guest.steps import load_step
 from labctl.hyperv import ops
@@ -39,6 +40,12 @@ class StageContext:
     poll_max: float = 2.0
     notes: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    watch: Watch = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The host-side waits of all VMs share one read of the host per poll (labctl.engine.watch).
+        self.watch = Watch(self.t, self.owner, self.root, self.timeout_of, self.cause_of, self.poll_min,
+                           self.poll_max)
 
     @property
     def cancel(self) -> Cancel:

@@ -20,6 +20,7 @@ from typing import Any
 from labctl.engine.journal import Journal
 from labctl.engine.plan import DesiredLab, DesiredVm, is_ours
 from labctl.engine.progress import NoProgress, Progress
+from labctl.engine.readiness import HOST_WAITS, host_check
 from labctl.engine.stages import Timeouts, cause_of
 from labctl.engine.status import parse_server_version
 from labctl.errors import Interrupted, LabctlError, StageError
@@ -31,11 +32,9 @@ from labctl.transport.base import Credential, RemoteError, RemoteObject, Result,
 VM_TYPE = "Microsoft.HyperV.PowerShell.VirtualMachine"
 SNAPSHOT_TYPE = "Microsoft.HyperV.PowerShell.VMSnapshot"
 ADAPTER_TYPE = "Microsoft.HyperV.PowerShell.VMNetworkAdapter"
-HEALTHY = "OkApplicationsHealthy"
 DEFAULT_STOP_TIMEOUT = 300.0  # seconds a guest gets to shut down before it is turned off
 
 # The readiness a VM goes through after a start, in order (container hosts add docker and verify).
-HOST_WAITS = ("running", "heartbeat", "ip")
 GUEST_WAITS = ("logon",)
 CONTAINER_WAITS = ("docker", "verify")
 
@@ -396,30 +395,14 @@ def _host_poll(h: LabHost, waits: list[_Wait]) -> dict[str, VmPower]:
     finished: dict[str, VmPower] = {}
     for w in waits:
         key = w.vm_id.lower()
-        found = facts.get(key)
         while w.stage in HOST_WAITS:
-            if found is None:
-                finished[w.vm.name] = _failed(h, w.vm.name, w.stage, "the VM disappeared from the host",
-                                              state="Absent")
+            check = host_check(w.stage, facts.get(key), ips.get(key, []), w.vm.ip)
+            if check.failure is not None:
+                finished[w.vm.name] = _failed(h, w.vm.name, w.stage, check.failure, check.cause, state=check.state)
                 break
-            fact = found
-            if w.stage == "running":
-                w.last = f"state {fact.state}"
-                if fact.state != "Running":
-                    break
-            elif fact.state != "Running":
-                finished[w.vm.name] = _failed(h, w.vm.name, w.stage, f"the VM stopped while booting (state "
-                                              f"{fact.state})", "the guest shut down or crashed", state=fact.state)
+            w.last = check.last
+            if not check.passed:
                 break
-            elif w.stage == "heartbeat":
-                w.last = f"heartbeat {fact.heartbeat}"
-                if fact.heartbeat != HEALTHY:
-                    break
-            elif w.stage == "ip":
-                reported = ips.get(key, [])
-                w.last = f"reported {', '.join(reported) or 'no address'}"
-                if w.vm.ip not in reported:
-                    break
             if _advance(h, w):
                 finished[w.vm.name] = _ready(h, w)
                 break

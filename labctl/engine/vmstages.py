@@ -299,28 +299,15 @@ class ReadinessStages:
         self.c.journal.stage_done(vm.name, "start")
         return True
 
+    # The host-side waits: every waiting VM of the run is read in the same poll (labctl.engine.watch).
     def running(self, vm: DesiredVm) -> bool:
-        def probe() -> tuple[bool, str]:
-            state = str(self.c.present_vm(vm, "running").get("State"))
-            return state == "Running", f"state {state}"
-        return self.c.poll(vm, "running", probe)
+        return self.c.watch.wait(vm, "running")
 
     def heartbeat(self, vm: DesiredVm) -> bool:
-        def probe() -> tuple[bool, str]:
-            obj = self.c.present_vm(vm, "running")
-            heartbeat = str(obj.get("Heartbeat"))
-            if str(obj.get("State")) != "Running":
-                raise StageError(f"{vm.name}: the VM stopped while booting (state {obj.get('State')})",
-                                 vm=vm.name, stage="heartbeat", cause="the guest shut down or crashed")
-            return heartbeat == HEALTHY, f"heartbeat {heartbeat}"
-        return self.c.poll(vm, "heartbeat", probe)
+        return self.c.watch.wait(vm, "heartbeat")
 
     def ip(self, vm: DesiredVm) -> bool:
-        def probe() -> tuple[bool, str]:
-            res = self.c.t.invoke(ops.vm_adapters(vm.name))
-            ips = [ip for o in res.objects() for ip in parse_adapter(o).ips]
-            return vm.ip in ips, f"reported {', '.join(ips) or 'no address'}"
-        return self.c.poll(vm, "ip", probe)
+        return self.c.watch.wait(vm, "ip")
 
     def logon(self, vm: DesiredVm) -> bool:
         def probe() -> tuple[bool, str]:

@@ -142,3 +142,32 @@ def test_status_of_container_hosts_asks_docker_in_the_third_pipeline(quickstart:
     assert all(v["containers"]["source"] == "guest" and v["containers"]["docker_version"] for v in vms), vms
     assert all(v["checks"]["container host: image mcr.microsoft.com/windows/nanoserver:ltsc2022"] for v in vms), vms
     assert pipelines <= 3, pipelines
+
+
+def _readiness_reads(lab: Lab, served: ServedSim) -> tuple[int, int]:
+    """`up` with the default options in the realistic profile (the VMs really take time to boot, so labctl waits):
+    how many times it read the VMs' adapters (each readiness poll reads them once, for every waiting VM) and
+    how many pipelines it sent in all."""
+    counters = served.sim.counters
+    assert counters is not None
+    reads0, pipes0 = counters.get("cmdlet:Get-VMNetworkAdapter"), counters.get("pipelines")
+    result = run("up", str(lab.file))
+    assert result.exit_code == 0, result.output
+    return counters.get("cmdlet:Get-VMNetworkAdapter") - reads0, counters.get("pipelines") - pipes0
+
+
+@pytest.mark.xdist_group("round-trips")
+def test_waiting_vms_share_their_readiness_polls(tmp_path: Path) -> None:
+    """Six VMs booting at once are read together, one pipeline per poll (issue 12, section 2): each VM passes three
+    host-side waits (running, heartbeat, ip), so polling each VM on its own needs at least 18 reads of the
+    adapters; shared polls need fewer. Every VM is up with the default options (all at once)."""
+    settings = parse_host_settings(("memory_capacity=512GiB", "logical_processor_count=64"))
+    lab = _lab(tmp_path, 6)
+    served = ServedSim(lab.sim_state, profile="realistic", speedup=1200.0, host_config=settings)
+    try:
+        reads, _ = _readiness_reads(lab, served)
+        status = json.loads(run("status", str(lab.file), "--json").output)
+        assert len(status["vms"]) == 6 and all(v["healthy"] for v in status["vms"]), status
+    finally:
+        served.close()
+    assert 1 <= reads < 6 * 3, reads

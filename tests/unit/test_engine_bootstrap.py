@@ -47,6 +47,10 @@ def _vm(name: str, index: int, **kw: Any) -> DesiredVm:
                      prefix_length=24, roles=("container-host",), container_images=(NANO,), index=index, **kw)
 
 
+VM_TYPE = "Microsoft.HyperV.PowerShell.VirtualMachine"
+ADAPTER_TYPE = "Microsoft.HyperV.PowerShell.VMNetworkAdapter"
+
+
 def _obj(**props: Any) -> RemoteObject:
     return RemoteObject(["System.Management.Automation.PSCustomObject"], props)
 
@@ -107,11 +111,15 @@ class FakeHost:
         if cmd == "Restart-VM":  # a reset: the pending install is rolled back (as the simulator models it)
             self.guests[p["Name"]]["pending"] = set()
             return []
-        if cmd == "Get-VM":
-            state = "Off" if self.guests[p["Name"]].get("off") else "Running"
-            return [_obj(Name=p["Name"], State=state, Heartbeat="OkApplicationsHealthy", Path=ROOT)]
+        if cmd == "Get-VM":  # -Name takes one name or several, as the cmdlet does
+            names = p["Name"] if isinstance(p["Name"], list) else [p["Name"]]
+            return [RemoteObject([VM_TYPE], {"Name": n, "Id": f"id-{n}", "State": "Off" if self.guests[n].get("off")
+                                             else "Running", "Heartbeat": "OkApplicationsHealthy", "Path": ROOT})
+                    for n in names]
         if cmd == "Get-VMNetworkAdapter":
-            return [_obj(VMName=p["VMName"], IPAddresses=[f"10.1.0.{10 + int(p['VMName'][-1])}"])]
+            names = p["VMName"] if isinstance(p["VMName"], list) else [p["VMName"]]
+            return [RemoteObject([ADAPTER_TYPE], {"VMName": n, "VMId": f"id-{n}",
+                                                  "IPAddresses": [f"10.1.0.{10 + int(n[-1])}"]}) for n in names]
         if cmd == "Get-NetNatStaticMapping":
             return [_obj(**m) for m in self.mappings]
         if cmd == "Add-NetNatStaticMapping":
