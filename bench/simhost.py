@@ -40,14 +40,18 @@ class Served:
     """`labctl sim serve` in its own process for one state directory."""
 
     def __init__(self, state: Path, profile: str = "instant", speedup: float = 1.0, seed: int = 0,
-                 settings: tuple[str, ...] = ("memory_capacity=512GiB", "logical_processor_count=64")) -> None:
+                 settings: tuple[str, ...] = ("memory_capacity=512GiB", "logical_processor_count=64"),
+                 extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
+        """``extra_args`` go to `sim serve` as they are (``--kerberos-keytab K --kerberos-realm R``); ``env``
+        replaces the process environment (a Kerberos realm's KRB5_CONFIG, which gssapi reads once)."""
         self.state = state
         state.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "labctl.cli.main", "sim", "serve", "--state", str(state), "--profile", profile,
                "--speedup", str(speedup), "--seed", str(seed)]
         for setting in settings:
             cmd += ["--host-setting", setting]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        cmd += list(extra_args)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.monotonic() + 30
         while not (state / "endpoint.json").exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -121,3 +125,16 @@ def modeled_estimate(before: dict[str, Any], after: dict[str, Any]) -> float:
     delta = {k: float(a[k]) - float(b.get(k, 0.0)) for k in a}
     vms = [v for k, v in delta.items() if k != "host"]
     return delta.get("host", 0.0) + (max(vms) if vms else 0.0)
+
+
+def timeline_work(report: dict[str, Any], operations: dict[str, Any]) -> dict[str, float]:
+    """How many times each operation ran (factors included) in a clock report's timeline: each row's length over
+    the operation's base seconds. True only where nothing was stretched by contention (a host large enough for
+    the lab), so take it from such a run and apply it to the same lab on a smaller host."""
+    work: dict[str, float] = {}
+    for rows in ((report.get("timeline") or {}).get("actors") or {}).values():
+        for key, start, end, _count in rows:
+            op = operations.get(key)
+            if op is not None and op.seconds > 0:
+                work[key] = work.get(key, 0.0) + (float(end) - float(start)) / op.seconds
+    return work

@@ -33,11 +33,16 @@ from hvsim.core.resources import Capacity
 from hvsim.docker.api import DockerApiManager
 from hvsim.docker.mirror import Mirror
 from hvsim.networking.rdp import RdpEndpointManager
+from hvsim.oop.framing import OopProtocolError
+from hvsim.oop.relay import RelayListener
+from hvsim.oop.session import OopSession, Reader, Writer
 from hvsim.powershell.cmdlet import Session, StreamSink
 from hvsim.powershell.runtime import RawCommand, Runtime
+from hvsim.ssh import SshServer, ensure_keys
 from hvsim.world import World
 from hvsim.wsman.auth import HostCredentials, NtlmUserStore
-from hvsim.wsman.server import CONTROL_PATH, WSMAN_PATH, Listener, ListenerConfig, WSManApp
+from hvsim.wsman.kerberos import KerberosConfig, export_keytab
+from hvsim.wsman.server import CONTROL_PATH, MIRROR_PATH, WSMAN_PATH, Listener, ListenerConfig, WSManApp
 from hvsim.wsman.service import WSManService
 from hvsim.wsman.tls import Certificate, ensure_certificate
 
@@ -147,8 +152,17 @@ class Simulator:
     def __init__(self, state_dir: Path | str, port: int = 0, profile: str = "instant", speedup: float = 1.0,
                  seed: int = 0, *, http_port: int = 0, host: str = "127.0.0.1",
                  runtime: RuntimeLike | None = None, basic_auth: bool = True,
-                 host_config: dict[str, Any] | None = None) -> None:
+                 host_config: dict[str, Any] | None = None, ssh_port: int = 0,
+                 kerberos_keytab: Path | str | None = None, kerberos_realm: str | None = None,
+                 credssp: bool = False) -> None:
         self.state_dir = Path(state_dir)
+        # Kerberos (a keytab with HTTP/localhost@REALM keys; admits <administrator>@REALM) and CredSSP.
+        if (kerberos_keytab is None) != (kerberos_realm is None):
+            raise ValueError("Kerberos needs both a keytab and a realm")
+        self.kerberos = (KerberosConfig(Path(kerberos_keytab), str(kerberos_realm))
+                         if kerberos_keytab is not None and kerberos_realm else None)
+        self.credssp = credssp
+        self._ssh_port = ssh_port  # the SSH listener (powershell subsystem); 0: any free port
         # Host settings (memory, CPU vendor, build...) for a new state; a saved state keeps its own.
         self.host_config = dict(host_config or {})
         self.host = host
@@ -172,6 +186,8 @@ class Simulator:
         self.certificate: Certificate | None = None
         self.docker_api: DockerApiManager | None = None
         self.rdp: RdpEndpointManager | None = None
+        self.ssh: SshServer | None = None
+        self.oop_relay: RelayListener | None = None  # python -m hvsim.oop --state DIR connects here
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Simulator:
@@ -193,17 +209,22 @@ class Simulator:
             NtlmUserStore.get().register(self.credentials)
             self.docker_api = DockerApiManager(self.world, self.host)
             self.rdp = RdpEndpointManager(self.world, self.host)
+            ssh_keys = ensure_keys(self.state_dir / "ssh", self.credentials.hostname)
             host = _RuntimeHost(self.runtime, self.world, self._reconcile_endpoints)
             self.service = WSManService(host, self.counters, self.faults, machine=self.credentials.hostname)
             control = ControlService(self)
+            export_keytab(self.kerberos)  # CredSSP's inner Kerberos reads the default keytab
             app = WSManApp(self.service, self.credentials, self.counters, self.faults, control.handle,
-                           Mirror().handle)
+                           Mirror().handle, kerberos=self.kerberos, credssp=self.credssp)
             https = ListenerConfig("https", self.certificate.server_context(), allow_basic=self.basic_auth,
                                    require_encryption=False)
             http = ListenerConfig("http", None, allow_basic=False, require_encryption=True)
             try:
                 self._listeners = [Listener(self.host, self._https_port, https, app),
                                    Listener(self.host, self._http_port, http, app)]
+                # The powershell subsystem serves PSRP out-of-process over the channel (hvsim.oop).
+                self.ssh = SshServer(self.host, self._ssh_port, ssh_keys, self.credentials.accepts_principal,
+                                     self.serve_oop)
             except OSError:
                 self._teardown()
                 raise
@@ -211,7 +232,13 @@ class Simulator:
                 listener.start()
             self.docker_api.start()
             self.rdp.start()
+            self.ssh.start()
+            self.oop_relay = RelayListener(self.state_dir, self._serve_oop_session, self.host).start()
             self._started = True
+            # What a client that reached this host over SSH or a local process cannot read from its URI.
+            self.world.oem_strings = [f"labctl-sim-mirror=https://{self.host}:{self.https_port}{MIRROR_PATH}",
+                                      f"labctl-sim-fingerprint={self.fingerprint}",
+                                      f"labctl-sim-time={self.profile}:{self.speedup}"]
             self.write_endpoint()
             log.info("%s: %s", BANNER, self.https_uri)
             return self
@@ -234,6 +261,12 @@ class Simulator:
             self.docker_api.stop()
         if self.rdp is not None:
             self.rdp.stop()
+        if self.ssh is not None:
+            self.ssh.stop()
+            self.ssh = None
+        if self.oop_relay is not None:
+            self.oop_relay.stop()
+            self.oop_relay = None
         for listener in self._listeners:
             try:
                 listener.stop()
@@ -314,6 +347,52 @@ class Simulator:
         return self.certificate.sha256
 
     @property
+    def ssh_port(self) -> int:
+        self._require()
+        assert self.ssh is not None
+        return self.ssh.port
+
+    @property
+    def ssh_uri(self) -> str:
+        """``ssh://Administrator@127.0.0.1:PORT``: the local account's plain name (HOST\\user and user@HOST
+        are accepted too, as Windows' sshd does, but a backslash does not belong in a URI)."""
+        self._require()
+        assert self.credentials is not None
+        return f"ssh://{self.credentials.username}@{self.host}:{self.ssh_port}"
+
+    @property
+    def ssh_host_key_fingerprint(self) -> str:
+        """OpenSSH's ``SHA256:...`` fingerprint of the host key, as ``ssh-keygen -lf`` prints it."""
+        self._require()
+        assert self.ssh is not None
+        return self.ssh.host_fingerprint
+
+    @property
+    def ssh_client_key(self) -> Path:
+        """The generated client private key (OpenSSH format, owner-only), the only one the server accepts."""
+        self._require()
+        assert self.ssh is not None
+        return self.ssh.keys.client_key_path
+
+    def serve_oop(self, reader: Reader, writer: Writer, *, username: str | None = None,
+                  client_address: str = "127.0.0.1") -> None:
+        """Serve PowerShell's out-of-process PSRP protocol (what ``pwsh -s`` speaks) on a byte stream.
+
+        ``reader.readline() -> bytes`` (b"" at EOF), ``writer.write(bytes)`` + ``writer.flush()``. Returns when the
+        client closes the runspace pool, at EOF, or after a packet PowerShell would treat as fatal (logged).
+        Thread-safe; each call is one runspace pool counted like a WinRM shell (MaxShellsPerUser, pipelines).
+        ``username`` is the session's user (default: the host's administrator).
+        """
+        self._serve_oop_session(reader, writer, username=username, client_address=client_address)
+
+    def _serve_oop_session(self, reader: Reader, writer: Writer, *, username: str | None = None,
+                           client_address: str = "127.0.0.1") -> OopProtocolError | None:
+        self._require()
+        assert self.service is not None
+        session = Session(username=username or self.username, client_address=client_address)
+        return OopSession(self.service, session, reader, writer).serve()
+
+    @property
     def endpoint_file(self) -> Path:
         return self.state_dir / "endpoint.json"
 
@@ -331,6 +410,15 @@ class Simulator:
             "certificate": str(self.cert_path),
             "sha256_fingerprint": self.fingerprint,
             "fingerprint": self.fingerprint,  # same value; the name labctl.app.connection reads
+            "ssh_uri": self.ssh_uri,
+            "ssh_host_key_fingerprint": self.ssh_host_key_fingerprint,
+            "ssh_client_key": str(self.ssh_client_key),
+            # python -m hvsim.oop --state DIR: the loopback relay port (its token is STATE/oop_relay.token, 0600)
+            "oop_relay": {"port": self.oop_relay.port} if self.oop_relay is not None else None,
+            "kerberos": ({"realm": self.kerberos.realm, "principal": f"{self.credentials.username}@"
+                          f"{self.kerberos.realm}" if self.credentials else None}
+                         if self.kerberos is not None else None),
+            "credssp": self.credssp,
             "pid": os.getpid(),
             # How fast simulated time runs: a client that polls scales its intervals by it, as it would wait on a
             # real host (a 2 s poll is 2 simulated seconds).

@@ -47,6 +47,9 @@ class World:
         self.counters = counters
         self.lock = threading.RLock()
         self.dirty = False
+        # Win32_ComputerSystem.OEMStringArray: where a simulator says, to a client that reached it over any
+        # transport (SSH, a local process), what it is and where its mirror is. Set by the server; not saved.
+        self.oem_strings: list[str] = []
         self._host_overrides = dict(host_config or {})
         self.host = HostConfig.from_overrides(self._host_overrides)
         self.hv = Hypervisor(self)

@@ -43,8 +43,9 @@ HVSIM_PUBLIC = ("hvsim.server", "hvsim.control")
 
 
 def test_architecture_boundaries() -> None:
-    """Only transport imports pypsrp; only cli imports click and rich; hvsim imports nothing of labctl; labctl
-    uses only hvsim's public API; the pure core (lab, render, engine/plan) imports neither pypsrp, click nor hvsim."""
+    """Only transport/psrp.py imports pypsrp, transport/ssh.py paramiko, transport/oop.py psrpcore; only cli
+    imports click and rich; hvsim imports nothing of labctl; labctl uses only hvsim's public API; the pure core
+    (lab, render, engine/plan) imports neither pypsrp, click nor hvsim."""
     offenders: list[str] = []
     for path in [*(REPO / "labctl").rglob("*.py"), *(REPO / "hvsim").rglob("*.py")]:
         rel = path.relative_to(REPO).as_posix()
@@ -53,8 +54,12 @@ def test_architecture_boundaries() -> None:
         def uses(mod: str, imports: list[str] = imports) -> bool:
             return any(name == mod or name.startswith(mod + ".") for name in imports)
 
-        if uses("pypsrp") and not rel.startswith(("labctl/transport/",)):
+        if uses("pypsrp") and rel != "labctl/transport/psrp.py":
             offenders.append(f"{rel} imports pypsrp")
+        if uses("paramiko") and rel != "labctl/transport/ssh.py" and not rel.startswith("hvsim/"):
+            offenders.append(f"{rel} imports paramiko")
+        if uses("psrpcore") and rel.startswith("labctl/") and rel != "labctl/transport/oop.py":
+            offenders.append(f"{rel} imports psrpcore")
         if (uses("click") or uses("rich")) and not rel.startswith("labctl/cli/"):
             offenders.append(f"{rel} imports click/rich")
         if rel.startswith("hvsim/") and uses("labctl"):

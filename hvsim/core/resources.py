@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,3 +125,24 @@ class ResourceBook:
     def usage(self, resource: str, t: float) -> float:
         """How much of ``resource`` is in use at simulated time ``t``."""
         return self.profiles[resource].level_at(t)
+
+
+def host_limit(work: Mapping[str, float], operations: Mapping[str, Any], capacity: Capacity,
+               chain: float = 0.0) -> tuple[float, dict[str, float]]:
+    """The shortest makespan the host's resources allow for ``work`` (operation key -> how many times it ran,
+    factors included: 2.5 for a 2.5 GB ``*_per_gb`` step) whose longest dependency chain takes ``chain`` seconds.
+
+    Per resource, the total use of all operations (``operations[key].uses`` times the count, the
+    durations.yaml figures clock.load_operations reads) over what the host delivers per second; the limit is the
+    largest of those bounds and the chain. Returns (limit, bounds), bounds keyed by resource name and "chain"."""
+    caps = capacity.per_second()
+    totals = dict.fromkeys(RESOURCES, 0.0)
+    for key, count in work.items():
+        op = operations.get(key)
+        if op is None:
+            raise KeyError(f"unknown operation {key!r} (not in durations.yaml)")
+        for r, amount in op.uses.items():
+            totals[r] += amount * count
+    bounds = {r: totals[r] / caps[r] for r in RESOURCES}
+    bounds["chain"] = chain
+    return max(bounds.values()), bounds

@@ -20,6 +20,7 @@ import shutil
 import struct
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import spnego
 from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1
@@ -30,6 +31,9 @@ from hvsim.core.files import private_folder, replace_private
 log = logging.getLogger(__name__)
 
 SPNEGO_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
+KERBEROS_PROTOCOL = "application/HTTP-Kerberos-session-encrypted"
+CREDSSP_PROTOCOL = "application/HTTP-CredSSP-session-encrypted"
+CREDSSP_CHUNK = 16384  # CredSSP seals at most 16 KiB per part (multipart/x-multi-encrypted)
 BOUNDARY = "Encrypted Boundary"
 
 
@@ -129,7 +133,74 @@ class AuthFailed(Exception):
     """The client's credentials were rejected (answer 401)."""
 
 
-class NegotiateAcceptor:
+class WinrmSealing:
+    """WinRM message encryption over an established context ``self._ctx`` with MIME protocol ``self.protocol``.
+
+    SPNEGO and Kerberos seal a message in one part; CredSSP in parts of at most 16 KiB
+    (``multipart/x-multi-encrypted``), as pypsrp's WinRMEncryption and Windows frame them.
+    """
+
+    _ctx: Any
+    protocol: str = SPNEGO_PROTOCOL
+
+    def _part(self, chunk: bytes) -> bytes:
+        res = self._ctx.wrap_winrm(chunk)
+        length = len(chunk) + res.padding_length
+        head = (
+            f"--{BOUNDARY}\r\n\tContent-Type: {self.protocol}\r\n"
+            f"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length={length}\r\n"
+            f"--{BOUNDARY}\r\n\tContent-Type: application/octet-stream\r\n"
+        ).encode("ascii")
+        return head + struct.pack("<I", len(res.header)) + res.header + res.data
+
+    def wrap(self, soap: bytes) -> tuple[str, bytes]:
+        """Encrypt a response; returns (Content-Type, body) in the WinRM MIME framing."""
+        kind = "encrypted"
+        if self.protocol == CREDSSP_PROTOCOL and len(soap) > CREDSSP_CHUNK:
+            kind = "x-multi-encrypted"
+            body = b"".join(self._part(soap[i:i + CREDSSP_CHUNK]) for i in range(0, len(soap), CREDSSP_CHUNK))
+        else:
+            body = self._part(soap)
+        body += f"--{BOUNDARY}--\r\n".encode()
+        return f'multipart/{kind};protocol="{self.protocol}";boundary="{BOUNDARY}"', body
+
+    def unwrap(self, content_type: str, body: bytes) -> bytes:
+        """Decrypt a ``multipart/encrypted`` (or x-multi-encrypted) request body. ValueError when malformed."""
+        match = re.search(r'boundary="?([^";]+)"?', content_type)
+        ctype = content_type.lower()
+        if match is None or not ctype.startswith(("multipart/encrypted", "multipart/x-multi-encrypted")):
+            raise ValueError("not an encrypted WinRM message")
+        boundary = match.group(1).encode("ascii", "replace")
+        trailer = b"--" + boundary + b"--\r\n"
+        if not body.endswith(trailer):
+            raise ValueError("malformed encrypted message")
+        parts = [p for p in re.split(b"--" + re.escape(boundary) + b"\r\n", body[:-len(trailer)]) if p]
+        if not parts or len(parts) % 2:
+            raise ValueError("malformed encrypted message")
+        marker = b"\tContent-Type: application/octet-stream\r\n"
+        out = b""
+        for i in range(0, len(parts), 2):
+            head, payload = parts[i], parts[i + 1]
+            length_match = re.search(rb"Length=(\d+)", head)
+            if length_match is None or self.protocol.encode() not in head or not payload.startswith(marker):
+                raise ValueError("malformed encrypted message header")
+            wrapped = payload[len(marker):]
+            if len(wrapped) < 4:
+                raise ValueError("truncated encrypted message")
+            (hlen,) = struct.unpack("<I", wrapped[:4])
+            if hlen > 64 or 4 + hlen > len(wrapped):
+                raise ValueError("bad signature length")
+            try:
+                data = self._ctx.unwrap_winrm(wrapped[4:4 + hlen], wrapped[4 + hlen:])
+            except Exception as exc:  # bad signature or sequence number
+                raise ValueError(f"decryption failed: {type(exc).__name__}") from None
+            if len(data) != int(length_match.group(1)):
+                raise ValueError("decrypted length mismatch")
+            out += data
+        return out
+
+
+class NegotiateAcceptor(WinrmSealing):
     """One Negotiate/NTLM handshake on one TCP connection, then its session for message encryption."""
 
     def __init__(self, creds: HostCredentials) -> None:
@@ -156,44 +227,3 @@ class NegotiateAcceptor:
                 raise AuthFailed("principal of another host")
             self.principal = self._creds.principal
         return out
-
-    def wrap(self, soap: bytes) -> tuple[str, bytes]:
-        """Encrypt a response; returns (Content-Type, body) in the WinRM MIME framing."""
-        res = self._ctx.wrap_winrm(soap)
-        length = len(soap) + res.padding_length
-        head = (
-            f"--{BOUNDARY}\r\n\tContent-Type: {SPNEGO_PROTOCOL}\r\n"
-            f"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length={length}\r\n"
-            f"--{BOUNDARY}\r\n\tContent-Type: application/octet-stream\r\n"
-        ).encode("ascii")
-        body = head + struct.pack("<I", len(res.header)) + res.header + res.data + f"--{BOUNDARY}--\r\n".encode()
-        return f'multipart/encrypted;protocol="{SPNEGO_PROTOCOL}";boundary="{BOUNDARY}"', body
-
-    def unwrap(self, content_type: str, body: bytes) -> bytes:
-        """Decrypt a ``multipart/encrypted`` request body. ValueError when it is malformed or tampered."""
-        match = re.search(r'boundary="?([^";]+)"?', content_type)
-        if match is None or not content_type.lower().startswith("multipart/encrypted"):
-            raise ValueError("not an encrypted WinRM message")
-        boundary = match.group(1).encode("ascii", "replace")
-        marker = b"\tContent-Type: application/octet-stream\r\n"
-        idx = body.find(marker)
-        trailer = b"--" + boundary + b"--\r\n"
-        if idx < 0 or not body.endswith(trailer):
-            raise ValueError("malformed encrypted message")
-        head = body[:idx]
-        length_match = re.search(rb"Length=(\d+)", head)
-        if length_match is None or SPNEGO_PROTOCOL.encode() not in head:
-            raise ValueError("malformed encrypted message header")
-        wrapped = body[idx + len(marker): -len(trailer)]
-        if len(wrapped) < 4:
-            raise ValueError("truncated encrypted message")
-        (hlen,) = struct.unpack("<I", wrapped[:4])
-        if hlen > 64 or 4 + hlen > len(wrapped):
-            raise ValueError("bad signature length")
-        try:
-            data = self._ctx.unwrap_winrm(wrapped[4:4 + hlen], wrapped[4 + hlen:])
-        except Exception as exc:  # bad signature or sequence number
-            raise ValueError(f"decryption failed: {type(exc).__name__}") from None
-        if len(data) != int(length_match.group(1)):
-            raise ValueError("decrypted length mismatch")
-        return data

@@ -26,6 +26,7 @@ from hvsim.core.counters import Counters
 from hvsim.core.faults import FaultPlan
 from hvsim.core.httpserver import TrackingHTTPServer, TrackingRequestHandler
 from hvsim.wsman.auth import AuthFailed, HostCredentials, NegotiateAcceptor, check_basic
+from hvsim.wsman.kerberos import CredSSPAcceptor, KerberosAcceptor, KerberosConfig, wants_kerberos
 from hvsim.wsman.service import MAX_ENVELOPE_KB, Caller, WSManService
 from hvsim.wsman.soap import (
     WSManFault,
@@ -75,8 +76,11 @@ class WSManApp:
     """What the listeners share: credentials, the service, counters, faults, the control hook."""
 
     def __init__(self, service: WSManService, creds: HostCredentials, counters: Counters, faults: FaultPlan,
-                 control: ControlHandler | None = None, mirror: MirrorHandler | None = None) -> None:
+                 control: ControlHandler | None = None, mirror: MirrorHandler | None = None, *,
+                 kerberos: KerberosConfig | None = None, credssp: bool = False) -> None:
         self.service = service
+        self.kerberos = kerberos  # Kerberos accepted (Negotiate and Kerberos schemes) with this keytab/realm
+        self.credssp = credssp  # WinRM Service/Auth/CredSSP
         self.creds = creds
         self.counters = counters
         self.faults = faults
@@ -101,7 +105,7 @@ class _Handler(TrackingRequestHandler):
             sock = tls.wrap_socket(sock, server_side=True)
         self.track(sock)
         self._counted = True
-        self._acceptor: NegotiateAcceptor | None = None
+        self._acceptor: NegotiateAcceptor | KerberosAcceptor | CredSSPAcceptor | None = None
         self._conn_principal: str | None = None
         super().setup()
 
@@ -125,9 +129,15 @@ class _Handler(TrackingRequestHandler):
             self.server.app.counters.add("bytes_out", len(body))
 
     def _challenge(self) -> list[tuple[str, str]]:
+        # Windows' order: Negotiate, Kerberos, Basic, CredSSP (jborean93/omi#29 shows such a 401).
+        app = self.server.app
         headers = [("WWW-Authenticate", "Negotiate")]
+        if app.kerberos is not None:
+            headers.append(("WWW-Authenticate", "Kerberos"))
         if self.server.listener.allow_basic:
             headers.append(("WWW-Authenticate", 'Basic realm="WSMAN"'))
+        if app.credssp:
+            headers.append(("WWW-Authenticate", "CredSSP"))
         return headers
 
     def _unauthorized(self, extra: list[tuple[str, str]] | None = None) -> None:
@@ -203,7 +213,7 @@ class _Handler(TrackingRequestHandler):
                 self._unauthorized()
                 return None, [], False
             return principal, [], False
-        if scheme_l in ("negotiate", "ntlm", "kerberos"):
+        if scheme_l in ("negotiate", "ntlm", "kerberos", "credssp"):
             try:
                 in_token = base64.b64decode(token.strip(), validate=True)
             except (binascii.Error, ValueError):
@@ -212,14 +222,23 @@ class _Handler(TrackingRequestHandler):
                 self._unauthorized()
                 return None, [], False
             if self._acceptor is None or self._acceptor.complete:
-                self._acceptor = NegotiateAcceptor(app.creds)
+                try:
+                    self._acceptor = self._new_acceptor(scheme_l, in_token)
+                except AuthFailed as exc:
+                    log.info("%s: %s authentication refused (%s)", self.address_string(), scheme, exc)
+                    self._acceptor = None
+                    self._unauthorized()
+                    return None, [], False
                 self._conn_principal = None
             try:
                 out = self._acceptor.step(in_token)
             except AuthFailed as exc:
-                log.info("%s: Negotiate authentication rejected (%s)", self.address_string(), exc)
+                log.info("%s: %s authentication rejected (%s)", self.address_string(), scheme, exc)
+                error_token = getattr(self._acceptor, "error_token", None)
                 self._acceptor = None
-                self._unauthorized()
+                # A KRB-ERROR (clock skew) goes back to the client in the 401, so it can say what went wrong.
+                self._unauthorized([("WWW-Authenticate", f"{scheme} {base64.b64encode(error_token).decode()}")]
+                                   if error_token else None)
                 return None, [], False
             headers = [("WWW-Authenticate", f"{scheme} {base64.b64encode(out).decode()}")] if out else []
             if not self._acceptor.complete:
@@ -234,6 +253,19 @@ class _Handler(TrackingRequestHandler):
             return self._conn_principal, [], False
         self._unauthorized()
         return None, [], False
+
+    def _new_acceptor(self, scheme: str, token: bytes) -> NegotiateAcceptor | KerberosAcceptor | CredSSPAcceptor:
+        """The acceptor for a first token: CredSSP, Kerberos (raw or SPNEGO) or Negotiate/NTLM. AuthFailed when off."""
+        app = self.server.app
+        if scheme == "credssp":
+            if not app.credssp:
+                raise AuthFailed("CredSSP is disabled on this host (Service/Auth/CredSSP = false)")
+            return CredSSPAcceptor(app.creds, app.kerberos.realm if app.kerberos else None)
+        if scheme == "kerberos" or wants_kerberos(token):
+            if app.kerberos is None:
+                raise AuthFailed("Kerberos is not configured on this host (no keytab)")
+            return KerberosAcceptor(app.creds, app.kerberos, scheme)
+        return NegotiateAcceptor(app.creds)
 
     def _serve_inner(self, method: str, path: str) -> None:
         data = self._read_body()

@@ -14,6 +14,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +115,7 @@ class WSManService:
         self.faults = faults
         self.machine = machine
         self._shells: dict[str, Shell] = {}
+        self._attached: dict[str, Shell] = {}  # runspace pools of other transports (PowerShell's OOP server)
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sim-pipeline")
         self._pid = 4000 + (os.getpid() % 4000)
@@ -167,20 +169,22 @@ class WSManService:
 
     def close(self) -> None:
         with self._lock:
-            shells = list(self._shells.values())
+            shells = list(self._shells.values()) + list(self._attached.values())
             self._shells.clear()
+            self._attached.clear()
         for shell in shells:
             shell.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def shell_count(self) -> int:
+        """Open runspace pools: WinRS shells and out-of-process sessions."""
         with self._lock:
-            return len(self._shells)
+            return len(self._shells) + len(self._attached)
 
     def running_pipelines(self) -> int:
         """Pipelines still running (a client that died leaves its last one running until it ends)."""
         with self._lock:
-            shells = list(self._shells.values())
+            shells = list(self._shells.values()) + list(self._attached.values())
         return sum(1 for shell in shells for run in list(shell.runs.values()) if run.submitted and not run.finished)
 
     def shell_activity(self) -> list[dict[str, Any]]:
@@ -188,7 +192,7 @@ class WSManService:
         now = time.monotonic()
         with self._lock:
             return [{"id": s.id, "owner": s.owner, "idle_seconds": round(now - s.last_activity, 3)}
-                    for s in self._shells.values()]
+                    for s in [*self._shells.values(), *self._attached.values()]]
 
     def _expired(self, shell: Shell, now: float) -> bool:
         return shell.idle_for(now) > min(shell.idle_timeout, self.idle_timeout)
@@ -244,16 +248,7 @@ class WSManService:
             if shell_id in self._shells:
                 raise WSManFault(0x80338033, "The WS-Management service cannot create the resource because it "
                                  "already exists.", "w:AlreadyExists", sender=True)
-            mine = sum(1 for s in self._shells.values() if s.session.username.lower() == caller.principal.lower())
-            if mine >= MAX_SHELLS_PER_USER:
-                # ERROR_WSMAN_QUOTA_MAX_SHELLS; the code is unconfirmed, the text is wsmerror.h's.
-                raise WSManFault(0x803381A5, "The WS-Management service cannot process the request. This user is "
-                                 f"allowed a maximum number of {MAX_SHELLS_PER_USER} concurrent shells, which has "
-                                 "been exceeded. Close existing shells or raise the quota for this user.",
-                                 "w:QuotaLimit")
-            if len(self._shells) >= MAX_SHELLS:
-                raise WSManFault(0x8033803F, "The WS-Management service is busy servicing other requests. "
-                                 "Retry later.", "w:QuotaLimit")
+            self._admit(caller.principal)
             self._shells[shell_id] = shell
         try:
             with shell.cond:
@@ -268,6 +263,39 @@ class WSManService:
             f'<w:Selector Name="ShellId">{shell_id}</w:Selector></w:SelectorSet></a:ReferenceParameters>'
             f"</x:ResourceCreated>{self._shell_xml(shell)}"
         )
+
+    def _admit(self, principal: str) -> None:
+        """MaxShellsPerUser and the service's shell limit, counting out-of-process sessions too (lock held)."""
+        mine = sum(1 for s in [*self._shells.values(), *self._attached.values()]
+                   if s.session.username.lower() == principal.lower())
+        if mine >= MAX_SHELLS_PER_USER:
+            # ERROR_WSMAN_QUOTA_MAX_SHELLS; the code is unconfirmed, the text is wsmerror.h's.
+            raise WSManFault(0x803381A5, "The WS-Management service cannot process the request. This user is "
+                             f"allowed a maximum number of {MAX_SHELLS_PER_USER} concurrent shells, which has "
+                             "been exceeded. Close existing shells or raise the quota for this user.",
+                             "w:QuotaLimit")
+        if len(self._shells) + len(self._attached) >= MAX_SHELLS:
+            raise WSManFault(0x8033803F, "The WS-Management service is busy servicing other requests. "
+                             "Retry later.", "w:QuotaLimit")
+
+    # ------------------------------------------------------------------ other transports
+    def attach_shell(self, session: Session, on_output: Callable[[uuid.UUID | None, bytes], None]) -> Shell:
+        """A runspace pool for PowerShell's out-of-process transport: the same executor, pipeline counter and
+        MaxShellsPerUser as a WinRS shell (WSManFault w:QuotaLimit past them); no idle timeout, no Receive."""
+        shell_id = str(uuid.uuid4()).upper()
+        shell = Shell(shell_id, POWERSHELL_URI_PREFIX + "Microsoft.PowerShell", session, self.host, self._executor,
+                      MAX_ENVELOPE_KB * 1024, on_pipeline=lambda: self.counters.add("pipelines"),
+                      on_output=on_output)
+        with self._lock:
+            self._admit(session.username)
+            self._attached[shell_id] = shell
+        return shell
+
+    def detach_shell(self, shell: Shell) -> None:
+        """Close an attached runspace pool and its pipelines."""
+        with self._lock:
+            self._attached.pop(shell.id, None)
+        shell.close()
 
     def _shell_xml(self, shell: Shell) -> str:
         now = time.monotonic()

@@ -4,6 +4,10 @@ psrpcore has no I/O and is not thread-safe: every call into a shell's pool happe
 shell's condition. Outgoing PSRP fragments are routed per pipeline (``None`` = the pool) so each
 Receive gets its own pipeline's data. Pipelines run on a worker pool so Command returns at once
 and a ctrl_c Signal can stop them.
+
+The runspace pool and pipeline machinery is transport-neutral: PowerShell's out-of-process server
+(hvsim.oop) uses the same Shell with ``on_output`` (fragments pushed as they are made, no Receive)
+and ``open_pipeline`` / ``stop_pipeline`` / ``close_pipeline`` in place of the WinRS operations.
 """
 
 from __future__ import annotations
@@ -168,7 +172,8 @@ class Shell:
     """A runspace pool reached through WinRS shell operations."""
 
     def __init__(self, shell_id: str, resource_uri: str, session: Session, host: PipelineHost,
-                 executor: Executor, max_envelope: int, on_pipeline: Callable[[], None] | None = None) -> None:
+                 executor: Executor, max_envelope: int, on_pipeline: Callable[[], None] | None = None,
+                 on_output: Callable[[uuid.UUID | None, bytes], None] | None = None) -> None:
         self.id = shell_id
         self.resource_uri = resource_uri
         self.session = session
@@ -183,6 +188,7 @@ class Shell:
         self._host = host
         self._executor = executor
         self._on_pipeline = on_pipeline
+        self._on_output = on_output  # push transport: fragments go there (cond held) instead of a Receive queue
         self._outq: dict[uuid.UUID | None, collections.deque[bytes]] = collections.defaultdict(collections.deque)
         self.runs: dict[uuid.UUID, PipelineRun] = {}
         # Fragments must fit base64'd in the client's MaxEnvelopeSize with room for the envelope.
@@ -196,6 +202,9 @@ class Shell:
                 break
             if payload.pipeline_id is not None and payload.pipeline_id not in self.runs:
                 continue  # a terminated pipeline: nobody will receive it
+            if self._on_output is not None:
+                self._on_output(payload.pipeline_id, payload.data)
+                continue
             self._outq[payload.pipeline_id].append(payload.data)
         self.cond.notify_all()
 
@@ -280,6 +289,16 @@ class Shell:
     # ------------------------------------------------------------------ WinRS operations
     def command(self, command_id: uuid.UUID, arguments: str | None) -> None:
         with self.cond:
+            run = self.open_pipeline(command_id)
+            try:
+                self.feed(_b64(arguments or ""), command_id)
+            except WSManFault:
+                self._forget(run)
+                raise
+
+    def open_pipeline(self, command_id: uuid.UUID) -> PipelineRun:
+        """A new pipeline slot whose CreatePipeline message has yet to arrive (WSManFault on quota or reuse)."""
+        with self.cond:
             self.last_activity = time.monotonic()
             finished = [r for r in self.runs.values() if r.finished]
             for stale in finished[:-KEEP_FINISHED]:  # stopped or abandoned, never collected
@@ -292,11 +311,7 @@ class Shell:
                                  "already exists.", "w:AlreadyExists", sender=True)
             pipe = psrpcore.ServerPipeline(self.pool, command_id)
             run = self.runs[command_id] = PipelineRun(command_id, pipe)
-            try:
-                self.feed(_b64(arguments or ""), command_id)
-            except WSManFault:
-                self._forget(run)
-                raise
+            return run
 
     def send(self, streams: list[tuple[uuid.UUID | None, str]]) -> None:
         with self.cond:
@@ -315,11 +330,28 @@ class Shell:
             if run is None:
                 return
             if code.endswith("signal/ctrl_c") or code.endswith("signal/crtl_c"):
-                run.stop.set()
-                if run.pipe.state in (PSInvocationState.Running, PSInvocationState.Stopping):
-                    run.pipe.stop()
-                    self.drain()
+                self.stop_pipeline(pipeline_id)
             elif code.endswith("signal/Terminate"):
+                self._forget(run)
+
+    def stop_pipeline(self, pipeline_id: uuid.UUID) -> None:
+        """Stop a pipeline (its state becomes Stopped); unknown or finished pipelines are ignored."""
+        with self.cond:
+            self.last_activity = time.monotonic()
+            run = self.runs.get(pipeline_id)
+            if run is None:
+                return
+            run.stop.set()
+            if run.pipe.state in (PSInvocationState.Running, PSInvocationState.Stopping):
+                run.pipe.stop()
+                self.drain()
+
+    def close_pipeline(self, pipeline_id: uuid.UUID) -> None:
+        """Drop a pipeline (stopping it first if it still runs); its later output goes nowhere."""
+        with self.cond:
+            self.last_activity = time.monotonic()
+            run = self.runs.get(pipeline_id)
+            if run is not None:
                 self._forget(run)
 
     def _forget(self, run: PipelineRun) -> None:

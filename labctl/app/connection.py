@@ -45,6 +45,8 @@ class HostConnection:
     # Wall seconds per second of host time for labctl's own waits (polls): 1 on a real host; 1/speedup on a
     # simulator whose time runs faster, so that a 2 s poll lags 2 simulated seconds there too.
     time_scale: float = 1.0
+    # A simulator's Docker mirror (base URL, TLS fingerprint) when its endpoint URI does not lead there (SSH, local).
+    mirror: tuple[str, str | None] | None = None
     _lock: ExclusiveLock | None = field(default=None, repr=False)
 
     @property
@@ -104,7 +106,7 @@ def connect_endpoint(endpoint: Endpoint, *, workers: int, simulated: bool | None
     conn = HostConnection(PsrpTransport(endpoint, size=workers, policy=_policy), endpoint, simulated=bool(simulated))
     if simulated is None:
         try:
-            conn.simulated = is_simulated(conn.transport)
+            _apply_advert(conn, sim_advert(conn.transport))
         except BaseException:
             conn.close()
             raise
@@ -177,8 +179,11 @@ def connect_host(host: ResolvedSimHost | ResolvedRemoteHost, *, workers: int = 4
     if isinstance(host, ResolvedSimHost):
         return connect_sim(Path(host.state_dir), workers=workers + 1)
     assert isinstance(host, ResolvedRemoteHost)
+    if host.scheme in ("ssh", "local"):
+        return _connect_oop(host, workers=workers + 1, prompt=prompt)
     password = None
-    if host.auth != "certificate":
+    # Kerberos without a password source uses the ticket cache (kinit; KRB5CCNAME), as Windows' SSO would.
+    if host.auth != "certificate" and not (host.auth == "kerberos" and host.password.kind == "none"):
         password = resolve_secret(host.password.kind, host.password.name, what="host password", prompt=prompt)
     cert_pem = key_pem = None
     if host.auth == "certificate":
@@ -191,7 +196,61 @@ def connect_host(host: ResolvedSimHost | ResolvedRemoteHost, *, workers: int = 4
     return connect_endpoint(endpoint, workers=workers + 1)
 
 
+def _connect_oop(host: ResolvedRemoteHost, *, workers: int, prompt: Prompt | None) -> HostConnection:
+    """PowerShell's out-of-process server over SSH (``uri: ssh://``) or as a local process (``uri: local``)."""
+    transport: Transport
+    if host.scheme == "local":
+        from labctl.transport.local import local_transport
+
+        transport = local_transport(size=workers, policy=_policy)
+    else:
+        from labctl.transport.ssh import SshTarget, SshTransport
+
+        password = None
+        if host.password.kind != "none":  # password auth only when the lab file asks for it
+            password = resolve_secret(host.password.kind, host.password.name, what="host password", prompt=prompt)
+        target = SshTarget(hostname=host.hostname, port=host.port, username=host.username or "",
+                           key_file=host.key_file, host_key_fingerprint=host.host_key_fingerprint,
+                           known_hosts=host.known_hosts, password=password)
+        transport = SshTransport(target, size=workers, policy=_policy)
+    conn = HostConnection(transport, Endpoint(uri=host.uri, username=host.username), simulated=False)
+    try:
+        _apply_advert(conn, sim_advert(transport))
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def is_simulated(transport: Transport) -> bool:
     """Whether the host says it is a labctl simulator (its Win32_ComputerSystem model)."""
+    return sim_advert(transport) is not None
+
+
+def sim_advert(transport: Transport) -> dict[str, str] | None:
+    """What a labctl simulator says of itself in Win32_ComputerSystem (None for a real host): its Model, and in
+    OEMStringArray ``labctl-sim-<key>=<value>`` lines (mirror, fingerprint, time), which a client reaching it over
+    SSH or a local process cannot read from its URI."""
     res = transport.invoke(ops.computer_system())
-    return any("SIMULATED" in str(o.get("Model") or "").upper() for o in res.objects())
+    for obj in res.objects():
+        if "SIMULATED" not in str(obj.get("Model") or "").upper():
+            continue
+        strings = obj.get("OEMStringArray") or []
+        advert = {"model": str(obj.get("Model"))}
+        for line in strings if isinstance(strings, list) else [strings]:
+            key, sep, value = str(line).partition("=")
+            if sep and key.startswith("labctl-sim-"):
+                advert[key.removeprefix("labctl-sim-")] = value
+        return advert
+    return None
+
+
+def _apply_advert(conn: HostConnection, advert: dict[str, str] | None) -> None:
+    """A simulator reached without its endpoint.json: where its mirror is and how fast its time runs."""
+    conn.simulated = advert is not None
+    if advert is None:
+        return
+    if advert.get("mirror"):
+        conn.mirror = (advert["mirror"], advert.get("fingerprint") or None)
+    profile, _, speedup = advert.get("time", "").partition(":")
+    conn.time_scale = sim_time_scale({"time_profile": {"profile": profile, "speedup": speedup or 1}})

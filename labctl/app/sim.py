@@ -63,11 +63,15 @@ class Served:
     endpoint_file: Path
     cert_path: Path
     fingerprint: str
+    ssh_uri: str = ""  # the powershell subsystem over SSH: ssh://USER@127.0.0.1:PORT
+    ssh_host_key_fingerprint: str = ""  # OpenSSH's SHA256:... of the host key
+    ssh_client_key: Path | None = None  # the only client key the SSH server accepts (owner-only)
 
 
 @contextmanager
 def serve(state_dir: Path, *, port: int = 0, http_port: int = 0, profile: str = "instant", speedup: float = 1.0,
-          seed: int = 0, host_config: dict[str, Any] | None = None) -> Iterator[Served]:
+          seed: int = 0, host_config: dict[str, Any] | None = None, kerberos_keytab: Path | None = None,
+          kerberos_realm: str | None = None, credssp: bool = False, ssh_port: int = 0) -> Iterator[Served]:
     """Serve the simulator state ``state_dir`` in this process until the block ends.
 
     One process serves a state directory at a time (the same lock labctl takes for ``host: sim``):
@@ -84,14 +88,15 @@ def serve(state_dir: Path, *, port: int = 0, http_port: int = 0, profile: str = 
                            endpoint=str(state_dir)) from None
     try:
         sim = Simulator(state_dir, port=port, http_port=http_port, profile=profile, speedup=speedup, seed=seed,
-                        host_config=host_config or {})
+                        host_config=host_config or {}, kerberos_keytab=kerberos_keytab,
+                        kerberos_realm=kerberos_realm, credssp=credssp, ssh_port=ssh_port)
         try:
             sim.start()
         except OSError as exc:
             raise ConnectError(f"cannot listen: {exc}", endpoint=f"127.0.0.1:{port}") from exc
         try:
             yield Served(BANNER, sim.https_uri, sim.http_uri, sim.username, sim.endpoint_file, sim.cert_path,
-                         sim.fingerprint)
+                         sim.fingerprint, sim.ssh_uri, sim.ssh_host_key_fingerprint, sim.ssh_client_key)
         finally:
             sim.stop()
     finally:

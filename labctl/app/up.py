@@ -66,7 +66,8 @@ def bootstrap_context(lab: ResolvedLab, conn: HostConnection) -> BootstrapContex
         source = release.ZipSource(version=d.version, path=Path(d.path), sha256=d.sha256)
     elif conn.simulated:
         # A simulated host needs no network: its mirror serves the (placeholder) zip and its checksum.
-        source = release.mirror_source(d.version, conn.endpoint.uri, conn.endpoint.fingerprint)
+        mirror, fingerprint = conn.mirror or (conn.endpoint.uri, conn.endpoint.fingerprint)
+        source = release.mirror_source(d.version, mirror, fingerprint)
     else:
         source = release.ZipSource(version=d.version, url=d.url, sha256=d.sha256)
     if conn.simulated:

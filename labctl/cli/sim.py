@@ -43,6 +43,8 @@ def sim_group() -> None:
               help="HTTPS port (0: any free port).")
 @click.option("--http-port", default=0, show_default=True, type=click.IntRange(0, 65535),
               help="HTTP port, NTLM with message encryption only (0: any free port).")
+@click.option("--ssh-port", default=0, show_default=True, type=click.IntRange(0, 65535),
+              help="SSH port, the powershell subsystem with the generated client key (0: any free port).")
 @click.option("--profile", default="instant", show_default=True, type=click.Choice(["instant", "realistic"]),
               help="instant: modeled durations take no time; realistic: they take wall time / speedup.")
 @click.option("--speedup", default=1.0, show_default=True, type=click.FloatRange(min=0.001),
@@ -51,10 +53,17 @@ def sim_group() -> None:
 @click.option("--host-setting", "host_settings", multiple=True, metavar="KEY=VALUE",
               help="A fact of a new simulated host, e.g. memory_capacity=256GiB, cpu_vendor=AuthenticAMD, "
               "os_build=20348, logical_processor_count=8, c_volume_free=50GB, ui_culture=de-DE (repeatable).")
+@click.option("--kerberos-keytab", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Accept Kerberos with the keys of HTTP/localhost@REALM in this keytab (needs --kerberos-realm).")
+@click.option("--kerberos-realm", default=None, metavar="REALM",
+              help="The Kerberos realm whose <administrator>@REALM the host admits, e.g. LABCTL.TEST.")
+@click.option("--credssp/--no-credssp", default=False, show_default=True,
+              help="Accept CredSSP (WinRM Service/Auth/CredSSP, which is off by default on Windows).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 @handle_errors
-def serve_cmd(state_dir: Path, port: int, http_port: int, profile: str, speedup: float, seed: int,
-              host_settings: tuple[str, ...], verbose: bool) -> None:
+def serve_cmd(state_dir: Path, port: int, http_port: int, ssh_port: int, profile: str, speedup: float, seed: int,
+              host_settings: tuple[str, ...], kerberos_keytab: Path | None, kerberos_realm: str | None,
+              credssp: bool, verbose: bool) -> None:
     """Run a simulated Hyper-V host in the foreground until Ctrl-C."""
     import logging
 
@@ -64,13 +73,16 @@ def serve_cmd(state_dir: Path, port: int, http_port: int, profile: str, speedup:
         host_config = sim_app.parse_host_settings(host_settings)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--host-setting") from exc
+    if (kerberos_keytab is None) != (kerberos_realm is None):
+        raise click.BadParameter("give --kerberos-keytab and --kerberos-realm together", param_hint="--kerberos-realm")
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: Any) -> None:
         stop.set()
 
     with sim_app.serve(state_dir, port=port, http_port=http_port, profile=profile, speedup=speedup, seed=seed,
-                       host_config=host_config) as served:
+                       host_config=host_config, kerberos_keytab=kerberos_keytab, kerberos_realm=kerberos_realm,
+                       credssp=credssp, ssh_port=ssh_port) as served:
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
         click.echo("=" * 72)
@@ -82,6 +94,14 @@ def serve_cmd(state_dir: Path, port: int, http_port: int, profile: str, speedup:
         click.echo(f"  password:                       in {served.endpoint_file} (readable by you only)")
         click.echo(f"  certificate:                    {served.cert_path}")
         click.echo(f"  SHA-256 fingerprint:            {served.fingerprint}")
+        if kerberos_realm:
+            admin = served.username.rsplit("\\", 1)[-1]
+            click.echo(f"  Kerberos:                       {admin}@{kerberos_realm}, SPN host/localhost "
+                       f"(keytab {kerberos_keytab})")
+        click.echo(f"  CredSSP:                        {'accepted' if credssp else 'off (as on Windows)'}")
+        click.echo(f"  SSH (powershell subsystem):     {served.ssh_uri}")
+        click.echo(f"  SSH host key:                   {served.ssh_host_key_fingerprint}")
+        click.echo(f"  SSH client key:                 {served.ssh_client_key}")
         click.echo(f"  profile:                        {profile} (speedup {speedup}), fault seed {seed}")
         click.echo(f"  state:                          {state_dir}")
         click.echo("Press Ctrl-C to stop.", nl=True)

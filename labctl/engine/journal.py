@@ -69,7 +69,9 @@ class Journal:
             return json.loads(json.dumps(self._data))
 
     def _save(self) -> None:
-        atomic_write(self.path, json.dumps(self._data, indent=2, sort_keys=True) + "\n")
+        # One line, keys sorted: without ``indent`` json uses its C encoder (about 5x faster; the journal is
+        # rewritten after every stage of every VM, so this is controller CPU per stage). Readers parse it.
+        atomic_write(self.path, json.dumps(self._data, sort_keys=True) + "\n")
 
     # host-wide resources: switch, gateway, nat
     def host_resource(self, kind: str) -> dict[str, Any] | None:

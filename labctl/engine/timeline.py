@@ -129,7 +129,7 @@ class _HostView:
 
 def write_timeline(path: Path, document: Mapping[str, Any]) -> None:
     """Write the timeline atomically (readers see the last run's or this one's, never a mix)."""
-    atomic_write(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
+    atomic_write(path, json.dumps(document, sort_keys=True) + "\n")  # no indent: json's C encoder
 
 
 def save(path: Path, timeline: TimelineProgress, **meta: Any) -> bool:

@@ -1,8 +1,8 @@
 """Host-side readiness of every waiting VM of a run, observed together: one pipeline per poll.
 
 Each VM's chain runs on its own thread and goes on the moment its own wait passes, but the waits of all VMs
-(running, heartbeat, ip) share their polls: whichever waiting thread is due first reads the host for all of
-them (``Get-VM -Name a,b,c`` and their adapters, one round trip) and hands every waiter its verdict. A thread
+(running, heartbeat, ip) share their polls: whichever waiting thread is due first reads the host for every
+waiter that is due (``Get-VM -Name a,b,c`` and their adapters, one round trip) and hands each its verdict. A thread
 that waits holds no host connection, and a lab of 32 booting VMs costs one Get-VM per poll, not 32.
 
 Each waiter keeps its own backoff (poll_min doubling to poll_max) and its own stage timeout, as a single VM's
@@ -104,7 +104,12 @@ class Watch:
     def _round(self) -> None:
         """One read of the host for every waiter that has no verdict yet; each gets its verdict or its next due."""
         with self._cond:
-            waiters = [w for w in self._waiters.values() if w.verdict is None and w.error is None]
+            # The waiters that are due (and those nearly due, which would otherwise cost a round of their own): a
+            # VM that has just been read is not read again for the others, so the rounds' answers grow with the
+            # VMs that are due, not with all that wait.
+            horizon = time.monotonic() + self.poll_min / 2
+            waiters = [w for w in self._waiters.values() if w.verdict is None and w.error is None
+                       and w.due <= horizon]
         if not waiters:
             return
         names = sorted({w.vm.name for w in waiters}, key=str.lower)

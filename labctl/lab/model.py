@@ -71,6 +71,9 @@ SwitchName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 Fingerprint = Annotated[str, Field(
     pattern=r"^(sha256|SHA256):([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$",
     description="Pinned server certificate: sha256:AB:CD:... (32 bytes)")]
+SshFingerprint = Annotated[str, Field(
+    pattern=r"^SHA256:[A-Za-z0-9+/]{43}=?$",
+    description="Pinned SSH host key, as ssh-keygen -lf prints it: SHA256:<base64>")]
 SecretFrom = Literal["keyring", "prompt"]
 Role = Literal["container-host"]
 Isolation = Literal["process", "hyperv"]
@@ -113,9 +116,10 @@ class CertificateSpec(_Model):
 
 
 class RemoteHost(_Model):
-    """A real Hyper-V host reached over WinRM/PSRP. Never holds a password, only where to get one."""
+    """A real Hyper-V host reached over WinRM, SSH or locally. Never holds a password, only where to get one."""
 
-    uri: str = Field(min_length=1, description="https://host:5986/wsman, or just a host name")
+    uri: str = Field(min_length=1, description="https://host:5986/wsman, a host name, ssh://user@host[:port] "
+                     "(PowerShell over SSH) or local (labctl runs on the Hyper-V host)")
     auth: AuthKind = "ntlm"
     username: str | None = None
     password_env: EnvName | None = None
@@ -124,6 +128,10 @@ class RemoteHost(_Model):
     ca_path: str | None = None
     fingerprint: Fingerprint | None = None
     certificate: CertificateSpec | None = None
+    key_file: str | None = Field(default=None, description="SSH: the private key; default: the ssh-agent's keys")
+    host_key_fingerprint: SshFingerprint | None = Field(
+        default=None, description="SSH: the host key pinned (SHA256:...); otherwise known_hosts is checked")
+    known_hosts: str | None = Field(default=None, description="SSH: known_hosts file; default ~/.ssh/known_hosts")
 
 
 def _host_kind(value: Any) -> str | None:
@@ -342,7 +350,7 @@ class ResolvedRemoteHost(_Resolved):
     uri: str
     hostname: str
     port: int
-    scheme: Literal["http", "https"]
+    scheme: Literal["http", "https", "ssh", "local"]
     auth: AuthKind
     username: str | None
     password: SecretSource
@@ -351,6 +359,9 @@ class ResolvedRemoteHost(_Resolved):
     fingerprint: str | None
     cert_path: str | None
     key_path: str | None
+    key_file: str | None = None  # ssh: the private key (None: the ssh-agent)
+    host_key_fingerprint: str | None = None  # ssh: "SHA256:..."
+    known_hosts: str | None = None  # ssh: None means ~/.ssh/known_hosts (when no fingerprint is pinned)
 
 
 class ResolvedNetwork(_Resolved):

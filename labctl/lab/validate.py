@@ -785,12 +785,18 @@ class _Resolver:
         if isinstance(host, str):
             return ResolvedSimHost(state_dir=str(sim_state_dir(self.lab_path, lab_name)))
         p: PathT = where
+        if host.uri.strip().lower() == "local" or host.uri.lower().startswith("ssh://"):
+            return self._oop_host(host, p)
         uri = host.uri if "://" in host.uri else f"https://{host.uri}"
         parts = urlsplit(uri)
         ok = True
         if parts.scheme not in ("http", "https"):
-            self.add((*p, "uri"), f"scheme {parts.scheme!r} is not http or https")
+            self.add((*p, "uri"), f"scheme {parts.scheme!r} is not http, https or ssh (or write uri: local)")
             return None
+        for name in ("key_file", "host_key_fingerprint", "known_hosts"):
+            if getattr(host, name) is not None:
+                self.add((*p, name), f"{name} is for uri: ssh://user@host; WinRM over {parts.scheme} does not use it")
+                ok = False
         try:
             port = parts.port or (5986 if parts.scheme == "https" else 5985)
         except ValueError:
@@ -839,6 +845,67 @@ class _Resolver:
             fingerprint=host.fingerprint.upper().replace("SHA256", "sha256") if host.fingerprint else None,
             cert_path=host.certificate.cert_path if host.certificate else None,
             key_path=host.certificate.key_path if host.certificate else None)
+
+    def _oop_host(self, host: RemoteHost, p: PathT) -> ResolvedRemoteHost | None:
+        """``uri: local`` and ``uri: ssh://user@host[:port]``: PowerShell's out-of-process server, no WinRM."""
+        local = host.uri.strip().lower() == "local"
+        kind = "local" if local else "ssh"
+        ok = True
+        winrm_only = ["auth", "verify", "ca_path", "fingerprint", "certificate"]
+        if local:
+            winrm_only += ["username", "password_env", "password_from", "key_file", "host_key_fingerprint",
+                           "known_hosts"]
+        for name in winrm_only:
+            if name in host.model_fields_set:
+                hint = "; pin the SSH host key with host_key_fingerprint: SHA256:..." if name == "fingerprint" \
+                    and not local else ""
+                self.add((*p, name), f"{name} has no effect with uri: {kind}{hint}")
+                ok = False
+        if local:
+            if not ok:
+                return None
+            return ResolvedRemoteHost(uri="local", hostname="localhost", port=0, scheme="local", auth=host.auth,
+                                      username=None, password=SecretSource(kind="none"), verify=True, ca_path=None,
+                                      fingerprint=None, cert_path=None, key_path=None)
+        parts = urlsplit(host.uri)
+        try:
+            port = parts.port or 22
+        except ValueError:
+            self.add((*p, "uri"), "the port is not a number between 1 and 65535")
+            return None
+        if not parts.hostname:
+            self.add((*p, "uri"), "no host name; write it like ssh://admin@hv01.example.com:22")
+            return None
+        if parts.path not in ("", "/") or parts.query or parts.password:
+            self.add((*p, "uri"), "write it like ssh://admin@hv01.example.com:22 (no path, query or password)")
+            return None
+        username = parts.username or host.username
+        if parts.username and host.username and parts.username != host.username:
+            self.add((*p, "username"), f"the uri names user {parts.username!r}, username says {host.username!r}")
+            ok = False
+        if not username:
+            self.add((*p, "uri"), "no user; write it like ssh://admin@hv01.example.com")
+            ok = False
+        if host.host_key_fingerprint and host.known_hosts:
+            self.add((*p, "known_hosts"), "give either host_key_fingerprint or known_hosts, not both")
+            ok = False
+        if host.password_env and host.password_from:
+            self.add((*p, "password_from"), "give either password_env or password_from, not both")
+            ok = False
+        if not ok:
+            return None
+        # Password authentication only when the lab file asks for it (password_env / password_from).
+        if host.password_env:
+            pw = SecretSource(kind="env", name=host.password_env)
+        elif host.password_from:
+            pw = SecretSource(kind=host.password_from)
+        else:
+            pw = SecretSource(kind="none")
+        return ResolvedRemoteHost(
+            uri=f"ssh://{username}@{parts.hostname}:{port}", hostname=parts.hostname, port=port, scheme="ssh",
+            auth=host.auth, username=username, password=pw, verify=True, ca_path=None, fingerprint=None,
+            cert_path=None, key_path=None, key_file=host.key_file, host_key_fingerprint=host.host_key_fingerprint,
+            known_hosts=host.known_hosts)
 
     def _guest_password(self, host: RemoteHost | str | None, env: str | None, frm: str | None
                         ) -> SecretSource | None:

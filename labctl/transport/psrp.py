@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
-import socket
 import threading
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,7 +32,6 @@ from pypsrp.serializer import TaggedValue
 from pypsrp.wsman import WSMan
 from requests.adapters import HTTPAdapter
 
-from labctl.errors import AnswerLostError, AuthError, ConnectError, Interrupted, RemoteCommandError, TransientError
 from labctl.secret import Secret, Sensitive
 from labctl.transport.base import (
     Cancel,
@@ -47,6 +44,18 @@ from labctl.transport.base import (
     RetryPolicy,
     ScriptBlock,
     Switch,
+)
+from labctl.transport.common import (
+    Failure,
+    check_result,
+    count_pipeline,
+    invoke_with_retries,
+    is_big_int,
+    needs_keys,
+    new_stats,
+    raise_final,
+    refused,
+    short,
 )
 
 log = logging.getLogger(__name__)
@@ -119,7 +128,7 @@ def _to_wire(value: Any) -> Any:
         return TaggedValue("SBK", value.text)
     if isinstance(value, Sensitive):
         return str.__str__(value)
-    if isinstance(value, int) and not isinstance(value, bool) and not -(2**31) <= value < 2**31:
+    if is_big_int(value):
         # pypsrp tags every int as I32; sizes in bytes need I64 or the host cannot read them.
         return TaggedValue("I64", value)
     if isinstance(value, (list, tuple)):
@@ -127,16 +136,6 @@ def _to_wire(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _to_wire(v) for k, v in value.items()}
     return value
-
-
-def _needs_keys(value: Any) -> bool:
-    if isinstance(value, (Secret, Credential)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_needs_keys(v) for v in value)
-    if isinstance(value, dict):
-        return any(_needs_keys(v) for v in value.values())
-    return False
 
 
 def _from_wire(value: Any) -> Any:
@@ -219,18 +218,22 @@ class _Connection:
             no_proxy=parts.hostname in ("127.0.0.1", "localhost", "::1"),
             **kwargs,
         )
+        # pypsrp builds its requests session lazily; build it now (to pin the certificate, and so below).
+        session = self.wsman.transport._build_session()
         if endpoint.fingerprint:
-            # pypsrp builds its requests session lazily; build it now and pin the certificate.
-            session = self.wsman.transport._build_session()
             session.mount("https://", _FingerprintAdapter(endpoint.fingerprint))
-            self.wsman.transport.session = session
+        # _build_session already applied the environment (HTTP(S)_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) for this
+        # endpoint; with trust_env requests would read os.environ again on every request (about 10% of a
+        # pipeline's controller CPU). It would also add ~/.netrc credentials to a request without auth.
+        session.trust_env = False
+        self.wsman.transport.session = session
         self.pool = RunspacePool(self.wsman, idle_timeout=SHELL_IDLE_TIMEOUT)
         self.pool.open()
         self.keys_exchanged = False
 
     def run(self, pipeline: Pipeline, input: Sequence[Any] | None) -> tuple[list[Any], Any]:
         ps = PowerShell(self.pool)
-        needs_keys = False
+        wants_keys = False
         for statement in pipeline.statements:
             for inv in statement:
                 ps.add_cmdlet(inv.command)
@@ -238,10 +241,10 @@ class _Connection:
                     if isinstance(value, Switch):
                         ps.add_parameter(name)
                     else:
-                        needs_keys = needs_keys or _needs_keys(value)
+                        wants_keys = wants_keys or needs_keys(value)
                         ps.add_parameter(name, _to_wire(value))
             ps.add_statement()
-        if needs_keys and not self.keys_exchanged:
+        if wants_keys and not self.keys_exchanged:
             self.pool.exchange_keys()
             self.keys_exchanged = True
         output = ps.invoke(input=iter(list(input)) if input is not None else None)
@@ -258,31 +261,63 @@ class _Connection:
             log.debug("closing WSMan failed", exc_info=True)
 
 
-class _Failure(Exception):
-    """A failed exchange with the host, classified once: ``kind`` is auth, tls, unreachable or transient."""
+# Kerberos (MIT/GSSAPI minor texts) and CredSSP (requests-credssp) failures: the text to match, the message and
+# what to do. A client-side GSSAPI failure never reaches the host; the host's 401 carries the KRB-ERROR of a skew.
+_KERBEROS_FAILURES: tuple[tuple[str, str, str], ...] = (
+    ("clock skew too great", "the clocks of this machine and {host} differ by more than Kerberos allows "
+     "(5 minutes by default), so {host} refused the Kerberos ticket",
+     "synchronise both clocks (on the host: w32tm /resync; here: your NTP client), then run again"),
+    ("ticket expired", "the Kerberos ticket for {user} has expired",
+     "get a new one (kinit {user}) or give a password source (password_env) so labctl gets its own ticket"),
+    ("credentials have expired", "the Kerberos ticket for {user} has expired",
+     "get a new one (kinit {user}) or give a password source (password_env) so labctl gets its own ticket"),
+    ("cannot find kdc for realm", "no Kerberos KDC is known for the realm of {user}",
+     "check the realm in the username (user@REALM, in upper case as in krb5.conf) and the [realms] "
+     "section of krb5.conf (or DNS SRV records for _kerberos._udp.REALM)"),
+    ("server not found in kerberos database", "the KDC knows no service principal for {host} (unknown SPN)",
+     "use the host's name as registered in the domain (its FQDN, not an IP address or alias) in uri; "
+     "on a domain controller, 'setspn -L <host>' lists its SPNs"),
+    ("client not found in kerberos database", "the KDC knows no user {user}",
+     "check the user name and its realm (user@REALM)"),
+    ("not found in kerberos database", "the KDC knows no service principal for {host} (unknown SPN)",
+     "use the host's name as registered in the domain (its FQDN, not an IP address) in uri"),
+    ("can't find client principal", "there is no Kerberos ticket for {user} in the ticket cache",
+     "run kinit {user} first (KRB5CCNAME selects the cache), or give a password source (password_env)"),
+    ("no kerberos credentials available", "there is no Kerberos ticket in the ticket cache",
+     "run kinit user@REALM first (KRB5CCNAME selects the cache), or give the username and a password source"),
+    ("password incorrect", "the KDC refused the password of {user}", "check the password source"),
+    ("preauthentication failed", "the KDC refused the password of {user}", "check the password source"),
+    ("after step credential exchange", "{host} refused the credentials that CredSSP delegated for {user} "
+     "(the logon with them failed)",
+     "CredSSP hands the username and password to the host: give an administrator account of the host "
+     "(HOST\\user or user@REALM) with its own password"),
+    ("did not response credssp being an available", "{host} does not accept CredSSP",
+     "enable it on the host (Enable-WSManCredSSP -Role Server) or use auth: kerberos"),
+    ("0x8009030c", "{host} refused the credentials of {user} (CredSSP: logon denied)",
+     "check the username and the password source"),
+)
 
-    def __init__(self, kind: str, message: str, hint: str | None = None, *, sent: bool = True) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.hint = hint
-        self.sent = sent  # False when the pipeline never left (opening the connection failed)
 
-
-def _refused(exc: BaseException) -> bool:
-    """Nothing listens there, or the name does not resolve: no host to wait for."""
+def _kerberos_failure(exc: BaseException, ep: Endpoint) -> Failure | None:
+    """A Kerberos or CredSSP failure in ``exc`` or its causes, as labctl states it; None for anything else."""
     seen: set[int] = set()
+    texts: list[str] = []
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
-        if isinstance(cur, (ConnectionRefusedError, socket.gaierror)):
-            return True
-        text = str(cur)
-        if "Connection refused" in text or "Name or service not known" in text or "nodename nor servname" in text:
-            return True
-        cur = cur.__cause__ or cur.__context__ or (cur.args[0] if cur.args and isinstance(cur.args[0],
-                                                                                            BaseException) else None)
-    return False
+        texts.append(str(cur).lower())
+        cur = cur.__cause__ or cur.__context__
+    text = " ".join(texts)
+    if not any(k in text for k in ("gss", "kerberos", "krb", "credssp", "spnego", "kdc", "ticket")) \
+            and "0x8009030c" not in text:
+        return None
+    host = urlsplit(ep.uri).hostname or ep.uri
+    user = ep.username or "the default principal"
+    for needle, message, hint in _KERBEROS_FAILURES:
+        if needle in text:
+            return Failure("auth", f"{ep.uri}: {message.format(host=host, user=user)} ({ep.auth})",
+                           hint.format(host=host, user=user))
+    return None
 
 
 class PsrpTransport:
@@ -307,7 +342,7 @@ class PsrpTransport:
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(self.size)
         self._reached = False  # the host answered once: from then on a refused connection may pass
-        self.stats = {"pipelines": 0, "retries": 0, "connections": 0, "lost_answers": 0}
+        self.stats = new_stats()
 
     # -- connection pool -------------------------------------------------------------------
     @contextmanager
@@ -342,48 +377,44 @@ class PsrpTransport:
             self.stats["connections"] += 1
         return conn
 
-    def _classify(self, exc: BaseException) -> _Failure:
+    def _classify(self, exc: BaseException) -> Failure:
         """Map a foreign error, once, to what it means for labctl."""
         ep = self.endpoint_info
+        krb = _kerberos_failure(exc, ep) if ep.auth in ("kerberos", "credssp", "negotiate") else None
+        if krb is not None:
+            return krb
         if isinstance(exc, AuthenticationError) or (isinstance(exc, WinRMTransportError) and exc.code == 401):
-            return _Failure("auth", f"{ep.uri} refused the credentials of {ep.username or '(none)'} ({ep.auth})",
+            return Failure("auth", f"{ep.uri} refused the credentials of {ep.username or '(none)'} ({ep.auth})",
                             "check the username and the password source; for a simulated host see its "
                             "endpoint.json")
         if isinstance(exc, requests.exceptions.SSLError):
-            return _Failure("tls", f"TLS verification of {ep.uri} failed: {exc}",
+            return Failure("tls", f"TLS verification of {ep.uri} failed: {exc}",
                             "give the host's CA (ca_path) or pin its certificate (fingerprint), "
                             "or fix the certificate's names")
         if isinstance(exc, (requests.exceptions.RequestException, ConnectionError)):
-            if _refused(exc) and not self._reached:
-                return _Failure("unreachable", f"cannot reach {ep.uri}: {_short(exc)}",
+            if refused(exc) and not self._reached:
+                return Failure("unreachable", f"cannot reach {ep.uri}: {short(exc)}",
                                 "is WinRM listening there? (winrm enumerate winrm/config/listener)")
-            return _Failure("transient", f"connection to {ep.uri} failed: {_short(exc)}")
+            return Failure("transient", f"connection to {ep.uri} failed: {short(exc)}")
         if isinstance(exc, WinRMTransportError):
             if exc.code >= 500:
-                return _Failure("transient", f"{ep.uri} answered HTTP {exc.code}")
-            return _Failure("fatal", f"{ep.uri} answered HTTP {exc.code}: {_short(exc)}")
+                return Failure("transient", f"{ep.uri} answered HTTP {exc.code}")
+            return Failure("fatal", f"{ep.uri} answered HTTP {exc.code}: {short(exc)}")
         if isinstance(exc, WSManFaultError):
             text = f"{ep.uri}: WSMan fault {exc.code:#x}: {exc.reason}"
-            return _Failure("transient" if exc.code in _TRANSIENT_FAULTS else "fatal", text)
+            return Failure("transient" if exc.code in _TRANSIENT_FAULTS else "fatal", text)
         if isinstance(exc, SerializationError):
-            return _Failure("fatal", f"a value could not be sent to {ep.uri}: {exc}")
+            return Failure("fatal", f"a value could not be sent to {ep.uri}: {exc}")
         if isinstance(exc, (WinRMError, ET.ParseError)):
             # A protocol state broken by an earlier failure (a lost message, a half-closed pool): a new
             # connection starts clean.
-            return _Failure("transient", f"{ep.uri}: {type(exc).__name__}: {_short(exc)}")
-        return _Failure("fatal", f"{ep.uri}: {type(exc).__name__}: {_short(exc)}")
+            return Failure("transient", f"{ep.uri}: {type(exc).__name__}: {short(exc)}")
+        return Failure("fatal", f"{ep.uri}: {type(exc).__name__}: {short(exc)}")
 
-    def _raise_final(self, failure: _Failure, command: str, attempts: int, seconds: float) -> None:
+    def _raise_final(self, failure: Failure, command: str, attempts: int, seconds: float) -> None:
         ep = self.endpoint_info
-        if failure.kind == "auth":
-            raise AuthError(failure.message, endpoint=ep.uri, username=ep.username or "", hint=failure.hint)
-        if failure.kind in ("tls", "unreachable", "fatal"):
-            raise ConnectError(failure.message, endpoint=ep.uri, hint=failure.hint)
-        raise TransientError(
-            f"{command or 'a call'} kept failing on {ep.uri} for {seconds:.0f} s ({attempts} attempts); "
-            f"last: {failure.message}", endpoint=ep.uri, attempts=attempts, seconds=seconds, last=failure.message,
-            hint="the host answers but its WinRM service or the network keeps failing; run the same command "
-                 "again (it continues where it stopped)")
+        raise_final(failure, endpoint=ep.uri, username=ep.username, command=command, attempts=attempts,
+                    seconds=seconds, service="its WinRM service")
 
     # -- the cut ---------------------------------------------------------------------------
     def invoke(self, pipeline: Pipeline | Invocation, *, input: Sequence[Any] | None = None,
@@ -391,32 +422,9 @@ class PsrpTransport:
         """Run a pipeline. ``retry=False`` for calls that must not run twice (they create things)."""
         if isinstance(pipeline, Invocation):
             pipeline = Pipeline.of(pipeline)
-        command = pipeline.first_command
-        start = time.monotonic()
-        attempt = 0
-        while True:
-            if self.cancel.is_set():
-                raise Interrupted("interrupted")
-            attempt += 1
-            try:
-                return self._invoke_once(pipeline, input)
-            except _Failure as failure:
-                elapsed = time.monotonic() - start
-                if failure.kind != "transient":
-                    self._raise_final(failure, command, attempt, elapsed)
-                if not retry and failure.sent:
-                    self.stats["lost_answers"] += 1
-                    raise AnswerLostError(
-                        f"the answer to {command} was lost ({failure.message}); it may or may not have run",
-                        endpoint=self.endpoint, attempts=attempt, seconds=elapsed, last=failure.message) from None
-                delay = self.policy.delay(attempt)
-                if elapsed + delay > self.policy.budget_seconds:
-                    self._raise_final(failure, command, attempt, elapsed)
-                log.info("transient failure on %s (attempt %d, %.1f s so far): %s", command, attempt, elapsed,
-                         failure.message)
-                self.stats["retries"] += 1
-                if self.cancel.wait(delay):
-                    raise Interrupted("interrupted") from None
+        return invoke_with_retries(lambda: self._invoke_once(pipeline, input), pipeline=pipeline, retry=retry,
+                                   policy=self.policy, cancel=self.cancel, stats=self.stats,
+                                   final=self._raise_final, endpoint=self.endpoint)
 
     def _invoke_once(self, pipeline: Pipeline, input: Sequence[Any] | None) -> Result:
         log.debug("%s: %s", self.endpoint, pipeline.describe())  # describe() redacts secrets
@@ -425,21 +433,11 @@ class PsrpTransport:
                 output, ps = conn.run(pipeline, input)
             except Exception as exc:
                 raise self._classify(exc) from exc
-        with self._lock:
-            self.stats["pipelines"] += 1
+        count_pipeline(self._lock, self.stats)
         errors = [_error_of(e) for e in ps.streams.error]
         warnings = [str(getattr(w, "message", w)) for w in ps.streams.warning]
         result = Result(output=[_from_wire(o) for o in output], errors=errors, warnings=warnings)
-        if ps.had_errors and errors:
-            first = errors[-1]
-            raise RemoteCommandError(
-                first.message, command=pipeline.first_command, fqid=first.fqid,
-                category=first.category, target=first.target,
-            )
-        if ps.had_errors:
-            raise RemoteCommandError(f"{pipeline.first_command} failed without an error record",
-                                     command=pipeline.first_command, fqid="")
-        return result
+        return check_result(result, had_errors=bool(ps.had_errors), command=pipeline.first_command)
 
     def close(self) -> None:
         while True:
@@ -447,9 +445,3 @@ class PsrpTransport:
                 self._idle.get_nowait().close()
             except queue.Empty:
                 break
-
-
-def _short(exc: BaseException) -> str:
-    """One line of a foreign error (urllib3's are long and nested)."""
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 240 else text[:237] + "..."

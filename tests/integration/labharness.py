@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -142,3 +143,41 @@ def copy_templates(lab: Lab) -> Path:
     dest = lab.dir / "templates"
     shutil.copytree(resource_dir("templates"), dest, dirs_exist_ok=True)
     return dest
+
+
+# -- the quickstart over another transport (tests/integration/test_transport_*.py) ------------------------------
+
+TRANSPORT_GUEST_PASSWORD = "Gu3st-Passw0rd!"
+
+
+def quickstart_on(tmp_path: Path, host_yaml: str) -> Lab:
+    """The quickstart lab with ``host:`` replaced by ``host_yaml`` (indented lines) and the guests' password from
+    LABCTL_GUEST_PASSWORD (a remote host's lab names its secrets' sources)."""
+    text = (resource_dir("labs") / "quickstart.yaml").read_text()
+    text = text.replace("host: sim", "host:\n" + host_yaml.rstrip("\n") + "\n")
+    return make_lab(tmp_path, "quickstart.yaml", text + "guest_password_env: LABCTL_GUEST_PASSWORD\n")
+
+
+def quickstart_round_trip(lab: Lab, served: ServedSim, env: dict[str, str]) -> None:
+    """up, status, up again, destroy of the quickstart as a user runs them, and the host as it was before."""
+    env = {"LABCTL_GUEST_PASSWORD": TRANSPORT_GUEST_PASSWORD, **env}
+    before = served.inventory()
+    up = run("up", str(lab.file), env=env)
+    assert up.exit_code == 0, up.output
+    assert "2 VM(s) added" in up.output and "SIMULATED" in up.output
+    status = run("status", str(lab.file), "--json", env=env)
+    assert status.exit_code == 0, status.output
+    data = json.loads(status.output)
+    assert data["simulated"] is True
+    vms = {v["name"]: v for v in data["vms"]}
+    assert set(vms) == {"qs-dc01", "qs-node01"}
+    for vm in vms.values():
+        assert vm["state"] == "Running" and vm["expected_ip"] in vm["ips"], vm
+        assert all(vm["checks"].values()), vm["checks"]
+        assert vm["containers"]["docker_version"], vm  # the container-host bootstrap ran over this transport
+    again = run("up", str(lab.file), env=env)
+    assert again.exit_code == 0 and "Nothing to do" in again.output, again.output
+    gone = run("destroy", str(lab.file), "--yes", env=env)
+    assert gone.exit_code == 0, gone.output
+    assert "switch qs-lab" in gone.output
+    assert served.inventory() == before

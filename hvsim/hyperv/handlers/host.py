@@ -94,7 +94,7 @@ def _computer_system(w: World) -> PSObj:
         "PartOfDomain": False, "DomainRole": 2, "Manufacturer": SIM_MANUFACTURER,
         "Model": SIM_MODEL, "SystemType": "x64-based PC", "TotalPhysicalMemory": UInt64(h.memory_capacity),
         "NumberOfProcessors": UInt32(1), "NumberOfLogicalProcessors": UInt32(h.logical_processor_count),
-        "HypervisorPresent": True, "Status": "OK", "PSComputerName": None,
+        "HypervisorPresent": True, "Status": "OK", "OEMStringArray": list(w.oem_strings), "PSComputerName": None,
     })
 
 
