@@ -61,7 +61,11 @@ class FaultRule:
             raise ValueError(f"unknown when {when!r}; choose one of {', '.join(WHEN)}")
 
     def matches(self, event: dict[str, str]) -> bool:
-        return all(str(event.get(k, "")).lower() == str(v).lower() for k, v in self.match.items())
+        def one(k: str, v: Any) -> bool:
+            if k == "vm" and event.get("vms"):  # a call about several VMs: any of them
+                return str(v).lower() in [n.lower() for n in str(event["vms"]).split(",")]
+            return str(event.get(k, "")).lower() == str(v).lower()
+        return all(one(k, v) for k, v in self.match.items())
 
 
 @dataclass(frozen=True)

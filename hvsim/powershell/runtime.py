@@ -253,6 +253,8 @@ class Runtime:
         ctx.all_input = all_input
         event = {"cmdlet": call.spec.name, "vm": _vm_name(call), "step": _step_name(call)}
         key = ":".join(event.values())
+        # A call about several VMs (Invoke-Command -VMName a,b,c) matches a rule about any of them.
+        event["vms"] = ",".join(_vm_names(call))
         faults = self.world.faults
         held = faults.check("hold", key=key, **event)
         if held is not None and held.when == "before":
@@ -342,6 +344,17 @@ def _step_name(call: BoundCall) -> str:
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     m = _STEP_HEADER.match(first)
     return m.group("name") if m else ""
+
+
+def _vm_names(call: BoundCall) -> list[str]:
+    """Every VM a call names (its VMName, Name or VM parameter)."""
+    for key in ("VMName", "Name", "VM"):
+        if key not in call.params:
+            continue
+        value = call.params[key]
+        values = value if isinstance(value, list) else [value]
+        return [display(v.get("Name", v.get("VMName", ""))) if isinstance(v, PSObj) else display(v) for v in values]
+    return []
 
 
 def _vm_name(call: BoundCall) -> str:

@@ -283,6 +283,14 @@ class Applier:
 
     # -- one VM ----------------------------------------------------------------------------
     def _vm_chain(self, vm: DesiredVm, report: ApplyReport) -> VmOutcome:
+        # While its chain runs, the VM's guest steps are gathered with the other VMs' (engine.batch).
+        self.context.batch.enter(vm.name)
+        try:
+            return self._vm_stages(vm, report)
+        finally:
+            self.context.batch.leave(vm.name)
+
+    def _vm_stages(self, vm: DesiredVm, report: ApplyReport) -> VmOutcome:
         start = time.monotonic()
         stage = "plan"
         changed = False

@@ -192,10 +192,12 @@ class Bootstrapper:
         self._images = _ImageShare()
 
     # -- helpers ---------------------------------------------------------------------------------------
-    def _step(self, vm: DesiredVm, stage: str, name: str, arguments: list[object]) -> RemoteObject:
-        """Run guest step ``name``; its one result object (a missing one is a StageError)."""
+    def _step(self, vm: DesiredVm, stage: str, name: str, arguments: list[object], *,
+              alone: bool = False) -> RemoteObject:
+        """Run guest step ``name``; its one result object (a missing one is a StageError). ``alone``: not
+        gathered with other VMs (a step made under a lock the others wait for)."""
         try:
-            res = self.s.guest(vm, name, arguments)
+            res = self.s.guest(vm, name, arguments, alone=alone)
         except RemoteCommandError as err:
             raise self._step_error(vm, stage, name, err) from err
         obj = next(iter(res.objects()), None)
@@ -265,14 +267,14 @@ class Bootstrapper:
         """
         self._progress(vm, "features", "shutting the guest down (Windows finishes configuring the features)")
         # Not retried: a lost answer resumes the stage, which finds the VM Off and starts it.
-        self.s.t.invoke(ops.shutdown_vm(vm.name), retry=False)
+        self.s.host_batch(vm, ("shutdown",), ops.shutdown_vms, retry=False, command="Stop-VM")
         self.s.wait_state(vm, "Off", "features")
         self._boot_again(vm)
 
     def _boot_again(self, vm: DesiredVm) -> None:
         """Start-VM, then the same readiness waits as the first boot (without setup this time)."""
         self._progress(vm, "features", "starting the VM again")
-        self.s.t.invoke(ops.start_vm(vm.name), retry=False)
+        self.s.host_batch(vm, ("start",), ops.start_vms, retry=False, command="Start-VM")
         for name, wait in self.boot_waits:
             self._progress(vm, "features", f"after the restart: {name}")
             wait(vm)
@@ -341,7 +343,8 @@ class Bootstrapper:
 
     def _copy_to_guest(self, vm: DesiredVm, stage: str, source: str, destination: str) -> None:
         try:
-            res = self.s.t.invoke(ops.copy_vm_file(vm.name, source, destination))
+            res = self.s.host_batch(vm, ("copy", source, destination),
+                                    lambda names: ops.copy_vm_files(names, source, destination), command="Copy-VMFile")
         except RemoteCommandError as err:
             raise StageError(f"{vm.name}: {stage}: Copy-VMFile {source} failed: {err.message}", vm=vm.name,
                              stage=stage, cause=_GSI_CAUSE) from err
@@ -453,13 +456,13 @@ class Bootstrapper:
                 # image-pull reads the guest first: a guest that has the image (one made from a golden
                 # image) pulls nothing and reports Changed = false.
                 self._progress(vm, "images", f"pulling {ref} (unless the guest has it)")
-                obj = self._step(vm, "images", "image-pull", [[ref]])
+                obj = self._step(vm, "images", "image-pull", [[ref]], alone=True)
                 self._check_build(vm, ref, _get(obj, "Facts"))
                 if _as_bool(_get(obj, "Changed")) and len(self._sharers(ref)) > 1:
                     # Pulled, and other guests need it too: keep a copy on the host so they load it instead
                     # of pulling. A guest that already had it saves nothing: the others check their own first.
                     self._progress(vm, "images", f"saving {ref} for the other guests")
-                    self._step(vm, "images", "image-save", [ref, guest_tar])
+                    self._step(vm, "images", "image-save", [ref, guest_tar], alone=True)
                     self.s.t.invoke(ops.new_directory(host_dir))
                     self._copy_from_guest(vm, guest_tar, host_tar)
                     self.s.journal.merge_host("images", ref, {"path": host_tar, "pulled_by": vm.name})

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
+from labctl.engine.batch import GuestBatcher, raise_errors, split_by_vm
 from labctl.engine.journal import Journal
 from labctl.engine.plan import DesiredLab, DesiredVm, is_ours
 from labctl.engine.progress import Progress
@@ -20,7 +21,12 @@ from labctl.errors import Interrupted, RemoteCommandError, StageError
 from labctl.guest.steps import load_step
 from labctl.hyperv import ops
 from labctl.hyperv.facts import Ownership, parse_vm
-from labctl.transport.base import Cancel, Credential, RemoteObject, Result, Transport
+from labctl.transport.base import Cancel, Credential, Invocation, RemoteObject, Result, Transport
+
+# How long a guest step waits for the run's other VMs to ask for it too (labctl.engine.batch), in host seconds;
+# scaled like the polls (poll_min is POLL_MIN on a real host).
+GATHER_SECONDS = 0.5
+POLL_MIN = 0.05
 
 
 @dataclass
@@ -41,11 +47,13 @@ class StageContext:
     notes: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     watch: Watch = field(init=False, repr=False)
+    batch: GuestBatcher = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # The host-side waits of all VMs share one read of the host per poll (labctl.engine.watch).
         self.watch = Watch(self.t, self.owner, self.root, self.timeout_of, self.cause_of, self.poll_min,
                            self.poll_max)
+        self.batch = GuestBatcher(self.t, window=GATHER_SECONDS * self.poll_min / POLL_MIN)
 
     @property
     def cancel(self) -> Cancel:
@@ -101,11 +109,16 @@ class StageContext:
             delay = min(delay * 2, self.poll_max)
 
     def wait_state(self, vm: DesiredVm, state: str, stage: str) -> None:
-        """Poll until the VM reports ``state`` (the stage's timeout applies)."""
-        def probe() -> tuple[bool, str]:
-            current = self.vm_state(vm)
-            return current == state, f"state {current or 'absent'}"
-        self.poll(vm, stage, probe)
+        """Wait until the VM reports ``state`` (the stage's timeout applies), read with the other waiting VMs."""
+        self.watch.wait_state(vm, state, stage)
+
+    def host_batch(self, vm: DesiredVm, key: Hashable, make: Callable[[list[str]], Invocation], *,
+                   retry: bool = True, command: str = "") -> Result:
+        """A host call about ``vm`` that the VMs asking for the same ``key`` at once share (``make(names)``:
+        ``-Name a,b,c``); it fails for ``vm`` as the call on ``vm`` alone would."""
+        part = self.batch.call(vm.name, key, make, split_by_vm, retry=retry, cancelled=self.cancel.is_set)
+        return raise_errors(part, command)
+
 
     def power_down(self, vm: DesiredVm) -> None:
         """Shut the guest down gracefully; turn the VM off only when the guest cannot shut down, and say so."""
@@ -117,7 +130,12 @@ class StageContext:
         if self.vm_state(vm) not in ("Off", ""):
             self.t.invoke(ops.stop_vm(vm.name))
 
-    def guest(self, vm: DesiredVm, step: str, arguments: list[object] | None = None) -> Result:
-        """Run the shipped guest step ``step`` in ``vm`` over PowerShell Direct."""
+    def guest(self, vm: DesiredVm, step: str, arguments: list[object] | None = None, *,
+              alone: bool = False) -> Result:
+        """Run the shipped guest step ``step`` in ``vm`` over PowerShell Direct (``alone``: not gathered with the
+        other VMs' same step)."""
         script = load_step(step).script
-        return self.t.invoke(ops.guest_invoke(vm.name, self.credential(vm), script, arguments or []))
+        if alone:
+            return self.t.invoke(ops.guest_invoke(vm.name, self.credential(vm), script, arguments or []))
+        # VMs at the same step at the same time share one Invoke-Command -VMName a,b,c (labctl.engine.batch).
+        return self.batch.run(vm.name, self.credential(vm), script, arguments or [], self.cancel.is_set)

@@ -11,12 +11,12 @@ verify stage judges it.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from labctl.engine.batch import vm_of_error
 from labctl.engine.journal import Journal
 from labctl.engine.plan import DesiredLab, DesiredVm, is_ours
 from labctl.engine.progress import NoProgress, Progress
@@ -122,17 +122,6 @@ def parse_view(lab: DesiredLab, owner: Ownership, result: Result) -> LabView:
 def read_view(h: LabHost) -> LabView:
     """The lab's VMs and their checkpoints, in one pipeline."""
     return parse_view(h.lab, h.owner, h.t.invoke(ops.lab_vm_view(h.names)))
-
-
-def vm_of_error(err: RemoteError, names: Iterable[str]) -> str | None:
-    """Which VM a non-terminating error of a lab-wide call is about: its target, else the VM its message names."""
-    by_lower = {n.lower(): n for n in names}
-    if err.target and err.target.strip().lower() in by_lower:
-        return by_lower[err.target.strip().lower()]
-    for lower, name in by_lower.items():
-        if re.search(r"(?<![\w-])" + re.escape(lower) + r"(?![\w-])", err.message.lower()):
-            return name
-    return None
 
 
 def errors_by_vm(result_errors: Iterable[RemoteError], names: Iterable[str]) -> tuple[dict[str, str], list[str]]:

@@ -42,6 +42,7 @@ class _Waiter:
     last: str = ""
     verdict: bool | None = None  # True: passed
     error: BaseException | None = None
+    want_state: str | None = None  # wait_state: the state to reach instead of a readiness stage
 
 
 @dataclass
@@ -65,9 +66,17 @@ class Watch:
         at the first look). Raises StageError when it fails or times out, Interrupted on Ctrl-C."""
         if stage not in HOST_WAITS:
             raise ValueError(f"{stage} is not a host-side wait")
+        return self._wait(vm, stage, None)
+
+    def wait_state(self, vm: DesiredVm, state: str, stage: str) -> bool:
+        """Block until ``vm`` reports ``state`` (``stage``'s timeout applies): a shutdown's Off, say."""
+        return self._wait(vm, stage, state)
+
+    def _wait(self, vm: DesiredVm, stage: str, want_state: str | None) -> bool:
         timeout = self.timeout_of(stage)
         now = time.monotonic()
-        me = _Waiter(vm, stage, now + timeout, timeout, due=now + self.poll_min, delay=self.poll_min)
+        me = _Waiter(vm, stage, now + timeout, timeout, due=now + self.poll_min, delay=self.poll_min,
+                     want_state=want_state)
         key = id(me)
         with self._cond:
             self._waiters[key] = me
@@ -135,7 +144,11 @@ class Watch:
         with self._cond:
             for w in waiters:
                 found = facts.get(w.vm.name.lower())
-                check = host_check(w.stage, found, ips.get(found.id.lower(), []) if found else [], w.vm.ip)
+                if w.want_state is not None:
+                    state = found.state if found is not None else "absent"
+                    check = Check(state == w.want_state, f"state {state}")
+                else:
+                    check = host_check(w.stage, found, ips.get(found.id.lower(), []) if found else [], w.vm.ip)
                 self._judge(w, check, now)
 
     def _judge(self, w: _Waiter, check: Check, now: float) -> None:

@@ -317,6 +317,25 @@ def copy_vm_file(vm: str, source: str, destination: str) -> Invocation:
     })
 
 
+def start_vms(names: list[str]) -> Invocation:
+    """Start-VM of several VMs in one call; a VM that fails is a non-terminating error about it."""
+    return Invocation("Start-VM", {"Name": list(names)})
+
+
+def shutdown_vms(names: list[str]) -> Invocation:
+    """shutdown_vm of several VMs in one call (each VM's failure a non-terminating error about it)."""
+    return Invocation("Stop-VM", {"Name": list(names), "Force": SWITCH})
+
+
+def copy_vm_files(vms: list[str], source: str, destination: str) -> Invocation:
+    """copy_vm_file of one host file into several guests (Copy-VMFile -Name a,b,c); each VM's failure is a
+    non-terminating error about it."""
+    return Invocation("Copy-VMFile", {
+        "Name": list(vms), "SourcePath": source, "DestinationPath": destination, "FileSource": "Host",
+        "CreateFullPath": SWITCH, "Force": SWITCH,
+    })
+
+
 def shutdown_vm(name: str) -> Invocation:
     """A guest shutdown through the Shutdown integration service; -Force closes applications with unsaved data
     (after five minutes), it does not cut the power (that is -TurnOff)."""
@@ -447,13 +466,22 @@ def turn_off_lab_vms(names: list[str], vm_ids: list[str]) -> Pipeline:
     return Pipeline.piped(*_lab_vms(names, vm_ids), Invocation("Stop-VM", {"TurnOff": SWITCH, "Force": SWITCH}))
 
 
+# What a readiness poll reads of a VM and of its adapters: a poll of many VMs runs often, and a whole VM object is
+# large (the host builds it, PSRP carries it as XML, the client parses it), so only these travel.
+READINESS_VM_PROPERTIES = ("Name", "Id", "State", "Heartbeat", "Status", "Notes", "Path")
+READINESS_ADAPTER_PROPERTIES = ("VMName", "VMId", "Name", "IPAddresses")
+
+
 def lab_readiness(names: list[str]) -> Pipeline:
-    """One poll of every lab VM: state and heartbeat (Get-VM) and the addresses its adapters report."""
+    """One poll of every lab VM: state and heartbeat (Get-VM) and the addresses its adapters report, each
+    ``| Select-Object`` of what readiness judges (the objects come back as Selected.<type>)."""
     quiet = {"ErrorAction": "SilentlyContinue"}
-    return Pipeline.of(
-        Invocation("Get-VM", {"Name": list(names), **quiet}),
-        Invocation("Get-VMNetworkAdapter", {"VMName": list(names), **quiet}),
-    )
+    return Pipeline((
+        (Invocation("Get-VM", {"Name": list(names), **quiet}),
+         Invocation("Select-Object", {"Property": list(READINESS_VM_PROPERTIES)})),
+        (Invocation("Get-VMNetworkAdapter", {"VMName": list(names), **quiet}),
+         Invocation("Select-Object", {"Property": list(READINESS_ADAPTER_PROPERTIES)})),
+    ))
 
 
 def guest_invoke_many(vms: list[str], credential: Credential, script: str, arguments: list[object]) -> Invocation:

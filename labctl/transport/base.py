@@ -112,9 +112,11 @@ class RemoteObject:
             return default
 
     def is_a(self, type_name: str) -> bool:
-        """True when the object is (or was deserialized from) ``type_name``."""
+        """True when the object is (or was deserialized from) ``type_name``, or is Select-Object's projection
+        of one (``Selected.<type>``: the properties asked for)."""
         t = type_name.lower()
-        return any(n.lower() in (t, "deserialized." + t) for n in self.type_names)
+        forms = (t, "deserialized." + t, "selected." + t, "deserialized.selected." + t)
+        return any(n.lower() in forms for n in self.type_names)
 
 
 @dataclass(frozen=True)

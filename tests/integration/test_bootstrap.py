@@ -62,7 +62,10 @@ def test_quickstart_guests_become_container_hosts(quickstart: Lab, served: Serve
     # Restart-VM, which is a reset that rolls a pending feature install back) and started again, and the
     # step confirmed after it.
     assert served.sim.counters.get("cmdlet:Restart-VM") == 0
-    assert served.sim.counters.get("cmdlet:Stop-VM") == 2 and served.sim.counters.get("cmdlet:Start-VM") == 4
+    # One Stop-VM -Name for both guests when they reach it together (labctl.engine.batch), else one each; the
+    # same for the second Start-VM (the first is in each VM's creation pipeline).
+    assert served.sim.counters.get("cmdlet:Stop-VM") in (1, 2)
+    assert served.sim.counters.get("cmdlet:Start-VM") - 2 == served.sim.counters.get("cmdlet:Stop-VM")
     assert served.sim.counters.get("guest_step:container-features") == 4
     # The zip went to the host once (one Set-Content beside the two answer files; it is under 1 MiB), and
     # into each guest by Copy-VMFile.

@@ -29,6 +29,7 @@ from labctl.transport.base import (
     Credential,
     Invocation,
     Pipeline,
+    RemoteError,
     RemoteObject,
     Result,
     RetryPolicy,
@@ -73,15 +74,35 @@ class FakeHost:
     def invoke(self, pipeline: Pipeline | Invocation, *, input: Any = None, retry: bool = True) -> Result:
         calls = [pipeline] if isinstance(pipeline, Invocation) else [i for s in pipeline.statements for i in s]
         out: list[Any] = []
+        errors: list[RemoteError] = []
         for call in calls:
             with self.lock:
                 self.calls.append(call)
-            out += self._one(call)
-        return Result(out)
+            param = "VMName" if call.command == "Invoke-Command" else "Name"
+            many = call.command in ("Invoke-Command", "Stop-VM", "Start-VM", "Copy-VMFile") \
+                and isinstance(call.parameters.get(param), list)
+            if not many:
+                out += self._one(call)
+                continue
+            # Invoke-Command -VMName a,b,c (Stop-VM -Name a,b,...): each VM's objects carry PSComputerName; a VM's
+            # failure is a non-terminating error about it, the others go on (as the simulator and Windows do).
+            for vm in call.parameters[param]:
+                one = Invocation(call.command, {**call.parameters, param: vm})
+                try:
+                    objs = self._one(one)
+                except RemoteCommandError as err:
+                    errors.append(RemoteError(err.message, err.fqid, target=vm))
+                    continue
+                for obj in objs:
+                    obj.props["PSComputerName"] = vm
+                out += objs
+        return Result(out, errors)
 
     def _one(self, call: Invocation) -> list[Any]:
         p = call.parameters
         cmd = call.command
+        if cmd == "Select-Object":  # `Get-VM ... | Select-Object <properties>`: the source's objects stand
+            return []
         if cmd == "Test-Path":
             return [p["Path"] in self.files]
         if cmd == "Get-FileHash":
@@ -254,7 +275,7 @@ def test_one_container_host_end_to_end(tmp_path: Path) -> None:
     commands = [c.command for c in host.calls]
     assert commands.count("Restart-VM") == 0 and commands.count("Stop-VM") == 1  # a guest shutdown, not a reset
     shutdown = next(c for c in host.calls if c.command == "Stop-VM")
-    assert shutdown.parameters == {"Name": "vm0", "Force": ops.SWITCH}
+    assert shutdown.parameters == {"Name": ["vm0"], "Force": ops.SWITCH}  # Stop-VM -Name takes several VMs
     assert host.files[f"{ROOT}\\docker-27.3.1.zip"] == ZIP
     copy = next(c for c in host.calls if c.command == "Copy-VMFile")
     assert copy.parameters["DestinationPath"] == "C:\\labctl\\docker-27.3.1.zip"

@@ -125,7 +125,8 @@ class _FakeHost:
             pipeline = Pipeline.of(pipeline)
         out: list[Any] = []
         for statement in pipeline.statements:
-            last = statement[-1]
+            # `Get-VM ... | Select-Object <properties>`: the objects of the source (all properties, a superset)
+            last = statement[0] if statement[-1].command == "Select-Object" else statement[-1]
             if last.command == "Start-VM":
                 self.state = {n: "Running" for n in self.state}
             elif last.command == "Stop-VM":
