@@ -50,6 +50,11 @@ def rdp_host_port(vm: DesiredVm) -> int:
 
 R = TypeVar("R")
 
+# How many VMs of a run may be between their disk and vm stages (their new disk mounted for the answer file) at
+# once: the host's free drive letters bound it (the 33rd VM of a 32-VM lab found none), and these stages take
+# seconds, so a VM rarely waits here.
+MAX_MOUNTED = 8
+
 
 @dataclass
 class VmOutcome:
@@ -121,6 +126,9 @@ class Applier:
         self.resume_budget = (self.options.resume_budget if self.options.resume_budget is not None
                               else 2 * transport.policy.budget_seconds)
         self._report_lock = threading.Lock()
+        # Disks mounted on the host at once (from the disk stage, which mounts a new disk, to the vm stage, which
+        # dismounts it): each takes a drive letter, and Windows has 23 (D: to Z:) for all of them.
+        self._mounts = threading.BoundedSemaphore(MAX_MOUNTED)
         self.context = StageContext(transport, lab, journal, owner, self.root, self.progress, credential,
                                     self.options.timeouts.of, cause_of, self.options.poll_min, self.options.poll_max)
         self.ready = ReadinessStages(self.context, answer_file)
@@ -290,6 +298,11 @@ class Applier:
         finally:
             self.context.batch.leave(vm.name)
 
+    def _acquire_mount(self) -> None:
+        while not self._mounts.acquire(timeout=0.2):
+            if self.cancel.is_set():
+                raise Interrupted("interrupted")
+
     def _vm_stages(self, vm: DesiredVm, report: ApplyReport) -> VmOutcome:
         start = time.monotonic()
         stage = "plan"
@@ -300,17 +313,28 @@ class Applier:
                 self.progress.stage(vm.name, "ready", "skip", "up to date")
                 return VmOutcome(vm.name, True, "ready", time.monotonic() - start)
             bootstrapping = vm.container_host and self.bootstrap is not None
-            for row in STAGES:
-                if row.phase == "bootstrap" and not bootstrapping:
-                    break
-                stage = row.name
-                if row.phase == "bootstrap" and stage == BOOTSTRAP_STAGES[0]:
-                    self.journal.stage_done(vm.name, "ready")  # readiness reached; the bootstrap follows
-                self.progress.stage(vm.name, stage, "start")
-                runner = self._runner(row)
-                did = self.resumable(vm.name, stage, partial(getattr(runner, row.fn), vm))
-                changed = changed or bool(did)
-                self.progress.stage(vm.name, stage, "done" if did else "skip")
+            mounting = False
+            try:
+                for row in STAGES:
+                    if row.phase == "bootstrap" and not bootstrapping:
+                        break
+                    stage = row.name
+                    if row.phase == "bootstrap" and stage == BOOTSTRAP_STAGES[0]:
+                        self.journal.stage_done(vm.name, "ready")  # readiness reached; the bootstrap follows
+                    if stage == "disk":
+                        self._acquire_mount()
+                        mounting = True
+                    self.progress.stage(vm.name, stage, "start")
+                    runner = self._runner(row)
+                    did = self.resumable(vm.name, stage, partial(getattr(runner, row.fn), vm))
+                    changed = changed or bool(did)
+                    self.progress.stage(vm.name, stage, "done" if did else "skip")
+                    if stage == "vm" and mounting:
+                        self._mounts.release()
+                        mounting = False
+            finally:
+                if mounting:
+                    self._mounts.release()
             self.journal.stage_done(vm.name, "ready")
             with self._report_lock:
                 if change is not None and change.action == "add":
