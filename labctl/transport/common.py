@@ -8,11 +8,13 @@ retries within the RetryPolicy, AnswerLostError for calls that must not run twic
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Generic, Protocol, TypeVar
 
 from labctl.errors import AnswerLostError, AuthError, ConnectError, Interrupted, RemoteCommandError, TransientError
 from labctl.transport.base import Cancel, Credential, Pipeline, RemoteError, Result, RetryPolicy
@@ -143,3 +145,48 @@ def check_result(result: Result, *, had_errors: bool, command: str) -> Result:
     if had_errors:
         raise RemoteCommandError(f"{command} failed without an error record", command=command, fqid="")
     return result
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closable)
+
+
+class ConnectionPool(Generic[C]):
+    """At most ``size`` connections in use at once, opened on first need and reused (last used first); one that
+    failed during a call may be broken, so it is closed instead of returned. Both transports pool this way."""
+
+    def __init__(self, size: int, open_one: Callable[[], C]) -> None:
+        self._open = open_one
+        self._idle: queue.LifoQueue[C] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(max(1, size))
+
+    @contextmanager
+    def use(self) -> Iterator[C]:
+        self._slots.acquire()
+        conn: C | None = None
+        try:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                conn = self._open()
+            yield conn
+        except BaseException:
+            if conn is not None:
+                conn.close()
+                conn = None
+            raise
+        finally:
+            if conn is not None:
+                self._idle.put(conn)
+            self._slots.release()
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                break

@@ -25,8 +25,7 @@ import queue
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,6 +56,7 @@ from labctl.transport.base import (
     Switch,
 )
 from labctl.transport.common import (
+    ConnectionPool,
     Failure,
     check_result,
     count_pipeline,
@@ -427,31 +427,10 @@ class OopTransport:
         self.size = max(1, min(size, MAX_SESSIONS))
         self.policy = policy or RetryPolicy()
         self.cancel = cancel or Cancel()
-        self._idle: queue.LifoQueue[_Session] = queue.LifoQueue()
+        self._pool: ConnectionPool[_Session] = ConnectionPool(self.size, self._open)
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(self.size)
         self._reached = False  # a session opened once: from then on a stream that ends is transient
         self.stats = new_stats()
-
-    @contextmanager
-    def _session(self) -> Iterator[_Session]:
-        self._slots.acquire()
-        session: _Session | None = None
-        try:
-            try:
-                session = self._idle.get_nowait()
-            except queue.Empty:
-                session = self._open()
-            yield session
-        except BaseException:
-            if session is not None:  # a failed session may be broken: drop it
-                session.close()
-                session = None
-            raise
-        finally:
-            if session is not None:
-                self._idle.put(session)
-            self._slots.release()
 
     def _open(self) -> _Session:
         carrier = self._carrier()
@@ -505,7 +484,7 @@ class OopTransport:
 
     def _invoke_once(self, pipeline: Pipeline, input: Sequence[Any] | None) -> Result:
         log.debug("%s: %s", self.endpoint, pipeline.describe())  # describe() redacts secrets
-        with self._session() as session:
+        with self._pool.use() as session:
             try:
                 output, records, warnings, failed = session.run(pipeline, input)
             except Failure:
@@ -518,11 +497,7 @@ class OopTransport:
         return check_result(result, had_errors=failed, command=pipeline.first_command)
 
     def close(self) -> None:
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                break
+        self._pool.close()
 
 
 __all__ = ["Carrier", "CarrierFactory", "OopTransport", "Packet", "decode", "encode_data",

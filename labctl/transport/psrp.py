@@ -9,11 +9,9 @@ per worker, each opened on first use. Foreign errors are mapped here, once, to l
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,6 +44,7 @@ from labctl.transport.base import (
     Switch,
 )
 from labctl.transport.common import (
+    ConnectionPool,
     Failure,
     check_result,
     count_pipeline,
@@ -338,33 +337,12 @@ class PsrpTransport:
         self.size = max(1, min(size, MAX_CONNECTIONS))
         self.policy = policy or RetryPolicy()
         self.cancel = cancel or Cancel()
-        self._idle: queue.LifoQueue[_Connection] = queue.LifoQueue()
+        self._pool: ConnectionPool[_Connection] = ConnectionPool(self.size, self._open)
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(self.size)
         self._reached = False  # the host answered once: from then on a refused connection may pass
         self.stats = new_stats()
 
     # -- connection pool -------------------------------------------------------------------
-    @contextmanager
-    def _connection(self) -> Iterator[_Connection]:
-        self._slots.acquire()
-        conn: _Connection | None = None
-        try:
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                conn = self._open()
-            yield conn
-        except BaseException:
-            if conn is not None:  # a failed connection may be broken: drop it
-                conn.close()
-                conn = None
-            raise
-        finally:
-            if conn is not None:
-                self._idle.put(conn)
-            self._slots.release()
-
     def _open(self) -> _Connection:
         try:
             conn = _Connection(self.endpoint_info)
@@ -428,7 +406,7 @@ class PsrpTransport:
 
     def _invoke_once(self, pipeline: Pipeline, input: Sequence[Any] | None) -> Result:
         log.debug("%s: %s", self.endpoint, pipeline.describe())  # describe() redacts secrets
-        with self._connection() as conn:
+        with self._pool.use() as conn:
             try:
                 output, ps = conn.run(pipeline, input)
             except Exception as exc:
@@ -440,8 +418,4 @@ class PsrpTransport:
         return check_result(result, had_errors=bool(ps.had_errors), command=pipeline.first_command)
 
     def close(self) -> None:
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                break
+        self._pool.close()
