@@ -1,15 +1,20 @@
-"""PSRP over WinRM with pypsrp: the only module in labctl that imports pypsrp.
+"""PSRP over WinRM: the only module in labctl that imports pypsrp.
 
-One connection holds one pypsrp RunspacePool, opened once and reused for the whole run. pypsrp's
-WSMan connection is not safe to share between threads (NTLM sealing sequence numbers and the
-HTTP session are per connection), so parallel work gets a small pool of such connections, one
-per worker, each opened on first use. Foreign errors are mapped here, once, to labctl errors.
+pypsrp carries WSMan (HTTP, NTLM/Kerberos/CredSSP/certificate authentication, message encryption, the shell's
+Create/Command/Send/Receive/Delete); the PSRP messages on it are labctl's own (transport.wire, transport.clixml),
+because pypsrp's serializer cost most of a run's controller CPU. One connection holds one runspace pool, opened
+once and reused for the whole run. pypsrp's WSMan connection is not safe to share between threads (NTLM
+sealing sequence numbers and the HTTP session are per connection), so parallel work gets a small pool of such
+connections, one per worker, each opened on first use. Foreign errors are mapped here, once, to labctl errors.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
+import time
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,31 +22,26 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from pypsrp.complex_objects import GenericComplexObject, PSCredential
 from pypsrp.exceptions import (
     AuthenticationError,
-    SerializationError,
     WinRMError,
     WinRMTransportError,
     WSManFaultError,
 )
-from pypsrp.powershell import PowerShell, RunspacePool
-from pypsrp.serializer import TaggedValue
-from pypsrp.wsman import WSMan
+from pypsrp.shell import WinRS
+from pypsrp.wsman import NAMESPACES, OptionSet, WSMan
 from requests.adapters import HTTPAdapter
 
-from labctl.secret import Secret, Sensitive
+from labctl.secret import Secret
+from labctl.transport import clixml, wire
 from labctl.transport.base import (
     Cancel,
-    Credential,
     Invocation,
     Pipeline,
     RemoteError,
     RemoteObject,
     Result,
     RetryPolicy,
-    ScriptBlock,
-    Switch,
 )
 from labctl.transport.common import (
     ConnectionPool,
@@ -49,7 +49,6 @@ from labctl.transport.common import (
     check_result,
     count_pipeline,
     invoke_with_retries,
-    is_big_int,
     needs_keys,
     new_stats,
     raise_final,
@@ -117,74 +116,24 @@ class _FingerprintAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
 
 
-def _to_wire(value: Any) -> Any:
-    """labctl values -> what pypsrp serializes (SecureString, PSCredential, SBK)."""
-    if isinstance(value, Secret):
-        return TaggedValue("SS", value.reveal())
-    if isinstance(value, Credential):
-        return PSCredential(username=value.username, password=value.password.reveal())
-    if isinstance(value, ScriptBlock):
-        return TaggedValue("SBK", value.text)
-    if isinstance(value, Sensitive):
-        return str.__str__(value)
-    if is_big_int(value):
-        # pypsrp tags every int as I32; sizes in bytes need I64 or the host cannot read them.
-        return TaggedValue("I64", value)
-    if isinstance(value, (list, tuple)):
-        return [_to_wire(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _to_wire(v) for k, v in value.items()}
-    return value
+RESOURCE_URI = "http://schemas.microsoft.com/powershell/Microsoft.PowerShell"
+_OPERATION_TIMEOUT_FAULT = 0x80338029  # a Receive that waited OperationTimeout with nothing to say: ask again
+KEY_EXCHANGE_TIMEOUT = 60.0
 
 
-def _from_wire(value: Any) -> Any:
-    """pypsrp objects -> plain values: enums become their names, objects RemoteObject."""
-    if isinstance(value, GenericComplexObject):
-        types = list(value.types)
-        if "System.Enum" in types or "Deserialized.System.Enum" in types:
-            return str(value)
-        props: dict[str, Any] = {}
-        for k, v in value.adapted_properties.items():
-            props[k] = _from_wire(v)
-        for k, v in value.extended_properties.items():
-            props[k] = _from_wire(v)
-        if not props and value.property_sets:
-            return _from_wire(value.property_sets[0])
-        return RemoteObject(types, props, value.to_string)
-    if isinstance(value, list):
-        return [_from_wire(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _from_wire(v) for k, v in value.items()}
-    if hasattr(value, "types") and hasattr(value, "to_string"):  # other pypsrp ComplexObjects
-        return str(value)
-    return value
+@dataclass
+class _Answer:
+    """What one pipeline returned."""
 
-
-def _exception_message(record: Any) -> str | None:
-    """The Message of the record's (deserialized) exception, when it carries one."""
-    exc = getattr(record, "exception", None)
-    props = getattr(exc, "adapted_properties", None)
-    if isinstance(props, dict) and props.get("Message"):
-        return str(props["Message"])
-    return None
-
-
-def _error_of(record: Any) -> RemoteError:
-    # pypsrp's ``message`` is the category line ("InvalidOperation (x:String) [], Exception") when the record
-    # has no ErrorDetails: the exception's own Message is what PowerShell shows first, so it comes first.
-    message = str(record.details_message or _exception_message(record) or record.message or record.exception or "")
-    if not message and getattr(record, "exception", None) is not None:
-        message = str(record.exception)
-    return RemoteError(
-        message=message,
-        fqid=str(record.fq_error or ""),
-        category=str(record.reason or ""),
-        target=str(record.target_name) if record.target_name else None,
-    )
+    output: list[Any]
+    errors: list[RemoteError]
+    warnings: list[str]
+    failed: bool
 
 
 class _Connection:
-    """One WSMan connection and its open RunspacePool."""
+    """One WSMan connection (pypsrp: HTTP, authentication, message encryption) and its open runspace pool,
+    spoken to with labctl's own PSRP messages (transport.wire) and CLIXML (transport.clixml)."""
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -226,38 +175,130 @@ class _Connection:
         # pipeline's controller CPU). It would also add ~/.netrc credentials to a request without auth.
         session.trust_env = False
         self.wsman.transport.session = session
-        self.pool = RunspacePool(self.wsman, idle_timeout=SHELL_IDLE_TIMEOUT)
-        self.pool.open()
-        self.keys_exchanged = False
+        self.rpid = uuid.uuid4()
+        self.shell = WinRS(self.wsman, resource_uri=RESOURCE_URI, id=str(self.rpid).upper(),
+                           input_streams="stdin pr", output_streams="stdout", idle_time_out=SHELL_IDLE_TIMEOUT)
+        self.fragmenter = wire.Fragmenter(self.wsman.max_payload_size)
+        self.defragmenter = wire.Defragmenter()
+        self.key: wire.SessionKey | None = None
+        self._open_pool()
 
-    def run(self, pipeline: Pipeline, input: Sequence[Any] | None) -> tuple[list[Any], Any]:
-        ps = PowerShell(self.pool)
-        wants_keys = False
-        for statement in pipeline.statements:
-            for inv in statement:
-                ps.add_cmdlet(inv.command)
-                for name, value in inv.parameters.items():
-                    if isinstance(value, Switch):
-                        ps.add_parameter(name)
-                    else:
-                        wants_keys = wants_keys or needs_keys(value)
-                        ps.add_parameter(name, _to_wire(value))
-            ps.add_statement()
-        if wants_keys and not self.keys_exchanged:
-            self.pool.exchange_keys()
-            self.keys_exchanged = True
-        output = ps.invoke(input=iter(list(input)) if input is not None else None)
-        return output, ps
+    def _receive(self, command_id: str | None) -> list[wire.Message]:
+        while True:
+            try:
+                data = self.shell.receive("stdout", command_id=command_id)[2].get("stdout", b"")
+            except WSManFaultError as exc:
+                if exc.code == _OPERATION_TIMEOUT_FAULT:
+                    continue  # nothing yet within the operation timeout
+                raise
+            return self.defragmenter.feed(data)
+
+    def _open_pool(self) -> None:
+        """Create the shell with SESSION_CAPABILITY and INIT_RUNSPACEPOOL, then read until the pool is open."""
+        blobs = self.fragmenter.pack_many([
+            wire.pack_message(wire.SESSION_CAPABILITY, self.rpid, None, clixml.session_capability()),
+            wire.pack_message(wire.INIT_RUNSPACEPOOL, self.rpid, None, clixml.init_runspace_pool()),
+        ])
+        content = ET.Element("creationXml", xmlns="http://schemas.microsoft.com/powershell")
+        content.text = base64.b64encode(blobs[0]).decode()
+        options = OptionSet()
+        options.add_option("protocolversion", "2.3", {"MustComply": "true"})
+        self.shell.open(options, content)
+        for blob in blobs[1:]:
+            self.shell.send("stdin", blob)
+        state = None
+        while state != wire.POOL_OPENED:
+            for msg in self._receive(None):
+                if msg.type == wire.SESSION_CAPABILITY:
+                    fields = clixml.Reader().record(clixml.parse(msg.data))
+                    version = str(fields.get("protocolversion") or "2.0")
+                    # Protocol 2.2 and later take 500 KiB envelopes ([MS-PSRP] 3.1.4.1.1), as pypsrp does.
+                    if _version(version) >= (2, 2) and self.wsman.max_envelope_size == 153600:
+                        self.wsman.update_max_payload_size(512000)
+                        self.fragmenter.max_size = self.wsman.max_payload_size
+                elif msg.type == wire.RUNSPACEPOOL_STATE:
+                    fields = clixml.Reader().record(clixml.parse(msg.data))
+                    state = int(fields.get("RunspaceState", -1))
+                    if state in (wire.POOL_BROKEN, wire.POOL_CLOSED):
+                        reason = fields.get("ExceptionAsErrorRecord")
+                        raise wire.ProtocolError(f"the host refused to open a runspace pool (state {state})"
+                                                 + (f": {reason.text}" if isinstance(reason, RemoteObject) else ""))
+
+    def exchange_keys(self) -> None:
+        """PSRP's key exchange, once per connection, before the first SecureString is sent."""
+        key = wire.SessionKey()
+        message = wire.pack_message(wire.PUBLIC_KEY, self.rpid, None, clixml.public_key(key.public_blob()))
+        for fragment in self.fragmenter.fragments(message):
+            self.shell.send("stdin", fragment)
+        deadline = time.monotonic() + KEY_EXCHANGE_TIMEOUT
+        while not key.ready:
+            if time.monotonic() > deadline:
+                raise wire.ProtocolError("the host sent no session key")
+            for msg in self._receive(None):
+                if msg.type == wire.ENCRYPTED_SESSION_KEY:
+                    fields = clixml.Reader().record(clixml.parse(msg.data))
+                    key.accept(str(fields.get("EncryptedSessionKey") or ""))
+        self.key = key
+
+    def run(self, pipeline: Pipeline, input: Sequence[Any] | None) -> _Answer:
+        wants_keys = any(needs_keys(v) for statement in pipeline.statements for inv in statement
+                         for v in inv.parameters.values()) or (input is not None and needs_keys(list(input)))
+        if wants_keys and self.key is None:
+            self.exchange_keys()
+        encrypt = self.key.encrypt if self.key is not None else None
+        pid = uuid.uuid4()
+        body = clixml.create_pipeline(pipeline, no_input=input is None, encrypt=encrypt)
+        fragments = self.fragmenter.fragments(wire.pack_message(wire.CREATE_PIPELINE, self.rpid, pid, body))
+        response = self.shell.command("", arguments=[base64.b64encode(fragments[0]).decode()],
+                                      command_id=str(pid).upper())
+        found = response.find("rsp:CommandResponse/rsp:CommandId", NAMESPACES)
+        command_id = (found.text if found is not None else None) or str(pid).upper()
+        for fragment in fragments[1:]:
+            self.shell.send("stdin", fragment, command_id=command_id)
+        if input is not None:
+            messages = [wire.pack_message(wire.PIPELINE_INPUT, self.rpid, pid, clixml.pipeline_input(v, encrypt))
+                        for v in input]
+            messages.append(wire.pack_message(wire.END_OF_PIPELINE_INPUT, self.rpid, pid, ""))
+            for blob in self.fragmenter.pack_many(messages):
+                self.shell.send("stdin", blob, command_id=command_id)
+        answer = _Answer([], [], [], False)
+        state = None
+        while state not in wire.PIPELINE_DONE:
+            for msg in self._receive(command_id):
+                if msg.type == wire.PIPELINE_OUTPUT:
+                    answer.output.append(clixml.Reader().value(clixml.parse(msg.data)))
+                elif msg.type == wire.ERROR_RECORD:
+                    answer.errors.append(clixml.error_of(clixml.Reader().record(clixml.parse(msg.data))))
+                elif msg.type == wire.WARNING_RECORD:
+                    fields = clixml.Reader().record(clixml.parse(msg.data))
+                    answer.warnings.append(str(fields.get("InformationalRecord_Message") or ""))
+                elif msg.type == wire.PIPELINE_STATE:
+                    fields = clixml.Reader().record(clixml.parse(msg.data))
+                    state = int(fields.get("PipelineState", -1))
+                    record = fields.get("ExceptionAsErrorRecord")
+                    if isinstance(record, RemoteObject):
+                        answer.errors.append(clixml.error_of(record.props))
+                # Host calls (labctl runs no interactive host, as pypsrp with host=None) and progress, verbose,
+                # debug and information records are not results: nothing answers or keeps them.
+        answer.failed = state == wire.PIPELINE_FAILED
+        return answer
 
     def close(self) -> None:
         try:
-            self.pool.close()
+            self.shell.close()
         except Exception:  # closing a broken pool must not mask the real error
-            log.debug("closing runspace pool failed", exc_info=True)
+            log.debug("closing the runspace pool failed", exc_info=True)
         try:
             self.wsman.close()
         except Exception:
             log.debug("closing WSMan failed", exc_info=True)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in text.split("."))
+    except ValueError:
+        return (0,)
 
 
 # Kerberos (MIT/GSSAPI minor texts) and CredSSP (requests-credssp) failures: the text to match, the message and
@@ -381,9 +422,9 @@ class PsrpTransport:
         if isinstance(exc, WSManFaultError):
             text = f"{ep.uri}: WSMan fault {exc.code:#x}: {exc.reason}"
             return Failure("transient" if exc.code in _TRANSIENT_FAULTS else "fatal", text)
-        if isinstance(exc, SerializationError):
+        if isinstance(exc, clixml.SerializeError):
             return Failure("fatal", f"a value could not be sent to {ep.uri}: {exc}")
-        if isinstance(exc, (WinRMError, ET.ParseError)):
+        if isinstance(exc, (WinRMError, ET.ParseError, wire.ProtocolError)):
             # A protocol state broken by an earlier failure (a lost message, a half-closed pool): a new
             # connection starts clean.
             return Failure("transient", f"{ep.uri}: {type(exc).__name__}: {short(exc)}")
@@ -408,14 +449,12 @@ class PsrpTransport:
         log.debug("%s: %s", self.endpoint, pipeline.describe())  # describe() redacts secrets
         with self._pool.use() as conn:
             try:
-                output, ps = conn.run(pipeline, input)
+                answer = conn.run(pipeline, input)
             except Exception as exc:
                 raise self._classify(exc) from exc
         count_pipeline(self._lock, self.stats)
-        errors = [_error_of(e) for e in ps.streams.error]
-        warnings = [str(getattr(w, "message", w)) for w in ps.streams.warning]
-        result = Result(output=[_from_wire(o) for o in output], errors=errors, warnings=warnings)
-        return check_result(result, had_errors=bool(ps.had_errors), command=pipeline.first_command)
+        result = Result(output=answer.output, errors=answer.errors, warnings=answer.warnings)
+        return check_result(result, had_errors=answer.failed, command=pipeline.first_command)
 
     def close(self) -> None:
         self._pool.close()
