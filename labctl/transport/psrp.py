@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import ssl
 import threading
 import time
 import uuid
@@ -105,15 +106,35 @@ def normalize_fingerprint(text: str) -> str:
 
 
 class _FingerprintAdapter(HTTPAdapter):
-    """An HTTPS adapter that accepts exactly one certificate, by its SHA-256 fingerprint."""
+    """An HTTPS adapter that accepts exactly one certificate, by its SHA-256 fingerprint; with ``context``, all
+    connections share one TLS context (urllib3 otherwise builds one per connection and loads the system's CA
+    store into it, about 20 ms of CPU each, for a certificate the fingerprint alone decides on)."""
 
-    def __init__(self, fingerprint: str, **kwargs: Any) -> None:
-        self._fingerprint = normalize_fingerprint(fingerprint)
+    def __init__(self, fingerprint: str | None, context: ssl.SSLContext | None = None, **kwargs: Any) -> None:
+        self._fingerprint = normalize_fingerprint(fingerprint) if fingerprint else None
+        self._context = context
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["assert_fingerprint"] = self._fingerprint
+        if self._fingerprint:
+            kwargs["assert_fingerprint"] = self._fingerprint
+        if self._context is not None:
+            kwargs["ssl_context"] = self._context
         super().init_poolmanager(*args, **kwargs)
+
+
+def shared_tls_context(endpoint: Endpoint) -> ssl.SSLContext | None:
+    """One TLS context for all of a transport's connections, where nothing per connection goes into it: HTTPS
+    whose certificate is pinned by fingerprint or not verified, without a client certificate. (CA validation
+    keeps requests' own context: it loads the CA file into the context it is given on every connection.)"""
+    if urlsplit(endpoint.uri).scheme != "https" or endpoint.auth == "certificate":
+        return None
+    if not endpoint.fingerprint and endpoint.verify:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # TLS 1.2 and later, the stdlib's secure defaults
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the fingerprint (checked by urllib3 after the handshake) decides
+    return context
 
 
 RESOURCE_URI = "http://schemas.microsoft.com/powershell/Microsoft.PowerShell"
@@ -135,7 +156,7 @@ class _Connection:
     """One WSMan connection (pypsrp: HTTP, authentication, message encryption) and its open runspace pool,
     spoken to with labctl's own PSRP messages (transport.wire) and CLIXML (transport.clixml)."""
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, tls_context: ssl.SSLContext | None = None) -> None:
         self.endpoint = endpoint
         parts = urlsplit(endpoint.uri)
         ssl = parts.scheme == "https"
@@ -168,8 +189,8 @@ class _Connection:
         )
         # pypsrp builds its requests session lazily; build it now (to pin the certificate, and so below).
         session = self.wsman.transport._build_session()
-        if endpoint.fingerprint:
-            session.mount("https://", _FingerprintAdapter(endpoint.fingerprint))
+        if endpoint.fingerprint or tls_context is not None:
+            session.mount("https://", _FingerprintAdapter(endpoint.fingerprint, tls_context))
         # _build_session already applied the environment (HTTP(S)_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) for this
         # endpoint; with trust_env requests would read os.environ again on every request (about 10% of a
         # pipeline's controller CPU). It would also add ~/.netrc credentials to a request without auth.
@@ -382,11 +403,12 @@ class PsrpTransport:
         self._lock = threading.Lock()
         self._reached = False  # the host answered once: from then on a refused connection may pass
         self.stats = new_stats()
+        self._tls_context = shared_tls_context(endpoint)
 
     # -- connection pool -------------------------------------------------------------------
     def _open(self) -> _Connection:
         try:
-            conn = _Connection(self.endpoint_info)
+            conn = _Connection(self.endpoint_info, self._tls_context)
         except Exception as exc:  # KeyboardInterrupt is the user's, never a connection failure
             failure = self._classify(exc)
             failure.sent = False
