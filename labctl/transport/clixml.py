@@ -17,9 +17,11 @@ import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from labctl.secret import Secret, Sensitive
+from labctl.transport import wire
 from labctl.transport.base import Credential, Pipeline, RemoteError, RemoteObject, ScriptBlock, Switch
 
 # --- writing --------------------------------------------------------------------------------------------
@@ -394,6 +396,37 @@ def error_of(fields: dict[str, Any]) -> RemoteError:
     return RemoteError(message=str(message), fqid=str(fields.get("FullyQualifiedErrorId") or ""),
                        category=str(fields.get("ErrorCategory_Reason") or ""),
                        target=str(target) if target else None)
+
+
+@dataclass
+class Answer:
+    """What one pipeline returned, gathered from its messages (the same on every transport)."""
+
+    output: list[Any] = field(default_factory=list)
+    errors: list[RemoteError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    state: int | None = None  # PSInvocationState once the pipeline ended
+
+    def take(self, msg: wire.Message) -> bool:
+        """Read one of the pipeline's messages; True when it was the final state."""
+        if msg.type == wire.PIPELINE_OUTPUT:
+            self.output.append(Reader().value(parse(msg.data)))
+        elif msg.type == wire.ERROR_RECORD:
+            self.errors.append(error_of(Reader().record(parse(msg.data))))
+        elif msg.type == wire.WARNING_RECORD:
+            self.warnings.append(str(Reader().record(parse(msg.data)).get("InformationalRecord_Message") or ""))
+        elif msg.type == wire.PIPELINE_STATE:
+            fields = Reader().record(parse(msg.data))
+            state = int(fields.get("PipelineState", -1))
+            record = fields.get("ExceptionAsErrorRecord")
+            if isinstance(record, RemoteObject):
+                self.errors.append(error_of(record.props))
+            if state in wire.PIPELINE_DONE:
+                self.state = state
+                return True
+        # Host calls (labctl runs no interactive host: nothing answers them, as pypsrp with host=None) and
+        # progress, verbose, debug and information records are not results: nothing keeps them.
+        return False
 
 
 def parse(data: bytes) -> ET.Element:

@@ -1,8 +1,9 @@
 """What every PSRP transport shares: failure classes, the retry loop, the final labctl errors.
 
-psrp.py (WinRM, pypsrp) and oop.py (PowerShell's out-of-process framing over SSH or a local process, psrpcore)
-classify their foreign errors into a ``Failure`` once, at their boundary; the loop here turns failures into
-retries within the RetryPolicy, AnswerLostError for calls that must not run twice, or the final labctl error.
+psrp.py (WinRM on pypsrp's WSMan) and oop.py (PowerShell's out-of-process framing over SSH or a local process),
+both speaking PSRP with wire.py's messages and clixml.py's serialization, classify their foreign errors into a
+``Failure`` once, at their boundary; the loop here turns failures into retries within the RetryPolicy,
+AnswerLostError for calls that must not run twice, or the final labctl error.
 """
 
 from __future__ import annotations

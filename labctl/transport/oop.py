@@ -1,4 +1,5 @@
-"""PSRP over PowerShell's out-of-process framing, with psrpcore's client: the SSH and local transports.
+"""PSRP over PowerShell's out-of-process framing: the SSH and local transports (the messages and CLIXML are
+transport.wire's and transport.clixml's, as for WinRM).
 
 PowerShell's OutOfProcTransportManager speaks one XML packet per line over a byte stream (the stdin/stdout of
 ``powershell.exe -s`` or ``pwsh -sshs``, an SSH channel to the ``powershell`` subsystem):
@@ -19,41 +20,25 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
+import collections
 import logging
 import queue
 import re
 import threading
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import psrpcore
-from psrpcore.types import (
-    PSCredential,
-    PSDateTime,
-    PSDuration,
-    PSInt64,
-    PSInvocationState,
-    PSObject,
-    PSScriptBlock,
-    PSSecureString,
-    RunspacePoolState,
-)
-
-from labctl.secret import Secret, Sensitive
+from labctl.transport import clixml, wire
 from labctl.transport.base import (
     Cancel,
-    Credential,
     Invocation,
     Pipeline,
-    RemoteError,
     RemoteObject,
     Result,
     RetryPolicy,
-    ScriptBlock,
-    Switch,
 )
 from labctl.transport.common import (
     ConnectionPool,
@@ -61,7 +46,6 @@ from labctl.transport.common import (
     check_result,
     count_pipeline,
     invoke_with_retries,
-    is_big_int,
     needs_keys,
     new_stats,
     raise_final,
@@ -77,7 +61,6 @@ FRAGMENT_SIZE = 32 * 1024
 # How long an ack (DataAck, CommandAck, CloseAck) may take: the server sends it as soon as it read the packet.
 ACK_TIMEOUT = 60.0
 MAX_SESSIONS = 25
-_DONE = (PSInvocationState.Completed, PSInvocationState.Failed, PSInvocationState.Stopped)
 
 
 class Reader(Protocol):
@@ -159,97 +142,6 @@ def decode(line: bytes) -> Packet:
     return Packet(tag, None if guid == EMPTY_GUID else guid, attrs.get("Stream", "Default"), data)
 
 
-# --- values -----------------------------------------------------------------------------------------------
-
-
-def to_wire(value: Any) -> Any:
-    """labctl values -> what psrpcore serializes (SecureString, PSCredential, SBK, I64)."""
-    if isinstance(value, Secret):
-        return PSSecureString(value.reveal())
-    if isinstance(value, Credential):
-        return PSCredential(UserName=value.username, Password=PSSecureString(value.password.reveal()))
-    if isinstance(value, ScriptBlock):
-        return PSScriptBlock(value.text)
-    if isinstance(value, Sensitive):
-        return str.__str__(value)
-    if is_big_int(value):
-        return PSInt64(value)
-    if isinstance(value, (list, tuple)):
-        return [to_wire(v) for v in value]
-    if isinstance(value, dict):
-        return {k: to_wire(v) for k, v in value.items()}
-    return value
-
-
-def _type_names(obj: PSObject) -> list[str]:
-    # psrpcore prefixes the names of types it cannot rehydrate with "Deserialized."; labctl's values carry the
-    # names as the host wrote them (as pypsrp gives them), and RemoteObject.is_a accepts both.
-    return [n.removeprefix("Deserialized.") for n in obj.PSObject.type_names]
-
-
-def from_wire(value: Any) -> Any:
-    """psrpcore values -> plain values: enums become their names, objects RemoteObject (as psrp.py gives them)."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, PSObject):
-        names = _type_names(value)
-        if "System.Enum" in names:
-            return value.PSObject.to_string if value.PSObject.to_string is not None else str(int(value))
-        if isinstance(value, str):
-            return str.__str__(value)
-        if isinstance(value, int):
-            return int(value)
-        if isinstance(value, float):
-            return float(value)
-        if isinstance(value, bytes):
-            return bytes(value)
-        if isinstance(value, PSDateTime):
-            return datetime.datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
-                                     value.microsecond, tzinfo=value.tzinfo)
-        if isinstance(value, PSDuration):
-            return datetime.timedelta(days=value.days, seconds=value.seconds, microseconds=value.microseconds)
-        if isinstance(value, uuid.UUID):
-            return uuid.UUID(int=value.int)
-        if isinstance(value, list):
-            return [from_wire(v) for v in value]
-        if isinstance(value, dict):
-            return {str(k): from_wire(v) for k, v in value.items()}
-        if isinstance(value, PSSecureString):
-            return "<SecureString>"  # never decrypted into a result
-        props: dict[str, Any] = {}
-        meta = value.PSObject
-        for prop in [*meta.adapted_properties, *meta.extended_properties]:
-            props[prop.name] = from_wire(prop.get_value(value))
-        return RemoteObject(names, props, meta.to_string)
-    if isinstance(value, list):
-        return [from_wire(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): from_wire(v) for k, v in value.items()}
-    return value
-
-
-def _prop(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    try:
-        return getattr(obj, name)
-    except AttributeError:
-        return None
-
-
-def error_of(record: Any) -> RemoteError:
-    """A psrpcore ErrorRecord -> RemoteError, with the fields psrp.py gives (category is CategoryInfo.Reason)."""
-    details = _prop(record, "ErrorDetails")
-    exc = _prop(record, "Exception")
-    info = _prop(record, "CategoryInfo")
-    message = _prop(details, "Message") or _prop(exc, "Message") or ""
-    if not message and record is not None:
-        message = str(record)
-    target = _prop(info, "TargetName")
-    return RemoteError(message=str(message), fqid=str(_prop(record, "FullyQualifiedErrorId") or ""),
-                       category=str(_prop(info, "Reason") or ""), target=str(target) if target else None)
-
-
 # --- one session ------------------------------------------------------------------------------------------
 
 
@@ -267,15 +159,27 @@ class _Session:
         self._acks: list[tuple[str, uuid.UUID | None]] = []
         self._thread = threading.Thread(target=self._read_loop, name="labctl-oop-reader", daemon=True)
         self._thread.start()
-        self.pool = psrpcore.ClientRunspacePool()
-        self.keys_exchanged = False
+        self.rpid = uuid.uuid4()
+        self.fragmenter = wire.Fragmenter(FRAGMENT_SIZE)
+        self.defragmenter = wire.Defragmenter()
+        self._messages: collections.deque[wire.Message] = collections.deque()
+        self.key: wire.SessionKey | None = None
+        self._pending_key: wire.SessionKey | None = None
         self.opened = False
-        self.pool.open()
-        self._flush()
-        while self.pool.state != RunspacePoolState.Opened:
-            event = self._next_event(None)
-            if isinstance(event, psrpcore.RunspacePoolStateEvent) and event.state == RunspacePoolState.Broken:
-                raise Failure("fatal", f"the host refused the runspace pool: {error_of(event.reason).message}")
+        self._send_messages(None, [
+            wire.pack_message(wire.SESSION_CAPABILITY, self.rpid, None, clixml.session_capability()),
+            wire.pack_message(wire.INIT_RUNSPACEPOOL, self.rpid, None, clixml.init_runspace_pool()),
+        ])
+        state = None
+        while state != wire.POOL_OPENED:
+            msg = self._next_message(None)
+            if msg.type == wire.RUNSPACEPOOL_STATE:
+                fields = clixml.Reader().record(clixml.parse(msg.data))
+                state = int(fields.get("RunspaceState", -1))
+                if state in (wire.POOL_BROKEN, wire.POOL_CLOSED):
+                    reason = fields.get("ExceptionAsErrorRecord")
+                    text = clixml.error_of(reason.props).message if isinstance(reason, RemoteObject) else ""
+                    raise Failure("fatal", f"the host refused the runspace pool: {text or f'state {state}'}")
         self.opened = True
 
     # packets
@@ -304,9 +208,10 @@ class _Session:
 
     def _handle(self, packet: Packet) -> None:
         if packet.tag == "Data":
-            stream = psrpcore.StreamType.prompt_response if packet.stream == "PromptResponse" \
-                else psrpcore.StreamType.default
-            self.pool.receive_data(psrpcore.PSRPPayload(packet.data, stream, packet.guid))
+            try:
+                self._messages.extend(self.defragmenter.feed(packet.data))
+            except wire.ProtocolError as exc:
+                raise ProtocolError(str(exc)) from exc
         elif packet.tag in ("DataAck", "CommandAck", "SignalAck", "CloseAck"):
             key = (packet.tag, packet.guid)
             if key in self._acks:
@@ -322,83 +227,62 @@ class _Session:
         while key in self._acks:
             self._handle(self._packet(ACK_TIMEOUT))
 
-    def _flush(self) -> None:
-        while (payload := self.pool.data_to_send(FRAGMENT_SIZE)) is not None:
-            stream = "PromptResponse" if payload.stream_type == psrpcore.StreamType.prompt_response else "Default"
-            self._send(encode_data(payload.data, payload.pipeline_id, stream), "DataAck", payload.pipeline_id)
+    def _send_messages(self, guid: uuid.UUID | None, messages: list[bytes]) -> None:
+        for blob in self.fragmenter.pack_many(messages):
+            self._send(encode_data(blob, guid), "DataAck", guid)
 
-    def _next_event(self, timeout: float | None) -> psrpcore.PSRPEvent:
+    def _next_message(self, timeout: float | None) -> wire.Message:
         while True:
-            event = self.pool.next_event()
-            if event is not None:
-                if isinstance(event, psrpcore.PublicKeyRequestEvent):
-                    self.pool.exchange_key()  # the server asks for the session key itself
-                    self._flush()
-                return event
-            self._handle(self._packet(timeout))
+            while not self._messages:
+                self._handle(self._packet(timeout))
+            msg = self._messages.popleft()
+            if msg.type == wire.PUBLIC_KEY_REQUEST and self._pending_key is None and self.key is None:
+                self._start_key_exchange()  # the server asks for the session key itself
+            elif msg.type == wire.ENCRYPTED_SESSION_KEY and self._pending_key is not None:
+                fields = clixml.Reader().record(clixml.parse(msg.data))
+                self._pending_key.accept(str(fields.get("EncryptedSessionKey") or ""))
+                self.key, self._pending_key = self._pending_key, None
+            return msg
 
     # pipelines
+    def _start_key_exchange(self) -> None:
+        self._pending_key = wire.SessionKey()
+        body = clixml.public_key(self._pending_key.public_blob())
+        self._send_messages(None, [wire.pack_message(wire.PUBLIC_KEY, self.rpid, None, body)])
+
     def exchange_keys(self) -> None:
         """The session key for SecureStrings, once per session, only when a call carries one (as pypsrp)."""
-        self.pool.exchange_key()
-        self._flush()
-        while not isinstance(self._next_event(ACK_TIMEOUT), psrpcore.EncryptedSessionKeyEvent):
-            pass
-        self.keys_exchanged = True
+        if self._pending_key is None:
+            self._start_key_exchange()
+        while self.key is None:
+            self._next_message(ACK_TIMEOUT)
 
-    def run(self, pipeline: Pipeline, input: Sequence[Any] | None) -> tuple[list[Any], list[Any], list[str], bool]:
-        ps = psrpcore.ClientPowerShell(self.pool, no_input=input is None)
-        wants_keys = False
-        for statement in pipeline.statements:
-            for inv in statement:
-                ps.add_command(inv.command)
-                for name, value in inv.parameters.items():
-                    if isinstance(value, Switch):
-                        ps.add_parameter(name, True)
-                    else:
-                        wants_keys = wants_keys or needs_keys(value)
-                        ps.add_parameter(name, to_wire(value))
-            ps.add_statement()
-        if input is not None:
-            wants_keys = wants_keys or needs_keys(list(input))
-        if wants_keys and not self.keys_exchanged:
+    def run(self, pipeline: Pipeline, input: Sequence[Any] | None) -> clixml.Answer:
+        wants_keys = any(needs_keys(v) for statement in pipeline.statements for inv in statement
+                         for v in inv.parameters.values()) or (input is not None and needs_keys(list(input)))
+        if wants_keys and self.key is None:
             self.exchange_keys()
-        ps.start()
-        pid = ps.pipeline_id
+        encrypt = self.key.encrypt if self.key is not None else None
+        pid = uuid.uuid4()
+        body = clixml.create_pipeline(pipeline, no_input=input is None, encrypt=encrypt)
         self._send(encode_guid("Command", pid), "CommandAck", pid)
-        self._flush()
+        self._send_messages(pid, [wire.pack_message(wire.CREATE_PIPELINE, self.rpid, pid, body)])
         if input is not None:
-            for item in input:
-                ps.send(to_wire(item))
-            ps.send_eof()
-            self._flush()
-        output: list[Any] = []
-        errors: list[Any] = []
-        warnings: list[str] = []
-        failed = False
+            messages = [wire.pack_message(wire.PIPELINE_INPUT, self.rpid, pid, clixml.pipeline_input(v, encrypt))
+                        for v in input]
+            messages.append(wire.pack_message(wire.END_OF_PIPELINE_INPUT, self.rpid, pid, ""))
+            self._send_messages(pid, messages)
+        answer = clixml.Answer()
         while True:
-            event = self._next_event(None)
-            if getattr(event, "pipeline_id", None) != pid:
-                continue
-            if isinstance(event, psrpcore.PipelineOutputEvent):
-                output.append(event.data)
-            elif isinstance(event, psrpcore.ErrorRecordEvent):
-                errors.append(event.record)
-            elif isinstance(event, psrpcore.WarningRecordEvent):
-                warnings.append(str(_prop(event.record, "Message") or event.record))
-            elif isinstance(event, psrpcore.PipelineStateEvent) and event.state in _DONE:
-                if event.reason is not None:
-                    errors.append(event.reason)
-                failed = event.state != PSInvocationState.Completed
+            msg = self._next_message(None)
+            if msg.pid == pid and answer.take(msg):
                 break
-        ps.close()
         self._send(encode_guid("Close", pid), "CloseAck", pid)
-        return output, errors, warnings, failed
+        return answer
 
     def close(self) -> None:
         try:
             if self.opened:
-                self.pool.begin_close()
                 self._send(encode_guid("Close", None), "CloseAck", None)
         except Exception:  # closing a broken session must not mask the real error
             log.debug("closing the out-of-process session failed", exc_info=True)
@@ -453,7 +337,7 @@ class OopTransport:
         return session
 
     def _classify(self, exc: BaseException, carrier: Carrier, *, opening: bool = False) -> Failure:
-        """Map a failure of the stream or of psrpcore, once, to what it means for labctl."""
+        """Map a failure of the stream or of the PSRP messages, once, to what it means for labctl."""
         if isinstance(exc, (_Eof, OSError, TimeoutError)):
             reason = carrier.exit_reason()
             what = "the connection ended" if isinstance(exc, _Eof) else short(exc)
@@ -465,8 +349,9 @@ class OopTransport:
             return Failure("transient", text)
         if isinstance(exc, ProtocolError):
             return Failure("transient" if self._reached else "fatal", f"{self.endpoint}: {exc}")
-        if isinstance(exc, psrpcore.PSRPCoreError):
-            return Failure("transient", f"{self.endpoint}: {type(exc).__name__}: {short(exc)}")
+        if isinstance(exc, (wire.ProtocolError, ET.ParseError, clixml.SerializeError)):
+            kind = "fatal" if isinstance(exc, clixml.SerializeError) else "transient"
+            return Failure(kind, f"{self.endpoint}: {type(exc).__name__}: {short(exc)}")
         return Failure("fatal", f"{self.endpoint}: {type(exc).__name__}: {short(exc)}")
 
     def _raise_final(self, failure: Failure, command: str, attempts: int, seconds: float) -> None:
@@ -486,19 +371,19 @@ class OopTransport:
         log.debug("%s: %s", self.endpoint, pipeline.describe())  # describe() redacts secrets
         with self._pool.use() as session:
             try:
-                output, records, warnings, failed = session.run(pipeline, input)
+                answer = session.run(pipeline, input)
             except Failure:
                 raise
             except Exception as exc:
                 raise self._classify(exc, session.carrier) from exc
         count_pipeline(self._lock, self.stats)
-        result = Result(output=[from_wire(o) for o in output], errors=[error_of(e) for e in records],
-                        warnings=warnings)
-        return check_result(result, had_errors=failed, command=pipeline.first_command)
+        result = Result(output=answer.output, errors=answer.errors, warnings=answer.warnings)
+        # A pipeline that ended Stopped or Failed did not do what was asked.
+        return check_result(result, had_errors=answer.state != wire.PIPELINE_COMPLETED,
+                            command=pipeline.first_command)
 
     def close(self) -> None:
         self._pool.close()
 
 
-__all__ = ["Carrier", "CarrierFactory", "OopTransport", "Packet", "decode", "encode_data",
-           "encode_guid", "error_of", "from_wire", "to_wire"]
+__all__ = ["Carrier", "CarrierFactory", "OopTransport", "Packet", "decode", "encode_data", "encode_guid"]

@@ -39,7 +39,6 @@ from labctl.transport.base import (
     Cancel,
     Invocation,
     Pipeline,
-    RemoteError,
     RemoteObject,
     Result,
     RetryPolicy,
@@ -140,16 +139,6 @@ def shared_tls_context(endpoint: Endpoint) -> ssl.SSLContext | None:
 RESOURCE_URI = "http://schemas.microsoft.com/powershell/Microsoft.PowerShell"
 _OPERATION_TIMEOUT_FAULT = 0x80338029  # a Receive that waited OperationTimeout with nothing to say: ask again
 KEY_EXCHANGE_TIMEOUT = 60.0
-
-
-@dataclass
-class _Answer:
-    """What one pipeline returned."""
-
-    output: list[Any]
-    errors: list[RemoteError]
-    warnings: list[str]
-    failed: bool
 
 
 class _Connection:
@@ -261,7 +250,7 @@ class _Connection:
                     key.accept(str(fields.get("EncryptedSessionKey") or ""))
         self.key = key
 
-    def run(self, pipeline: Pipeline, input: Sequence[Any] | None) -> _Answer:
+    def run(self, pipeline: Pipeline, input: Sequence[Any] | None) -> clixml.Answer:
         wants_keys = any(needs_keys(v) for statement in pipeline.statements for inv in statement
                          for v in inv.parameters.values()) or (input is not None and needs_keys(list(input)))
         if wants_keys and self.key is None:
@@ -282,26 +271,11 @@ class _Connection:
             messages.append(wire.pack_message(wire.END_OF_PIPELINE_INPUT, self.rpid, pid, ""))
             for blob in self.fragmenter.pack_many(messages):
                 self.shell.send("stdin", blob, command_id=command_id)
-        answer = _Answer([], [], [], False)
-        state = None
-        while state not in wire.PIPELINE_DONE:
+        answer = clixml.Answer()
+        done = False
+        while not done:
             for msg in self._receive(command_id):
-                if msg.type == wire.PIPELINE_OUTPUT:
-                    answer.output.append(clixml.Reader().value(clixml.parse(msg.data)))
-                elif msg.type == wire.ERROR_RECORD:
-                    answer.errors.append(clixml.error_of(clixml.Reader().record(clixml.parse(msg.data))))
-                elif msg.type == wire.WARNING_RECORD:
-                    fields = clixml.Reader().record(clixml.parse(msg.data))
-                    answer.warnings.append(str(fields.get("InformationalRecord_Message") or ""))
-                elif msg.type == wire.PIPELINE_STATE:
-                    fields = clixml.Reader().record(clixml.parse(msg.data))
-                    state = int(fields.get("PipelineState", -1))
-                    record = fields.get("ExceptionAsErrorRecord")
-                    if isinstance(record, RemoteObject):
-                        answer.errors.append(clixml.error_of(record.props))
-                # Host calls (labctl runs no interactive host, as pypsrp with host=None) and progress, verbose,
-                # debug and information records are not results: nothing answers or keeps them.
-        answer.failed = state == wire.PIPELINE_FAILED
+                done = answer.take(msg) or done
         return answer
 
     def close(self) -> None:
@@ -476,7 +450,7 @@ class PsrpTransport:
                 raise self._classify(exc) from exc
         count_pipeline(self._lock, self.stats)
         result = Result(output=answer.output, errors=answer.errors, warnings=answer.warnings)
-        return check_result(result, had_errors=answer.failed, command=pipeline.first_command)
+        return check_result(result, had_errors=answer.state == wire.PIPELINE_FAILED, command=pipeline.first_command)
 
     def close(self) -> None:
         self._pool.close()
