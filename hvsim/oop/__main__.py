@@ -58,6 +58,7 @@ def relay(state_dir: Path) -> int:
     except OSError:
         return _fail(not_running + "; its endpoint.json is stale")
     sock.settimeout(None)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one packet line per answer: no Nagle
     incoming = sock.makefile("rb")
     sock.sendall(token.encode("ascii") + b"\n")
     answer = incoming.readline(4096)

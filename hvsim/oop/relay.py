@@ -75,6 +75,7 @@ class RelayListener:
             threading.Thread(target=self._handle, args=(conn,), name="oop-relay-conn", daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one packet line per answer: no Nagle
         with self._lock:
             self._conns.add(conn)
         reader = conn.makefile("rb")

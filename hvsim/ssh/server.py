@@ -188,6 +188,7 @@ class SshServer:
 
     def _start_transport(self, conn: socket.socket) -> None:
         conn.settimeout(None)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small request/answer packets: no Nagle
         transport = paramiko.Transport(conn)
         transport.local_version = VERSION
         transport.add_server_key(self.keys.host_key)

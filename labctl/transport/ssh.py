@@ -81,6 +81,9 @@ class _Connection:
             raise Failure(kind, f"cannot reach {t.uri}: {short(exc)}",
                           "is sshd running there with the powershell subsystem? (see the README's SSH section)",
                           sent=False) from exc
+        # PSRP over SSH is small packets each waiting for an answer: without TCP_NODELAY, Nagle holds a
+        # packet's second segment until the peer's delayed ACK (40 ms on Linux) on nearly every pipeline.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         transport = paramiko.Transport(sock)
         try:
             transport.start_client(timeout=t.connect_timeout)
