@@ -23,6 +23,7 @@ from typing import Any
 from labctl.secret import Secret, Sensitive
 from labctl.transport import wire
 from labctl.transport.base import Credential, Pipeline, RemoteError, RemoteObject, ScriptBlock, Switch
+from labctl.transport.common import needs_keys
 
 # --- writing --------------------------------------------------------------------------------------------
 
@@ -239,6 +240,19 @@ def pipeline_input(value: Any, encrypt: Encrypt | None = None) -> str:
     w = Writer(encrypt)
     w.value(value)
     return w.text()
+
+
+def carries_secrets(pipeline: Pipeline, input: Sequence[Any] | None) -> bool:
+    """Whether the pipeline's parameters or input hold a SecureString (the session key must be exchanged)."""
+    return any(needs_keys(v) for statement in pipeline.statements for inv in statement
+               for v in inv.parameters.values()) or (input is not None and needs_keys(list(input)))
+
+
+def input_messages(rpid: uuid.UUID, pid: uuid.UUID, input: Sequence[Any], encrypt: Encrypt | None) -> list[bytes]:
+    """PIPELINE_INPUT for each value, then END_OF_PIPELINE_INPUT."""
+    messages = [wire.pack_message(wire.PIPELINE_INPUT, rpid, pid, pipeline_input(v, encrypt)) for v in input]
+    messages.append(wire.pack_message(wire.END_OF_PIPELINE_INPUT, rpid, pid, ""))
+    return messages
 
 
 # --- reading --------------------------------------------------------------------------------------------

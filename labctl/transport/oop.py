@@ -46,7 +46,6 @@ from labctl.transport.common import (
     check_result,
     count_pipeline,
     invoke_with_retries,
-    needs_keys,
     new_stats,
     raise_final,
     short,
@@ -258,9 +257,7 @@ class _Session:
             self._next_message(ACK_TIMEOUT)
 
     def run(self, pipeline: Pipeline, input: Sequence[Any] | None) -> clixml.Answer:
-        wants_keys = any(needs_keys(v) for statement in pipeline.statements for inv in statement
-                         for v in inv.parameters.values()) or (input is not None and needs_keys(list(input)))
-        if wants_keys and self.key is None:
+        if clixml.carries_secrets(pipeline, input) and self.key is None:
             self.exchange_keys()
         encrypt = self.key.encrypt if self.key is not None else None
         pid = uuid.uuid4()
@@ -268,10 +265,7 @@ class _Session:
         self._send(encode_guid("Command", pid), "CommandAck", pid)
         self._send_messages(pid, [wire.pack_message(wire.CREATE_PIPELINE, self.rpid, pid, body)])
         if input is not None:
-            messages = [wire.pack_message(wire.PIPELINE_INPUT, self.rpid, pid, clixml.pipeline_input(v, encrypt))
-                        for v in input]
-            messages.append(wire.pack_message(wire.END_OF_PIPELINE_INPUT, self.rpid, pid, ""))
-            self._send_messages(pid, messages)
+            self._send_messages(pid, clixml.input_messages(self.rpid, pid, input, encrypt))
         answer = clixml.Answer()
         while True:
             msg = self._next_message(None)

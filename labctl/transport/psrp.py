@@ -49,7 +49,6 @@ from labctl.transport.common import (
     check_result,
     count_pipeline,
     invoke_with_retries,
-    needs_keys,
     new_stats,
     raise_final,
     refused,
@@ -251,9 +250,7 @@ class _Connection:
         self.key = key
 
     def run(self, pipeline: Pipeline, input: Sequence[Any] | None) -> clixml.Answer:
-        wants_keys = any(needs_keys(v) for statement in pipeline.statements for inv in statement
-                         for v in inv.parameters.values()) or (input is not None and needs_keys(list(input)))
-        if wants_keys and self.key is None:
+        if clixml.carries_secrets(pipeline, input) and self.key is None:
             self.exchange_keys()
         encrypt = self.key.encrypt if self.key is not None else None
         pid = uuid.uuid4()
@@ -266,10 +263,7 @@ class _Connection:
         for fragment in fragments[1:]:
             self.shell.send("stdin", fragment, command_id=command_id)
         if input is not None:
-            messages = [wire.pack_message(wire.PIPELINE_INPUT, self.rpid, pid, clixml.pipeline_input(v, encrypt))
-                        for v in input]
-            messages.append(wire.pack_message(wire.END_OF_PIPELINE_INPUT, self.rpid, pid, ""))
-            for blob in self.fragmenter.pack_many(messages):
+            for blob in self.fragmenter.pack_many(clixml.input_messages(self.rpid, pid, input, encrypt)):
                 self.shell.send("stdin", blob, command_id=command_id)
         answer = clixml.Answer()
         done = False
