@@ -2,34 +2,49 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import click
 
 from labctl.app import connection
-from labctl.cli import logs
-from labctl.cli.completion import completion_cmd
-from labctl.cli.demo import demo_group
-from labctl.cli.destroy import destroy_cmd
-from labctl.cli.docker import docker_cmd
-from labctl.cli.env import env_cmd
-from labctl.cli.exec import exec_cmd
-from labctl.cli.image import image_group
-from labctl.cli.init import init_cmd
-from labctl.cli.ls import ls_cmd
-from labctl.cli.plan import plan_cmd
-from labctl.cli.power import start_cmd, stop_cmd
-from labctl.cli.render import render_cmd
-from labctl.cli.report import report_cmd
-from labctl.cli.roster import roster_cmd
-from labctl.cli.sim import sim_group
-from labctl.cli.snapshot import reset_cmd, snapshot_group
-from labctl.cli.status import status_cmd
-from labctl.cli.up import up_cmd
-from labctl.cli.validate import validate_cmd
+from labctl.cli import completion, logs
+
+# Each command's module, imported only when that command runs (or is listed by --help/completion): `labctl up`
+# need not import the image builder, the isolation demo or the simulator's CLI first.
+COMMANDS: dict[str, str] = {
+    "init": "labctl.cli.init:init_cmd", "up": "labctl.cli.up:up_cmd", "plan": "labctl.cli.plan:plan_cmd",
+    "status": "labctl.cli.status:status_cmd", "destroy": "labctl.cli.destroy:destroy_cmd",
+    "validate": "labctl.cli.validate:validate_cmd", "render": "labctl.cli.render:render_cmd",
+    "sim": "labctl.cli.sim:sim_group", "exec": "labctl.cli.exec:exec_cmd", "docker": "labctl.cli.docker:docker_cmd",
+    "demo": "labctl.cli.demo:demo_group", "env": "labctl.cli.env:env_cmd",
+"ls": "labctl.cli.ls:ls_cmd",
+    "roster": "labctl.cli.roster:roster_cmd", "snapshot": "labctl.cli.snapshot:snapshot_group",
+    "reset": "labctl.cli.snapshot:reset_cmd", "stop": "labctl.cli.power:stop_cmd",
+    "start": "labctl.cli.power:start_cmd", "image": "labctl.cli.image:image_group",
+    "report": "labctl.cli.report:report_cmd",
+}
 
 
-@click.group("labctl")
+class _LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            module, attr = COMMANDS[cmd_name].split(":")
+            loaded = getattr(importlib.import_module(module), attr)
+            if not isinstance(loaded, click.Command):
+                raise TypeError(f"{COMMANDS[cmd_name]} is not a click command")
+            command = loaded
+            self.add_command(command, cmd_name)
+        return command
+
+
+@click.group("labctl", cls=_LazyGroup)
 @click.version_option(package_name="labctl")
 @click.option("--log-level", default=lambda: os.environ.get("LABCTL_LOG", "WARNING"), show_default="WARNING",
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
@@ -50,10 +65,11 @@ def cli(log_level: str, retry_budget: float) -> None:
     connection.set_retry_budget(retry_budget)
 
 
-for _command in (init_cmd, up_cmd, plan_cmd, status_cmd, destroy_cmd, validate_cmd, render_cmd, sim_group,
-                 exec_cmd, docker_cmd, demo_group, env_cmd, completion_cmd, ls_cmd, roster_cmd,
-                 snapshot_group, reset_cmd, stop_cmd, start_cmd, image_group, report_cmd):
-    cli.add_command(_command)
+
+
+# Imported at once (not lazily): it registers the PowerShell completion protocol with click, which answers a
+# completion request before any command is looked up.
+cli.add_command(completion.completion_cmd)
 
 
 def main() -> None:
