@@ -89,9 +89,6 @@ class Writer:
                 ref = self._tn[types] = len(self._tn)
                 self.parts.append(f'<TN RefId="{ref}">' + "".join(f"<T>{t}</T>" for t in types) + "</TN>")
 
-    def prim(self, tag: str, text: str, name: str | None = None) -> None:
-        self.parts.append(f"<{tag}{self._name(name)}>{text}</{tag}>")
-
     def enum(self, name: str, type_name: str, label: str, value: int) -> None:
         self.open_obj(name, (type_name, *_ENUM_BASES))
         self.parts.append(f"<ToString>{label}</ToString><I32>{value}</I32></Obj>")
@@ -288,10 +285,9 @@ _AS_TEXT = {"System.Management.Automation.ErrorRecord", "System.Management.Autom
 class Reader:
     """One message's objects: RefIds and TN RefIds resolve within the message, as PowerShell numbers them."""
 
-    def __init__(self, decrypt: Callable[[str], str] | None = None) -> None:
+    def __init__(self) -> None:
         self._objs: dict[str, Any] = {}
         self._tns: dict[str, list[str]] = {}
-        self._decrypt = decrypt
 
     def value(self, el: ET.Element) -> Any:
         tag = el.tag
@@ -322,7 +318,7 @@ class Reader:
             return "<SecureString>"  # never decrypted into a result
         return unescape(text)
 
-    def _obj(self, el: ET.Element) -> Any:
+    def _obj(self, el: ET.Element, records_as_text: bool = True) -> Any:
         ref = el.get("RefId")
         types: list[str] = []
         props: dict[str, Any] = {}
@@ -367,7 +363,7 @@ class Reader:
                 content.append(self.value(child))
         if "System.Enum" in types:
             result = to_string if to_string is not None else (content[0] if content else None)
-        elif types and types[0].removeprefix("Deserialized.") in _AS_TEXT:
+        elif records_as_text and types and types[0].removeprefix("Deserialized.") in _AS_TEXT:
             result = to_string or ""
         elif props or extended:
             props.update(extended)
@@ -381,21 +377,14 @@ class Reader:
         return result
 
     def record(self, el: ET.Element) -> dict[str, Any]:
-        """An object's properties by name (adapted and extended), its nested objects read as objects: for the
-        records PSRP sends (ErrorRecord, InformationalRecord, states)."""
+        """A record's properties by name (adapted and extended), for the records PSRP sends (ErrorRecord,
+        InformationalRecord, states); a nested ErrorRecord stays an object, not its text."""
         out: dict[str, Any] = {}
         for child in el:
             if child.tag in ("Props", "MS"):
                 for p in child:
-                    out[p.get("N", "")] = self._raw(p) if p.tag == "Obj" else self.value(p)
+                    out[p.get("N", "")] = self._obj(p, records_as_text=False) if p.tag == "Obj" else self.value(p)
         return out
-
-    def _raw(self, el: ET.Element) -> Any:
-        value = self._obj(el)
-        if isinstance(value, str) and any(c.tag in ("Props", "MS") for c in el):
-            # An ErrorRecord nested in a state message: keep its properties, not just its text.
-            return RemoteObject([t.text or "" for t in el.iter("T")], self.record(el), value)
-        return value
 
 
 def error_of(fields: dict[str, Any]) -> RemoteError:
@@ -441,6 +430,19 @@ class Answer:
         # Host calls (labctl runs no interactive host: nothing answers them, as pypsrp with host=None) and
         # progress, verbose, debug and information records are not results: nothing keeps them.
         return False
+
+
+def pool_state(msg: wire.Message) -> tuple[int, str]:
+    """RUNSPACEPOOL_STATE: the state and, for a broken or closed pool, the host's reason."""
+    fields = Reader().record(parse(msg.data))
+    reason = fields.get("ExceptionAsErrorRecord")
+    text = error_of(reason.props).message if isinstance(reason, RemoteObject) else ""
+    return int(fields.get("RunspaceState", -1)), text
+
+
+def session_key(msg: wire.Message) -> str:
+    """ENCRYPTED_SESSION_KEY: the host's session key, encrypted to labctl's public key (base64)."""
+    return str(Reader().record(parse(msg.data)).get("EncryptedSessionKey") or "")
 
 
 def parse(data: bytes) -> ET.Element:

@@ -36,7 +36,6 @@ from labctl.transport.base import (
     Cancel,
     Invocation,
     Pipeline,
-    RemoteObject,
     Result,
     RetryPolicy,
 )
@@ -173,12 +172,9 @@ class _Session:
         while state != wire.POOL_OPENED:
             msg = self._next_message(None)
             if msg.type == wire.RUNSPACEPOOL_STATE:
-                fields = clixml.Reader().record(clixml.parse(msg.data))
-                state = int(fields.get("RunspaceState", -1))
+                state, reason = clixml.pool_state(msg)
                 if state in (wire.POOL_BROKEN, wire.POOL_CLOSED):
-                    reason = fields.get("ExceptionAsErrorRecord")
-                    text = clixml.error_of(reason.props).message if isinstance(reason, RemoteObject) else ""
-                    raise Failure("fatal", f"the host refused the runspace pool: {text or f'state {state}'}")
+                    raise Failure("fatal", f"the host refused the runspace pool: {reason or f'state {state}'}")
         self.opened = True
 
     # packets
@@ -238,8 +234,7 @@ class _Session:
             if msg.type == wire.PUBLIC_KEY_REQUEST and self._pending_key is None and self.key is None:
                 self._start_key_exchange()  # the server asks for the session key itself
             elif msg.type == wire.ENCRYPTED_SESSION_KEY and self._pending_key is not None:
-                fields = clixml.Reader().record(clixml.parse(msg.data))
-                self._pending_key.accept(str(fields.get("EncryptedSessionKey") or ""))
+                self._pending_key.accept(clixml.session_key(msg))
                 self.key, self._pending_key = self._pending_key, None
             return msg
 

@@ -39,7 +39,6 @@ from labctl.transport.base import (
     Cancel,
     Invocation,
     Pipeline,
-    RemoteObject,
     Result,
     RetryPolicy,
 )
@@ -226,12 +225,10 @@ class _Connection:
                         self.wsman.update_max_payload_size(512000)
                         self.fragmenter.max_size = self.wsman.max_payload_size
                 elif msg.type == wire.RUNSPACEPOOL_STATE:
-                    fields = clixml.Reader().record(clixml.parse(msg.data))
-                    state = int(fields.get("RunspaceState", -1))
+                    state, reason = clixml.pool_state(msg)
                     if state in (wire.POOL_BROKEN, wire.POOL_CLOSED):
-                        reason = fields.get("ExceptionAsErrorRecord")
                         raise wire.ProtocolError(f"the host refused to open a runspace pool (state {state})"
-                                                 + (f": {reason.text}" if isinstance(reason, RemoteObject) else ""))
+                                                 + (f": {reason}" if reason else ""))
 
     def exchange_keys(self) -> None:
         """PSRP's key exchange, once per connection, before the first SecureString is sent."""
@@ -245,8 +242,7 @@ class _Connection:
                 raise wire.ProtocolError("the host sent no session key")
             for msg in self._receive(None):
                 if msg.type == wire.ENCRYPTED_SESSION_KEY:
-                    fields = clixml.Reader().record(clixml.parse(msg.data))
-                    key.accept(str(fields.get("EncryptedSessionKey") or ""))
+                    key.accept(clixml.session_key(msg))
         self.key = key
 
     def run(self, pipeline: Pipeline, input: Sequence[Any] | None) -> clixml.Answer:

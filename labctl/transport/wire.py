@@ -126,8 +126,10 @@ class Defragmenter:
                     continue
                 self._partial[obj] = (1, bytearray(part))
                 continue
-            expected, buf = self._partial.get(obj, (0, bytearray()))
-            if frag_id != expected or not buf:
+            if obj not in self._partial:
+                raise ProtocolError(f"PSRP fragment {frag_id} of object {obj} arrived without its start")
+            expected, buf = self._partial[obj]
+            if frag_id != expected:
                 raise ProtocolError(f"PSRP fragment {frag_id} of object {obj} out of order (expected {expected})")
             buf += part
             if flags & 0x2:

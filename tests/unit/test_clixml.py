@@ -22,10 +22,14 @@ from psrpcore.types import (
     ErrorCategoryInfo,
     ErrorRecord,
     NETException,
+    PipelineState,
     PSCryptoProvider,
     PSCustomObject,
+    PSInvocationState,
     PSNoteProperty,
     PSObject,
+    RunspacePoolState,
+    RunspacePoolStateMsg,
     deserialize,
     serialize,
 )
@@ -196,3 +200,37 @@ def test_the_key_exchange_yields_the_hosts_session_key() -> None:
     data = cipher.update(base64.b64decode(mine.encrypt("P@ss"))) + cipher.finalize()
     unpadder = padding.PKCS7(128).unpadder()
     assert (unpadder.update(data) + unpadder.finalize()).decode("utf-16-le") == "P@ss"
+
+
+def _message(msg_type: int, obj: object, pid: uuid.UUID | None = None) -> wire.Message:
+    body = ET.tostring(serialize(obj, _Crypto())).decode()
+    packed = wire.pack_message(msg_type, uuid.uuid4(), pid, body)
+    return wire.unpack_message(packed)
+
+
+def _not_found() -> ErrorRecord:
+    exc = NETException(Message="Cannot find path 'C:\\\\missing' because it does not exist.")
+    return ErrorRecord(Exception=exc, FullyQualifiedErrorId="PathNotFound,Microsoft.PowerShell.Commands."
+                       "GetItemCommand", CategoryInfo=ErrorCategoryInfo(
+                           Category=ErrorCategory.ObjectNotFound, Reason="ItemNotFoundException",
+                           TargetName="C:\\missing"))
+
+
+def test_a_failed_pipeline_state_carries_its_error_record() -> None:
+    answer = clixml.Answer()
+    assert answer.take(_message(wire.PIPELINE_OUTPUT, "first")) is False
+    failed = PipelineState(PipelineState=PSInvocationState.Failed, ExceptionAsErrorRecord=_not_found())
+    assert answer.take(_message(wire.PIPELINE_STATE, failed)) is True
+    assert answer.output == ["first"] and answer.state == wire.PIPELINE_FAILED
+    (err,) = answer.errors
+    assert err.fqid.startswith("PathNotFound,") and err.category == "ItemNotFoundException"
+    assert err.target == "C:\\missing" and "does not exist" in err.message
+
+
+def test_a_broken_pool_says_why() -> None:
+    broken = RunspacePoolStateMsg(RunspaceState=RunspacePoolState.Broken, ExceptionAsErrorRecord=_not_found())
+    state, reason = clixml.pool_state(_message(wire.RUNSPACEPOOL_STATE, broken))
+    assert state == wire.POOL_BROKEN and "does not exist" in reason
+    opened = clixml.pool_state(_message(wire.RUNSPACEPOOL_STATE, RunspacePoolStateMsg(
+        RunspaceState=RunspacePoolState.Opened)))
+    assert opened == (wire.POOL_OPENED, "")
